@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("V2M_SHARED_DATA") or ROOT.parent / "shared" / "data")
 
 
 def pytest_configure(config):
