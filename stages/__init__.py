@@ -11,6 +11,9 @@ from pipeline.stage import Stage
 
 _MODULES = [
     "probe",
+    "detect",
+    "tracks",
+    "tracklets",
 ]
 
 
