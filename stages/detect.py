@@ -86,6 +86,23 @@ def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: st
     return out
 
 
+def write_random_checkpoint(path, arch: str = "yolo11n.yaml", seed: int = 0):
+    """A YOLO checkpoint with random weights whose person-class bias is raised so that it outputs
+    boxes (random weights detect nothing otherwise). For tests and benchmarks: the compute cost is
+    that of the real architecture; the boxes mean nothing."""
+    import torch
+    from ultralytics import YOLO
+
+    torch.manual_seed(seed)
+    model = YOLO(arch)
+    with torch.no_grad():
+        for seq in model.model.model[-1].cv3:
+            seq[-1].bias.fill_(-10.0)
+            seq[-1].bias[PERSON] = 3.0
+    model.save(str(path))
+    return path
+
+
 def plan(ctx: Context, cfg: DetectConfig) -> list[Chunk]:
     return frame_chunks(ctx.video.n_frames, cfg.chunk_frames)
 
