@@ -19,15 +19,19 @@ from pipeline import config as cfgmod
 from pipeline.errors import ConfigError, V2MError
 
 
-def _set_env_defaults() -> None:
-    """Offline, quiet, project-local homes for the tools we drive (done at the edge, never at import)."""
-    cache = Path(os.environ.get("V2M_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "video2mesh" / "cache")
+def _set_env_defaults(cache: str | None) -> None:
+    """Offline, quiet, tool homes inside the cache root (done at the edge, before prefect or
+    ultralytics is imported, never at import time)."""
+    from .spec import default_cache_root
+
+    root = Path(cache).expanduser() if cache else default_cache_root()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(cache.parent / "ultralytics"))
-    os.environ.setdefault("PREFECT_HOME", str(cache.parent / "prefect"))
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(root / "ultralytics"))
+    os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # The first start of the embedded server on a new home takes ~20 s on 2 cores.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -63,6 +67,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .video_to_mesh import _info_stub, output_dir, run_video, video_to_mesh
 
     spec = _spec_from_args(a)
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=a.quiet or not console.is_terminal) as bar:
@@ -180,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     s = sub.add_parser("stages", help="list the stages and (with -v) their parameters")
+    s.add_argument("-v", "--verbose", action="store_true", help="also list every parameter and its default")
     s.set_defaults(func=cmd_stages)
 
     b = sub.add_parser("bench", help="time each stage/model on synthetic input with random weights")
@@ -192,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _set_env_defaults()
     args = build_parser().parse_args(argv)
+    _set_env_defaults(getattr(args, "cache", None))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)

@@ -16,7 +16,7 @@ from prefect.cache_policies import NONE
 from pipeline.errors import V2MError
 from pipeline.runner import PROBE, StageResult
 from pipeline.store import atomic_write_json
-from pipeline.video import VideoInfo
+from pipeline.video import VideoInfo, check_path
 
 from .spec import RunSpec, build_runner
 from . import progress
@@ -43,6 +43,7 @@ def output_dir(spec: RunSpec, info: VideoInfo) -> Path:
 
 def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, Any]:
     """All stages for one video; writes `<out>/<stem>/run.json` and returns its content."""
+    check_path(video)  # a wrong path is reported before anything else
     runner = build_runner(spec, progress.factory())
     names = runner.order([spec.until] if spec.until else None)
     runner.preflight(names)
