@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     except V2MError as e:
         print(f"v2m: error: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # `v2m stages -v | head`
+        return 0
     except KeyboardInterrupt:
         print("v2m: interrupted; finished stages and chunks are kept, re-run to resume", file=sys.stderr)
         return 130
