@@ -12,6 +12,7 @@ from pipeline.stage import Stage
 _MODULES = [
     "probe",
     "export",
+    "report",
 ]
 
 
