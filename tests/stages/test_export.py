@@ -1,6 +1,7 @@
 """export stage: files checked by independent readers (bvhio, trimesh, pygltflib) against smplx."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -162,3 +163,55 @@ def test_bad_config_names_the_valid_choices():
         export.ExportConfig(bvh_units="inch")
     with pytest.raises(ConfigError, match="fbx"):
         export.ExportConfig(formats=("fbx",))
+
+
+def test_load_smpl_arrays_reads_pickles_with_chumpy_objects(tmp_path, synthetic_smpl_dir):
+    """Official SMPL .pkl files hold chumpy arrays; the loader must not need chumpy installed."""
+    import pickle
+    import sys
+    import types
+
+    mod = types.ModuleType("chumpy.ch")
+
+    class Ch:  # pickles like chumpy.Ch: its state dict carries the array under 'x'
+        def __init__(self, x):
+            self.x = x
+
+        def __reduce__(self):
+            return (Ch, (None,), {"x": self.x})
+
+    Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
+    mod.Ch = Ch
+    sys.modules["chumpy"], sys.modules["chumpy.ch"] = types.ModuleType("chumpy"), mod
+    try:
+        with open(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl", "rb") as f:
+            raw = pickle.load(f)
+        raw["shapedirs"], raw["v_template"] = Ch(raw["shapedirs"]), Ch(raw["v_template"])
+        path = tmp_path / "SMPL_NEUTRAL.pkl"
+        path.write_bytes(pickle.dumps(raw, protocol=2))
+    finally:
+        del sys.modules["chumpy"], sys.modules["chumpy.ch"]
+    got = export.load_smpl_arrays(path)
+    ref = export.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
+    for k in ref:
+        np.testing.assert_array_equal(got[k], ref[k])
+    assert got["J_regressor"].shape == (24, 6890)
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(pickle.dumps({"v_template": np.zeros(3)}))
+    with pytest.raises(Exception, match="lacks"):
+        export.load_smpl_arrays(bad)
+
+
+def test_no_tracks_gives_empty_outputs(tmp_path, synthetic_smpl_dir):
+    from stages import report
+
+    from .fakes import FAKE_MESH, MESH
+
+    empty = dataclasses.replace(FAKE_MESH, version=99, compute=lambda ctx, cfg, chunk: MESH.empty())
+    video = write_video(tmp_path / "empty.mp4", n=4)
+    runner = make_runner(tmp_path, synthetic_smpl_dir, {"mesh": empty, "export": export.STAGE, "report": report.STAGE})
+    paths = export.export_outputs(runner, video, tmp_path / "out")
+    assert [p.name for p in paths] == ["manifest.json"]
+    assert json.loads(paths[0].read_text())["files"] == []
+    report.report_outputs(runner, video, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "empty" / "report.json").read_text())["tracks"] == []

@@ -86,3 +86,16 @@ def test_html_renders_headless_in_chromium(published, tmp_path):
     assert img is not None and img.shape[:2] == (1400, 1100)
     # Chromium's grey error page has no colour; the report's plots and previews do.
     assert (cv2.cvtColor(img, cv2.COLOR_BGR2HSV)[:, :, 1] > 80).mean() > 0.005
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_short_tracks_give_valid_json_without_made_up_numbers(n):
+    import pandas as pd
+
+    mesh = pd.DataFrame({"frame": np.arange(n), "track_id": 0, "joints3d": [np.zeros(72)] * n,
+                         "trans": [np.zeros(3)] * n, "uncertainty": np.full(n, 0.2)})
+    trk = pd.DataFrame({"frame": np.arange(n), "score": 0.9, "interpolated": False})
+    summary, series = report.track_metrics(mesh, trk, FPS, report.ReportConfig())
+    json.dumps(summary, allow_nan=False)
+    assert summary["accel_mm"]["head"]["mean"] == (None if n < 3 else 0.0)
+    report.track_plot(summary, series)
