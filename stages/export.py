@@ -202,8 +202,12 @@ def export_track(df: pd.DataFrame, arrays: dict[str, np.ndarray], fps: float, cf
     if gaps:
         log.warning("track %d has %d frame gaps; bvh/glb/obj assume the listed frames, see `frame` in the npz", tid, gaps)
     stem = f"track_{tid:03d}"
+    keep = np.arange(0, n, cfg.obj_stride)
+    obj_skipped = "obj" in cfg.formats and bool(cfg.obj_max_frames) and len(keep) > cfg.obj_max_frames
     base = {"track_id": tid, "fps": fps, "frame_first": int(frames[0]), "frame_last": int(frames[-1]),
             "n_frames": n, "axes": AXES, "body_model": f"SMPL {cfg.gender}", "betas": [round(float(b), 6) for b in betas]}
+    if obj_skipped:
+        base["obj_skipped"] = f"{len(keep)} OBJ frames > export.obj_max_frames={cfg.obj_max_frames}; raise it or obj_stride"
     out: list[tuple] = []
     if "npz" in cfg.formats:
         data = npz_bytes({
@@ -228,10 +232,8 @@ def export_track(df: pd.DataFrame, arrays: dict[str, np.ndarray], fps: float, cf
         out.append((tid, "glb", f"{stem}.glb", glb, {**base, "units": "metres, seconds",
                                                        "animation": "skinned (24 joints, top-4 LBS weights, no pose blend shapes)"}))
     if "obj" in cfg.formats:
-        keep = np.arange(0, n, cfg.obj_stride)
-        if cfg.obj_max_frames and len(keep) > cfg.obj_max_frames:
-            log.warning("track %d: %d OBJ frames > export.obj_max_frames=%d; OBJ skipped (raise it or set obj_stride)",
-                        tid, len(keep), cfg.obj_max_frames)
+        if obj_skipped:
+            log.warning("track %d: %s", tid, base["obj_skipped"])
         else:
             layer = layer if layer is not None else smpl_layer(arrays, cfg.gender)
             verts = smpl_vertices(layer, pose_yup[keep], betas, trans_yup[keep])

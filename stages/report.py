@@ -103,6 +103,11 @@ def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: 
         "interpolated_share": float(interp.mean()),
         "low_score_share": float(((score < cfg.low_score) & ~interp).mean()),
         "uncertainty": _stats(unc),
+        "series": {  # per frame, for plots elsewhere; accelerations start at frame_first + 1
+            "frame": frames.tolist(),
+            "accel_mm": {p: np.round(v, 3).tolist() for p, v in {**acc_parts, "root": acc_root}.items()},
+            "uncertainty": np.round(unc, 4).tolist(),
+        },
     }
     series = {"frames": frames, "accel_frames": frames[1:-1], **{f"accel_{p}": v for p, v in acc_parts.items()},
               "accel_root": acc_root, "uncertainty": unc, "score": score, "interpolated": interp,
@@ -221,7 +226,7 @@ def report_html(video: str, fps: float, summaries: list[dict[str, Any]], plots: 
         sections.append(f'<section class="track" id="track-{tid}"><h2>Track {tid}</h2>'
                         f'<p>frames {s["frame_first"]}–{s["frame_last"]} ({s["n_frames"]}), gaps {s["frame_gaps"]}</p>'
                         f'{_img(plots[tid], f"track {tid} plots")}'
-                        f'<details><summary>numbers</summary><pre>{html.escape(json.dumps(s, indent=1))}</pre></details></section>')
+                        f'<details><summary>numbers</summary><pre>{html.escape(json.dumps({k: v for k, v in s.items() if k != "series"}, indent=1))}</pre></details></section>')
     prev = "".join(f"<figure>{_img(png, f'frame {f + 1}')}<figcaption>frame {f + 1}</figcaption></figure>" for f, png in previews)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>video2mesh report: {html.escape(video)}</title>
@@ -243,7 +248,8 @@ contact (height &lt; {cfg.contact_height_m * 100:g} cm above the track's 5th-per
 
 
 def compute(ctx: Context, cfg: ReportConfig, chunk: Chunk) -> pd.DataFrame:
-    mesh = ctx.input("mesh").sort_values(["track_id", "frame"])
+    cols = ["frame", "track_id", "joints3d", "trans", "uncertainty", "pose", "betas_track", "cam_orig", "joints2d"]
+    mesh = ctx.input("mesh", columns=cols).sort_values(["track_id", "frame"])
     tracklets = ctx.input("tracklets", columns=["frame", "track_id", "score", "interpolated"])
     fps = ctx.video.fps
     summaries, plots = [], {}

@@ -215,3 +215,13 @@ def test_no_tracks_gives_empty_outputs(tmp_path, synthetic_smpl_dir):
     assert json.loads(paths[0].read_text())["files"] == []
     report.report_outputs(runner, video, tmp_path / "out")
     assert json.loads((tmp_path / "out" / "empty" / "report.json").read_text())["tracks"] == []
+
+
+def test_obj_limit_skips_obj_and_says_so_in_the_meta(published, synthetic_smpl_dir):
+    folder, paths, runner, video = published
+    mesh = runner.store.read_df(runner.run(video, until="mesh")["mesh"].ref.path)
+    rows = mesh[mesh.track_id == 1].sort_values("frame")
+    arrays = export.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
+    files = export.export_track(rows, arrays, 25.0, export.ExportConfig(formats=("bvh", "obj"), obj_max_frames=3))
+    assert [f[1] for f in files] == ["bvh"]
+    assert "obj_max_frames=3" in files[0][4]["obj_skipped"]

@@ -38,6 +38,8 @@ def test_report_json_numbers_match_the_metrics_on_the_mesh_table(published):
     trans = np.stack(rows.trans.to_numpy()).astype(np.float64)
     root = np.linalg.norm(trans[:-2] - 2 * trans[1:-1] + trans[2:], axis=1) * 1000
     assert t0["accel_mm"]["root"]["max"] == pytest.approx(root.max(), rel=1e-5)
+    assert t0["series"]["frame"] == list(range(*TRACKS[0]))
+    np.testing.assert_allclose(t0["series"]["accel_mm"]["root"], root, atol=1e-3)
     # fakes: one interpolated frame and one low-score detected frame per track
     for t in doc["tracks"]:
         n = TRACKS[t["track_id"]][1] - TRACKS[t["track_id"]][0]
