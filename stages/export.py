@@ -15,7 +15,6 @@ uncertainty (N,), axes and units strings.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import pickle
 import zipfile

@@ -180,9 +180,7 @@ def render_previews(ctx: Context, cfg: ReportConfig, mesh: pd.DataFrame) -> list
     layer = smpl_layer(arrays, cfg.gender)
     rows = mesh[mesh.frame.isin(pick)].sort_values(["frame", "track_id"])
     out = []
-    for f, img in ctx.frames(min(pick), max(pick) + 1):
-        if f not in pick:
-            continue
+    for f, img in (fi for p in sorted(pick) for fi in ctx.frames(p, p + 1)):  # jumps only grab, never decode
         for _, r in rows[rows.frame == f].iterrows():
             v = smpl_vertices(layer, np.asarray(r.pose, np.float64)[None], np.asarray(r.betas_track, np.float64),
                               np.zeros((1, 3)))[0]
