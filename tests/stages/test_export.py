@@ -131,12 +131,33 @@ def test_glb_loads_validates_and_animates_like_smpl(published, synthetic_smpl_di
         m[:3, 3] = tr[node_id][f] if node_id in tr else node.translation
         world = m_parent @ m
         got[f, skin_joints.index(node_id)] = world[:3, 3]
+        mats[skin_joints.index(node_id)] = world
         for c in node.children or []:
             walk(c, world, f)
 
+    mats = np.zeros((len(skin_joints), 4, 4))
     for f in range(n):
         walk(g.skins[0].skeleton, np.eye(4), f)
     assert np.abs(got - ref).max() < 1e-3
+    # glTF skinning of the last frame (IBMs, top-4 weights) = smplx's LBS without pose blend shapes.
+    prim = g.meshes[0].primitives[0]
+    bind = read(prim.attributes.POSITION, 3)
+    ibm = read(g.skins[0].inverseBindMatrices, 16).reshape(-1, 4, 4).transpose(0, 2, 1)   # column-major
+    acc = g.accessors[prim.attributes.JOINTS_0]
+    jid = np.frombuffer(blob, np.uint8, acc.count * 4, g.bufferViews[acc.bufferView].byteOffset).reshape(-1, 4)
+    w = read(prim.attributes.WEIGHTS_0, 4)
+    skin = np.einsum("vk,vkij->vij", w, (mats @ ibm)[jid])                # (V, 4, 4)
+    skinned = np.einsum("vij,vj->vi", skin[:, :3, :3], bind) + skin[:, :3, 3]
+    _, _, layer = smplx_joints(synthetic_smpl_dir, 0)
+    layer.posedirs.zero_()
+    pose, trans, betas = synthetic_motion(0, np.arange(*TRACKS[0]))
+    with torch.no_grad():
+        lbs = layer(global_orient=torch.tensor(pose[-1:, :3], dtype=torch.float32),
+                    body_pose=torch.tensor(pose[-1:, 3:], dtype=torch.float32),
+                    betas=torch.tensor(betas[None], dtype=torch.float32),
+                    transl=torch.tensor(trans[-1:], dtype=torch.float32)).vertices[0].numpy() @ CAMERA_TO_YUP.T
+    # the synthetic body has at most 2 influences per vertex, so top-4 loses nothing here
+    assert np.abs(skinned - lbs).max() < 1e-4
 
 
 def test_manifest_lists_every_file_with_its_digest(published):
