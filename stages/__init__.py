@@ -14,6 +14,8 @@ _MODULES = [
     "detect",
     "tracks",
     "tracklets",
+    "export",
+    "report",
 ]
 
 
