@@ -65,14 +65,18 @@ def sample_flow(flow: np.ndarray, pts: np.ndarray) -> np.ndarray:
         (..., 2) float32; NaN where a point lies outside [0, w-1] x [0, h-1].
     """
     h, w = flow.shape[:2]
-    shp = pts.shape[:-1]
-    p = pts.reshape(-1, 2).astype(np.float32)
+    p = pts.reshape(-1, 2).astype(np.float64)
     inside = (p[:, 0] >= 0) & (p[:, 0] <= w - 1) & (p[:, 1] >= 0) & (p[:, 1] <= h - 1)
-    mx = np.ascontiguousarray(p[:, :1].T)                                    # (1, M) remap maps
-    my = np.ascontiguousarray(p[:, 1:].T)
-    out = cv2.remap(flow.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
+    x = np.clip(p[:, 0], 0, w - 1)
+    y = np.clip(p[:, 1], 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int64), max(w - 2, 0))
+    y0 = np.minimum(np.floor(y).astype(np.int64), max(h - 2, 0))
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    out = ((1 - fy) * ((1 - fx) * flow[y0, x0] + fx * flow[y0, x1])
+           + fy * ((1 - fx) * flow[y1, x0] + fx * flow[y1, x1])).astype(np.float32)
     out[~inside] = np.nan
-    return out.reshape(*shp, 2)
+    return out.reshape(*pts.shape[:-1], 2)
 
 
 # -- OpenCV DIS ----------------------------------------------------------------------------------
