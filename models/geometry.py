@@ -131,8 +131,9 @@ def dlt_homography_np(
     if N == 0:
         eye = np.tile(np.eye(3), (B, 1, 1))
         return (eye[0], np.bool_(False)) if single else (eye, np.zeros(B, bool))
-    _, sv, vh = np.linalg.svd(A, full_matrices=True)     # SVD of A itself (torch uses A^T A): a cross-check
-    sv = np.concatenate([sv, np.zeros((B, 9 - sv.shape[1]))], 1)             # fewer than 9 rows: pad
+    if A.shape[1] < 9:                                   # zero rows keep the null space, give vh 9 rows
+        A = np.concatenate([A, np.zeros((B, 9 - A.shape[1], 9))], 1)
+    _, sv, vh = np.linalg.svd(A, full_matrices=False)    # SVD of A itself (torch uses A^T A): a cross-check
     Hn = vh[:, -1].reshape(B, 3, 3)
     H = np.linalg.inv(Td) @ Hn @ Ts
     H = H / np.maximum(np.linalg.norm(H, axis=(1, 2)), 1e-300)[:, None, None]
