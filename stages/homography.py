@@ -186,10 +186,16 @@ def compute(ctx: Context, cfg: HomographyConfig, chunk: Chunk) -> pd.DataFrame:
                 src_all[idx], dst_all[idx], mask_all[idx] = s, d, m
             batch.clear()
 
-        last_img = None
+        # The previous chunk's last frame is kept, so the next chunk need not seek back one frame
+        # (the decoder cannot step back: it would reopen the file and decode from frame 0).
+        carry = ctx.memo("homography:last_frame", dict)
         first = int(pair_frames[0]) - 1
+        last_img = None
+        if carry.get("t") == first and carry.get("size") == size:
+            last_img, first = carry["img"], first + 1
         for t, frame in ctx.frames(first, int(pair_frames[-1]) + 1, rgb=False):
             img = flowlib.resize_rgb(frame, size)
+            carry.update(t=t, img=img, size=size)
             if t in wanted and last_img is not None:
                 batch.append((t, last_img, img))
                 if len(batch) >= cfg.batch_pairs:
