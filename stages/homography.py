@@ -18,8 +18,8 @@ import pyarrow as pa
 import torch
 
 from models import flow as flowlib
-from models.geometry import box_grid, dlt_homography
-from pipeline.artifacts import Artifact, fixed
+from models.geometry import box_grid, dlt_homography, homography_stacks
+from pipeline.artifacts import Artifact, fixed, stack
 from pipeline.assets import Asset
 from pipeline.errors import ConfigError
 from pipeline.stage import Chunk, Context, Stage, frame_chunks
@@ -66,8 +66,9 @@ class HomographyConfig:
 
     # RAFT large is the paper's flow; its weights must be fetched (`v2m models fetch raft_large`).
     backend: Literal["raft_large", "raft_small", "dis", "ptlflow"] = "raft_large"
-    # Long side of the flow resolution (multiple of 8 for RAFT). 512 keeps a person box ~150-300 px
-    # tall while RAFT large runs ~4x faster than at full HD.
+    # Long side of the flow resolution (multiple of 8 for RAFT), chosen for throughput: RAFT's
+    # all-pairs correlation grows with the square of the pixel count (512x288: 21 MB, 1920x1080:
+    # 4.2 GB) and a person box stays ~100-300 px tall at 512.
     work_long_side: int = 512
     raft_iterations: int = 12                 # torchvision's default number of flow updates
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
@@ -217,6 +218,19 @@ def compute(ctx: Context, cfg: HomographyConfig, chunk: Chunk) -> pd.DataFrame:
         "h": list(h_out),
         "valid": valid,
     })
+
+
+def track_stacks(df: pd.DataFrame, window: int = 15) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The mesh stage's d_t per track from rows of this artifact (any order).
+
+    Returns:
+        {track_id: (frames (T,) int64 ascending, stacks (T, window * 9) float32)}. Rows are taken in
+        frame order; tracklets are gap-filled, so consecutive rows are consecutive frames.
+    """
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for tid, g in df.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
+        out[int(tid)] = (g.frame.to_numpy(np.int64), homography_stacks(stack(g.h, 9), window))
+    return out
 
 
 def plan(ctx: Context, cfg: HomographyConfig) -> list[Chunk]:
