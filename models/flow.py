@@ -12,15 +12,12 @@ OpenCV is used here as maths (DIS, resizing), like torch; nothing in this module
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 import torch
-
-log = logging.getLogger(__name__)
 
 RAFT_MIN_SIDE = 128       # torchvision's correlation pyramid needs feature maps >= 16 at 1/8 scale
 RAFT_MULTIPLE = 8

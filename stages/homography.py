@@ -9,6 +9,7 @@ valid=False. `models.geometry.homography_stacks` turns a track's rows into the 1
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,8 @@ from pipeline.artifacts import Artifact, fixed, stack
 from pipeline.assets import Asset
 from pipeline.errors import ConfigError
 from pipeline.stage import Chunk, Context, Stage, frame_chunks
+
+log = logging.getLogger(__name__)
 
 HOMOGRAPHY = Artifact(
     "homography",
@@ -102,6 +105,7 @@ def flow_size(cfg: HomographyConfig, width: int, height: int) -> tuple[int, int]
 
 
 def make_estimator(ctx: Context, cfg: HomographyConfig) -> flowlib.FlowEstimator:
+    log.info("homography: %s flow at %s on %s", cfg.backend, flow_size(cfg, ctx.video.width, ctx.video.height), ctx.device)
     if cfg.backend == "dis":
         return flowlib.DISFlow(cfg.dis_preset)
     if cfg.backend == "ptlflow":

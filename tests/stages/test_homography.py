@@ -14,7 +14,7 @@ import torch
 
 from models import flow as flowlib
 from models.geometry import apply_homography_np, box_grid, dlt_homography_np, homography_stacks
-from pipeline.artifacts import Artifact, fixed, stack
+from pipeline.artifacts import Artifact, stack
 from pipeline.assets import AssetRegistry
 from pipeline.errors import AssetMissing, ConfigError, StageFailed
 from pipeline.config import from_mapping
