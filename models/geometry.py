@@ -65,9 +65,10 @@ def dlt_homography(
     zero, one = torch.zeros_like(x), torch.ones_like(x)
     r1 = torch.stack([-x, -y, -one, zero, zero, zero, u * x, u * y, u], -1)   # (B, N, 9)
     r2 = torch.stack([zero, zero, zero, -x, -y, -one, v * x, v * y, v], -1)
-    A = torch.cat([r1, r2], 1) * torch.cat([w, w], 1)[..., None]             # (B, 2N, 9), unused rows 0
-    # The 9x9 normal matrix has the same right singular vectors; its SVD is cheap for any N.
-    _, sv, vh = torch.linalg.svd(A.transpose(1, 2) @ A)
+    # The 9x9 normal matrix A^T A (A: the (B, 2N, 9) stacked rows, unused rows weighted 0) has
+    # the same right singular vectors as A; its SVD is cheap for any N.
+    wr1, wr2 = r1 * w[..., None], r2 * w[..., None]
+    _, sv, vh = torch.linalg.svd(wr1.transpose(1, 2) @ wr1 + wr2.transpose(1, 2) @ wr2)
     Hn = vh[:, -1].reshape(B, 3, 3)
     H = torch.linalg.inv(Td) @ Hn @ Ts
     H = H / torch.linalg.matrix_norm(H).clamp_min(1e-300)[:, None, None]
