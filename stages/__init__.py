@@ -16,6 +16,7 @@ _MODULES = [
     "tracklets",
     "export",
     "report",
+    "homography",
 ]
 
 
