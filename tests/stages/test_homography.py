@@ -201,7 +201,7 @@ def test_load_raft_rejects_other_layouts(tmp_path):
 
 def test_missing_raft_weights_suggest_dis(tmp_path, warped_video):
     with pytest.raises(AssetMissing, match=r"--set homography\.backend=dis"):
-        run(tmp_path, warped_video, {0: {0: INSIDE}})                        # default backend raft_large
+        run(tmp_path, warped_video, {0: {0: INSIDE}}, backend="raft_large")
 
 
 def test_ptlflow_missing_says_how_to_install(tmp_path, warped_video):
@@ -219,8 +219,8 @@ def test_config_rules():
         from_mapping(hs.HomographyConfig, {"backend": "raft_large", "work_long_side": 300})
     with pytest.raises(ConfigError):
         from_mapping(hs.HomographyConfig, {"region": "person"})
-    assert hs.assets(hs.HomographyConfig()) == ("raft_large",)
-    assert hs.assets(hs.HomographyConfig(backend="dis")) == ()
+    assert hs.assets(hs.HomographyConfig(backend="raft_large")) == ("raft_large",)
+    assert hs.assets(hs.HomographyConfig()) == (), "the default (DIS) needs no weight file"
 
 
 # -- real footage --------------------------------------------------------------------------------
