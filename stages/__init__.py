@@ -11,6 +11,7 @@ from pipeline.stage import Stage
 
 _MODULES = [
     "probe",
+    "mesh",
 ]
 
 
