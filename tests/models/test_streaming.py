@@ -78,7 +78,9 @@ def test_streaming_memory_does_not_grow_with_length():
 
     short, long = run(1000), run(3000)
     # A whole 3k-frame input alone is 3000 x (2048 + 199) x 4 B = 27 MB; streaming must stay flat.
+    print(f"peak RSS growth: stream 1k {short:.1f} MB, stream 3k {long:.1f} MB")
     assert long < short + 8.0, (short, long)
     with _Peak() as p:                        # control: the measurement does see a one-pass run grow
         model(*(torch.cat(x, 1) for x in zip(*_windows(3000))))
+    print(f"peak RSS growth: one pass 3k {p.growth_mb:.1f} MB")
     assert p.growth_mb > long + 15.0, (p.growth_mb, long)

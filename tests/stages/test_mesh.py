@@ -139,9 +139,14 @@ def _reference(env, track):
     return out, np.array(unc)
 
 
+@pytest.fixture(scope="module")
+def small(env):
+    """Windows of 7 frames (tracks cross window borders), 2 tracks per part (tracks 0-1 batched)."""
+    return _run(env, mesh.MeshConfig(model="v2m", window_frames=7, tracks_per_chunk=2), "small")
+
+
 @torch.no_grad()
-def test_streamed_stage_equals_one_pass_per_track(env):
-    small = _run(env, mesh.MeshConfig(model="v2m", window_frames=7, tracks_per_chunk=2), "small")
+def test_streamed_stage_equals_one_pass_per_track(env, small):
     big = _run(env, mesh.MeshConfig(model="v2m", window_frames=1000, tracks_per_chunk=16), "big")
     assert list(small.columns) == mesh.MESH.schema.names
     assert len(small) == len(big) == len(_keys())
@@ -163,8 +168,8 @@ def test_streamed_stage_equals_one_pass_per_track(env):
 
 
 @torch.no_grad()
-def test_cameras_translation_and_joints(env):
-    df = _run(env, mesh.MeshConfig(model="v2m", window_frames=16), "cams")
+def test_cameras_translation_and_joints(env, small):
+    df = small
     boxes = _tracklets()
     order = np.lexsort((boxes["frame"], boxes["track_id"]))
     cx, cy, side = (np.asarray(boxes[k], np.float32).astype(np.float64)[order] for k in ("cx", "cy", "side"))
