@@ -204,7 +204,6 @@ def compute(ctx: Context, cfg: MeshConfig, chunk: Chunk) -> pd.DataFrame:
     if chunk.stop <= chunk.start:
         return MESH.empty()
     net: Net = ctx.memo("mesh.net", lambda: load_net(ctx, cfg))
-    mcfg = net.model.cfg
     tracks = (chunk.start, chunk.stop)
     boxes = ctx.input("tracklets", columns=["frame", "track_id", "cx", "cy", "side"],
                       filters=[("track_id", ">=", chunk.start), ("track_id", "<", chunk.stop)])

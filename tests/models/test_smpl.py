@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import smplx
 import torch
-from scipy.spatial.transform import Rotation
 
 from models import smpl as S
 from models.rotations import axis_angle_to_rotmat
