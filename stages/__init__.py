@@ -17,6 +17,7 @@ _MODULES = [
     "export",
     "report",
     "homography",
+    "mesh",
 ]
 
 
