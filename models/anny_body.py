@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 COCO_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
               "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -224,3 +225,38 @@ class AnnyBody:
         verts = self.model.get_skinned_vertices(rest["rest_vertices"].expand(t.shape[0], -1, -1), t)
         return {"vertices": verts, "bone_poses": w, "transforms": t, "rest_bone_poses": rest["rest_bone_poses"],
                 "rest_vertices": rest["rest_vertices"]}
+
+
+def pose_rig(body: AnnyBody, sk: Skeleton, bone_rotations: np.ndarray, global_orient: np.ndarray,
+             transl: np.ndarray, vertices: bool = True) -> dict[str, np.ndarray]:
+    """Camera-space rig and mesh from stored rig parameters (the `fit` artifact's columns).
+
+    bone_rotations (T, J, 3) local axis-angle (root ignored), global_orient (T, 3) rest model ->
+    camera, transl (T, 3) camera position of the root head. World rotations G_0 = R(global_orient),
+    G_c = G_p L_c; heads p_0 = transl, p_c = p_p + G_p (h_c - h_p); vertices by linear blend skinning
+    with Anny's weights: v -> sum_j w_vj (G_j (v - h_j) + p_j). Returns rotations (T, J, 3, 3),
+    heads (T, J, 3) and, if asked, vertices (T, V, 3), all in camera axes, metres.
+    """
+    local = Rotation.from_rotvec(bone_rotations.reshape(-1, 3)).as_matrix().reshape(*bone_rotations.shape[:2], 3, 3)
+    t, j = local.shape[:2]
+    h = sk.heads.detach().cpu().numpy().astype(np.float64)
+    g = np.zeros((t, j, 3, 3))
+    p = np.zeros((t, j, 3))
+    g[:, 0] = Rotation.from_rotvec(global_orient).as_matrix()
+    p[:, 0] = transl
+    for c in range(1, j):
+        q = body.parents[c]
+        g[:, c] = g[:, q] @ local[:, c]
+        p[:, c] = p[:, q] + g[:, q] @ (h[c] - h[q])
+    out = {"rotations": g, "heads": p}
+    if vertices:
+        v = sk.rest_vertices.detach().cpu().numpy().astype(np.float64)          # (V, 3)
+        wi = body.model.vertex_bone_indices.cpu().numpy()                        # (V, K)
+        ww = body.model.vertex_bone_weights.detach().cpu().numpy().astype(np.float64)
+        verts = np.zeros((t, len(v), 3))
+        for k in range(wi.shape[1]):
+            jk = wi[:, k]
+            rel = v - h[jk]                                                      # (V, 3)
+            verts += ww[None, :, k, None] * (np.einsum("tvrc,vc->tvr", g[:, jk], rel) + p[:, jk])
+        out["vertices"] = verts
+    return out
