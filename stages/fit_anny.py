@@ -125,6 +125,7 @@ def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
                 "residual_px": float(r.residual_px[i]), "confidence": float(1.0 / (1.0 + r.residual_px[i] / (0.02 * size[i]))),
                 "swapped": bool(r.swapped[i]), "focal_px": focal,
             })
+    ctx.advance(ctx.video.n_frames)
     if not out:
         return FIT.empty()
     df = pd.DataFrame(out)

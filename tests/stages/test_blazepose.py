@@ -100,3 +100,32 @@ def test_every_tracked_frame_gets_keypoints(shared_data, tmp_path, video, people
     assert np.allclose(lmk[:, COCO_FROM_BLAZEPOSE, :2], kp[..., :2])
     # tracking mode: the detector ran on the first frame of each track and rarely after
     assert m.redetected.sum() <= people + frames // 4
+
+
+def test_setup_extracts_and_verifies_the_wheel_members(tmp_path):
+    """extract_from_wheel copies the two members of a (here: fake) mediapipe wheel and refuses a file
+    whose sha256 differs from the registry's, leaving nothing behind."""
+    import zipfile
+
+    from pipeline.errors import AssetMissing
+    from stages.blazepose import ASSETS, WHEEL_MEMBERS
+    from stages.licence_free import extract_from_wheel
+
+    wheel = tmp_path / "mediapipe-0.10.21-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for member in WHEEL_MEMBERS.values():
+            z.writestr(member, b"not the real model")
+    with pytest.raises(AssetMissing, match="sha256"):
+        extract_from_wheel(wheel, tmp_path / "models")
+    assert not any((tmp_path / "models").iterdir())
+    # the real files, where present, pass the same check
+    from pipeline.assets import AssetRegistry, default_models_dir
+
+    reg = AssetRegistry(ASSETS, models_dir=default_models_dir())
+    if all(reg.status(a.name).present for a in ASSETS):
+        real = tmp_path / "real.whl"
+        with zipfile.ZipFile(real, "w") as z:
+            for a in ASSETS:
+                z.write(reg.path(a.name), WHEEL_MEMBERS[a.name])
+        got = extract_from_wheel(real, tmp_path / "models2")
+        assert sorted(got) == sorted(a.name for a in ASSETS)
