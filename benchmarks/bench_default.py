@@ -66,11 +66,11 @@ def cases(quick: bool, device: str) -> list[Case]:
         import torch
 
         from models.anny_body import FIT_BONES
-        from models.anny_fit import MODEL_TO_CAMERA, FitConfig, _linear_skeleton, fit_track
+        from models.anny_fit import MODEL_TO_CAMERA, FitConfig, linear_skeleton, fit_track
         from stages.fit_anny import load_body
 
         body = load_body(None)
-        lin = _linear_skeleton(body)
+        lin = linear_skeleton(body)
         bones = body.bone_index(FIT_BONES)
         g = torch.Generator().manual_seed(0)
         phase = torch.linspace(0, 6, t_frames, dtype=body.dtype)[:, None, None]

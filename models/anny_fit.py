@@ -82,7 +82,7 @@ def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
-def _linear_skeleton(body: AnnyBody, step: float = 0.1) -> tuple[Skeleton, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def linear_skeleton(body: AnnyBody, step: float = 0.1) -> tuple[Skeleton, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rest skeleton at phenotype 0.5 and the finite-difference Jacobians of heads and kp_a."""
     with torch.no_grad():
         base = torch.full((1, 6), 0.5, dtype=body.dtype)
@@ -100,7 +100,7 @@ def _linear_skeleton(body: AnnyBody, step: float = 0.1) -> tuple[Skeleton, torch
 def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: tuple[int, int], focal_px: float,
               cfg: FitConfig = FitConfig(), linear=None) -> FitResult:
     """Fit one track. kp2d (T, 17, 3) px + score, world (T, 17, 3) metres (camera-aligned, hip-centred),
-    image_size (W, H). `linear` may pass a precomputed `_linear_skeleton(body)` (shared by tracks)."""
+    image_size (W, H). `linear` may pass a precomputed `linear_skeleton(body)` (shared by tracks)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.num_threads)
     try:
@@ -115,7 +115,7 @@ def _fit_track(body, kp2d, world, image_size, focal_px, cfg, linear) -> FitResul
     w_img, h_img = image_size
     bones = body.bone_index(FIT_BONES)
     prior_w = torch.tensor(list(FIT_BONES.values()), dtype=dt)
-    s0, h0, jh, a0, ja = linear or _linear_skeleton(body)
+    s0, h0, jh, a0, ja = linear or linear_skeleton(body)
     centre = torch.tensor([w_img / 2, h_img / 2], dtype=dt)
 
     kp = torch.as_tensor(kp2d[..., :2], dtype=dt)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models.anny_body import PHENOTYPES as PHENOTYPE_NAMES, AnnyBody
-from models.anny_fit import FitConfig, _linear_skeleton, fit_track
+from models.anny_fit import FitConfig, linear_skeleton, fit_track
 from models.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS
 from pipeline.artifacts import Artifact, fixed, stack
 from pipeline.assets import default_models_dir
@@ -100,7 +100,7 @@ def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
     w, h = ctx.video.width, ctx.video.height
     focal = float(cfg.focal_scale * max(w, h))
     body = load_body(ctx, cfg.rig)
-    linear = ctx.memo("anny-linear", lambda: _linear_skeleton(body))
+    linear = ctx.memo("anny-linear", lambda: linear_skeleton(body))
     fcfg = FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
                      w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=cfg.w_smooth)
     out = []
