@@ -18,6 +18,8 @@ _MODULES = [
     "report",
     "homography",
     "mesh",
+    "blazepose",
+    "fit",
 ]
 
 
