@@ -11,6 +11,8 @@ from pipeline.stage import Stage
 
 _MODULES = [
     "probe",
+    "pose2d",
+    "features",
 ]
 
 
