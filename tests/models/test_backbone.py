@@ -8,6 +8,12 @@ import torchvision
 
 from models import backbone
 from models.checkpoint import CheckpointMismatch
+from tests._torch_threads import one_torch_thread
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,12 @@ import torch
 
 from models import hrnet
 from models.checkpoint import CheckpointMismatch
+from tests._torch_threads import one_torch_thread
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="module")
