@@ -86,6 +86,9 @@ def compute(ctx: Context, cfg: FeaturesConfig, chunk: Chunk) -> pd.DataFrame:
            for (crops,) in crop_batches(ctx, rows, chunk, cfg.batch_size, crop)]
     feats = np.concatenate(out) if out else np.zeros((0, backbone.FEATURE_DIM), np.float32)
     check_count(len(feats), rows, chunk)
+    if len(feats) and not np.abs(feats).max() < np.finfo(np.float16).max:
+        raise RuntimeError(f"features reach {np.abs(feats).max():.3g}, beyond float16 (65504): "
+                           f"the weight file is not a trained ResNet-50, or its BatchNorm statistics are missing")
     return pd.DataFrame({"frame": rows.frame.to_numpy(np.int64), "track_id": rows.track_id.to_numpy(np.int32),
                          "feature": list(feats.astype(np.float16))})
 

@@ -2,6 +2,9 @@
 keypoints through mmpose's `inference_topdown` and through models.hrnet (max difference < 0.5 px).
 
 Needs the optional extra (`pip install .[mmpose]`, which brings mmcv and mmengine); skipped without it.
+Run for issue 3 with mmpose 1.3.2, mmengine 0.10.7 and mmcv-lite 2.1.0 installed with `pip --target`
+outside the project venv and put on PYTHONPATH: max difference 0.0 px with and without flip test,
+scores within 4e-6.
 """
 from __future__ import annotations
 
