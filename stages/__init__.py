@@ -20,6 +20,8 @@ _MODULES = [
     "mesh",
     "blazepose",
     "fit",
+    "pose2d",
+    "features",
 ]
 
 
