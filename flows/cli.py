@@ -5,6 +5,7 @@
     v2m models list | v2m models fetch NAME...
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
+    v2m export VIDEO... | v2m report VIDEO...   (run options as for `run`; upstream stages from the cache)
 """
 from __future__ import annotations
 
@@ -155,6 +156,27 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outputs(a: argparse.Namespace) -> int:
+    """`v2m export` / `v2m report`: run up to that stage (everything upstream is normally a cache hit)
+    and publish its files into `<out>/<video-stem>/`."""
+    a.until, a.engine = a.cmd, "local"
+    return cmd_run(a)
+
+
+def _output_commands(sub, common) -> None:
+    for name, what in (("export", "npz/bvh/glb/obj files and manifest.json"), ("report", "report.html/json and plots")):
+        e = sub.add_parser(name, help=f"write the {what} of videos into --out (upstream stages from the cache)")
+        e.add_argument("videos", nargs="+")
+        e.add_argument("--out", default="out", help="output folder (one sub-folder per video)")
+        e.add_argument("--cache", help="cache root (default $V2M_CACHE or ~/.cache/video2mesh/cache)")
+        e.add_argument("--config", help="YAML file: {stage: {param: value}, weights: {name: path}}")
+        e.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
+        e.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+        e.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        common(e)
+        e.set_defaults(func=cmd_outputs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="v2m", description="videos of people in, per-person 3D motion out")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -171,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", help="YAML file: {stage: {param: value}, weights: {name: path}}")
     r.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    r.add_argument("--until", help="stop after this stage (e.g. tracklets)")
+    r.add_argument("--until", help="stop after this stage (e.g. tracklets), or these (export,report)")
     r.add_argument("--engine", choices=["prefect", "local"], default="prefect",
                    help="prefect: through the video-to-mesh flow (default); local: same runner, no Prefect")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -194,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--only", action="append", help="only these groups (repeatable)")
     b.add_argument("--device", default="auto")
     b.set_defaults(func=cmd_bench)
+    _output_commands(sub, common)
     return p
 
 

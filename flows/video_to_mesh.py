@@ -45,7 +45,7 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
     """All stages for one video; writes `<out>/<stem>/run.json` and returns its content."""
     check_path(video)  # a wrong path is reported before anything else
     runner = build_runner(spec, progress.factory())
-    names = runner.order([spec.until] if spec.until else None)
+    names = runner.order(until_targets(spec.until))
     runner.preflight(names)
     if use_prefect:
         info, first = probe_task(video, spec)
@@ -70,6 +70,7 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
         "settings": {n: dataclasses.asdict(runner.config(n)) for n in names},
     }
     out = output_dir(spec, info)
+    summary["published"] = publish_outputs(runner, results, info.path, Path(spec.out).expanduser())
     atomic_write_json(out / "run.json", summary)
     return summary
 
@@ -107,3 +108,24 @@ class V2MErrorGroup(V2MError):
 def _info_stub(summary: dict[str, Any]) -> VideoInfo:
     return VideoInfo(path=summary["video"], digest=summary["video_digest"], fps=summary["fps"],
                      n_frames=summary["n_frames"], width=summary["size"][0], height=summary["size"][1], size_bytes=0)
+
+
+def until_targets(until: str | None) -> list[str] | None:
+    """`--until` value -> target stages: None (all), one name, or several joined by commas ("export,report")."""
+    if not until:
+        return None
+    return [n.strip() for n in until.split(",") if n.strip()]
+
+
+def publish_outputs(runner, results: dict[str, StageResult], video: str, out: Path) -> dict[str, int]:
+    """Write the files of whichever file-table stages ran (export, report) into `<out>/<video-stem>/`,
+    from their finished artifacts (nothing is re-run). Returns {stage: files written}."""
+    from stages.export import publish_export
+    from stages.report import publish_report
+
+    done = {}
+    if "export" in results:
+        done["export"] = len(publish_export(runner, results, video, out))
+    if "report" in results:
+        done["report"] = len(publish_report(results, video, out))
+    return done

@@ -251,7 +251,12 @@ STAGE = Stage(name="export", version=1, config=ExportConfig, output=EXPORT, comp
 def export_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Run (or reuse from the cache) everything up to `export` for one video and publish its files
     into `<out_dir>/<video-stem>/`, with manifest.json. Returns the written paths."""
-    results = runner.run(video_path, until="export")
+    return publish_export(runner, runner.run(video_path, until="export"), video_path, out_dir)
+
+
+def publish_export(runner, results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Publish a finished `export` (`results`: StageResults by stage name, with probe and export)
+    into `<out_dir>/<video-stem>/`, with manifest.json. Runs nothing. Returns the written paths."""
     cfg = runner.config("export")
     probe = runner.store.read_df(results["probe"].ref.path).iloc[0]
     header = {

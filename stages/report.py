@@ -281,5 +281,10 @@ STAGE = Stage(name="report", version=1, config=ReportConfig, output=REPORT, comp
 def report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Run (or reuse from the cache) everything up to `report` for one video and publish report.json,
     report.html, plots/ and preview/ into `<out_dir>/<video-stem>/`. Returns the written paths."""
-    results = runner.run(video_path, until="report")
+    return publish_report(runner.run(video_path, until="report"), video_path, out_dir)
+
+
+def publish_report(results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Publish a finished `report` (`results`: StageResults by stage name) into `<out_dir>/<video-stem>/`.
+    Runs nothing. Returns the written paths."""
     return publish(results["report"].ref, Path(out_dir) / Path(video_path).stem, manifest_name=None)
