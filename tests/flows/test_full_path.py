@@ -82,7 +82,7 @@ def test_video_to_smpl_exports_and_report(tmp_path):
             np.testing.assert_allclose(z["poses_camera"], stack(rows.pose, 72), rtol=1e-6)
         objs = sorted(folder.glob(f"track_{tid:03d}_obj/frame_*.obj"))
         assert len(objs) == len(range(0, len(rows), 6))
-        m = trimesh.load(objs[0], process=False)
+        m = trimesh.load(objs[0], process=False, maintain_order=True, force="mesh")  # keep unreferenced verts
         assert m.vertices.shape == (6890, 3)
         bvh = (stem.with_suffix(".bvh")).read_text()
         assert bvh.startswith("HIERARCHY") and f"Frames: {len(rows)}" in bvh
