@@ -105,3 +105,33 @@ def test_video_to_smpl_exports_and_report(tmp_path):
     v2m("report", str(video), "--out", str(out2), *common)
     assert statuses(summary(out2, "clip")) == {n: "cached" for n in SMPL_PATH if n != "export"}
     assert _published(out2 / "clip") == first
+
+
+def test_publish_outputs_writes_the_finished_artifacts_without_running_anything(tmp_path, synthetic_smpl_dir):
+    """`v2m run --until export,report` publishes from the StageResults it already has: the same files
+    as export_outputs/report_outputs (which run the stages themselves), and no stage runs again."""
+    from flows.video_to_mesh import publish_outputs, until_targets
+    from stages import export, report
+    from tests.stages.fakes import make_runner
+    from tests.stages.fakes import write_video as tiny_video
+
+    assert until_targets("export, report") == ["export", "report"] and until_targets("mesh") == ["mesh"]
+    assert until_targets(None) is None
+    video = tiny_video(tmp_path / "clip.mp4", n=6)
+    runner = make_runner(tmp_path, synthetic_smpl_dir, {"export": export.STAGE, "report": report.STAGE},
+                         configs={"report": report.ReportConfig(preview_frames=0), "export": export.ExportConfig(formats=("npz", "bvh"))})
+    results = runner.run(video, until=until_targets("export,report"))
+    assert {"export", "report"} <= set(results)
+
+    class NoRun:                                        # publishing must not touch the runner's stages
+        store, config = runner.store, runner.config
+
+        def run(self, *a, **k):
+            raise AssertionError("publish_outputs ran a stage")
+
+    counts = publish_outputs(NoRun(), results, str(video), tmp_path / "a")
+    export.export_outputs(runner, video, tmp_path / "b")
+    report.report_outputs(runner, video, tmp_path / "b")
+    a, b = _published(tmp_path / "a" / "clip"), _published(tmp_path / "b" / "clip")
+    assert a == b and len(a) == counts["export"] + counts["report"]
+    assert "manifest.json" in a and "report.html" in a
