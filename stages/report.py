@@ -67,6 +67,11 @@ def _stats(x: np.ndarray) -> dict[str, float | None]:
     return {"mean": float(x.mean()), "median": float(np.median(x)), "p90": float(np.percentile(x, 90)), "max": float(x.max())}
 
 
+def _series(x: np.ndarray, decimals: int) -> list[float | None]:
+    """Rounded values for JSON; NaN (e.g. no uncertainty: mesh.uncertainty=false) becomes null."""
+    return [None if not math.isfinite(v) else v for v in np.round(np.asarray(x, np.float64), decimals).tolist()]
+
+
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
@@ -105,8 +110,8 @@ def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: 
         "uncertainty": _stats(unc),
         "series": {  # per frame, for plots elsewhere; accelerations start at frame_first + 1
             "frame": frames.tolist(),
-            "accel_mm": {p: np.round(v, 3).tolist() for p, v in {**acc_parts, "root": acc_root}.items()},
-            "uncertainty": np.round(unc, 4).tolist(),
+            "accel_mm": {p: _series(v, 3) for p, v in {**acc_parts, "root": acc_root}.items()},
+            "uncertainty": _series(unc, 4),
         },
     }
     series = {"frames": frames, "accel_frames": frames[1:-1], **{f"accel_{p}": v for p, v in acc_parts.items()},
