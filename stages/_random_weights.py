@@ -25,6 +25,7 @@ def write_random_weights(folder: str | Path, names: tuple[str, ...] = SMPL_PATH_
         "resnet50_spin": ("spin_random.pt", lambda p: features.write_random_checkpoint(p, seed=seed)),
         "vibe": ("vibe_random.pth.tar", lambda p: mesh.write_random_vibe(p, seed=seed)),
         "embedder": ("embedder_random.pt", lambda p: mesh.write_random_embedder(p, seed=seed)),
+        "v2m_model": ("v2m_model_random.pt", lambda p: mesh.write_random_v2m(p, seed=seed)),
         "smpl_neutral": ("SMPL_NEUTRAL.pkl", lambda p: synthetic_smpl.write(p.parent, "NEUTRAL", seed=seed)),
         "smpl_male": ("SMPL_MALE.pkl", lambda p: synthetic_smpl.write(p.parent, "MALE", seed=seed + 1)),
         "smpl_female": ("SMPL_FEMALE.pkl", lambda p: synthetic_smpl.write(p.parent, "FEMALE", seed=seed + 2)),

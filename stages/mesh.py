@@ -44,7 +44,7 @@ import pyarrow as pa
 import torch
 
 from models.embedder import EmbedderConfig, PoseEmbedder, normalize_coco13
-from models.model import V2MModel, from_vibe, random_vibe_gen_state_dict
+from models.model import ModelConfig, V2MModel, from_vibe, random_vibe_gen_state_dict
 from models.rotations import rotmat_to_axis_angle
 from models.smpl import SMPL
 from pipeline.artifacts import Artifact, fixed, stack
@@ -153,6 +153,12 @@ def write_random_embedder(path, seed: int = 0, cfg: EmbedderConfig | None = None
     """Our Pr-VIPE embedder checkpoint (config inside) with random weights, for tests and benchmarks."""
     torch.manual_seed(seed)
     return PoseEmbedder(cfg or EmbedderConfig()).eval().save(path)
+
+
+def write_random_v2m(path, seed: int = 0, cfg: ModelConfig | None = None):
+    """Our mesh model checkpoint (config inside; the full model by default) with random weights."""
+    torch.manual_seed(seed)
+    return V2MModel(cfg or ModelConfig()).eval().save(path)
 
 
 def load_net(ctx: Context, cfg: MeshConfig) -> Net:

@@ -42,7 +42,9 @@ def _published(folder) -> dict[str, str]:
 @pytest.mark.slow
 def test_video_to_smpl_exports_and_report(tmp_path):
     video = write_video(tmp_path / "clip.mp4", n_frames=12, size=(160, 120))
-    weights = [a for name, path in write_random_weights(tmp_path / "weights").items() for a in ("--weights", f"{name}={path}")]
+    names = ("yolo", "hrnet_w32_coco", "resnet50_spin", "vibe", "embedder", "smpl_neutral", "v2m_model")
+    weights = [a for name, path in write_random_weights(tmp_path / "weights", names).items()
+               for a in ("--weights", f"{name}={path}")]
     cache = tmp_path / "cache"
     common = ["--cache", str(cache), *weights, *FAST]
     out = tmp_path / "out"
@@ -105,6 +107,16 @@ def test_video_to_smpl_exports_and_report(tmp_path):
     v2m("report", str(video), "--out", str(out2), *common)
     assert statuses(summary(out2, "clip")) == {n: "cached" for n in SMPL_PATH if n != "export"}
     assert _published(out2 / "clip") == first
+
+    # Our full model (u_t from the embedder, d_t from the homographies, dynamics head) on the same
+    # upstream artifacts: only mesh is computed, and the head's extra poses are there.
+    v2m("run", str(video), "--out", str(out2), "--engine", "local", "--until", "mesh", "--set", "mesh.model=v2m", *common)
+    s = summary(out2, "clip")
+    assert statuses(s) == {**{n: "cached" for n in SMPL_PATH[:7]}, "mesh": "computed"}
+    full = store.read_df(s["stages"]["mesh"]["ref"]["path"])
+    assert len(full) == len(mesh)
+    for col in ("pose", "pose_prev", "pose_next", "betas"):
+        assert np.isfinite(stack(full[col], 72 if col.startswith("pose") else 10)).all(), col
 
 
 def test_publish_outputs_writes_the_finished_artifacts_without_running_anything(tmp_path, synthetic_smpl_dir):
