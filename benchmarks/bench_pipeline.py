@@ -8,6 +8,7 @@ real networks; the outputs mean nothing.
 """
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from pathlib import Path
@@ -62,4 +63,5 @@ def _pipeline_case(stage: str, quick: bool, device: str, workdir: Path) -> Case:
 
 def cases(quick: bool, device: str) -> list[Case]:
     workdir = Path(tempfile.mkdtemp(prefix="v2m-bench-"))
+    atexit.register(shutil.rmtree, workdir, True)     # ~450 MB of random weights plus the clip's cache
     return [_pipeline_case(s, quick, device, workdir) for s in STAGES]
