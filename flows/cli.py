@@ -54,7 +54,7 @@ def _spec_from_args(a: argparse.Namespace):
     weights = {**(file_cfg.pop("weights", None) or {}), **_kv(a.weights, "--weights")}
     settings = cfgmod.merge(file_cfg, cfgmod.parse_sets(a.set))
     return RunSpec(out=a.out, cache=a.cache, models_dir=a.models_dir, weights={k: str(v) for k, v in weights.items()},
-                   settings=settings, device=a.device, until=a.until)
+                   settings=settings, device=a.device, until=a.until, method=a.method)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -66,7 +66,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     from . import progress as prog
     from .video_to_mesh import _info_stub, output_dir, run_video, video_to_mesh
 
-    spec = _spec_from_args(a)
+    from .spec import resolve_method
+
+    spec, reason = resolve_method(_spec_from_args(a))
+    print(reason, file=sys.stderr)  # the first line of output says which body model and why
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -172,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     r.add_argument("--until", help="stop after this stage (e.g. tracklets)")
+    r.add_argument("--method", default="auto", choices=["auto", "smpl", "licence-free"],
+                   help="auto: the learned SMPL model when all its files are present, else the licence-free "
+                        "Anny fit (the first line of output says which)")
     r.add_argument("--engine", choices=["prefect", "local"], default="prefect",
                    help="prefect: through the video-to-mesh flow (default); local: same runner, no Prefect")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -1,6 +1,7 @@
 """What a run needs, as plain data (JSON-able): Prefect parameters and deployments pass this around."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class RunSpec:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage name -> params
     device: str = "auto"
     until: str | None = None
+    method: str = "auto"                                        # auto, smpl or licence-free (flows/methods.py)
 
     @property
     def cache_root(self) -> Path:
@@ -59,13 +61,28 @@ def build_runner(spec: RunSpec, progress=None) -> Runner:
     import stages
 
     all_stages = stages.all_stages()
-    unknown = sorted(set(spec.settings) - set(all_stages))
+    unknown = sorted(set(spec.settings) - set(all_stages))  # checked before a method adds its own
     if unknown:
         raise ConfigError(f"settings for unknown stage(s) {unknown}; stages: {', '.join(all_stages)}")
+    settings = spec.settings
+    if spec.method != "auto":
+        from .methods import METHODS
+
+        if spec.method not in METHODS:
+            raise ConfigError(f"method must be auto, {' or '.join(METHODS)}; got {spec.method!r}")
+        settings = cfgmod.merge(METHODS[spec.method].settings, settings)  # the user's settings win
     configs = {name: cfgmod.from_mapping(all_stages[name].config, params, where=f"{name}.")
-               for name, params in spec.settings.items()}
+               for name, params in settings.items()}
     registry = AssetRegistry(stages.all_assets(), models_dir=Path(spec.models_dir) if spec.models_dir else None,
                              overrides=spec.weights)
     root = spec.cache_root
     root.mkdir(parents=True, exist_ok=True)
     return Runner(all_stages, ArtifactStore(root), registry, configs, device=spec.resolved_device(), progress=progress)
+
+
+def resolve_method(spec: RunSpec) -> tuple[RunSpec, str]:
+    """The spec with a concrete method (`auto` decided by which files are present) and why."""
+    from .methods import choose
+
+    method, reason = choose(spec.method, lambda m: build_runner(dataclasses.replace(spec, method=m.name)), spec.until)
+    return dataclasses.replace(spec, method=method.name), reason

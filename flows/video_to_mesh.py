@@ -18,7 +18,8 @@ from pipeline.runner import PROBE, StageResult
 from pipeline.store import atomic_write_json
 from pipeline.video import VideoInfo, check_path
 
-from .spec import RunSpec, build_runner
+from . import methods
+from .spec import RunSpec, build_runner, resolve_method
 from . import progress
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,11 @@ def output_dir(spec: RunSpec, info: VideoInfo) -> Path:
 def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, Any]:
     """All stages for one video; writes `<out>/<stem>/run.json` and returns its content."""
     check_path(video)  # a wrong path is reported before anything else
+    reason = ""
+    if spec.method == "auto":
+        spec, reason = resolve_method(spec)
     runner = build_runner(spec, progress.factory())
-    names = runner.order([spec.until] if spec.until else None)
+    names = methods.targets(methods.METHODS[spec.method], runner, spec.until)
     runner.preflight(names)
     if use_prefect:
         info, first = probe_task(video, spec)
@@ -65,6 +69,9 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
         "n_frames": info.n_frames,
         "size": [info.width, info.height],
         "device": runner.device,
+        "method": spec.method,
+        "method_label": methods.METHODS[spec.method].label,
+        "method_reason": reason,
         "cache_root": str(runner.store.root),
         "stages": {n: r.to_dict() for n, r in results.items()},
         "settings": {n: dataclasses.asdict(runner.config(n)) for n in names},
@@ -77,10 +84,10 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
 @flow(name="video-to-mesh", log_prints=False)
 def video_to_mesh(videos: list[str], out: str = "out", cache: str | None = None, models_dir: str | None = None,
                   weights: dict[str, str] | None = None, settings: dict[str, dict[str, Any]] | None = None,
-                  device: str = "auto", until: str | None = None) -> list[dict[str, Any]]:
+                  device: str = "auto", until: str | None = None, method: str = "auto") -> list[dict[str, Any]]:
     """Videos in, per-person motion out. Each video's failure is logged and reported; the others go on."""
     spec = RunSpec(out=out, cache=cache, models_dir=models_dir, weights=dict(weights or {}),
-                   settings=dict(settings or {}), device=device, until=until)
+                   settings=dict(settings or {}), device=device, until=until, method=method)
     logger = get_run_logger()
     summaries: list[dict[str, Any]] = []
     failures: list[str] = []
