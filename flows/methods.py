@@ -35,6 +35,8 @@ CHOICES = ("auto", *METHODS)
 def targets(method: Method, runner: Runner, until: str | None) -> list[str]:
     """Stage names to run for this method, in order, stopping at `until` if given."""
     known = [t for t in method.targets if t in runner.stages]
+    if not known:
+        raise ConfigError(f"the {method.name} method's stages ({', '.join(method.targets)}) are not installed")
     if until:
         if until not in runner.stages:
             raise ConfigError(f"--until {until!r}: no such stage; stages: {', '.join(runner.stages)}")
