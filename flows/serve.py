@@ -81,6 +81,8 @@ def serve(name: str = "default", limit: int | None = None, api_url: str | None =
     try:
         wait_healthy(api_url, startup_timeout_s, server)
         os.environ["PREFECT_API_URL"] = api_url  # read by Prefect when the flow's client is made
+        # Flow runs are child processes that inherit this: INFO so "outputs in ..." reaches the run's logs.
+        os.environ["PREFECT_LOGGING_LEVEL"] = os.environ.get("V2M_FLOW_LOG_LEVEL", "INFO")
         from .video_to_mesh import video_to_mesh
 
         print(f"serving video-to-mesh/{name} against {api_url}", flush=True)

@@ -1,0 +1,132 @@
+"""`v2m watch`: the ledger's claim rules in-process, and a watcher killed mid-run then restarted."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.watch import CLAIMED, DONE, Ledger
+from tests.conftest import write_video
+from tests.flows.procs import group, kill_group, spawn
+from tests.flows.test_run import FAST
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_ledger_claims(tmp_path):
+    a = Ledger(tmp_path / "l.sqlite", lease_s=60)
+    b = Ledger(tmp_path / "l.sqlite", lease_s=60)  # a second handle: another watcher on the same file
+    assert a.claim("d1", "x.mp4")
+    assert not b.claim("d1", "x.mp4"), "a live claim (this process, fresh heartbeat) is not taken twice"
+    a.finish("d1", DONE, out_dir="/o/x")
+    assert not b.claim("d1", "copy.mp4") and b.get("d1")["state"] == DONE, "finished content is never redone"
+
+    def set_row(**kw):
+        with sqlite3.connect(tmp_path / "l.sqlite") as db:
+            db.execute(f"UPDATE items SET {', '.join(f'{k} = ?' for k in kw)} WHERE digest = 'd2'", tuple(kw.values()))
+
+    assert a.claim("d2", "y.mp4")
+    set_row(pid=_dead_pid())
+    assert b.claim("d2", "y.mp4"), "the claimer's process is gone: retried at once"
+    assert b.get("d2")["attempts"] == 2
+    set_row(pid=os.getppid(), heartbeat=time.time() - 61)
+    assert a.claim("d2", "y.mp4"), "a live PID (perhaps reused) with a heartbeat older than the lease: retried"
+    set_row(pid=os.getppid(), heartbeat=time.time(), host="other-host")
+    assert not b.claim("d2", "y.mp4"), "another host's fresh claim is respected"
+    set_row(pid=os.getpid(), host=a.host)
+    a.release("d2")
+    assert b.get("d2")["state"] == "released" and b.claim("d2", "y.mp4"), "a released item is taken at once"
+
+
+def _write_slowly(src: bytes, dest: Path, pieces: int = 6, pause_s: float = 0.5) -> None:
+    step = -(-len(src) // pieces)
+    with open(dest, "wb") as f:
+        for i in range(0, len(src), step):
+            f.write(src[i:i + step])
+            f.flush()
+            time.sleep(pause_s)
+
+
+def _ledger_rows(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as db:
+        db.row_factory = sqlite3.Row
+        try:
+            return {r["name"]: dict(r) for r in db.execute("SELECT * FROM items")}
+        except sqlite3.OperationalError:  # the watcher has not created its table yet
+            return {}
+
+
+def test_watch_five_videos_killed_and_restarted(tmp_path, tiny_yolo):
+    inbox, out, cache = tmp_path / "inbox", tmp_path / "out", tmp_path / "cache"
+    inbox.mkdir()
+    src = tmp_path / "src"
+    src.mkdir()
+    vids = {n: write_video(src / f"{n}.mp4", n_frames=32, size=(160, 120), seed=i) for i, n in enumerate("abs")}
+    for n in "ab":
+        (inbox / f"{n}.mp4").write_bytes(vids[n].read_bytes())
+    (inbox / "a_copy.mp4").write_bytes(vids["a"].read_bytes())       # the duplicate
+    (inbox / "corrupt.mp4").write_bytes(vids["b"].read_bytes()[:3000])  # a cut copy: no moov, no frames
+    ledger = out / ".v2m-watch" / "ledger.sqlite"
+    args = ["flows.cli", "watch", str(inbox), "--out", str(out), "--cache", str(cache), "--weights", f"yolo={tiny_yolo}",
+            "--until", "tracklets", *FAST, "--set", "detect.imgsz=160", "--stable-seconds", "1.5",
+            "--poll-seconds", "0.2", "--concurrency", "1"]
+
+    first = spawn(args, tmp_path / "watch1.log")
+    with group(first):
+        slow = threading.Thread(target=_write_slowly, args=(vids["s"].read_bytes(), inbox / "slow.mp4"))
+        slow.start()
+        deadline = time.time() + 150
+        while time.time() < deadline:  # kill once something is done and something else is mid-run
+            rows = _ledger_rows(ledger)
+            if any(r["state"] == DONE for r in rows.values()) and any(r["state"] == CLAIMED for r in rows.values()):
+                break
+            assert first.poll() is None, (tmp_path / "watch1.log").read_text()
+            time.sleep(0.05)
+        kill_group(first)
+        slow.join()
+    before = _ledger_rows(ledger)
+    killed = [n for n, r in before.items() if r["state"] == CLAIMED]
+    finished = {n: (out / Path(n).stem / "run.json").stat().st_mtime_ns for n, r in before.items()
+                if r["state"] == DONE and r["out_dir"] == str(out / Path(n).stem)}
+    assert killed and finished, f"the kill should land mid-run: {before}"
+
+    second = spawn([*args, "--once"], tmp_path / "watch2.log")
+    with group(second):
+        assert second.wait(150) == 0, (tmp_path / "watch2.log").read_text()
+    log2 = (tmp_path / "watch2.log").read_text()
+    assert "taking over the claim" in log2, log2
+
+    done = sorted(p.name for p in (inbox / "done").glob("*.mp4"))
+    assert done == ["a.mp4", "a_copy.mp4", "b.mp4", "slow.mp4"]
+    assert sorted(p.name for p in (inbox / "failed").iterdir()) == ["corrupt.mp4", "corrupt.mp4.error.txt"]
+    assert "no decodable frames" in (inbox / "failed" / "corrupt.mp4.error.txt").read_text() or \
+        "not a readable video" in (inbox / "failed" / "corrupt.mp4.error.txt").read_text()
+    assert not [p for p in inbox.iterdir() if p.is_file()], "nothing left behind in the inbox"
+    sidecar = {p.name: json.loads((inbox / "done" / f"{p.name}.v2m.json").read_text()) for p in (inbox / "done").glob("*.mp4")}
+    dup, orig = ("a_copy.mp4", "a.mp4") if sidecar["a_copy.mp4"]["duplicate_of"] else ("a.mp4", "a_copy.mp4")
+    assert sidecar[dup]["duplicate_of"] == orig and sidecar[orig]["duplicate_of"] is None
+    assert sidecar[dup]["digest"] == sidecar[orig]["digest"] and sidecar[dup]["out_dir"] == sidecar[orig]["out_dir"]
+    import hashlib
+    assert sidecar["slow.mp4"]["digest"] == hashlib.sha256(vids["s"].read_bytes()).hexdigest(), \
+        "the slow copy was taken only once complete"
+
+    after = _ledger_rows(ledger)
+    assert sorted(r["state"] for r in after.values()) == ["done", "done", "done", "failed"], after
+    for n, mtime in finished.items():
+        assert after[n]["attempts"] == 1 and (out / Path(n).stem / "run.json").stat().st_mtime_ns == mtime, \
+            f"{n} was finished before the kill and must not run again"
+    for n in killed:
+        assert after[n]["attempts"] == 2 and after[n]["state"] in ("done", "failed")
