@@ -183,7 +183,11 @@ def cmd_watch(a: argparse.Namespace) -> int:
     logging.getLogger("flows.watch").setLevel(logging.INFO)
     w = Watcher(cfg, spec)
     w.install_signal_handlers()
-    return w.run()
+    code = w.run()
+    if code != 0:  # stopped with videos still running (their claims are released): do not wait for them
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def _spec_options(sp: argparse.ArgumentParser, out_default: str | None = "out") -> None:

@@ -282,32 +282,39 @@ class Watcher:
         """Poll until stopped (or, with `once`, until the inbox is empty); returns an exit code."""
         log.info("watching %s (ledger %s, %d at once)", self.inbox, self.ledger.path, self.cfg.concurrency)
         last_beat = 0.0
-        with ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="v2m-watch") as pool:
-            while True:
-                for f in [f for f in self._running if f.done()]:
-                    del self._running[f]
-                if time.monotonic() - last_beat > self.cfg.lease_s / 4:
-                    self.ledger.heartbeat([d for _, d in self._running.values()])
-                    last_beat = time.monotonic()
-                if self.stop.is_set():
+        pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="v2m-watch")
+        while True:
+            for f in [f for f in self._running if f.done()]:
+                del self._running[f]
+            if time.monotonic() - last_beat > self.cfg.lease_s / 4:
+                self.ledger.heartbeat([d for _, d in self._running.values()])
+                last_beat = time.monotonic()
+            if self.stop.is_set():
+                break
+            ready, settling = self.ready()
+            busy = {p for p, _ in self._running.values()}
+            for p in ready:
+                if len(self._running) >= self.cfg.concurrency or self.stop.is_set():
                     break
-                ready, settling = self.ready()
-                busy = {p for p, _ in self._running.values()}
-                for p in ready:
-                    if len(self._running) >= self.cfg.concurrency or self.stop.is_set():
-                        break
-                    if p not in busy:
-                        try:
-                            self._consider(p, pool)
-                        except FileNotFoundError:
-                            continue  # moved away while we looked
-                if self.cfg.once and not self._running and not settling and not ready:
-                    return 0
-                self.stop.wait(self.cfg.poll_s)
-            return self._drain()
+                if p not in busy:
+                    try:
+                        self._consider(p, pool)
+                    except FileNotFoundError:
+                        continue  # moved away while we looked
+            if self.cfg.once and not self._running and not settling and not ready:
+                pool.shutdown()
+                return 0
+            self.stop.wait(self.cfg.poll_s)
+        code = self._drain()
+        pool.shutdown(wait=code == 0)
+        return code
 
     def _drain(self) -> int:
-        """After a stop request: let running items finish for grace_s, then release the rest."""
+        """After a stop request: let running items finish for grace_s, then release the rest.
+
+        Returns 0 when nothing is left running, else 143 with the claims released: the caller then
+        exits the process (`os._exit`), since running threads cannot be interrupted.
+        """
         deadline = time.monotonic() + self.cfg.grace_s
         while self._running and time.monotonic() < deadline:
             for f in [f for f in self._running if f.done()]:
@@ -320,8 +327,7 @@ class Watcher:
         for p, d in self._running.values():
             self.ledger.release(d)
             log.warning("%s: released unfinished (finished stages are cached; the next watcher resumes it)", p.name)
-        logging.shutdown()
-        os._exit(143)  # worker threads cannot be interrupted; their claims are released above
+        return 143
 
     def install_signal_handlers(self) -> None:
         def handler(signum, _frame):

@@ -1,6 +1,7 @@
 """`v2m watch`: the ledger's claim rules in-process, and a watcher killed mid-run then restarted."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -130,3 +131,48 @@ def test_watch_five_videos_killed_and_restarted(tmp_path, tiny_yolo):
             f"{n} was finished before the kill and must not run again"
     for n in killed:
         assert after[n]["attempts"] == 2 and after[n]["state"] in ("done", "failed")
+
+
+def test_stop_finishes_or_releases_the_running_item(tmp_path):
+    """In-process, with a stand-in for the pipeline: a stop request waits `grace_s` for the running
+    video, then releases its claim (the CLI then exits at once); a second watcher takes it over."""
+    from flows.spec import RunSpec
+    from flows.watch import RELEASED, WatchConfig, Watcher
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "v.mp4").write_bytes(b"some bytes")
+    gate, started = threading.Event(), threading.Event()
+
+    def blocked(video: Path, spec: RunSpec) -> str:
+        started.set()
+        gate.wait(30)
+        raise SystemExit  # stands for the process exit that follows a release (no filing, no ledger write)
+
+    cfg = WatchConfig(inbox=str(inbox), ledger=str(tmp_path / "l.sqlite"), stable_s=0, poll_s=0.05, grace_s=0.3)
+    w = Watcher(cfg, RunSpec(out=str(tmp_path / "out")), submit=blocked)
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(w.run()))
+    t.start()
+    assert started.wait(10)
+    w.stop.set()
+    t.join(10)
+    assert result == [143], "the item outlived the grace period: released, non-zero exit"
+    (row,) = Ledger(tmp_path / "l.sqlite").rows()
+    assert row["state"] == RELEASED and row["pid"] is None
+    assert (inbox / "v.mp4").is_file(), "a released video stays in the inbox"
+    gate.set()
+
+    # The next watcher takes it at once, and a stop during a short item lets it finish (exit 0).
+    w2 = Watcher(dataclasses.replace(cfg, grace_s=10), RunSpec(out=str(tmp_path / "out")),
+                 submit=lambda v, s: (time.sleep(0.3), str(tmp_path / "out" / v.stem))[1])
+    t = threading.Thread(target=lambda: result.append(w2.run()))
+    t.start()
+    deadline = time.time() + 10
+    while not w2._running and time.time() < deadline:
+        time.sleep(0.01)
+    w2.stop.set()
+    t.join(10)
+    (row,) = Ledger(tmp_path / "l.sqlite").rows()
+    assert result[-1] == 0 and row["state"] == DONE and row["attempts"] == 2
+    assert (inbox / "done" / "v.mp4").is_file()
