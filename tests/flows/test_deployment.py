@@ -1,5 +1,5 @@
-"""A Prefect server on loopback, the deployment served by `v2m serve` and the prefect.yaml one pulled
-by two process workers; three runs of one video at once on one cache root. Every process is started
+"""A Prefect server on loopback, the deployment served by `v2m serve` (fed by `v2m watch --deployment`)
+and the prefect.yaml one pulled by two process workers; three runs of one video at once on one cache root. Every process is started
 here, by PID, in its own process group, and killed as a group at the end."""
 from __future__ import annotations
 
@@ -85,18 +85,31 @@ def test_deployment_run_on_loopback_server_with_two_workers(tmp_path, tiny_yolo)
 
         params = json.dumps({"cache": str(cache), "weights": {"yolo": str(tiny_yolo)}, "until": "tracklets",
                              "settings": {"detect": {"imgsz": 160, "max_det": 5}, "tracklets": {"min_len": 10}}})
+        # Three runs at once: `v2m watch --deployment` submits a copy dropped in its inbox to the served
+        # deployment; two `prefect deployment run` go to the pool's workers.
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        (inbox / video.name).write_bytes(video.read_bytes())
+        watch_log = tmp_path / "watch.log"
+        watcher = spawn(["flows.cli", "watch", str(inbox), "--out", str(tmp_path / "out0"), "--cache", str(cache),
+                         "--weights", f"yolo={tiny_yolo}", "--until", "tracklets", *FAST, "--set", "detect.imgsz=160",
+                         "--stable-seconds", "0.5", "--poll-seconds", "0.2", "--deployment", "video-to-mesh/served",
+                         "--once"], watch_log, **penv)
+        procs.append(watcher)
         runs = []
-        for i, name in enumerate(["video-to-mesh/served", "video-to-mesh/default", "video-to-mesh/default"]):
-            extra = [] if name.endswith("served") else ["--params", params]  # `served` has these as defaults
+        for i in (1, 2):
             runs.append(subprocess.Popen(
-                [sys.executable, "-m", "prefect", "deployment", "run", name, *extra, "--param", f"video={video}",
-                 "--param", f"out={tmp_path / f'out{i}'}", "--watch", "--watch-interval", "1", "--watch-timeout", "300"],
+                [sys.executable, "-m", "prefect", "deployment", "run", "video-to-mesh/default", "--params", params,
+                 "--param", f"video={video}", "--param", f"out={tmp_path / f'out{i}'}", "--watch",
+                 "--watch-interval", "1", "--watch-timeout", "300"],
                 cwd=ROOT, env=env(**penv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 start_new_session=True))
         procs += runs
         for r in runs:
             text = r.communicate(timeout=320)[0]
             assert r.returncode == 0 and "Completed" in text, text[-3000:]
+        assert watcher.wait(320) == 0, watch_log.read_text()[-3000:]
+        assert (inbox / "done" / video.name).is_file() and not (inbox / "failed").exists(), watch_log.read_text()
 
         summaries = [json.loads((tmp_path / f"out{i}" / "clip" / "run.json").read_text())["stages"] for i in range(3)]
         for stage in STAGES:
