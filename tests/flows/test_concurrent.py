@@ -5,11 +5,14 @@ import json
 import sys
 import subprocess
 
+import pytest
+
 from tests.conftest import ROOT, write_video
 from tests.flows.procs import env
 from tests.flows.test_run import FAST
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_compute_each_stage_once(tmp_path, tiny_yolo):
     video = write_video(tmp_path / "same.mp4", n_frames=24, size=(160, 120))
     cache = tmp_path / "cache"

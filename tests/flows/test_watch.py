@@ -70,6 +70,7 @@ def _ledger_rows(path: Path) -> dict[str, dict]:
             return {}
 
 
+@pytest.mark.slow
 def test_watch_five_videos_killed_and_restarted(tmp_path, tiny_yolo):
     inbox, out, cache = tmp_path / "inbox", tmp_path / "out", tmp_path / "cache"
     inbox.mkdir()
