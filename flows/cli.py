@@ -179,12 +179,13 @@ def cmd_watch(a: argparse.Namespace) -> int:
                                weights={n: str(Path(w).expanduser().resolve()) for n, w in spec.weights.items()})
     cfg = WatchConfig(inbox=str(Path(a.inbox).expanduser().resolve()), ledger=a.ledger, stable_s=a.stable_seconds,
                       poll_s=a.poll_seconds, concurrency=a.concurrency, lease_s=a.lease_seconds, grace_s=a.grace_seconds,
-                      deployment=a.deployment, once=a.once)
+                      deployment=a.deployment, retry_failed=a.retry_failed, once=a.once)
     logging.getLogger("flows.watch").setLevel(logging.INFO)
     w = Watcher(cfg, spec)
+    w.preflight()
     w.install_signal_handlers()
     code = w.run()
-    if code != 0:  # stopped with videos still running (their claims are released): do not wait for them
+    if code == 143:  # stopped with videos still running (their claims are released): do not wait for them
         logging.shutdown()
         os._exit(code)
     return code
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--lease-seconds", type=float, default=120.0, help="a claim without heartbeat this long is retried")
     w.add_argument("--grace-seconds", type=float, default=30.0, help="after SIGTERM, wait this long for running videos")
     w.add_argument("--once", action="store_true", help="exit when the inbox holds nothing more to do")
+    w.add_argument("--retry-failed", action="store_true", help="run again content the ledger has as failed")
     common(w)
     w.set_defaults(func=cmd_watch)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.errors import ConfigError, V2MError
+from pipeline.errors import AssetMissing, ConfigError, V2MError
 from pipeline.hashing import sha256_file
 from pipeline.video import VIDEO_SUFFIXES
 
@@ -97,12 +97,14 @@ class Ledger:
             return False
         return row["host"] != self.host or _pid_alive(int(row["pid"]))
 
-    def claim(self, digest: str, name: str) -> bool:
+    def claim(self, digest: str, name: str, retry_failed: bool = False) -> bool:
         """Take `digest` for this process; False if it is finished or claimed by a live process."""
+        final = (DONE,) if retry_failed else (DONE, FAILED)
+
         def fn(db: sqlite3.Connection) -> bool:
             now = time.time()
             row = db.execute("SELECT * FROM items WHERE digest = ?", (digest,)).fetchone()
-            if row is not None and (row["state"] in (DONE, FAILED) or self.claim_is_live(dict(row), now)):
+            if row is not None and (row["state"] in final or self.claim_is_live(dict(row), now)):
                 return False
             if row is not None and row["state"] == CLAIMED:
                 log.warning("%s: taking over the claim of pid %s on %s (process gone or heartbeat older than %.0f s)",
@@ -146,6 +148,7 @@ class WatchConfig:
     lease_s: float = 120.0             # a live watcher beats every lease_s / 4
     grace_s: float = 30.0              # after SIGTERM, wait this long for running items, then release them
     deployment: str | None = None      # e.g. video-to-mesh/default; None: run in this process
+    retry_failed: bool = False         # run content the ledger has as failed again (e.g. after a fix)
     once: bool = False                 # exit when the inbox holds nothing more to do
 
     def __post_init__(self) -> None:
@@ -192,6 +195,7 @@ class Watcher:
         self._seen: dict[Path, tuple[int, int, float]] = {}     # path -> (size, mtime_ns, unchanged since)
         self._digests: dict[tuple[Path, int, int], str] = {}
         self._running: dict[Future, tuple[Path, str]] = {}
+        self.exit_code = 0  # set when a run fails for a reason no video can fix (weights, config)
 
     # -- the inbox ------------------------------------------------------------------------------
     def ready(self) -> tuple[list[Path], int]:
@@ -256,16 +260,21 @@ class Watcher:
         if row and row["state"] == DONE:
             self._file_done(p, {"digest": digest, "out_dir": row["out_dir"], "duplicate_of": row["name"]})
             return
-        if row and row["state"] == FAILED:
+        if row and row["state"] == FAILED and not self.cfg.retry_failed:
             self._file_failed(p, f"same content as {row['name']}, which failed:\n{row['error']}")
             return
-        if not self.ledger.claim(digest, p.name):
+        if not self.ledger.claim(digest, p.name, self.cfg.retry_failed):
             return  # another live watcher has it
         self._running[pool.submit(self._process, p, digest)] = (p, digest)
 
     def _process(self, p: Path, digest: str) -> None:
         try:
             out_dir = self.submit(p, self.spec)
+        except (AssetMissing, ConfigError) as e:  # not this video's fault: keep it, stop watching
+            log.error("%s: %s; stopping (the video stays in the inbox)", p.name, e)
+            self.ledger.release(digest)
+            self.exit_code = e.exit_code
+            self.stop.set()
         except V2MError as e:
             self.ledger.finish(digest, FAILED, error=str(e))
             self._file_failed(p, str(e))
@@ -307,7 +316,7 @@ class Watcher:
             self.stop.wait(self.cfg.poll_s)
         code = self._drain()
         pool.shutdown(wait=code == 0)
-        return code
+        return code or self.exit_code
 
     def _drain(self) -> int:
         """After a stop request: let running items finish for grace_s, then release the rest.
@@ -328,6 +337,14 @@ class Watcher:
             self.ledger.release(d)
             log.warning("%s: released unfinished (finished stages are cached; the next watcher resumes it)", p.name)
         return 143
+
+    def preflight(self) -> None:
+        """In-process runs: fail now, not once per video, if weights or settings are wrong."""
+        if self.cfg.deployment is None and self.submit is submit_local:
+            from .spec import build_runner
+
+            runner = build_runner(self.spec)
+            runner.preflight(runner.order([self.spec.until] if self.spec.until else None))
 
     def install_signal_handlers(self) -> None:
         def handler(signum, _frame):

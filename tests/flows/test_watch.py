@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.watch import CLAIMED, DONE, Ledger
+from flows.watch import CLAIMED, DONE, FAILED, Ledger
 from tests.conftest import write_video
 from tests.flows.procs import group, kill_group, spawn
 from tests.flows.test_run import FAST
@@ -32,6 +32,9 @@ def test_ledger_claims(tmp_path):
     assert not b.claim("d1", "x.mp4"), "a live claim (this process, fresh heartbeat) is not taken twice"
     a.finish("d1", DONE, out_dir="/o/x")
     assert not b.claim("d1", "copy.mp4") and b.get("d1")["state"] == DONE, "finished content is never redone"
+    assert a.claim("d0", "bad.mp4")
+    a.finish("d0", FAILED, error="no frames")
+    assert not b.claim("d0", "bad.mp4") and b.claim("d0", "bad.mp4", retry_failed=True), "failed: only on request"
 
     def set_row(**kw):
         with sqlite3.connect(tmp_path / "l.sqlite") as db:
@@ -177,3 +180,25 @@ def test_stop_finishes_or_releases_the_running_item(tmp_path):
     (row,) = Ledger(tmp_path / "l.sqlite").rows()
     assert result[-1] == 0 and row["state"] == DONE and row["attempts"] == 2
     assert (inbox / "done" / "v.mp4").is_file()
+
+
+def test_missing_weights_stop_the_watcher_not_the_videos(tmp_path):
+    """Missing weights are the operator's to fix: nothing is filed as failed, the claim is released."""
+    from flows.spec import RunSpec
+    from flows.watch import RELEASED, WatchConfig, Watcher
+    from pipeline.errors import AssetMissing
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "v.mp4").write_bytes(b"some bytes")
+    spec = RunSpec(out=str(tmp_path / "out"), models_dir=str(tmp_path / "no-models"), until="tracklets")
+    cfg = WatchConfig(inbox=str(inbox), ledger=str(tmp_path / "l.sqlite"), stable_s=0, poll_s=0.05, once=True)
+    with pytest.raises(AssetMissing, match="yolo"):
+        Watcher(cfg, spec).preflight()
+
+    def missing(video: Path, spec: RunSpec) -> str:
+        raise AssetMissing("weights for 'yolo' are missing")
+
+    assert Watcher(cfg, spec, submit=missing).run() == AssetMissing.exit_code
+    (row,) = Ledger(tmp_path / "l.sqlite").rows()
+    assert row["state"] == RELEASED and (inbox / "v.mp4").is_file() and not (inbox / "failed").exists()
