@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from pipeline.errors import AssetMissing, ConfigError, V2MError
 from pipeline.hashing import sha256_file
+from pipeline.store import atomic_write_bytes
 from pipeline.video import VIDEO_SUFFIXES
 
 from .spec import RunSpec
@@ -220,6 +221,7 @@ class Watcher:
             else:
                 settling += 1
         self._seen = {p: v for p, v in self._seen.items() if p in present}
+        self._digests = {k: v for k, v in self._digests.items() if k[0] in present}
         return ready, settling
 
     def digest(self, p: Path) -> str:
@@ -238,7 +240,7 @@ class Watcher:
             dest = folder / f"{p.stem}.{n}{p.suffix}"
             n += 1
         shutil.move(str(p), dest)
-        (folder / f"{dest.name}{sidecar}").write_text(text)
+        atomic_write_bytes(folder / f"{dest.name}{sidecar}", text.encode())
         self._seen.pop(p, None)
         return dest
 
