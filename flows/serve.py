@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,12 @@ log = logging.getLogger(__name__)
 
 def start_server(port: int, home: Path, host: str = "127.0.0.1") -> subprocess.Popen:
     """`prefect server start` in its own process group (so stopping it stops its children too)."""
+    with socket.socket() as probe:  # otherwise a server already on that port would answer our health checks
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise ConfigError(f"{host}:{port} is in use ({e.strerror}); pass --port N, or --api-url "
+                              f"http://{host}:{port}/api to serve against the server already there") from e
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)  # the server itself must not look for another one

@@ -137,3 +137,19 @@ def test_deployment_run_on_loopback_server_with_two_workers(tmp_path, tiny_yolo)
         if server_pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server_pid, signal.SIGKILL)
+
+
+def test_serve_refuses_a_busy_port(tmp_path):
+    """A server already on the port would answer our health checks: refuse, and say how to use it."""
+    import socket
+
+    from flows.serve import start_server
+    from pipeline.errors import ConfigError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"--api-url http://127.0.0.1:{port}/api"):
+            start_server(port, tmp_path / "home")
+    assert not (tmp_path / "home").exists(), "nothing started"
