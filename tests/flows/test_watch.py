@@ -202,3 +202,31 @@ def test_missing_weights_stop_the_watcher_not_the_videos(tmp_path):
     assert Watcher(cfg, spec, submit=missing).run() == AssetMissing.exit_code
     (row,) = Ledger(tmp_path / "l.sqlite").rows()
     assert row["state"] == RELEASED and (inbox / "v.mp4").is_file() and not (inbox / "failed").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_releases_the_running_video(tmp_path, tiny_yolo):
+    """The real CLI: SIGTERM with --grace-seconds 0 mid-run exits 143 at once, claim released, video kept."""
+    import signal
+
+    from flows.watch import RELEASED
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    write_video(inbox / "v.mp4", n_frames=64, size=(160, 120))
+    ledger = out / ".v2m-watch" / "ledger.sqlite"
+    p = spawn(["flows.cli", "watch", str(inbox), "--out", str(out), "--cache", str(tmp_path / "cache"), "--weights",
+               f"yolo={tiny_yolo}", "--until", "tracklets", *FAST, "--set", "detect.imgsz=160", "--set",
+               "detect.chunk_frames=8", "--stable-seconds", "0.3", "--poll-seconds", "0.1", "--grace-seconds", "0"],
+              tmp_path / "watch.log")
+    with group(p):
+        deadline = time.time() + 120
+        while not any(r["state"] == CLAIMED for r in _ledger_rows(ledger).values()):
+            assert time.time() < deadline and p.poll() is None, (tmp_path / "watch.log").read_text()
+            time.sleep(0.02)
+        os.killpg(p.pid, signal.SIGTERM)
+        assert p.wait(30) == 143, (tmp_path / "watch.log").read_text()
+    (row,) = _ledger_rows(ledger).values()
+    assert row["state"] == RELEASED and row["pid"] is None
+    assert (inbox / "v.mp4").is_file() and not (inbox / "done").exists()
+    assert "released unfinished" in (tmp_path / "watch.log").read_text()
