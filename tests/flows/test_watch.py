@@ -213,7 +213,7 @@ def test_sigterm_releases_the_running_video(tmp_path, tiny_yolo):
 
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
-    write_video(inbox / "v.mp4", n_frames=64, size=(160, 120))
+    write_video(inbox / "v.mp4", n_frames=32, size=(160, 120))
     ledger = out / ".v2m-watch" / "ledger.sqlite"
     p = spawn(["flows.cli", "watch", str(inbox), "--out", str(out), "--cache", str(tmp_path / "cache"), "--weights",
                f"yolo={tiny_yolo}", "--until", "tracklets", *FAST, "--set", "detect.imgsz=160", "--set",
