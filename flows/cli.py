@@ -3,6 +3,8 @@
     v2m run VIDEO... --out DIR [--cache DIR] [--config FILE] [--set STAGE.KEY=VALUE ...]
                      [--device cpu|cuda|auto] [--until STAGE] [--weights NAME=PATH ...] [--engine prefect|local]
     v2m models list | v2m models fetch NAME...
+    v2m serve [--name default] [--api-url URL | --port 4200] [run options as defaults]
+    v2m watch INBOX --out DIR [--stable-seconds S] [--concurrency N] [--deployment NAME] [--once]
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
 """
@@ -158,6 +160,55 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    """A loopback Prefect server (unless --api-url) and the video-to-mesh/<name> deployment, until stopped."""
+    import dataclasses
+
+    from .serve import serve
+
+    defaults = {k: v for k, v in dataclasses.asdict(_spec_from_args(a)).items() if v not in (None, {}, "auto")}
+    for k in ("out", "cache", "models_dir"):  # the flow runs in another process and folder: absolute paths
+        if k in defaults:
+            defaults[k] = str(Path(defaults[k]).expanduser().resolve())
+    defaults["weights"] = {n: str(Path(w).expanduser().resolve()) for n, w in defaults.get("weights", {}).items()}
+    return serve(a.name, limit=a.limit, api_url=a.api_url, port=a.port, home=a.prefect_home, defaults=defaults,
+                 startup_timeout_s=a.startup_timeout)
+
+
+def cmd_watch(a: argparse.Namespace) -> int:
+    """Process each video dropped into INBOX once (see flows/watch.py)."""
+    import dataclasses
+
+    from .watch import WatchConfig, Watcher
+
+    spec = _spec_from_args(a)
+    spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser().resolve()),
+                               cache=str(spec.cache_root.resolve()),
+                               weights={n: str(Path(w).expanduser().resolve()) for n, w in spec.weights.items()})
+    cfg = WatchConfig(inbox=str(Path(a.inbox).expanduser().resolve()), ledger=a.ledger, stable_s=a.stable_seconds,
+                      poll_s=a.poll_seconds, concurrency=a.concurrency, lease_s=a.lease_seconds, grace_s=a.grace_seconds,
+                      deployment=a.deployment, retry_failed=a.retry_failed, once=a.once)
+    logging.getLogger("flows.watch").setLevel(logging.INFO)
+    w = Watcher(cfg, spec)
+    w.preflight()
+    w.install_signal_handlers()
+    code = w.run()
+    if code == 143:  # stopped with videos still running (their claims are released): do not wait for them
+        logging.shutdown()
+        os._exit(code)
+    return code
+
+
+def _spec_options(sp: argparse.ArgumentParser, out_default: str | None = "out") -> None:
+    """The run options (`v2m run`'s, minus the videos) for commands that start runs later."""
+    sp.add_argument("--out", default=out_default, help="output folder (one sub-folder per video)")
+    sp.add_argument("--cache", help="cache root (default $V2M_CACHE or ~/.cache/video2mesh/cache)")
+    sp.add_argument("--config", help="YAML file: {stage: {param: value}, weights: {name: path}}")
+    sp.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
+    sp.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    sp.add_argument("--until", help="stop after this stage (e.g. tracklets)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="v2m", description="videos of people in, per-person 3D motion out")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -193,6 +244,32 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stages", help="list the stages and (with -v) their parameters")
     s.add_argument("-v", "--verbose", action="store_true", help="also list every parameter and its default")
     s.set_defaults(func=cmd_stages)
+
+    sv = sub.add_parser("serve", help="Prefect server on 127.0.0.1 (unless --api-url) + the video-to-mesh deployment")
+    sv.add_argument("--name", default="default", help="deployment name: video-to-mesh/NAME")
+    sv.add_argument("--limit", type=int, help="flow runs at once in this process (default: no limit)")
+    sv.add_argument("--api-url", help="use this Prefect API instead of starting a server")
+    sv.add_argument("--port", type=int, default=4200, help="port of the server started here")
+    sv.add_argument("--prefect-home", help="PREFECT_HOME of the server started here (its database)")
+    sv.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for the server")
+    _spec_options(sv, out_default=None)
+    common(sv)
+    sv.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("watch", help="process each video dropped into a folder once; file it as done or failed")
+    w.add_argument("inbox")
+    _spec_options(w)
+    w.add_argument("--stable-seconds", type=float, default=10.0, help="size/mtime unchanged this long = fully written")
+    w.add_argument("--poll-seconds", type=float, default=1.0)
+    w.add_argument("--concurrency", type=int, default=1, help="videos processed at once")
+    w.add_argument("--deployment", help="submit to this deployment (e.g. video-to-mesh/default) instead of in-process")
+    w.add_argument("--ledger", help="SQLite ledger (default OUT/.v2m-watch/ledger.sqlite)")
+    w.add_argument("--lease-seconds", type=float, default=120.0, help="a claim without heartbeat this long is retried")
+    w.add_argument("--grace-seconds", type=float, default=30.0, help="after SIGTERM, wait this long for running videos")
+    w.add_argument("--once", action="store_true", help="exit when the inbox holds nothing more to do")
+    w.add_argument("--retry-failed", action="store_true", help="run again content the ledger has as failed")
+    common(w)
+    w.set_defaults(func=cmd_watch)
 
     b = sub.add_parser("bench", help="time each stage/model on synthetic input with random weights")
     b.add_argument("--quick", action="store_true", help="small inputs, a few seconds per case")
