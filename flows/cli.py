@@ -123,12 +123,38 @@ def cmd_models(a: argparse.Namespace) -> int:
             st = reg.status(name)
             mark = "present" if st.present else "MISSING"
             print(f"{name:<22} {mark:<8} {st.path}  [{st.asset.licence}]")
+        _print_methods(a)
+        return 0
+    if a.action == "setup-default":
+        from stages.licence_free import setup_default_models
+
+        paths = setup_default_models(reg.models_dir, build_body_model=not a.no_body_model, wheel=a.wheel)
+        for name, p in paths.items():
+            print(f"{name:<22} {p}")
+        print("the licence-free path is set up; `v2m run VIDEO` uses it while the SMPL path's files are missing")
         return 0
     if not a.names:
         raise ConfigError("v2m models fetch NAME...: name at least one asset (see `v2m models list`)")
     for n in a.names:
         print(reg.fetch(n))
     return 0
+
+
+def _print_methods(a: argparse.Namespace) -> None:
+    """One line per method: ready, or what it lacks."""
+    import dataclasses
+
+    from . import methods
+    from .spec import RunSpec, build_runner
+
+    base = RunSpec(models_dir=a.models_dir, weights=_kv(a.weights, "--weights"), device="cpu")
+    for m in methods.METHODS.values():
+        try:
+            missing = methods.missing_assets(m, build_runner(dataclasses.replace(base, method=m.name)), None)
+        except V2MError as e:
+            print(f"method {m.name:<13} unavailable: {e}")
+            continue
+        print(f"method {m.name:<13} {'ready' if not missing else 'needs ' + ', '.join(missing)}")
 
 
 def cmd_stages(a: argparse.Namespace) -> int:
@@ -235,9 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(r)
     r.set_defaults(func=cmd_run)
 
-    m = sub.add_parser("models", help="list or fetch weight files")
-    m.add_argument("action", choices=["list", "fetch"])
+    m = sub.add_parser("models", help="list or fetch weight files; setup-default installs the licence-free path's")
+    m.add_argument("action", choices=["list", "fetch", "setup-default"])
     m.add_argument("names", nargs="*")
+    m.add_argument("--wheel", help="setup-default: a mediapipe==0.10.21 wheel already downloaded (offline machines)")
+    m.add_argument("--no-body-model", action="store_true", help="setup-default: skip building Anny's cache (~80 s)")
     common(m)
     m.set_defaults(func=cmd_models)
 
