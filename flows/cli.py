@@ -24,19 +24,11 @@ from pipeline.errors import ConfigError, V2MError
 def _set_env_defaults(cache: str | None) -> None:
     """Offline, quiet, tool homes inside the cache root (done at the edge, before prefect or
     ultralytics is imported, never at import time)."""
-    from .spec import default_cache_root
+    from .spec import default_cache_root, tool_env
 
     root = Path(cache).expanduser() if cache else default_cache_root()
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(root / "ultralytics"))
-    os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    # The first start of the embedded server on a new home takes ~20 s on 2 cores.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    for k, v in {**tool_env(root), "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
+        os.environ.setdefault(k, v)
 
 
 def _kv(items: list[str], what: str) -> dict[str, str]:

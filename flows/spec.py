@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from pipeline import config as cfgmod
 from pipeline.assets import AssetRegistry
 from pipeline.errors import ConfigError
+from pipeline.paths import user_dir
 from pipeline.runner import Runner
 from pipeline.store import ArtifactStore
 
@@ -17,11 +17,22 @@ ENV_CACHE = "V2M_CACHE"
 
 
 def default_cache_root() -> Path:
-    env = os.environ.get(ENV_CACHE)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "video2mesh" / "cache"
+    return user_dir("cache", ENV_CACHE)
+
+
+def tool_env(root: Path) -> dict[str, str]:
+    """Environment for the tools we drive: offline, quiet, their homes inside `root`."""
+    return {
+        "YOLO_OFFLINE": "1",
+        "YOLO_AUTOINSTALL": "false",
+        "YOLO_CONFIG_DIR": str(root / "ultralytics"),
+        "PREFECT_HOME": str(root / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        # The first start of the embedded server on a new home takes ~20 s on 2 cores.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "MPLBACKEND": "Agg",
+    }
 
 
 @dataclass(frozen=True)
