@@ -143,3 +143,21 @@ def test_obj_limit_skips_obj_and_says_so_in_the_meta(published, body):
     assert [f[1] for f in files] == ["npz"] and "obj_max_frames=2" in files[0][4]["obj_skipped"]
     strided = fit_export.track_files(g, body, FPS, fit_export.FitExportConfig(formats=("obj",), obj_stride=2))
     assert [f[2].split("/")[-1] for f in strided] == ["frame_000003.obj", "frame_000005.obj", "frame_000007.obj"]
+
+
+def test_no_tracks_gives_empty_outputs(tmp_path):
+    from stages import fit_report
+    from stages.fit_anny import FIT
+
+    from .fakes import FAKE_TRACKLETS
+
+    video = write_video(tmp_path / "clip.mp4")
+    runner = Runner(stages={"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "fit": fake_fit_stage(FIT.empty()),
+                            "fit_export": fit_export.STAGE, "fit_report": fit_report.STAGE},
+                    store=ArtifactStore(tmp_path / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()))
+    paths = fit_export.fit_export_outputs(runner, video, tmp_path / "out")
+    assert [p.name for p in paths] == ["manifest.json"]
+    assert json.loads(paths[0].read_text())["files"] == []
+    fit_report.fit_report_outputs(runner, video, tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "clip" / "report.json").read_text())
+    assert doc["tracks"] == [] and doc["body_model"] == "anny"
