@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -143,3 +145,17 @@ def test_html_names_the_method_and_shows_every_track_and_preview(published):
     img = cv2.imread(str(previews[0]))
     # grey frames with a white digit; the drawn Anny meshes add coloured pixels
     assert (cv2.cvtColor(img, cv2.COLOR_BGR2HSV)[:, :, 1] > 60).mean() > 0.01
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")), reason="chromium not installed")
+def test_html_renders_headless_in_chromium(published, tmp_path):
+    folder, _ = published
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (folder / "report.html").as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90).stdout
+    n_images = len(re.findall(r"<img ", dom))
+    assert n_images == 2 + 1 + 2 and f'data-images-decoded="{n_images}"' in dom   # previews, overview, track plots
+    for tid in TRACKS:
+        assert f"Track {tid}</h2>" in dom
+    assert "Anny fit (licence-free)" in dom
