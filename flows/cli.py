@@ -225,6 +225,9 @@ def _spec_options(sp: argparse.ArgumentParser, out_default: str | None = "out") 
     sp.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
     sp.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     sp.add_argument("--until", help="stop after this stage (e.g. tracklets)")
+    sp.add_argument("--method", default="auto", choices=["auto", "smpl", "licence-free"],
+                    help="auto: the learned SMPL model when all its files are present, else the licence-free "
+                         "Anny fit (the first line of output says which)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,15 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the pipeline on videos")
     r.add_argument("videos", nargs="+")
-    r.add_argument("--out", default="out", help="output folder (one sub-folder per video)")
-    r.add_argument("--cache", help="cache root (default $V2M_CACHE or ~/.cache/video2mesh/cache)")
-    r.add_argument("--config", help="YAML file: {stage: {param: value}, weights: {name: path}}")
-    r.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
-    r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    r.add_argument("--until", help="stop after this stage (e.g. tracklets)")
-    r.add_argument("--method", default="auto", choices=["auto", "smpl", "licence-free"],
-                   help="auto: the learned SMPL model when all its files are present, else the licence-free "
-                        "Anny fit (the first line of output says which)")
+    _spec_options(r)
     r.add_argument("--engine", choices=["prefect", "local"], default="prefect",
                    help="prefect: through the video-to-mesh flow (default); local: same runner, no Prefect")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
