@@ -5,8 +5,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+import torch
 
 from pipeline.stage import Chunk, Context
+
+# Network precision by config name (float16 only pays on a GPU).
+DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 def crop_batches(ctx: Context, rows: pd.DataFrame, chunk: Chunk, batch_size: int,

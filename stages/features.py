@@ -21,7 +21,7 @@ from pipeline.assets import Asset
 from pipeline.errors import AssetMissing
 from pipeline.stage import Chunk, Context, Stage, frame_chunks
 
-from ._crops import check_count, chunk_rows, crop_batches
+from ._crops import DTYPES, check_count, chunk_rows, crop_batches
 
 FEATURES = Artifact(
     "features",
@@ -50,9 +50,6 @@ ASSETS = (
         used_by=("features",),
     ),
 )
-
-DTYPES = {"float32": torch.float32, "float16": torch.float16}
-
 
 @dataclass(frozen=True)
 class FeaturesConfig:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models.anny_body import PHENOTYPES as PHENOTYPE_NAMES, AnnyBody
+from models.anny_body import AnnyBody
 from models.anny_fit import FitConfig, linear_skeleton, fit_track
 from models.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS
 from pipeline.artifacts import Artifact, fixed, stack
@@ -151,79 +151,28 @@ EXPORT_FORMATS = ("bvh", "glb", "obj", "npz")
 
 def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", formats=EXPORT_FORMATS,
                body: AnnyBody | None = None) -> dict[int, dict[str, "Path"]]:
-    """Write each track of a `fit` artifact as animator files, named `<stem>_track<id>_anny.*`.
+    """Write each track of a `fit` artifact as animator files `<stem>_track<id>_anny.*` into `out_dir`,
+    for callers outside the pipeline (the pipeline's way is the `fit_export` stage + publish).
 
-    - `.bvh`: Anny's 104-bone rig, y up, metres, root motion in the root's position channels;
-    - `.glb`: the skinned Anny mesh with the same skeleton and animation (asset extras name the body model);
-    - `_obj/frame_XXXXXX.obj`: the posed mesh per frame (y up, metres);
-    - `.npz`: the rig parameters (bone names, parents, rest offsets, bone_rotations, global_orient,
-      transl, phenotype, frames, fps, body_model="anny").
-    Returns {track_id: {format: path}}.
+    The bytes come from stages.fit_export.track_files (see its module docstring for the formats);
+    `.obj` frames go to `<stem>_track<id>_anny_obj/frame_<1-based frame>.obj`, without a frame limit.
+    Returns {track_id: {format: path}} (for "obj" the folder).
     """
-    import torch
     from pathlib import Path
 
-    from models.animation_generic import SkinnedAnimation, bvh_text, obj_text, skinned_glb
-    from models.anny_body import pose_rig
+    from .fit_export import FitExportConfig, track_files
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     body = body or load_body(None)
+    cfg = FitExportConfig(formats=tuple(formats), obj_max_frames=0)
     written: dict[int, dict[str, Path]] = {}
     for tid, g in fit.sort_values(["track_id", "frame"]).groupby("track_id"):
-        tid = int(tid)
-        phen = stack(g["phenotype"], 6)[0]
-        with torch.no_grad():
-            sk = body.skeleton(torch.as_tensor(phen[None], dtype=body.dtype))
-        rots = stack(g["bone_rotations"], N_BONES * 3).reshape(len(g), N_BONES, 3).astype(np.float64)
-        orient = stack(g["global_orient"], 3).astype(np.float64)
-        transl = stack(g["transl"], 3).astype(np.float64)
-        need_mesh = "obj" in formats
-        rig = pose_rig(body, sk, rots, orient, transl, vertices=need_mesh)
-        h = sk.heads.numpy().astype(np.float64)
-        par = body.parents
-        offsets = np.zeros_like(h)
-        offsets[1:] = (h[1:] - h[par[1:]]) @ MODEL_TO_YUP.T
-        from scipy.spatial.transform import Rotation
-
-        local = Rotation.from_rotvec(rots.reshape(-1, 3)).as_matrix().reshape(len(g), N_BONES, 3, 3)
-        local = MODEL_TO_YUP @ local @ MODEL_TO_YUP.T
-        local[:, 0] = CAMERA_TO_YUP @ Rotation.from_rotvec(orient).as_matrix() @ MODEL_TO_YUP.T
-        root_pos = transl @ CAMERA_TO_YUP.T
-        base = out_dir / f"{stem}_track{tid:03d}_anny"
+        base = f"{stem}_track{int(tid):03d}_anny"
         paths: dict[str, Path] = {}
-        names = tuple(body.bone_names)
-        if "bvh" in formats:
-            paths["bvh"] = base.with_suffix(".bvh")
-            paths["bvh"].write_text(bvh_text(local, root_pos, offsets, 1.0 / fps, names, par))
-        if "glb" in formats:
-            rest_joints = (h - h[0]) @ MODEL_TO_YUP.T
-            verts = (sk.rest_vertices.numpy().astype(np.float64) - h[0]) @ MODEL_TO_YUP.T
-            wi = body.model.vertex_bone_indices.numpy()
-            ww = body.model.vertex_bone_weights.numpy().astype(np.float64)
-            dense = np.zeros((len(verts), N_BONES))
-            np.add.at(dense, (np.repeat(np.arange(len(verts)), wi.shape[1]), wi.reshape(-1)), ww.reshape(-1))
-            anim = SkinnedAnimation(
-                vertices=verts, faces=body.faces, weights=dense, rest_joints=rest_joints,
-                times_s=(g["frame"].to_numpy() - g["frame"].iloc[0]) / fps,
-                local_quat=Rotation.from_matrix(local.reshape(-1, 3, 3)).as_quat().reshape(len(g), N_BONES, 4),
-                root_pos=root_pos, joint_names=names, parents=tuple(int(p) for p in par), name=f"anny_track{tid}",
-                extras={"body_model": "anny", "rig": "anny", "phenotype": [float(x) for x in phen]})
-            paths["glb"] = base.with_suffix(".glb")
-            paths["glb"].write_bytes(skinned_glb(anim))
-        if "obj" in formats:
-            d = Path(str(base) + "_obj")
-            d.mkdir(exist_ok=True)
-            for f, v in zip(g["frame"].to_numpy(), rig["vertices"] @ CAMERA_TO_YUP.T):
-                (d / f"frame_{int(f):06d}.obj").write_text(obj_text(v, body.faces, f"body model: anny (track {tid}, frame {int(f)})"))
-            paths["obj"] = d
-        if "npz" in formats:
-            paths["npz"] = base.with_suffix(".npz")
-            np.savez_compressed(paths["npz"], body_model="anny", rig="anny", bone_names=np.array(names),
-                                parents=par, rest_offsets_model=h - h[par.clip(0)], bone_rotations=rots,
-                                global_orient=orient, transl=transl, phenotype=phen, phenotype_names=np.array(PHENOTYPE_NAMES),
-                                frames=g["frame"].to_numpy(), fps=fps,
-                                axes="bone_rotations: local axis-angle in rest model axes (z up, facing -y); "
-                                     "global_orient/transl: rest model -> camera (x right, y down, z forward), metres")
-        written[tid] = paths
+        for _, kind, rel, data, _meta in track_files(g.reset_index(drop=True), body, fps, cfg, stem=base):
+            dest = out_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+            paths[kind] = dest.parent if kind == "obj" else dest
+        written[int(tid)] = paths
     return written

@@ -5,7 +5,9 @@
   extracts the two BlazePose .tflite files into the models folder, checks their sha256 against the
   asset registry, and builds Anny's model cache (~80 s once, ~800 MB) beside them.
 - `licence_free_available(registry)`: whether this path can run now, and why not.
-- `STAGES`: the stage names of this path, in order.
+- `STAGES`: the stage names of this path, in order; `OUTPUT_STAGES`: its file-table stages
+  (`fit_export`, `fit_report`), published by stages.fit_export.fit_export_outputs and
+  stages.fit_report.fit_report_outputs.
 Nothing here touches the network unless `setup_default_models` is called.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .blazepose import ASSETS, MEDIAPIPE_VERSION, WHEEL_MEMBERS
 log = logging.getLogger(__name__)
 
 STAGES = ("probe", "tracklets", "blazepose", "fit")
+OUTPUT_STAGES = ("fit_export", "fit_report")
 BODY_MODEL = "anny"
 ASSET_NAMES = tuple(a.name for a in ASSETS)
 

@@ -15,7 +15,7 @@ from pipeline.assets import Asset
 from pipeline.errors import AssetMissing
 from pipeline.stage import Chunk, Context, Stage, frame_chunks
 
-from ._crops import check_count, chunk_rows, crop_batches
+from ._crops import DTYPES, check_count, chunk_rows, crop_batches
 
 POSE2D = Artifact(
     "pose2d",
@@ -42,9 +42,6 @@ ASSETS = (
         used_by=("pose2d",),
     ),
 )
-
-DTYPES = {"float32": torch.float32, "float16": torch.float16}
-
 
 @dataclass(frozen=True)
 class Pose2DConfig:

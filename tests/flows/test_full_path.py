@@ -30,7 +30,8 @@ SMPL_PATH = ["probe", "detect", "tracks", "tracklets", "features", "pose2d", "ho
 FAST = ["--set", "detect.imgsz=160", "--set", "detect.max_det=2", "--set", "tracklets.min_len=5",
         "--set", "pose2d.flip_test=false", "--set", "pose2d.batch_size=8", "--set", "features.batch_size=8",
         "--set", "homography.work_long_side=160", "--set", "export.obj_stride=6",
-        "--set", "report.preview_frames=1", "--set", "report.preview_width=160", "--device", "cpu", "-q"]
+        "--set", "report.preview_frames=1", "--set", "report.preview_width=160", "--device", "cpu", "-q",
+        "--method", "smpl"]
 NPZ_KEYS = {"poses", "trans", "betas", "gender", "mocap_framerate", "frame", "poses_camera", "trans_camera",
             "joints", "cam_crop", "cam_orig", "uncertainty", "axes", "units"}
 
@@ -48,9 +49,10 @@ def test_video_to_smpl_exports_and_report(tmp_path):
     cache = tmp_path / "cache"
     common = ["--cache", str(cache), *weights, *FAST]
     out = tmp_path / "out"
-    v2m("run", str(video), "--out", str(out), "--engine", "local", "--until", "export,report", *common, timeout=600)
+    v2m("run", str(video), "--out", str(out), "--engine", "local", *common, timeout=600)
 
     s = summary(out, "clip")
+    assert s["method"] == "smpl"
     assert statuses(s) == {n: "computed" for n in SMPL_PATH}
     assert s["published"]["export"] > 0 and s["published"]["report"] > 0
 
@@ -95,7 +97,7 @@ def test_video_to_smpl_exports_and_report(tmp_path):
 
     # Nothing changed: a second run computes nothing and publishes the same bytes.
     first = _published(folder)
-    v2m("run", str(video), "--out", str(out), "--engine", "local", "--until", "export,report", *common, timeout=600)
+    v2m("run", str(video), "--out", str(out), "--engine", "local", *common, timeout=600)
     assert set(statuses(summary(out, "clip")).values()) == {"cached"}
     assert _published(folder) == first
 
@@ -120,19 +122,17 @@ def test_video_to_smpl_exports_and_report(tmp_path):
 
 
 def test_publish_outputs_writes_the_finished_artifacts_without_running_anything(tmp_path, synthetic_smpl_dir):
-    """`v2m run --until export,report` publishes from the StageResults it already has: the same files
-    as export_outputs/report_outputs (which run the stages themselves), and no stage runs again."""
-    from flows.video_to_mesh import publish_outputs, until_targets
+    """`v2m run` publishes from the StageResults it already has: the same files as
+    export_outputs/report_outputs (which run the stages themselves), and no stage runs again."""
+    from flows.video_to_mesh import publish_outputs
     from stages import export, report
     from tests.stages.fakes import make_runner
     from tests.stages.fakes import write_video as tiny_video
 
-    assert until_targets("export, report") == ["export", "report"] and until_targets("mesh") == ["mesh"]
-    assert until_targets(None) is None
     video = tiny_video(tmp_path / "clip.mp4", n=6)
     runner = make_runner(tmp_path, synthetic_smpl_dir, {"export": export.STAGE, "report": report.STAGE},
                          configs={"report": report.ReportConfig(preview_frames=0), "export": export.ExportConfig(formats=("npz", "bvh"))})
-    results = runner.run(video, until=until_targets("export,report"))
+    results = runner.run(video, until=["export", "report"])
     assert {"export", "report"} <= set(results)
 
     class NoRun:                                        # publishing must not touch the runner's stages
