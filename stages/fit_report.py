@@ -84,7 +84,7 @@ FIT_SOURCE = MotionSource(
     to_motion=fit_motion, method="Anny fit (licence-free)", body_model=lambda cfg: "anny",
     joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",))
 
-STAGE = Stage(name="fit_report", version=1, config=MotionReportConfig, output=FIT_REPORT,
+STAGE = Stage(name="fit_report", version=2, config=MotionReportConfig, output=FIT_REPORT,
               compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "fit"),
               doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")
 

@@ -13,7 +13,7 @@ Metrics (definitions in models.motion_metrics), per track:
 - acceleration (mm/frame^2) per body part over time, of joints relative to the body's reference
   point (the pelvis for SMPL; pose jitter), and of the root (the camera-space translation, whose
   depth is the least certain part of the estimate);
-- jitter: RMS and energy share of the acceleration above `jitter_cutoff_hz`;
+- jitter: RMS and energy share of the acceleration above `jitter_cutoff_hz` (at most fps / 4);
 - foot sliding while in contact (heights along the up axis of the Y-up frame, i.e. assuming a level
   camera);
 - share of interpolated frames and of detected frames with a detector score below `low_score`;
@@ -125,8 +125,9 @@ def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: 
     acc = mm.acceleration_mm(rel)                                       # (T-2, J)
     acc_parts = mm.part_means(acc, joints.parts) if len(acc) else {p: np.zeros(0) for p in joints.parts}
     acc_root = mm.acceleration_mm(root)[:, 0] if len(frames) > 2 else np.zeros(0)
-    jit = mm.jitter(rel, fps, cfg.jitter_cutoff_hz)
-    jit_root = mm.jitter(root, fps, cfg.jitter_cutoff_hz)
+    cutoff = mm.effective_cutoff_hz(cfg.jitter_cutoff_hz, fps)
+    jit = mm.jitter(rel, fps, cutoff)
+    jit_root = mm.jitter(root, fps, cutoff)
     feet_ids = list(joints.feet.values())
     feet = (rel[:, feet_ids] + root) @ CAMERA_TO_YUP.T                  # Y up
     slide = mm.foot_sliding(feet, cfg.contact_height_m, cfg.contact_vspeed_mm)
@@ -294,7 +295,7 @@ img{{max-width:100%}} section{{margin-top:2em}}</style></head>
 <p class="method">Motion by <b>{html.escape(method)}</b>, body model <b>{html.escape(body_model)}</b>
 ({html.escape(joints.name)}); uncertainty: {html.escape(uncertainty)}.</p>
 <p>{len(summaries)} track(s), {fps:.3g} fps. Accelerations in mm/frame² of joints relative to the {html.escape(joints.reference_name)}
-(root: camera-space translation); jitter = RMS of acceleration above {cfg.jitter_cutoff_hz:g} Hz; foot sliding = horizontal mm/frame while in
+(root: camera-space translation); jitter = RMS of acceleration above {mm.effective_cutoff_hz(cfg.jitter_cutoff_hz, fps):g} Hz; foot sliding = horizontal mm/frame while in
 contact (height &lt; {cfg.contact_height_m * 100:g} cm above the track's 5th-percentile ground, vertical speed &lt;
 {cfg.contact_vspeed_mm:g} mm/frame); low score = detected frames with score &lt; {cfg.low_score:g}.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
@@ -346,7 +347,7 @@ SMPL_SOURCE = MotionSource(
     joints=mm.SMPL_24, uncertainty="the embedder's uncertainty", previews=render_previews)
 compute = partial(report_compute, SMPL_SOURCE)
 
-STAGE = Stage(name="report", version=2, config=ReportConfig, output=REPORT, compute=compute,
+STAGE = Stage(name="report", version=3, config=ReportConfig, output=REPORT, compute=compute,
               inputs=("probe", "tracklets", "mesh"),
               assets=lambda cfg: (smpl_asset(cfg.gender),) if cfg.preview_frames else (),
               doc="smoothness and quality report per video: JSON, PNG plots, self-contained HTML, preview")
