@@ -104,7 +104,7 @@ def video_to_mesh(videos: list[str] | None = None, out: str = "out", cache: str 
         try:
             s = run_video(v, spec)
             logger.info("%s: done; outputs in %s", v, output_dir(spec, _info_stub(s)))
-            _publish(spec, s)
+            _flow_artifact(spec, s)
             summaries.append(s)
         except V2MError as e:
             logger.error("%s: %s", v, e)
@@ -141,7 +141,7 @@ def publish_outputs(runner, results: dict[str, StageResult], video: str, out: Pa
     return {name: len(write()) for name, write in writers.items() if name in results}
 
 
-def _publish(spec: RunSpec, summary: dict[str, Any]) -> None:
+def _flow_artifact(spec: RunSpec, summary: dict[str, Any]) -> None:
     """The run's outputs as a markdown artifact on the flow run (shown in the UI and `prefect artifact ls`)."""
     out = output_dir(spec, _info_stub(summary)).resolve()
     files = sorted(p for p in out.rglob("*") if p.is_file()) if out.is_dir() else []

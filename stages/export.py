@@ -236,6 +236,7 @@ def publish_export(runner, results: dict, video_path: str | Path, out_dir: str |
         "video": Path(video_path).name, "video_sha256": str(probe.digest), "fps": float(probe.fps),
         "n_frames": int(probe.n_frames), "axes": AXES, "units": "metres unless the file's entry says otherwise",
         "frame_numbers": "`frame_*` in names are 1-based video frames; frame_first/frame_last are 0-based",
+        "method": "smpl", "method_label": "SMPL, learned model (paper's method; VIBE-initialised)",
         "body_model": f"SMPL {cfg.gender}", "licence": SMPL_LICENCE_NOTE,
         "export_key": results["export"].ref.key,
     }
