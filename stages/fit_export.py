@@ -226,7 +226,8 @@ def publish_fit_export(runner, results: dict, video_path: str | Path, out_dir: s
         "video": Path(video_path).name, "video_sha256": str(probe.digest), "fps": float(probe.fps),
         "n_frames": int(probe.n_frames), "axes": AXES, "units": "metres unless the file's entry says otherwise",
         "frame_numbers": "`frame_*` in names are 1-based video frames; frame_first/frame_last are 0-based",
-        "method": "Anny fit (licence-free)", "body_model": BODY_MODEL, "rig": "anny", "licence": ANNY_LICENCE_NOTE,
+        "method": "licence-free", "method_label": "Anny body fitted to BlazePose keypoints (licence-free)",
+        "body_model": BODY_MODEL, "rig": "anny", "licence": ANNY_LICENCE_NOTE,
         "export_key": results["fit_export"].ref.key,
     }
     return publish(results["fit_export"].ref, Path(out_dir) / Path(video_path).stem, header=header)
