@@ -11,6 +11,8 @@ and, when a `J_regressor_h36m.npy` is given, the 14 evaluation joints (B, 14, 3)
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,12 @@ def _unstub(value, key: str, path: Path):
         return np.asarray(state["x"])
     raise ValueError(f"{path}: entry {key!r} is a chumpy expression, not a stored array; "
                      "convert the file with smplx's tools (tools/clean_ch.py) or provide the .npz model")
+
+
+def smplx_smpl(**kwargs) -> "smplx.SMPL":
+    """`smplx.SMPL(**kwargs)` without the banner smplx prints to stdout for 10-beta models."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return smplx.SMPL(**kwargs)
 
 
 def load_model_data(path: str | Path) -> dict:
@@ -129,7 +137,7 @@ class SMPL(nn.Module):
         path = model_file(model_path, gender)
         data = load_model_data(path)
         self.path = path
-        self.body = smplx.SMPL(str(path), data_struct=Struct(**data), num_betas=N_BETAS, create_betas=False,
+        self.body = smplx_smpl(model_path=str(path), data_struct=Struct(**data), num_betas=N_BETAS, create_betas=False,
                                create_global_orient=False, create_body_pose=False, create_transl=False,
                                gender=gender, dtype=dtype)
         if j_regressor_h36m is not None:

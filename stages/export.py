@@ -91,10 +91,11 @@ def load_smpl_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 def smpl_layer(arrays: dict[str, np.ndarray], gender: str = "neutral", num_betas: int = 10):
     """An smplx.SMPL module built from `load_smpl_arrays` output (float32, CPU)."""
-    import smplx
     from smplx.utils import Struct
 
-    return smplx.SMPL(model_path="", data_struct=Struct(**arrays), gender=gender, num_betas=num_betas)
+    from models.smpl import smplx_smpl
+
+    return smplx_smpl(model_path="", data_struct=Struct(**arrays), gender=gender, num_betas=num_betas)
 
 
 def shaped_rest(arrays: dict[str, np.ndarray], betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
