@@ -55,7 +55,7 @@ def _predict(model, embedder, body: Callable, ds: VibeWindows, batch_size: int, 
         pve = torch.where(b["has_smpl"] > 0, pve, torch.full_like(pve, float("nan")))
         for k, v in (("pred", pj), ("gt", gj), ("pve", pve), ("valid", b["valid"]), ("has_3d", b["has_3d"]),
                      ("frame", b["frame"])):
-            out[k].append(v.float().cpu().numpy())
+            out[k].append(v.cpu().numpy() if k == "frame" else v.float().cpu().numpy())
     return {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in out.items()}
 
 
