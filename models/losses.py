@@ -221,7 +221,8 @@ class EmbedderLossWeights:
 
 def kl_to_standard_normal(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Mean over rows of KL(N(mu, sigma^2) || N(0, I)): (N, D) x2 -> scalar."""
-    return (0.5 * (sigma ** 2 + mu ** 2 - 1 - 2 * torch.log(sigma))).sum(-1).mean()
+    # sigma = ELU + 1 underflows to 0 for very negative logits; clamp so log stays finite.
+    return (0.5 * (sigma ** 2 + mu ** 2 - 1 - 2 * torch.log(sigma.clamp_min(1e-12)))).sum(-1).mean()
 
 
 def embedder_loss(mu_a: torch.Tensor, sig_a: torch.Tensor, mu_p: torch.Tensor, sig_p: torch.Tensor,

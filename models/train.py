@@ -86,6 +86,7 @@ class EmbedderTrainConfig:
     seed: int = 0
     embed_dim: int = 32
     hidden: int = 1024
+    dropout: float = 0.3
     log_every: int = 50
     ckpt_every: int = 500
     device: str = "auto"
@@ -109,7 +110,7 @@ def train_embedder(cfg: EmbedderTrainConfig, pose3d: np.ndarray, resume: bool = 
     out.mkdir(parents=True, exist_ok=True)
     dev = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = PoseEmbedder(EmbedderConfig(embed_dim=cfg.embed_dim, hidden=cfg.hidden)).to(dev)
+    model = PoseEmbedder(EmbedderConfig(embed_dim=cfg.embed_dim, hidden=cfg.hidden, dropout=cfg.dropout)).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start = 0
     if resume and (out / "state.pt").exists():

@@ -45,7 +45,8 @@ def _state_equal(a: dict, b: dict) -> bool:
 def test_embedder_learns_cross_view_retrieval(synthetic_body, tmp_path):
     # 48 distinct poses (one per synthetic motion), each seen from fresh random cameras at test time.
     pool = S.pose3d_pool(synthetic_body, 64 * 48, seed=0)[::64]
-    cfg = T.EmbedderTrainConfig(out_dir=str(tmp_path / "e"), steps=150, batch=48, hidden=128, lr=3e-3,
+    # No dropout: with 150 steps it only slows the check down (the default keeps Pr-VIPE's 0.3).
+    cfg = T.EmbedderTrainConfig(out_dir=str(tmp_path / "e"), steps=150, batch=48, hidden=128, lr=3e-3, dropout=0.0,
                                 log_every=50, ckpt_every=1000, device="cpu")
     torch.manual_seed(cfg.seed)
     untrained = PoseEmbedder(EmbedderConfig(hidden=128))
@@ -53,9 +54,10 @@ def test_embedder_learns_cross_view_retrieval(synthetic_body, tmp_path):
     model = T.train_embedder(cfg, pool)
     after, chance = zip(*[T.retrieval_accuracy(model, pool, seed=s) for s in (5, 6, 7)])
     after, chance = float(np.mean(after)), float(np.mean(chance))
-    # Stated margins: trained top-1 at least 0.15 above the untrained network and 5x chance.
-    assert after >= before + 0.15, (before, after)
-    assert after >= 5 * chance, (after, chance)
+    # Stated margins: top-1 at least 0.10 above the same network before training and 8x chance.
+    # Measured (seeded, this machine): before 0.063, after 0.25, chance 0.022.
+    assert after >= before + 0.10, (before, after)
+    assert after >= 8 * chance, (after, chance)
 
 
 def test_embedder_resume_equals_uninterrupted(synthetic_body, tmp_path):
