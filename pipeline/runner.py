@@ -113,13 +113,13 @@ class Runner:
             raise ConfigError(f"the DAG must start at {PROBE!r}")
         self.preflight(names)
         results: dict[str, StageResult] = {}
-        info, results[PROBE] = self._probe(video_path)
+        info, results[PROBE] = self.probe_video(video_path)
         for name in names[1:]:
             refs = {i: results[i].ref for i in self.stages[name].inputs}
             results[name] = self.run_stage(name, info, refs)
         return results
 
-    def _probe(self, video_path: str | Path) -> tuple[VideoInfo, StageResult]:
+    def probe_video(self, video_path: str | Path) -> tuple[VideoInfo, StageResult]:
         path = check_path(video_path)
         digest = sha256_file(path)
         stage = self.stages[PROBE]
@@ -153,14 +153,22 @@ class Runner:
             try:
                 chunks = stage.chunks(ctx, cfg)
                 todo = [c for c in chunks if not self.store.part_path(d, c.index).is_file()]
-                if self.progress is not None:
-                    ctx.on_advance = self.progress(name, sum(max(c.stop - c.start, 1) for c in chunks))
-                    ctx.advance(sum(max(c.stop - c.start, 1) for c in chunks if c not in todo))
+                size = lambda c: max(c.stop - c.start, 1)  # noqa: E731  (progress units: frames)
+                done = [0]
+                bar = self.progress(name, sum(size(c) for c in chunks)) if self.progress else None
+
+                def advance(n: int) -> None:
+                    done[0] += n
+                    if bar is not None:
+                        bar(n)
+
+                ctx.on_advance = advance
+                advance(sum(size(c) for c in chunks if c not in todo))
                 for chunk in todo:
+                    before = done[0]
                     df = stage.compute(ctx, cfg, chunk)
                     self.store.write_part(d, chunk.index, stage.output.to_table(df))
-                    if chunk.stop - chunk.start == 0:
-                        ctx.advance(1)
+                    advance(max(0, size(chunk) - (done[0] - before)))  # top up for stages that report less
             except V2MError:
                 raise
             except Exception as e:  # a bug or a library error: name the stage and the video

@@ -11,6 +11,13 @@ from pipeline.stage import Stage
 
 _MODULES = [
     "probe",
+    "detect",
+    "tracks",
+    "tracklets",
+    "export",
+    "report",
+    "homography",
+    "mesh",
 ]
 
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.synthetic import write_video  # noqa: F401  (re-exported for tests)
+from stages.detect import write_random_checkpoint as write_tiny_yolo  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("V2M_SHARED_DATA") or ROOT.parent / "shared" / "data")
 
@@ -40,3 +43,13 @@ def synthetic_smpl_dir(tmp_path_factory) -> Path:
     for i, g in enumerate(("NEUTRAL", "MALE", "FEMALE")):
         synthetic_smpl.write(d, g, seed=i)
     return d
+
+
+@pytest.fixture(scope="session")
+def tiny_yolo(tmp_path_factory) -> Path:
+    return write_tiny_yolo(tmp_path_factory.mktemp("yolo") / "tiny_yolo.pt")
+
+
+@pytest.fixture(scope="session")
+def synthetic_video(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "two_people.mp4")

@@ -1,0 +1,109 @@
+"""The `video-to-mesh` Prefect flow: thin tasks that call the runner, one task per stage.
+
+Task results are StageResults (paths and digests), never arrays. Caching is the runner's (content
+keys on disk), so Prefect's own result caching is off.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+
+from pipeline.errors import V2MError
+from pipeline.runner import PROBE, StageResult
+from pipeline.store import atomic_write_json
+from pipeline.video import VideoInfo, check_path
+
+from .spec import RunSpec, build_runner
+from . import progress
+
+log = logging.getLogger(__name__)
+
+
+@task(name="probe", cache_policy=NONE)
+def probe_task(video: str, spec: RunSpec) -> tuple[VideoInfo, StageResult]:
+    """Hash and probe the video (cached by content digest)."""
+    return build_runner(spec, progress.factory()).probe_video(video)
+
+
+@task(name="stage", cache_policy=NONE)
+def stage_task(name: str, info: VideoInfo, inputs: dict[str, StageResult], spec: RunSpec) -> StageResult:
+    """Run one stage (a cache hit when its key is on disk)."""
+    runner = build_runner(spec, progress.factory())
+    return runner.run_stage(name, info, {k: r.ref for k, r in inputs.items()})
+
+
+def output_dir(spec: RunSpec, info: VideoInfo) -> Path:
+    return Path(spec.out).expanduser() / Path(info.path).stem
+
+
+def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, Any]:
+    """All stages for one video; writes `<out>/<stem>/run.json` and returns its content."""
+    check_path(video)  # a wrong path is reported before anything else
+    runner = build_runner(spec, progress.factory())
+    names = runner.order([spec.until] if spec.until else None)
+    runner.preflight(names)
+    if use_prefect:
+        info, first = probe_task(video, spec)
+    else:
+        info, first = runner.probe_video(video)
+    results: dict[str, StageResult] = {PROBE: first}
+    for name in names[1:]:
+        inputs = {i: results[i] for i in runner.stages[name].inputs}
+        if use_prefect:
+            results[name] = stage_task.with_options(name=name)(name, info, inputs, spec)
+        else:
+            results[name] = runner.run_stage(name, info, {k: r.ref for k, r in inputs.items()})
+    summary = {
+        "video": info.path,
+        "video_digest": info.digest,
+        "fps": info.fps,
+        "n_frames": info.n_frames,
+        "size": [info.width, info.height],
+        "device": runner.device,
+        "cache_root": str(runner.store.root),
+        "stages": {n: r.to_dict() for n, r in results.items()},
+        "settings": {n: dataclasses.asdict(runner.config(n)) for n in names},
+    }
+    out = output_dir(spec, info)
+    atomic_write_json(out / "run.json", summary)
+    return summary
+
+
+@flow(name="video-to-mesh", log_prints=False)
+def video_to_mesh(videos: list[str], out: str = "out", cache: str | None = None, models_dir: str | None = None,
+                  weights: dict[str, str] | None = None, settings: dict[str, dict[str, Any]] | None = None,
+                  device: str = "auto", until: str | None = None) -> list[dict[str, Any]]:
+    """Videos in, per-person motion out. Each video's failure is logged and reported; the others go on."""
+    spec = RunSpec(out=out, cache=cache, models_dir=models_dir, weights=dict(weights or {}),
+                   settings=dict(settings or {}), device=device, until=until)
+    logger = get_run_logger()
+    summaries: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for v in videos:
+        try:
+            s = run_video(v, spec)
+            logger.info("%s: done; outputs in %s", v, output_dir(spec, _info_stub(s)))
+            summaries.append(s)
+        except V2MError as e:
+            logger.error("%s: %s", v, e)
+            failures.append(f"{v}: {e}")
+            summaries.append({"video": v, "error": f"{v}: {e}", "exit_code": e.exit_code})
+    if failures and len(failures) == len(videos):
+        raise V2MErrorGroup(failures)
+    return summaries
+
+
+class V2MErrorGroup(V2MError):
+    def __init__(self, failures: list[str]):
+        super().__init__("; ".join(failures))
+        self.failures = failures
+
+
+def _info_stub(summary: dict[str, Any]) -> VideoInfo:
+    return VideoInfo(path=summary["video"], digest=summary["video_digest"], fps=summary["fps"],
+                     n_frames=summary["n_frames"], width=summary["size"][0], height=summary["size"][1], size_bytes=0)

@@ -1,0 +1,142 @@
+"""detect: people boxes per frame with an ultralytics YOLO detector (person class), chunked and resumable.
+
+Association into tracks is a separate, cheap stage (`tracks`) over these stored detections, so a
+tracker setting can change without running the detector again.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.artifacts import Artifact
+from pipeline.assets import Asset
+from pipeline.stage import Chunk, Context, Stage, frame_chunks
+
+log = logging.getLogger(__name__)
+
+DETECTIONS = Artifact(
+    "detect",
+    version=1,
+    schema=pa.schema([
+        ("frame", pa.int64()),
+        ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
+        ("score", pa.float32()),
+    ]),
+    doc="Person boxes in image pixels, one row per detection; frames without people have no rows.",
+)
+
+ASSETS = (
+    Asset(
+        name="yolo",
+        filename="yolo11m.pt",
+        source="Ultralytics YOLO11m, COCO-trained detector",
+        licence="AGPL-3.0 (Ultralytics); enterprise licence for closed-source use",
+        url="https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo11m.pt",
+        instructions="Any ultralytics detection checkpoint works (yolo11n.pt is faster, yolo11x.pt more accurate); "
+                     "pass it with --weights yolo=PATH.",
+        used_by=("detect",),
+    ),
+)
+
+PERSON = 0  # COCO class id
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    conf: float = 0.1          # low on purpose: ByteTrack's second association uses low-score boxes
+    iou: float = 0.7           # NMS IoU (ultralytics default)
+    imgsz: int = 640
+    batch: int = 8
+    max_det: int = 50
+    half: bool = False         # fp16 on CUDA only
+    chunk_frames: int = 256
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:
+            raise ValueError("conf must be in [0, 1] and iou in (0, 1]")
+        if self.imgsz % 32 or self.imgsz <= 0:
+            raise ValueError(f"imgsz must be a positive multiple of 32, got {self.imgsz}")
+        if self.batch < 1 or self.chunk_frames < 1:
+            raise ValueError("batch and chunk_frames must be >= 1")
+
+
+def load_detector(path, device: str):
+    """An ultralytics YOLO model from a local checkpoint (never a hub name: nothing downloads)."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(path), task="detect")
+    return model
+
+
+def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
+    """Person boxes for a batch of BGR frames: a list of (K, 5) arrays [x1, y1, x2, y2, score]."""
+    extra = {"half": True} if cfg.half and device.startswith("cuda") else {}
+    results = model.predict(
+        frames, imgsz=cfg.imgsz, conf=cfg.conf, iou=cfg.iou, classes=[PERSON], max_det=cfg.max_det,
+        device=device, verbose=False, **extra,
+    )
+    out = []
+    for r in results:
+        b = r.boxes
+        out.append(np.concatenate([b.xyxy.cpu().numpy(), b.conf.cpu().numpy()[:, None]], 1).astype(np.float32))
+    return out
+
+
+def write_random_checkpoint(path, arch: str = "yolo11n.yaml", seed: int = 0):
+    """A YOLO checkpoint with random weights whose person-class bias is raised so that it outputs
+    boxes (random weights detect nothing otherwise). For tests and benchmarks: the compute cost is
+    that of the real architecture; the boxes mean nothing."""
+    import torch
+    from ultralytics import YOLO
+
+    torch.manual_seed(seed)
+    model = YOLO(arch)
+    with torch.no_grad():
+        for seq in model.model.model[-1].cv3:
+            seq[-1].bias.fill_(-10.0)
+            seq[-1].bias[PERSON] = 3.0
+    model.save(str(path))
+    return path
+
+
+def plan(ctx: Context, cfg: DetectConfig) -> list[Chunk]:
+    return frame_chunks(ctx.video.n_frames, cfg.chunk_frames)
+
+
+def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
+    model = ctx.memo("yolo", lambda: load_detector(ctx.weight("yolo"), ctx.device))
+    rows: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+    ids: list[int] = []
+
+    def flush() -> None:
+        for idx, boxes in zip(ids, detect_frames(model, batch, cfg, ctx.device)):
+            if len(boxes):
+                rows.append(np.concatenate([np.full((len(boxes), 1), idx, np.float64), boxes], 1))
+        ctx.advance(len(batch))
+        batch.clear()
+        ids.clear()
+
+    for idx, frame in ctx.frames(chunk.start, chunk.stop):
+        batch.append(frame)
+        ids.append(idx)
+        if len(batch) == cfg.batch:
+            flush()
+    if batch:
+        flush()
+    if not rows:
+        return DETECTIONS.empty()
+    a = np.concatenate(rows)
+    return pd.DataFrame({
+        "frame": a[:, 0].astype(np.int64),
+        "x1": a[:, 1], "y1": a[:, 2], "x2": a[:, 3], "y2": a[:, 4], "score": a[:, 5],
+    })
+
+
+STAGE = Stage(name="detect", version=1, config=DetectConfig, output=DETECTIONS, compute=compute,
+              inputs=("probe",), assets=lambda cfg: ("yolo",), plan=plan,
+              doc="YOLO person boxes per frame")

@@ -1,0 +1,285 @@
+"""report: smoothness and quality per track (report.json, PNG plots, one self-contained report.html).
+
+Metrics (definitions in models.motion_metrics), per track:
+- acceleration (mm/frame^2) per body part over time, of pelvis-relative joints (pose jitter), and of
+  the root (the camera-space translation, whose depth is the least certain part of the estimate);
+- jitter: RMS and energy share of the acceleration above `jitter_cutoff_hz`;
+- foot sliding while in contact (heights along the up axis of the Y-up frame, i.e. assuming a level
+  camera);
+- share of interpolated frames and of detected frames with a detector score below `low_score`;
+- the embedder's uncertainty (mean, median, 90th percentile, max).
+Preview: `preview_frames` video frames with every track's SMPL mesh drawn over them by OpenCV
+(painter's algorithm, no OpenGL; see models.preview), PNGs shown in the HTML.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from models import motion_metrics as mm
+from models import preview
+from models.animation import CAMERA_TO_YUP
+from pipeline.artifacts import stack
+from pipeline.errors import ConfigError
+from pipeline.stage import Chunk, Context, Stage
+
+from .export import load_smpl_arrays, smpl_asset, smpl_layer, smpl_vertices
+from .outputs import file_rows, files_artifact, publish
+
+log = logging.getLogger(__name__)
+
+REPORT = files_artifact("report", version=1, doc="report.json, report.html and PNG plots/previews of one video.")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Thresholds of the report; `gender` must name the body model the mesh stage used."""
+
+    jitter_cutoff_hz: float = 6.0       # human motion lies mostly below 6 Hz (the usual mocap filter cutoff)
+    low_score: float = 0.5
+    contact_height_m: float = 0.05
+    contact_vspeed_mm: float = 10.0     # mm/frame: 0.3 m/s at 30 fps
+    preview_frames: int = 3             # 0 = no preview (and no SMPL model file needed)
+    preview_width: int = 480
+    gender: str = "neutral"
+
+    def __post_init__(self) -> None:
+        if self.jitter_cutoff_hz <= 0 or self.preview_frames < 0 or self.preview_width < 16:
+            raise ConfigError("report: jitter_cutoff_hz must be > 0, preview_frames >= 0, preview_width >= 16")
+
+
+def _stats(x: np.ndarray) -> dict[str, float | None]:
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {"mean": None, "median": None, "p90": None, "max": None}
+    return {"mean": float(x.mean()), "median": float(np.median(x)), "p90": float(np.percentile(x, 90)), "max": float(x.max())}
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 4)
+
+
+def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: ReportConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Summary dict (JSON-able) and per-frame series of one track's `mesh` rows (sorted by frame)."""
+    frames = mesh.frame.to_numpy(np.int64)
+    j = stack(mesh.joints3d, 72, np.float64).reshape(-1, 24, 3)
+    rel = j - j[:, :1]                                                  # pelvis-relative (T, 24, 3)
+    root = stack(mesh.trans, 3, np.float64)[:, None]                    # (T, 1, 3)
+    acc = mm.acceleration_mm(rel)                                       # (T-2, 24)
+    acc_parts = mm.part_means(acc) if len(acc) else {p: np.zeros(0) for p in mm.BODY_PARTS}
+    acc_root = mm.acceleration_mm(root)[:, 0] if len(frames) > 2 else np.zeros(0)
+    jit = mm.jitter(rel, fps, cfg.jitter_cutoff_hz)
+    jit_root = mm.jitter(root, fps, cfg.jitter_cutoff_hz)
+    feet_ids = list(mm.FOOT_JOINTS.values())
+    feet = (rel[:, feet_ids] + root) @ CAMERA_TO_YUP.T                  # Y up
+    slide = mm.foot_sliding(feet, cfg.contact_height_m, cfg.contact_vspeed_mm)
+    tr = tracklets.set_index("frame").reindex(frames)
+    interp = tr.interpolated.fillna(False).to_numpy(bool)
+    score = tr.score.fillna(0).to_numpy(np.float64)
+    unc = mesh.uncertainty.to_numpy(np.float64)
+    summary = {
+        "track_id": int(mesh.track_id.iloc[0]),
+        "n_frames": int(len(frames)), "frame_first": int(frames[0]), "frame_last": int(frames[-1]),
+        "frame_gaps": int(np.sum(np.diff(frames) != 1)),
+        "accel_mm": {p: _stats(v) for p, v in {**acc_parts, "root": acc_root}.items()},
+        "jitter_mm": {**{p: _num(float(jit.rms_mm[list(ids)].mean())) for p, ids in mm.BODY_PARTS.items()},
+                      "root": _num(float(jit_root.rms_mm[0]))},
+        "jitter_ratio": {**{p: _num(float(jit.ratio[list(ids)].mean())) for p, ids in mm.BODY_PARTS.items()},
+                         "root": _num(float(jit_root.ratio[0]))},
+        "foot": {name: {"contact_share": _num(float(slide.contact_share[i])), "sliding_mm": _num(float(slide.sliding_mm[i]))}
+                 for i, name in enumerate(mm.FOOT_JOINTS)},
+        "interpolated_share": float(interp.mean()),
+        "low_score_share": float(((score < cfg.low_score) & ~interp).mean()),
+        "uncertainty": _stats(unc),
+        "series": {  # per frame, for plots elsewhere; accelerations start at frame_first + 1
+            "frame": frames.tolist(),
+            "accel_mm": {p: np.round(v, 3).tolist() for p, v in {**acc_parts, "root": acc_root}.items()},
+            "uncertainty": np.round(unc, 4).tolist(),
+        },
+    }
+    series = {"frames": frames, "accel_frames": frames[1:-1], **{f"accel_{p}": v for p, v in acc_parts.items()},
+              "accel_root": acc_root, "uncertainty": unc, "score": score, "interpolated": interp,
+              "contact": slide.contact, "foot_height": feet[:, :, 1] - np.percentile(feet[:, :, 1], 5, axis=0)
+              if len(feet) else np.zeros((0, 4))}
+    return summary, series
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def track_plot(summary: dict[str, Any], s: dict[str, np.ndarray]) -> bytes:
+    """PNG: acceleration per part, uncertainty and detector score, foot heights with contacts."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(3, 1, figsize=(8, 7), sharex=True, constrained_layout=True)
+    for p in list(mm.BODY_PARTS) + ["root"]:
+        ax[0].plot(s["accel_frames"], s[f"accel_{p}"], label=p, lw=1)
+    ax[0].set_ylabel("accel (mm/frame²)")
+    ax[0].legend(fontsize=7, ncol=4)
+    ax[0].set_title(f"track {summary['track_id']}")
+    ax[1].plot(s["frames"], s["uncertainty"], label="embedder uncertainty", color="tab:purple")
+    ax[1].plot(s["frames"], s["score"], label="detector score", color="tab:gray", lw=1)
+    ax[1].fill_between(s["frames"], 0, 1, where=s["interpolated"], color="tab:red", alpha=0.2, label="interpolated")
+    ax[1].legend(fontsize=7)
+    for i, name in enumerate(mm.FOOT_JOINTS):
+        line, = ax[2].plot(s["frames"], s["foot_height"][:, i] * 1000, lw=1, label=name)
+        c = s["contact"][:, i]
+        ax[2].scatter(s["frames"][c], s["foot_height"][c, i] * 1000, s=6, color=line.get_color())
+    ax[2].set_ylabel("foot height (mm)")
+    ax[2].set_xlabel("frame")
+    ax[2].legend(fontsize=7, ncol=4)
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def overview_plot(summaries: list[dict[str, Any]]) -> bytes:
+    """PNG: mean acceleration per body part, one bar group per track."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = list(mm.BODY_PARTS) + ["root"]
+    fig, ax = plt.subplots(figsize=(8, 3), constrained_layout=True)
+    w = 0.8 / max(len(summaries), 1)
+    for i, s in enumerate(summaries):
+        vals = [s["accel_mm"][p]["mean"] or 0.0 for p in parts]
+        ax.bar(np.arange(len(parts)) + i * w, vals, w, label=f"track {s['track_id']}")
+    ax.set_xticks(np.arange(len(parts)) + 0.4 - w / 2, parts)
+    ax.set_ylabel("mean accel (mm/frame²)")
+    ax.legend(fontsize=7)
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def render_previews(ctx: Context, cfg: ReportConfig, mesh: pd.DataFrame) -> list[tuple[int, bytes]]:
+    """(frame, PNG) for `preview_frames` frames spread over the frames that have meshes."""
+    frames = np.unique(mesh.frame.to_numpy(np.int64))
+    if cfg.preview_frames == 0 or len(frames) == 0:
+        return []
+    pick = set(frames[np.linspace(0, len(frames) - 1, min(cfg.preview_frames, len(frames))).round().astype(int)].tolist())
+    arrays = load_smpl_arrays(ctx.weight(smpl_asset(cfg.gender)))
+    layer = smpl_layer(arrays, cfg.gender)
+    rows = mesh[mesh.frame.isin(pick)].sort_values(["frame", "track_id"])
+    out = []
+    for f, img in (fi for p in sorted(pick) for fi in ctx.frames(p, p + 1)):  # jumps only grab, never decode
+        for _, r in rows[rows.frame == f].iterrows():
+            v = smpl_vertices(layer, np.asarray(r.pose, np.float64)[None], np.asarray(r.betas_track, np.float64),
+                              np.zeros((1, 3)))[0]
+            pix = preview.project_weak_perspective(v, np.asarray(r.cam_orig), img.shape[1], img.shape[0])
+            color = preview.track_color(int(r.track_id))
+            img = preview.draw_mesh(img, pix, v, arrays["f"], color)
+            img = preview.draw_skeleton(img, np.asarray(r.joints2d, np.float64).reshape(24, 2), color, f"#{int(r.track_id)}")
+        scale = cfg.preview_width / img.shape[1]
+        img = cv2.resize(img, (cfg.preview_width, max(int(round(img.shape[0] * scale)), 1)), interpolation=cv2.INTER_AREA)
+        ok, png = cv2.imencode(".png", img)
+        out.append((f, png.tobytes()))
+    return out
+
+
+def _img(data: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+def _fmt(x: Any) -> str:
+    return "–" if x is None else f"{x:.2f}" if isinstance(x, float) else html.escape(str(x))
+
+
+def report_html(video: str, fps: float, summaries: list[dict[str, Any]], plots: dict[int, bytes],
+                overview: bytes | None, previews: list[tuple[int, bytes]], cfg: ReportConfig) -> str:
+    """One self-contained HTML page (images inlined as base64): overview table, then one section per track."""
+    parts = list(mm.BODY_PARTS) + ["root"]
+    head = "".join(f"<th>{p}</th>" for p in ["track", "frames", "interp.", "low score", "uncert. mean",
+                                            "jitter mean", "foot slide"] + [f"accel {p}" for p in parts])
+    body = []
+    for s in summaries:
+        slide = [v["sliding_mm"] for v in s["foot"].values() if v["sliding_mm"] is not None]
+        jit = [v for k, v in s["jitter_mm"].items() if k != "root" and v is not None]
+        cells = [f'<a href="#track-{s["track_id"]}">{s["track_id"]}</a>', f'{s["frame_first"]}–{s["frame_last"]}',
+                 f'{100 * s["interpolated_share"]:.0f}%', f'{100 * s["low_score_share"]:.0f}%',
+                 _fmt(s["uncertainty"]["mean"]), _fmt(float(np.mean(jit)) if jit else None),
+                 _fmt(float(np.mean(slide)) if slide else None)] + [_fmt(s["accel_mm"][p]["mean"]) for p in parts]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    sections = []
+    for s in summaries:
+        tid = s["track_id"]
+        sections.append(f'<section class="track" id="track-{tid}"><h2>Track {tid}</h2>'
+                        f'<p>frames {s["frame_first"]}–{s["frame_last"]} ({s["n_frames"]}), gaps {s["frame_gaps"]}</p>'
+                        f'{_img(plots[tid], f"track {tid} plots")}'
+                        f'<details><summary>numbers</summary><pre>{html.escape(json.dumps({k: v for k, v in s.items() if k != "series"}, indent=1))}</pre></details></section>')
+    prev = "".join(f"<figure>{_img(png, f'frame {f + 1}')}<figcaption>frame {f + 1}</figcaption></figure>" for f, png in previews)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>video2mesh report: {html.escape(video)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;max-width:1100px}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} figure{{display:inline-block;margin:4px}}
+img{{max-width:100%}} section{{margin-top:2em}}</style></head>
+<body><h1>video2mesh report: {html.escape(video)}</h1>
+<p>{len(summaries)} track(s), {fps:.3g} fps. Accelerations in mm/frame² of pelvis-relative joints (root: camera-space
+translation); jitter = RMS of acceleration above {cfg.jitter_cutoff_hz:g} Hz; foot sliding = horizontal mm/frame while in
+contact (height &lt; {cfg.contact_height_m * 100:g} cm above the track's 5th-percentile ground, vertical speed &lt;
+{cfg.contact_vspeed_mm:g} mm/frame); low score = detected frames with score &lt; {cfg.low_score:g}.</p>
+<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+{_img(overview, "overview") if overview else ""}
+<h2>Preview</h2><div class="preview">{prev or "<p>no preview</p>"}</div>
+{"".join(sections)}
+<script>document.body.dataset.imagesDecoded = Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length;</script>
+</body></html>
+"""
+
+
+def compute(ctx: Context, cfg: ReportConfig, chunk: Chunk) -> pd.DataFrame:
+    cols = ["frame", "track_id", "joints3d", "trans", "uncertainty", "pose", "betas_track", "cam_orig", "joints2d"]
+    mesh = ctx.input("mesh", columns=cols).sort_values(["track_id", "frame"])
+    tracklets = ctx.input("tracklets", columns=["frame", "track_id", "score", "interpolated"])
+    fps = ctx.video.fps
+    summaries, plots = [], {}
+    for tid, rows in mesh.groupby("track_id", sort=True):
+        summary, series = track_metrics(rows.reset_index(drop=True), tracklets[tracklets.track_id == tid], fps, cfg)
+        summaries.append(summary)
+        plots[int(tid)] = track_plot(summary, series)
+        ctx.advance(len(rows))
+    overview = overview_plot(summaries) if summaries else None
+    previews = render_previews(ctx, cfg, mesh)
+    video = Path(ctx.video.path).name
+    doc = {"video": video, "video_sha256": ctx.video.digest, "fps": fps, "n_frames": ctx.video.n_frames,
+           "units": {"accel": "mm/frame^2", "jitter": "mm/frame^2", "sliding": "mm/frame", "height": "m"},
+           "definitions": mm.__doc__.strip(), "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+           "tracks": summaries}
+    files = [(-1, "json", "report.json", json.dumps(doc, indent=1, allow_nan=False).encode(), {}),
+             (-1, "html", "report.html", report_html(video, fps, summaries, plots, overview, previews, cfg).encode(), {})]
+    files += [(tid, "png", f"plots/track_{tid:03d}.png", png, {}) for tid, png in plots.items()]
+    if overview:
+        files.append((-1, "png", "plots/overview.png", overview, {}))
+    files += [(-1, "png", f"preview/frame_{f + 1:06d}.png", png, {"frame": int(f)}) for f, png in previews]
+    return file_rows(files)
+
+
+STAGE = Stage(name="report", version=1, config=ReportConfig, output=REPORT, compute=compute,
+              inputs=("probe", "tracklets", "mesh"),
+              assets=lambda cfg: (smpl_asset(cfg.gender),) if cfg.preview_frames else (),
+              doc="smoothness and quality report per video: JSON, PNG plots, self-contained HTML, preview")
+
+
+def report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Run (or reuse from the cache) everything up to `report` for one video and publish report.json,
+    report.html, plots/ and preview/ into `<out_dir>/<video-stem>/`. Returns the written paths."""
+    results = runner.run(video_path, until="report")
+    return publish(results["report"].ref, Path(out_dir) / Path(video_path).stem, manifest_name=None)

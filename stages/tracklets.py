@@ -1,0 +1,108 @@
+"""tracklets: clean tracks for the per-person stages.
+
+Per tracker identity: split where a gap is longer than `max_gap` frames, fill shorter gaps by linear
+interpolation of the box corners, drop pieces shorter than `min_len` frames (25 as VIBE), smooth the
+boxes with a centred moving average, add the square crop box, and number the pieces 0..n-1 by first
+frame (then by box centre x), so ids are stable whatever ids the tracker handed out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.artifacts import Artifact
+from pipeline.stage import Chunk, Context, Stage
+
+TRACKLETS = Artifact(
+    "tracklets",
+    version=1,
+    schema=pa.schema([
+        ("frame", pa.int64()),
+        ("track_id", pa.int32()),
+        ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
+        ("score", pa.float32()),
+        ("cx", pa.float32()), ("cy", pa.float32()), ("side", pa.float32()),
+        ("interpolated", pa.bool_()),
+    ]),
+    doc="One row per frame of each tracklet; side = max(w, h) of the smoothed box, unscaled "
+        "(features crop 1.1 x side, HRNet pads 1.25 to 3:4).",
+)
+
+_BOX = ["x1", "y1", "x2", "y2"]
+
+
+@dataclass(frozen=True)
+class TrackletConfig:
+    min_len: int = 25          # frames; VIBE drops tracks shorter than this
+    max_gap: int = 10          # longest gap (frames) filled by interpolation; longer gaps split the track
+    smooth_window: int = 5     # centred moving average over box corners, frames (odd; 1 = off)
+
+    def __post_init__(self) -> None:
+        if self.min_len < 1 or self.max_gap < 0:
+            raise ValueError("min_len must be >= 1 and max_gap >= 0")
+        if self.smooth_window < 1 or self.smooth_window % 2 == 0:
+            raise ValueError(f"smooth_window must be odd and >= 1, got {self.smooth_window}")
+
+
+def split_and_fill(frames: np.ndarray, boxes: np.ndarray, scores: np.ndarray, max_gap: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Pieces of one track: (frames (T,), boxes (T, 4), scores (T,), interpolated (T,) bool).
+
+    `frames` must be sorted and unique. Gaps of at most `max_gap` missing frames are filled by
+    linear interpolation between the boxes on either side (score 0, interpolated True).
+    """
+    pieces = []
+    breaks = np.flatnonzero(np.diff(frames) - 1 > max_gap) + 1
+    for idx in np.split(np.arange(len(frames)), breaks):
+        f, b, s = frames[idx], boxes[idx], scores[idx]
+        full = np.arange(f[0], f[-1] + 1)
+        filled = np.stack([np.interp(full, f, b[:, k]) for k in range(4)], 1)
+        known = np.isin(full, f)
+        sc = np.zeros(len(full), np.float32)
+        sc[known] = s
+        pieces.append((full, filled, sc, ~known))
+    return pieces
+
+
+def smooth_boxes(boxes: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average (T, 4) -> (T, 4); near the ends the window shrinks to what exists."""
+    if window <= 1 or len(boxes) < 2:
+        return boxes.copy()
+    h = window // 2
+    c = np.concatenate([np.zeros((1, boxes.shape[1])), np.cumsum(boxes, 0)])
+    i = np.arange(len(boxes))
+    lo, hi = np.maximum(i - h, 0), np.minimum(i + h + 1, len(boxes))
+    return (c[hi] - c[lo]) / (hi - lo)[:, None]
+
+
+def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig) -> pd.DataFrame:
+    """The `tracklets` table from a `tracks` table (pure function)."""
+    pieces = []
+    for _, g in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
+        g = g.drop_duplicates("frame", keep="first")
+        for f, b, s, interp in split_and_fill(g["frame"].to_numpy(), g[_BOX].to_numpy(np.float64), g["score"].to_numpy(np.float32), cfg.max_gap):
+            if len(f) >= cfg.min_len:
+                pieces.append((f, smooth_boxes(b, cfg.smooth_window), s, interp))
+    if not pieces:
+        return TRACKLETS.empty()
+    pieces.sort(key=lambda p: (p[0][0], (p[1][0, 0] + p[1][0, 2]) / 2))
+    out = []
+    for tid, (f, b, s, interp) in enumerate(pieces):
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        out.append(pd.DataFrame({
+            "frame": f.astype(np.int64), "track_id": np.full(len(f), tid, np.int32),
+            "x1": b[:, 0], "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3], "score": s,
+            "cx": (b[:, 0] + b[:, 2]) / 2, "cy": (b[:, 1] + b[:, 3]) / 2, "side": np.maximum(w, h),
+            "interpolated": interp,
+        }))
+    return pd.concat(out, ignore_index=True).sort_values(["frame", "track_id"], kind="stable").reset_index(drop=True)
+
+
+def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
+    return make_tracklets(ctx.input("tracks"), cfg)
+
+
+STAGE = Stage(name="tracklets", version=1, config=TrackletConfig, output=TRACKLETS, compute=compute,
+              inputs=("probe", "tracks"), doc="gap filling, min length, box smoothing, square crop boxes")

@@ -1,0 +1,103 @@
+"""tracks: associate stored detections into identities with ByteTrack or BoT-SORT (ultralytics).
+
+Runs over the `detect` table only, never the frames: changing a tracker setting re-runs this cheap
+stage and nothing upstream. BoT-SORT's global motion compensation needs frames, so it is off here
+(gmc_method 'none'); its other logic (camera-independent Kalman state, IoU + score fusion) stays.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.artifacts import Artifact
+from pipeline.stage import Chunk, Context, Stage
+
+TRACKS = Artifact(
+    "tracks",
+    version=1,
+    schema=pa.schema([
+        ("frame", pa.int64()),
+        ("track_id", pa.int32()),
+        ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
+        ("score", pa.float32()),
+    ]),
+    doc="Detections that the tracker kept, with the tracker's identity; boxes are the detector's.",
+)
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    tracker: Literal["bytetrack", "botsort"] = "bytetrack"
+    track_high_thresh: float = 0.25   # ultralytics defaults, see cfg/trackers/bytetrack.yaml
+    track_low_thresh: float = 0.1
+    new_track_thresh: float = 0.25
+    track_buffer: int = 30            # frames a lost track is kept (at 30 fps; scaled by the video's fps)
+    match_thresh: float = 0.8
+    fuse_score: bool = True
+    proximity_thresh: float = 0.5     # BoT-SORT only
+    appearance_thresh: float = 0.8    # BoT-SORT only
+
+
+class _Dets:
+    """The Results-like view ultralytics trackers read: conf, cls, xywh, boolean indexing."""
+
+    def __init__(self, xyxy: np.ndarray, conf: np.ndarray):
+        self.xyxy = xyxy
+        self.conf = conf
+        self.cls = np.zeros(len(conf), np.float32)
+
+    @property
+    def xywh(self) -> np.ndarray:
+        wh = self.xyxy[:, 2:4] - self.xyxy[:, 0:2]
+        return np.concatenate([self.xyxy[:, 0:2] + wh / 2, wh], 1)
+
+    def __len__(self) -> int:
+        return len(self.conf)
+
+    def __getitem__(self, i) -> "_Dets":
+        return _Dets(self.xyxy[i], self.conf[i])
+
+
+def make_tracker(cfg: TrackConfig, fps: float):
+    from ultralytics.trackers.bot_sort import BOTSORT
+    from ultralytics.trackers.byte_tracker import BYTETracker
+    from ultralytics.utils import IterableSimpleNamespace
+
+    args = IterableSimpleNamespace(
+        tracker_type=cfg.tracker, track_high_thresh=cfg.track_high_thresh, track_low_thresh=cfg.track_low_thresh,
+        new_track_thresh=cfg.new_track_thresh, track_buffer=max(1, round(cfg.track_buffer * fps / 30.0)),
+        match_thresh=cfg.match_thresh, fuse_score=cfg.fuse_score, gmc_method="none",
+        proximity_thresh=cfg.proximity_thresh, appearance_thresh=cfg.appearance_thresh, with_reid=False, model="auto",
+    )
+    return BOTSORT(args) if cfg.tracker == "botsort" else BYTETracker(args)
+
+
+def associate(det: pd.DataFrame, n_frames: int, cfg: TrackConfig, fps: float) -> pd.DataFrame:
+    """Run the tracker frame by frame over a detections table; returns rows of the `tracks` schema."""
+    tracker = make_tracker(cfg, fps)
+    by_frame = {f: g for f, g in det.groupby("frame", sort=True)}
+    empty = _Dets(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+    out = []
+    for f in range(n_frames):
+        g = by_frame.get(f)
+        dets = empty if g is None else _Dets(g[["x1", "y1", "x2", "y2"]].to_numpy(np.float32), g["score"].to_numpy(np.float32))
+        res = tracker.update(dets, None)
+        for row in res:  # [x1, y1, x2, y2, track_id, score, cls, idx]
+            i = int(row[7])
+            out.append((f, int(row[4]), *dets.xyxy[i], float(dets.conf[i])))
+    if not out:
+        return TRACKS.empty()
+    a = pd.DataFrame(out, columns=TRACKS.schema.names)
+    return a.astype({"frame": "int64", "track_id": "int32"}).sort_values(["frame", "track_id"], kind="stable").reset_index(drop=True)
+
+
+def compute(ctx: Context, cfg: TrackConfig, chunk: Chunk) -> pd.DataFrame:
+    return associate(ctx.input("detect"), ctx.video.n_frames, cfg, ctx.video.fps)
+
+
+STAGE = Stage(name="tracks", version=1, config=TrackConfig, output=TRACKS, compute=compute,
+              inputs=("probe", "detect"), doc="ByteTrack / BoT-SORT association over stored detections")

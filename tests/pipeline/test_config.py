@@ -1,0 +1,59 @@
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from pipeline import config as c
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Inner:
+    k: int = 3
+
+
+@dataclass(frozen=True)
+class Cfg:
+    conf: float = 0.5
+    n: int = 2
+    mode: Literal["a", "b"] = "a"
+    size: tuple[int, int] = (4, 3)
+    inner: Inner = Inner()
+    name: str | None = None
+
+
+def test_defaults_and_coercion():
+    cfg = c.from_mapping(Cfg, {"conf": 1, "n": 4.0, "size": [8, 6], "inner": {"k": 5}})
+    assert cfg == Cfg(conf=1.0, n=4, size=(8, 6), inner=Inner(5))
+    assert isinstance(cfg.conf, float) and isinstance(cfg.n, int)
+
+
+def test_unknown_key_is_an_error_naming_valid_keys():
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) detect\.cnof.*conf"):
+        c.from_mapping(Cfg, {"cnof": 0.3}, where="detect.")
+    with pytest.raises(ConfigError, match="inner.q"):
+        c.from_mapping(Cfg, {"inner": {"q": 1}}, where="")
+
+
+@pytest.mark.parametrize("bad", [{"n": 2.5}, {"n": True}, {"conf": "x"}, {"mode": "c"}, {"size": [1]}])
+def test_wrong_types_are_errors(bad):
+    with pytest.raises(ConfigError):
+        c.from_mapping(Cfg, bad)
+
+
+def test_parse_sets_and_merge():
+    sets = c.parse_sets(["detect.conf=0.3", "tracklets.min_len=10", "flow.backend=dis"])
+    assert sets == {"detect": {"conf": 0.3}, "tracklets": {"min_len": 10}, "flow": {"backend": "dis"}}
+    merged = c.merge({"detect": {"conf": 0.1, "imgsz": 640}}, sets)
+    assert merged["detect"] == {"conf": 0.3, "imgsz": 640}
+    with pytest.raises(ConfigError, match="STAGE.KEY=VALUE"):
+        c.parse_sets(["conf=0.3"])
+
+
+def test_load_yaml_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        c.load_yaml(tmp_path / "nope.yaml")
+    p = tmp_path / "bad.yaml"
+    p.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        c.load_yaml(p)

@@ -1,0 +1,53 @@
+import numpy as np
+import pandas as pd
+
+from stages.tracklets import TrackletConfig, make_tracklets, smooth_boxes, split_and_fill
+
+
+def test_gap_fill_is_linear_and_flagged():
+    frames = np.array([0, 1, 4])
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [4, 3, 14, 13]], float)
+    [(f, b, s, interp)] = split_and_fill(frames, boxes, np.array([0.9, 0.8, 0.7], np.float32), max_gap=2)
+    np.testing.assert_array_equal(f, [0, 1, 2, 3, 4])
+    # between frame 1 (x1=1, y1=0) and frame 4 (x1=4, y1=3): x1 = 2, 3 and y1 = 1, 2
+    np.testing.assert_allclose(b[2:4, :2], [[2, 1], [3, 2]])
+    np.testing.assert_array_equal(interp, [False, False, True, True, False])
+    np.testing.assert_allclose(s, [0.9, 0.8, 0, 0, 0.7])
+
+
+def test_long_gap_splits():
+    frames = np.array([0, 1, 2, 10, 11])
+    pieces = split_and_fill(frames, np.zeros((5, 4)), np.ones(5, np.float32), max_gap=3)
+    assert [list(p[0]) for p in pieces] == [[0, 1, 2], [10, 11]]
+
+
+def test_moving_average_by_hand():
+    x = np.array([0, 3, 6, 9, 30], float)[:, None].repeat(4, 1)
+    out = smooth_boxes(x, 3)
+    # ends average what exists: (0+3)/2, (0+3+6)/3, (3+6+9)/3, (6+9+30)/3, (9+30)/2
+    np.testing.assert_allclose(out[:, 0], [1.5, 3, 6, 15, 19.5])
+
+
+def _track(tid, frames, x0):
+    return pd.DataFrame({"frame": frames, "track_id": tid, "x1": x0 + 0.0 * frames, "y1": 10.0, "x2": x0 + 20.0,
+                         "y2": 50.0, "score": 0.9})
+
+
+def test_make_tracklets_min_len_ids_and_square_box():
+    tracks = pd.concat([
+        _track(7, np.arange(5, 40), 100.0),      # 35 frames, starts later
+        _track(3, np.arange(0, 30), 200.0),      # 30 frames, starts first -> id 0
+        _track(9, np.arange(0, 10), 300.0),      # 10 frames: dropped (< 25)
+    ])
+    out = make_tracklets(tracks, TrackletConfig(min_len=25, max_gap=5, smooth_window=3))
+    assert sorted(out.track_id.unique()) == [0, 1]
+    first = out[out.track_id == 0]
+    assert first.frame.min() == 0 and first.x1.iloc[0] == 200.0
+    np.testing.assert_allclose(first[["cx", "cy", "side"]].iloc[0], [210, 30, 40])  # w=20, h=40
+    assert len(out[out.track_id == 1]) == 35
+    assert out.frame.is_monotonic_increasing
+
+
+def test_empty_tracks_give_empty_valid_tracklets():
+    out = make_tracklets(pd.DataFrame(columns=["frame", "track_id", "x1", "y1", "x2", "y2", "score"]), TrackletConfig())
+    assert len(out) == 0 and "interpolated" in out.columns
