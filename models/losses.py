@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from smplx.lbs import batch_rodrigues
 
+from models.embedder import matching_prob, sample  # the embedder's own definitions (eq. 1's p and z)
 from models.metrics import procrustes_align
 
 # ----------------------------------------------------------------------------- cameras
@@ -156,19 +157,6 @@ def uncertainty_loss(mu: torch.Tensor, sigma: torch.Tensor, mu_hat: torch.Tensor
 
 
 # ----------------------------------------------------------------------------- embedder (Pr-VIPE)
-
-
-def matching_prob(z1: torch.Tensor, z2: torch.Tensor, raw_a: torch.Tensor, b: torch.Tensor, s: float = 0.1) -> torch.Tensor:
-    """p(m | z1, z2) = (1 - s) sigmoid(-a ||z1 - z2|| + b) + s / 2, a = ELU(raw_a) + 1: (..., D) x2 -> (...)."""
-    a = F.elu(raw_a) + 1
-    d = torch.linalg.vector_norm(z1 - z2, dim=-1)
-    return (1 - s) * torch.sigmoid(-a * d + b) + s / 2
-
-
-def sample(mu: torch.Tensor, sigma: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """K reparameterised samples z = mu + sigma * eps: (N, D) -> (N, K, D)."""
-    eps = torch.randn((mu.shape[0], k, mu.shape[-1]), generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu[:, None] + sigma[:, None] * eps
 
 
 def distance_kernel(z1: torch.Tensor, z2: torch.Tensor, raw_a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -9,25 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("models.model", reason="needs issue 5's model (models/model.py, models/embedder.py)")
-
-from models import evaluate as E  # noqa: E402
-from models import losses as L  # noqa: E402
-from models import synthetic_data as S  # noqa: E402
-from models import train as T  # noqa: E402
-from models.embedder import EmbedderConfig, PoseEmbedder  # noqa: E402
+from models import evaluate as E
+from models import losses as L
+from models import synthetic_data as S
+from models import train as T
+from models.embedder import EmbedderConfig, PoseEmbedder
 
 TINY = (("feature_dim", 32), ("gru_hidden", 16), ("regressor_hidden", 32), ("dyn_hidden_per_group", 8))
 
 
 @pytest.fixture(scope="module")
-def smpl_files(synthetic_smpl_dir, tmp_path_factory):
-    """The synthetic SMPL folder and a synthetic J_regressor_h36m.npy for it."""
-    from models import synthetic_smpl
-
-    reg = tmp_path_factory.mktemp("reg") / "J_regressor_h36m.npy"
-    np.save(reg, S.synthetic_h36m_regressor(synthetic_smpl.build(0)["J_regressor"]))
-    return str(synthetic_smpl_dir), str(reg)
+def smpl_files(synthetic_smpl_dir, synthetic_h36m_regressor):
+    return str(synthetic_smpl_dir), synthetic_h36m_regressor
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +99,7 @@ def test_gradient_reaches_every_trainable_part_and_not_the_embedder(smpl_files, 
     assert all(p.grad.abs().sum() > 0 for n, p in model.named_parameters() if n.startswith("dynamics.") and not redundant(n))
 
 
+@pytest.mark.slow
 def test_model_resume_equals_uninterrupted(smpl_files, tiny_embedder, tmp_path):
     base = dict(smpl_dir=smpl_files[0], j_regressor_h36m=smpl_files[1], embedder=tiny_embedder, synthetic_videos=1,
                 synthetic_frames=12, seqlen=8, batch=2, log_every=1, ckpt_every=1, model_overrides=TINY, device="cpu",
