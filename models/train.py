@@ -351,7 +351,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--synthetic-poses", type=int, default=20000)
     for name in ("steps", "batch", "seed", "embed_dim", "hidden"):
         e.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(EmbedderTrainConfig, name))
-    e.add_argument("--lr", type=float, default=EmbedderTrainConfig.lr)
+    for name in ("lr", "dropout"):
+        e.add_argument("--" + name, type=float, default=getattr(EmbedderTrainConfig, name))
     e.add_argument("--device", default="auto")
     t = sub.add_parser("train", help="train the mesh model (a preset: full, baseline or an ablation)")
     v = sub.add_parser("eval", help="evaluate a model checkpoint under the VIBE and/or TCMR protocol")
@@ -364,13 +365,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True)
     t.add_argument("--preset", default="full")
     t.add_argument("--train-db", nargs="*", default=[])
-    for name in ("steps", "batch", "synthetic_videos", "synthetic_frames"):
+    t.add_argument("--set", nargs="*", default=[], metavar="FIELD=INT",
+                   help="override a ModelConfig size, e.g. feature_dim=256 gru_hidden=256 (synthetic data follows feature_dim)")
+    for name in ("steps", "batch", "seqlen", "synthetic_videos", "synthetic_frames", "log_every", "ckpt_every"):
         t.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(TrainConfig, name))
     for name in ("lr", "lambda_g", "lambda_dt", "lambda_unc"):
         t.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(TrainConfig, name))
     v.add_argument("--checkpoint", required=True)
     v.add_argument("--db", nargs="*", default=[], help="VIBE database files; none: a synthetic test set")
     v.add_argument("--protocol", choices=("vibe", "tcmr", "both"), default="both")
+    v.add_argument("--synthetic-videos", type=int, default=8)
+    v.add_argument("--synthetic-frames", type=int, default=96)
     v.add_argument("--out", default="", help="write the metrics as JSON here")
     return p
 
@@ -386,11 +391,19 @@ def main(argv: list[str] | None = None) -> int:
         if not pools:
             raise SystemExit("train-embedder needs a 3D pose source: --bvh FILES and/or --smpl-dir DIR")
         cfg = EmbedderTrainConfig(out_dir=a.out, steps=a.steps, batch=a.batch, seed=a.seed, embed_dim=a.embed_dim,
-                                  hidden=a.hidden, lr=a.lr, device=a.device)
+                                  hidden=a.hidden, lr=a.lr, dropout=a.dropout, device=a.device)
         train_embedder(cfg, np.concatenate(pools).astype(np.float32))
     elif a.cmd == "train":
+        overrides = []
+        for kv in a.set:
+            k, sep, v = kv.partition("=")
+            if not sep or not v.lstrip("-").isdigit():
+                raise SystemExit(f"--set {kv!r}: expected FIELD=INT (a ModelConfig size)")
+            overrides.append((k, int(v)))
         train(TrainConfig(out_dir=a.out, preset=a.preset, smpl_dir=a.smpl_dir, j_regressor_h36m=a.j_regressor_h36m,
-                          embedder=a.embedder, train_db=tuple(a.train_db), synthetic_videos=a.synthetic_videos,
+                          model_overrides=tuple(overrides), seqlen=a.seqlen, log_every=a.log_every,
+                          ckpt_every=a.ckpt_every, embedder=a.embedder, train_db=tuple(a.train_db),
+                          synthetic_videos=a.synthetic_videos,
                           synthetic_frames=a.synthetic_frames, steps=a.steps, batch=a.batch, lr=a.lr,
                           lambda_g=a.lambda_g, lambda_dt=a.lambda_dt, lambda_unc=a.lambda_unc, seed=a.seed,
                           device=a.device))
@@ -405,7 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.db:
             dbs = {Path(p).stem: datasets.load_vibe_db(p) for p in a.db}
         else:
-            sc = synthetic_data.SyntheticConfig(n_videos=8, feature_dim=model.cfg.feature_dim, seed=10_000 + a.seed)
+            # A held-out synthetic set: another seed than any training run's (seeds there are small).
+            sc = synthetic_data.SyntheticConfig(n_videos=a.synthetic_videos, n_frames=a.synthetic_frames,
+                                                feature_dim=model.cfg.feature_dim, seed=10_000 + a.seed)
             dbs = {"synthetic_test": synthetic_data.make_db(body, sc, device=str(dev))}
         protocols = ("vibe", "tcmr") if a.protocol == "both" else (a.protocol,)
         rows = [{"dataset": n, **as_row(evaluate(model, emb, body, db, p, device=dev))} for n, db in dbs.items()

@@ -142,3 +142,26 @@ def test_protocols_select_the_documented_frames(smpl_files, protocol):
     assert m.mpvpe_mm == pytest.approx(0, abs=1e-3) and m.accel_err_mm_per_frame2 == pytest.approx(0, abs=1e-3)
     with pytest.raises(ValueError, match="unknown protocol"):
         E.evaluate(_Oracle(db), None, body, db, "h36m")
+
+
+@pytest.mark.slow
+def test_command_line_train_embedder_train_eval(synthetic_smpl_dir, smpl_files, tmp_path):
+    import json
+
+    emb, run, res = tmp_path / "emb", tmp_path / "run", tmp_path / "eval.json"
+    common = ["--smpl-dir", smpl_files[0], "--device", "cpu"]
+    assert T.main(["train-embedder", "--out", str(emb), "--synthetic-poses", "64", "--steps", "2", "--batch", "16",
+                   "--hidden", "16", *common]) == 0
+    tiny = ["--set", *[f"{k}={v}" for k, v in TINY]]
+    assert T.main(["train", "--out", str(run), "--preset", "full", "--embedder", str(emb / "embedder.pt"),
+                   "--j-regressor-h36m", smpl_files[1], "--steps", "2", "--batch", "2", "--seqlen", "8",
+                   "--synthetic-videos", "1", "--synthetic-frames", "12", *tiny, *common]) == 0
+    assert T.main(["eval", "--checkpoint", str(run / "model.pt"), "--embedder", str(emb / "embedder.pt"),
+                   "--j-regressor-h36m", smpl_files[1], "--synthetic-videos", "1", "--synthetic-frames", "20",
+                   "--out", str(res), *common]) == 0
+    rows = json.loads(res.read_text())
+    assert [r["protocol"] for r in rows] == ["vibe", "tcmr"]
+    assert rows[0]["n_frames"] == 16 and rows[1]["n_frames"] == 20 - 15
+    assert all(np.isfinite([r["mpjpe_mm"], r["pa_mpjpe_mm"], r["mpvpe_mm"], r["accel_err_mm_per_s2"]]).all() for r in rows)
+    with pytest.raises(SystemExit, match="FIELD=INT"):
+        T.main(["train", "--out", str(run), "--set", "gru_hidden", "--j-regressor-h36m", "x", *common])
