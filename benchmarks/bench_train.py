@@ -47,7 +47,7 @@ def _embedder_loss(batch: int, device: str):
 
 def _embedder_step(batch: int, hidden: int, device: str):
     def setup():
-        from models import train
+        from models import train_embedder as train
         from models.embedder import EmbedderConfig, PoseEmbedder
 
         torch.manual_seed(0)
