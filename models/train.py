@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from models import datasets, losses, synthetic_data
+from models.evaluate import model_inputs
 from models.embedder import PoseEmbedder, normalize_coco13
 from models.train_embedder import EmbedderTrainConfig, train_embedder
 from models.training_utils import CsvLog, autocast, pick_device, save_state, step_seed
@@ -106,11 +107,10 @@ def _targets(batch: dict[str, torch.Tensor], frames: slice = slice(None)) -> dic
 def model_losses(model, embedder: PoseEmbedder | None, body, batch: dict[str, torch.Tensor],
                  w: losses.LossWeights) -> dict[str, torch.Tensor]:
     """Total loss L = lambda_G L_G + lambda_dt L_dt + lambda_unc L_unc (eq. 6) and its terms."""
-    from models.evaluate import model_inputs
-
     cfg = model.cfg
     b, t = batch["features"].shape[:2]
-    out = model(*model_inputs(model, embedder, batch))
+    f, u, d = model_inputs(model, embedder, batch)
+    out = model(f, u, d)
     so = body(_flat(out.betas, 2), _flat(out.rotmat, 2))
     pred = {"rotmat": _flat(out.rotmat, 2), "betas": _flat(out.betas, 2), "kp3d": so.coco17, "j14": so.h36m14,
             "cam": _flat(out.cam, 2)}
@@ -130,8 +130,11 @@ def model_losses(model, embedder: PoseEmbedder | None, body, batch: dict[str, to
         if embedder is None:
             raise ValueError("lambda_unc > 0 needs the pose embedder checkpoint")
         kp_hat = losses.project_weak_perspective(so.coco17, pred["cam"]).reshape(b, t, 17, 2)
-        with torch.no_grad():
-            mu, sigma = embedder(normalize_coco13(batch["kp2d"]))
+        if u is not None:                                        # u = [mu, sigma] of the input pose, already embedded
+            mu, sigma = u.chunk(2, dim=-1)
+        else:
+            with torch.no_grad():
+                mu, sigma = embedder(normalize_coco13(batch["kp2d"]))
         mu_h, sig_h = embedder(normalize_coco13(kp_hat))          # gradients reach the mesh, not the embedder
         terms["unc"] = losses.uncertainty_loss(mu, sigma, mu_h, sig_h)
         total = total + w.lambda_unc * terms["unc"]
