@@ -152,9 +152,10 @@ def train(cfg: TrainConfig, resume: bool = True):
     mcfg = build_model_config(cfg)
     body = build_body(cfg.smpl_dir, cfg.j_regressor_h36m, dev)
     needs_emb = mcfg.use_static or cfg.lambda_unc > 0
-    embedder = load_embedder(cfg.embedder, dev) if needs_emb else None
     if needs_emb and not cfg.embedder:
-        raise ValueError(f"preset {cfg.preset!r} with lambda_unc={cfg.lambda_unc} needs --embedder")
+        raise ValueError(f"preset {cfg.preset!r} with lambda_unc={cfg.lambda_unc} needs the pose embedder: "
+                         "pass --embedder runs/<emb>/embedder.pt (train one with train-embedder)")
+    embedder = load_embedder(cfg.embedder, dev) if needs_emb else None
     db = training_db(cfg, body, mcfg.feature_dim)
     ds = datasets.VibeWindows(db, datasets.WindowSpec(seqlen=cfg.seqlen, stride=max(1, cfg.seqlen // 2)))
     if len(ds) == 0:

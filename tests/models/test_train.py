@@ -164,5 +164,7 @@ def test_command_line_train_embedder_train_eval(synthetic_smpl_dir, smpl_files, 
     assert [r["protocol"] for r in rows] == ["vibe", "tcmr"]
     assert rows[0]["n_frames"] == 16 and rows[1]["n_frames"] == 20 - 15
     assert all(np.isfinite([r["mpjpe_mm"], r["pa_mpjpe_mm"], r["mpvpe_mm"], r["accel_err_mm_per_s2"]]).all() for r in rows)
+    with pytest.raises(ValueError, match="needs the pose embedder"):
+        T.main(["train", "--out", str(run), "--j-regressor-h36m", smpl_files[1], *common])
     with pytest.raises(SystemExit, match="FIELD=INT"):
         T.main(["train", "--out", str(run), "--set", "gru_hidden", "--j-regressor-h36m", "x", *common])
