@@ -239,6 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--checkpoint", required=True)
     v.add_argument("--db", nargs="*", default=[], help="VIBE database files; none: a synthetic test set")
     v.add_argument("--protocol", choices=("vibe", "tcmr", "both"), default="both")
+    v.add_argument("--fps", type=float, default=0.0, help="frame rate of --db files for mm/s^2 (3DPW: 30); 0: leave out")
     v.add_argument("--synthetic-videos", type=int, default=8)
     v.add_argument("--synthetic-frames", type=int, default=96)
     v.add_argument("--out", default="", help="write the metrics as JSON here")
@@ -282,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         emb = load_embedder(a.embedder, dev) if a.embedder else None
         if a.db:
             dbs = {Path(p).stem: datasets.load_vibe_db(p) for p in a.db}
+            if a.fps > 0:
+                for db in dbs.values():
+                    db["fps"] = np.float32(a.fps)
         else:
             # A held-out synthetic set: another seed than any training run's (seeds there are small).
             sc = synthetic_data.SyntheticConfig(n_videos=a.synthetic_videos, n_frames=a.synthetic_frames,
