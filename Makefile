@@ -1,12 +1,14 @@
 # Two entry points for a fresh machine (see README): `make run VIDEO=...` and `make test`.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+V2M    := $(VENV)/bin/v2m
 STAMP  := $(VENV)/.installed
+MODELS := $(VENV)/.default-models
 VIDEO  ?=
 OUT    ?= out
 ARGS   ?=
 
-.PHONY: setup run test test-fast bench clean-cache
+.PHONY: setup models run test test-fast bench
 
 setup: $(STAMP)
 
@@ -15,9 +17,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-run: setup
+# The licence-free path's files: BlazePose models from the mediapipe wheel on PyPI, Anny's cache.
+models: $(MODELS)
+
+$(MODELS): $(STAMP)
+	$(V2M) models setup-default
+	touch $(MODELS)
+
+run: setup models
 	@test -n "$(VIDEO)" || { echo "usage: make run VIDEO=path/to/video.mp4 [OUT=out] [ARGS='--device cuda']"; exit 2; }
-	$(VENV)/bin/v2m run $(VIDEO) --out $(OUT) $(ARGS)
+	$(V2M) run $(VIDEO) --out $(OUT) $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q $(ARGS)
@@ -26,4 +35,4 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
 bench: setup
-	$(VENV)/bin/v2m bench --json $(OUT)/bench.json $(ARGS)
+	$(V2M) bench --json $(OUT)/bench.json $(ARGS)

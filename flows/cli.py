@@ -3,6 +3,8 @@
     v2m run VIDEO... --out DIR [--cache DIR] [--config FILE] [--set STAGE.KEY=VALUE ...]
                      [--device cpu|cuda|auto] [--until STAGE] [--weights NAME=PATH ...] [--engine prefect|local]
     v2m models list | v2m models fetch NAME...
+    v2m serve [--name default] [--api-url URL | --port 4200] [run options as defaults]
+    v2m watch INBOX --out DIR [--stable-seconds S] [--concurrency N] [--deployment NAME] [--once]
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
 """
@@ -22,19 +24,11 @@ from pipeline.errors import ConfigError, V2MError
 def _set_env_defaults(cache: str | None) -> None:
     """Offline, quiet, tool homes inside the cache root (done at the edge, before prefect or
     ultralytics is imported, never at import time)."""
-    from .spec import default_cache_root
+    from .spec import default_cache_root, tool_env
 
     root = Path(cache).expanduser() if cache else default_cache_root()
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(root / "ultralytics"))
-    os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    # The first start of the embedded server on a new home takes ~20 s on 2 cores.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    for k, v in {**tool_env(root), "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
+        os.environ.setdefault(k, v)
 
 
 def _kv(items: list[str], what: str) -> dict[str, str]:
@@ -54,7 +48,7 @@ def _spec_from_args(a: argparse.Namespace):
     weights = {**(file_cfg.pop("weights", None) or {}), **_kv(a.weights, "--weights")}
     settings = cfgmod.merge(file_cfg, cfgmod.parse_sets(a.set))
     return RunSpec(out=a.out, cache=a.cache, models_dir=a.models_dir, weights={k: str(v) for k, v in weights.items()},
-                   settings=settings, device=a.device, until=a.until)
+                   settings=settings, device=a.device, until=a.until, method=a.method)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -66,7 +60,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     from . import progress as prog
     from .video_to_mesh import _info_stub, output_dir, run_video, video_to_mesh
 
-    spec = _spec_from_args(a)
+    from .spec import resolve_method
+
+    spec, reason = resolve_method(_spec_from_args(a))
+    print(reason, file=sys.stderr)  # the first line of output says which body model and why
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -118,12 +115,38 @@ def cmd_models(a: argparse.Namespace) -> int:
             st = reg.status(name)
             mark = "present" if st.present else "MISSING"
             print(f"{name:<22} {mark:<8} {st.path}  [{st.asset.licence}]")
+        _print_methods(a)
+        return 0
+    if a.action == "setup-default":
+        from stages.licence_free import setup_default_models
+
+        paths = setup_default_models(reg.models_dir, build_body_model=not a.no_body_model, wheel=a.wheel)
+        for name, p in paths.items():
+            print(f"{name:<22} {p}")
+        print("the licence-free path is set up; `v2m run VIDEO` uses it while the SMPL path's files are missing")
         return 0
     if not a.names:
         raise ConfigError("v2m models fetch NAME...: name at least one asset (see `v2m models list`)")
     for n in a.names:
         print(reg.fetch(n))
     return 0
+
+
+def _print_methods(a: argparse.Namespace) -> None:
+    """One line per method: ready, or what it lacks."""
+    import dataclasses
+
+    from . import methods
+    from .spec import RunSpec, build_runner
+
+    base = RunSpec(models_dir=a.models_dir, weights=_kv(a.weights, "--weights"), device="cpu")
+    for m in methods.METHODS.values():
+        try:
+            missing = methods.missing_assets(m, build_runner(dataclasses.replace(base, method=m.name)), None)
+        except V2MError as e:
+            print(f"method {m.name:<13} unavailable: {e}")
+            continue
+        print(f"method {m.name:<13} {'ready' if not missing else 'needs ' + ', '.join(missing)}")
 
 
 def cmd_stages(a: argparse.Namespace) -> int:
@@ -155,6 +178,58 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    """A loopback Prefect server (unless --api-url) and the video-to-mesh/<name> deployment, until stopped."""
+    import dataclasses
+
+    from .serve import serve
+
+    defaults = {k: v for k, v in dataclasses.asdict(_spec_from_args(a)).items() if v not in (None, {}, "auto")}
+    for k in ("out", "cache", "models_dir"):  # the flow runs in another process and folder: absolute paths
+        if k in defaults:
+            defaults[k] = str(Path(defaults[k]).expanduser().resolve())
+    defaults["weights"] = {n: str(Path(w).expanduser().resolve()) for n, w in defaults.get("weights", {}).items()}
+    return serve(a.name, limit=a.limit, api_url=a.api_url, port=a.port, home=a.prefect_home, defaults=defaults,
+                 startup_timeout_s=a.startup_timeout)
+
+
+def cmd_watch(a: argparse.Namespace) -> int:
+    """Process each video dropped into INBOX once (see flows/watch.py)."""
+    import dataclasses
+
+    from .watch import WatchConfig, Watcher
+
+    spec = _spec_from_args(a)
+    spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser().resolve()),
+                               cache=str(spec.cache_root.resolve()),
+                               weights={n: str(Path(w).expanduser().resolve()) for n, w in spec.weights.items()})
+    cfg = WatchConfig(inbox=str(Path(a.inbox).expanduser().resolve()), ledger=a.ledger, stable_s=a.stable_seconds,
+                      poll_s=a.poll_seconds, concurrency=a.concurrency, lease_s=a.lease_seconds, grace_s=a.grace_seconds,
+                      deployment=a.deployment, retry_failed=a.retry_failed, once=a.once)
+    logging.getLogger("flows.watch").setLevel(logging.INFO)
+    w = Watcher(cfg, spec)
+    w.preflight()
+    w.install_signal_handlers()
+    code = w.run()
+    if code == 143:  # stopped with videos still running (their claims are released): do not wait for them
+        logging.shutdown()
+        os._exit(code)
+    return code
+
+
+def _spec_options(sp: argparse.ArgumentParser, out_default: str | None = "out") -> None:
+    """The run options (`v2m run`'s, minus the videos) for commands that start runs later."""
+    sp.add_argument("--out", default=out_default, help="output folder (one sub-folder per video)")
+    sp.add_argument("--cache", help="cache root (default $V2M_CACHE or ~/.cache/video2mesh/cache)")
+    sp.add_argument("--config", help="YAML file: {stage: {param: value}, weights: {name: path}}")
+    sp.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
+    sp.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    sp.add_argument("--until", help="stop after this stage (e.g. tracklets)")
+    sp.add_argument("--method", default="auto", choices=["auto", "smpl", "licence-free"],
+                    help="auto: the learned SMPL model when all its files are present, else the licence-free "
+                         "Anny fit (the first line of output says which)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="v2m", description="videos of people in, per-person 3D motion out")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -166,27 +241,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the pipeline on videos")
     r.add_argument("videos", nargs="+")
-    r.add_argument("--out", default="out", help="output folder (one sub-folder per video)")
-    r.add_argument("--cache", help="cache root (default $V2M_CACHE or ~/.cache/video2mesh/cache)")
-    r.add_argument("--config", help="YAML file: {stage: {param: value}, weights: {name: path}}")
-    r.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
-    r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    r.add_argument("--until", help="stop after this stage (e.g. tracklets)")
+    _spec_options(r)
     r.add_argument("--engine", choices=["prefect", "local"], default="prefect",
                    help="prefect: through the video-to-mesh flow (default); local: same runner, no Prefect")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common(r)
     r.set_defaults(func=cmd_run)
 
-    m = sub.add_parser("models", help="list or fetch weight files")
-    m.add_argument("action", choices=["list", "fetch"])
+    m = sub.add_parser("models", help="list or fetch weight files; setup-default installs the licence-free path's")
+    m.add_argument("action", choices=["list", "fetch", "setup-default"])
     m.add_argument("names", nargs="*")
+    m.add_argument("--wheel", help="setup-default: a mediapipe==0.10.21 wheel already downloaded (offline machines)")
+    m.add_argument("--no-body-model", action="store_true", help="setup-default: skip building Anny's cache (~80 s)")
     common(m)
     m.set_defaults(func=cmd_models)
 
     s = sub.add_parser("stages", help="list the stages and (with -v) their parameters")
     s.add_argument("-v", "--verbose", action="store_true", help="also list every parameter and its default")
     s.set_defaults(func=cmd_stages)
+
+    sv = sub.add_parser("serve", help="Prefect server on 127.0.0.1 (unless --api-url) + the video-to-mesh deployment")
+    sv.add_argument("--name", default="default", help="deployment name: video-to-mesh/NAME")
+    sv.add_argument("--limit", type=int, help="flow runs at once in this process (default: no limit)")
+    sv.add_argument("--api-url", help="use this Prefect API instead of starting a server")
+    sv.add_argument("--port", type=int, default=4200, help="port of the server started here")
+    sv.add_argument("--prefect-home", help="PREFECT_HOME of the server started here (its database)")
+    sv.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for the server")
+    _spec_options(sv, out_default=None)
+    common(sv)
+    sv.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("watch", help="process each video dropped into a folder once; file it as done or failed")
+    w.add_argument("inbox")
+    _spec_options(w)
+    w.add_argument("--stable-seconds", type=float, default=10.0, help="size/mtime unchanged this long = fully written")
+    w.add_argument("--poll-seconds", type=float, default=1.0)
+    w.add_argument("--concurrency", type=int, default=1, help="videos processed at once")
+    w.add_argument("--deployment", help="submit to this deployment (e.g. video-to-mesh/default) instead of in-process")
+    w.add_argument("--ledger", help="SQLite ledger (default OUT/.v2m-watch/ledger.sqlite)")
+    w.add_argument("--lease-seconds", type=float, default=120.0, help="a claim without heartbeat this long is retried")
+    w.add_argument("--grace-seconds", type=float, default=30.0, help="after SIGTERM, wait this long for running videos")
+    w.add_argument("--once", action="store_true", help="exit when the inbox holds nothing more to do")
+    w.add_argument("--retry-failed", action="store_true", help="run again content the ledger has as failed")
+    common(w)
+    w.set_defaults(func=cmd_watch)
 
     b = sub.add_parser("bench", help="time each stage/model on synthetic input with random weights")
     b.add_argument("--quick", action="store_true", help="small inputs, a few seconds per case")

@@ -1,7 +1,7 @@
 """What a run needs, as plain data (JSON-able): Prefect parameters and deployments pass this around."""
 from __future__ import annotations
 
-import os
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +9,7 @@ from typing import Any
 from pipeline import config as cfgmod
 from pipeline.assets import AssetRegistry
 from pipeline.errors import ConfigError
+from pipeline.paths import user_dir
 from pipeline.runner import Runner
 from pipeline.store import ArtifactStore
 
@@ -16,11 +17,22 @@ ENV_CACHE = "V2M_CACHE"
 
 
 def default_cache_root() -> Path:
-    env = os.environ.get(ENV_CACHE)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "video2mesh" / "cache"
+    return user_dir("cache", ENV_CACHE)
+
+
+def tool_env(root: Path) -> dict[str, str]:
+    """Environment for the tools we drive: offline, quiet, their homes inside `root`."""
+    return {
+        "YOLO_OFFLINE": "1",
+        "YOLO_AUTOINSTALL": "false",
+        "YOLO_CONFIG_DIR": str(root / "ultralytics"),
+        "PREFECT_HOME": str(root / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        # The first start of the embedded server on a new home takes ~20 s on 2 cores.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "MPLBACKEND": "Agg",
+    }
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,7 @@ class RunSpec:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage name -> params
     device: str = "auto"
     until: str | None = None
+    method: str = "auto"                                        # auto, smpl or licence-free (flows/methods.py)
 
     @property
     def cache_root(self) -> Path:
@@ -59,13 +72,28 @@ def build_runner(spec: RunSpec, progress=None) -> Runner:
     import stages
 
     all_stages = stages.all_stages()
-    unknown = sorted(set(spec.settings) - set(all_stages))
+    unknown = sorted(set(spec.settings) - set(all_stages))  # checked before a method adds its own
     if unknown:
         raise ConfigError(f"settings for unknown stage(s) {unknown}; stages: {', '.join(all_stages)}")
+    settings = spec.settings
+    if spec.method != "auto":
+        from .methods import METHODS
+
+        if spec.method not in METHODS:
+            raise ConfigError(f"method must be auto, {' or '.join(METHODS)}; got {spec.method!r}")
+        settings = cfgmod.merge(METHODS[spec.method].settings, settings)  # the user's settings win
     configs = {name: cfgmod.from_mapping(all_stages[name].config, params, where=f"{name}.")
-               for name, params in spec.settings.items()}
+               for name, params in settings.items()}
     registry = AssetRegistry(stages.all_assets(), models_dir=Path(spec.models_dir) if spec.models_dir else None,
                              overrides=spec.weights)
     root = spec.cache_root
     root.mkdir(parents=True, exist_ok=True)
     return Runner(all_stages, ArtifactStore(root), registry, configs, device=spec.resolved_device(), progress=progress)
+
+
+def resolve_method(spec: RunSpec) -> tuple[RunSpec, str]:
+    """The spec with a concrete method (`auto` decided by which files are present) and why."""
+    from .methods import choose
+
+    method, reason = choose(spec.method, lambda m: build_runner(dataclasses.replace(spec, method=m.name)), spec.until)
+    return dataclasses.replace(spec, method=method.name), reason

@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from pipeline.errors import V2MError
+from pipeline.errors import ConfigError, V2MError
 from pipeline.runner import PROBE, StageResult
 from pipeline.store import atomic_write_json
 from pipeline.video import VideoInfo, check_path
 
-from .spec import RunSpec, build_runner
+from . import methods
+from .spec import RunSpec, build_runner, resolve_method
 from . import progress
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,11 @@ def output_dir(spec: RunSpec, info: VideoInfo) -> Path:
 def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, Any]:
     """All stages for one video; writes `<out>/<stem>/run.json` and returns its content."""
     check_path(video)  # a wrong path is reported before anything else
+    reason = ""
+    if spec.method == "auto":
+        spec, reason = resolve_method(spec)
     runner = build_runner(spec, progress.factory())
-    names = runner.order([spec.until] if spec.until else None)
+    names = methods.targets(methods.METHODS[spec.method], runner, spec.until)
     runner.preflight(names)
     if use_prefect:
         info, first = probe_task(video, spec)
@@ -65,6 +70,9 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
         "n_frames": info.n_frames,
         "size": [info.width, info.height],
         "device": runner.device,
+        "method": spec.method,
+        "method_label": methods.METHODS[spec.method].label,
+        "method_reason": reason,
         "cache_root": str(runner.store.root),
         "stages": {n: r.to_dict() for n, r in results.items()},
         "settings": {n: dataclasses.asdict(runner.config(n)) for n in names},
@@ -75,12 +83,19 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
 
 
 @flow(name="video-to-mesh", log_prints=False)
-def video_to_mesh(videos: list[str], out: str = "out", cache: str | None = None, models_dir: str | None = None,
+def video_to_mesh(videos: list[str] | None = None, out: str = "out", cache: str | None = None, models_dir: str | None = None,
                   weights: dict[str, str] | None = None, settings: dict[str, dict[str, Any]] | None = None,
-                  device: str = "auto", until: str | None = None) -> list[dict[str, Any]]:
-    """Videos in, per-person motion out. Each video's failure is logged and reported; the others go on."""
+                  device: str = "auto", until: str | None = None, method: str = "auto",
+                  video: str | None = None) -> list[dict[str, Any]]:
+    """Videos in, per-person motion out. Each video's failure is logged and reported; the others go on.
+
+    `video` is one more video (so `prefect deployment run ... --param video=clip.mp4` needs no JSON list).
+    """
+    videos = list(videos or []) + ([video] if video else [])
+    if not videos:
+        raise ConfigError("no video given: pass videos=[...] or video=PATH")
     spec = RunSpec(out=out, cache=cache, models_dir=models_dir, weights=dict(weights or {}),
-                   settings=dict(settings or {}), device=device, until=until)
+                   settings=dict(settings or {}), device=device, until=until, method=method)
     logger = get_run_logger()
     summaries: list[dict[str, Any]] = []
     failures: list[str] = []
@@ -88,6 +103,7 @@ def video_to_mesh(videos: list[str], out: str = "out", cache: str | None = None,
         try:
             s = run_video(v, spec)
             logger.info("%s: done; outputs in %s", v, output_dir(spec, _info_stub(s)))
+            _publish(spec, s)
             summaries.append(s)
         except V2MError as e:
             logger.error("%s: %s", v, e)
@@ -107,3 +123,18 @@ class V2MErrorGroup(V2MError):
 def _info_stub(summary: dict[str, Any]) -> VideoInfo:
     return VideoInfo(path=summary["video"], digest=summary["video_digest"], fps=summary["fps"],
                      n_frames=summary["n_frames"], width=summary["size"][0], height=summary["size"][1], size_bytes=0)
+
+
+def _publish(spec: RunSpec, summary: dict[str, Any]) -> None:
+    """The run's outputs as a markdown artifact on the flow run (shown in the UI and `prefect artifact ls`)."""
+    out = output_dir(spec, _info_stub(summary)).resolve()
+    files = sorted(p for p in out.rglob("*") if p.is_file()) if out.is_dir() else []
+    reports = [p for p in files if p.suffix.lower() in (".html", ".md", ".pdf") or "report" in p.name.lower()]
+    lines = [f"# {Path(summary['video']).name}", "", f"- outputs: `{out}`", f"- run summary: `{out / 'run.json'}`"]
+    lines += [f"- report: `{p}`" for p in reports]
+    lines += ["", "| stage | status | rows | seconds |", "|---|---|---|---|"]
+    lines += [f"| {n} | {r['status']} | {r['ref']['rows']} | {r['seconds']:.1f} |" for n, r in summary["stages"].items()]
+    lines += ["", "files:", *[f"- `{p.relative_to(out)}`" for p in files]]
+    key = "v2m-" + "".join(c if c.isalnum() else "-" for c in Path(summary["video"]).stem.lower())[:40]
+    create_markdown_artifact("\n".join(lines), key=key.strip("-") or "v2m-output",
+                             description=f"video2mesh outputs for {summary['video']}")

@@ -1,17 +1,27 @@
-"""Self-describing checkpoints: what the file holds (kind), the config that rebuilds the module,
-its state_dict and the library versions that wrote it.
+"""Checkpoints, ours and released ones.
+
+Ours describe themselves: what the file holds (kind), the config that rebuilds the module, its
+state_dict and the library versions that wrote it.
 
     save(path, "pose_embedder", cfg, module)            # cfg: a dataclass
     ckpt = load(path, kind="pose_embedder")             # dict: kind, config, state_dict, versions
+
+Released files (mmpose, SPIN, VIBE, torchvision) are loaded by key name and shape, with errors that
+name the offending keys (`read_checkpoint`, `unwrap`, `load_exact`).
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
 
 FORMAT = "video2mesh.checkpoint"
 FORMAT_VERSION = 1
@@ -59,3 +69,58 @@ def config_from(cls: type, values: dict, path: str | Path = "") -> Any:
     if unknown:
         raise ValueError(f"{path}: checkpoint config has unknown keys {unknown} for {cls.__name__}")
     return cls(**values)
+
+class CheckpointMismatch(ValueError):
+    """A weight file's keys or shapes do not fit the network; the message lists them."""
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The pickled dict of a `.pth`/`.pt`/`.pth.tar` file, on the CPU.
+
+    Tries torch's safe loader first. Released mmpose checkpoints carry numpy objects in their
+    `meta`, which the safe loader refuses; those are then unpickled fully (with a warning), so
+    only load files from the sources the asset registry names.
+    """
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        log.warning("%s holds non-tensor objects; unpickling it fully (only use files from the official source)", path)
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(obj, dict):
+        raise CheckpointMismatch(f"{path}: expected a dict of tensors (a state_dict or a checkpoint), got {type(obj).__name__}")
+    return obj
+
+
+def unwrap(obj: Mapping[str, Any], containers: Iterable[str] = ("state_dict", "model")) -> dict[str, torch.Tensor]:
+    """The state_dict inside a training checkpoint (`{'state_dict': ...}`, `{'model': ...}`) with any
+    DataParallel `module.` prefix removed; a bare state_dict is returned as is."""
+    for c in containers:
+        if c in obj and isinstance(obj[c], Mapping):
+            obj = obj[c]
+            break
+    out = {}
+    for k, v in obj.items():
+        if isinstance(v, torch.Tensor):
+            out[k[len("module."):] if k.startswith("module.") else k] = v
+    return out
+
+
+def load_exact(model: nn.Module, state: Mapping[str, torch.Tensor], what: str,
+               ignore_prefixes: tuple[str, ...] = ()) -> None:
+    """Copy `state` into `model`, requiring every key to be present with the same shape.
+
+    Keys starting with one of `ignore_prefixes` (heads we do not use) are dropped first. Raises
+    CheckpointMismatch listing missing, unexpected and misshapen keys (at most 10 of each shown).
+    """
+    state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
+    own = model.state_dict()
+    # BatchNorm's step counter is absent from old checkpoints and unused at inference.
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [f"{k} {tuple(state[k].shape)} (expected {tuple(own[k].shape)})"
+                 for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or misshapen:
+        parts = [f"{name} ({len(keys)}): {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''}"
+                 for name, keys in (("missing", missing), ("unexpected", unexpected), ("misshapen", misshapen)) if keys]
+        raise CheckpointMismatch(f"weights do not fit {what}: " + "; ".join(parts))
+    model.load_state_dict(state, strict=False)

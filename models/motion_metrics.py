@@ -34,6 +34,34 @@ BODY_PARTS: dict[str, tuple[int, ...]] = {
 }
 FOOT_JOINTS = {"ankle_left": 7, "ankle_right": 8, "foot_left": 10, "foot_right": 11}
 
+# COCO-17 keypoints by body part (reference point: the hip midpoint; the shoulders stand for the torso).
+COCO_BODY_PARTS: dict[str, tuple[int, ...]] = {
+    "torso": (5, 6),
+    "head": (0, 1, 2, 3, 4),
+    "arm_left": (7, 9),
+    "arm_right": (8, 10),
+    "leg_left": (11, 13, 15),
+    "leg_right": (12, 14, 16),
+}
+COCO_FOOT_JOINTS = {"ankle_left": 15, "ankle_right": 16}
+
+
+@dataclass(frozen=True)
+class JointSet:
+    """How to read a (T, J, 3) joint array: body parts, foot joints, and the joints whose mean is the
+    body's reference point (joints are reported relative to it; its own motion is the root's)."""
+
+    name: str
+    n_joints: int
+    parts: dict[str, tuple[int, ...]]
+    feet: dict[str, int]
+    reference: tuple[int, ...]
+    reference_name: str
+
+
+SMPL_24 = JointSet("SMPL-24 joints", 24, BODY_PARTS, FOOT_JOINTS, (0,), "pelvis")
+COCO_17 = JointSet("COCO-17 keypoints", 17, COCO_BODY_PARTS, COCO_FOOT_JOINTS, (11, 12), "hip midpoint")
+
 
 def _check_traj(name: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
@@ -116,6 +144,6 @@ def foot_sliding(feet_m: np.ndarray, contact_height_m: float = 0.05, contact_vsp
     return FootSliding(contact, contact.mean(0), sliding)
 
 
-def part_means(per_joint: np.ndarray) -> dict[str, np.ndarray]:
-    """(..., 24) per-joint values -> {part: (...) mean over the part's joints}."""
-    return {name: per_joint[..., list(ids)].mean(-1) for name, ids in BODY_PARTS.items()}
+def part_means(per_joint: np.ndarray, parts: dict[str, tuple[int, ...]] = BODY_PARTS) -> dict[str, np.ndarray]:
+    """(..., J) per-joint values -> {part: (...) mean over the part's joints} (default: SMPL-24 parts)."""
+    return {name: per_joint[..., list(ids)].mean(-1) for name, ids in parts.items()}

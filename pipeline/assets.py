@@ -15,6 +15,7 @@ from typing import Iterable, Mapping
 
 from .errors import AssetMissing, InputError
 from .hashing import sha256_file
+from .paths import user_dir
 
 ENV_MODELS_DIR = "V2M_MODELS"
 
@@ -34,11 +35,7 @@ class Asset:
 
 
 def default_models_dir() -> Path:
-    env = os.environ.get(ENV_MODELS_DIR)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "video2mesh" / "models"
+    return user_dir("models", ENV_MODELS_DIR)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,6 @@ class DigestMemo:
 
     def _save(self) -> None:
         self.memo_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.memo_file.with_suffix(f".tmp{os.getpid()}")
+        tmp = self.memo_file.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # unique per thread too
         tmp.write_text(json.dumps(self._memo, indent=0))
         os.replace(tmp, self.memo_file)

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via temp file + fsync + rename (+ fsync of the folder)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
@@ -115,7 +116,7 @@ class ArtifactStore:
         """Write one chunk atomically. Deterministic bytes: no pandas metadata, fixed writer options."""
         path = self.part_path(d, index)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
         pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

@@ -1,4 +1,10 @@
-"""detect: people boxes per frame with an ultralytics YOLO detector (person class), chunked and resumable.
+"""detect: people boxes per frame, chunked and resumable.
+
+Backends: `yolo` (ultralytics YOLO, person class; the learned SMPL path's detector) and `blazepose`
+(MediaPipe's BlazePose person detector through LiteRT: Apache-2.0 weights that `v2m models
+setup-default` takes from a PyPI wheel, so the licence-free path needs no download beyond the
+package registries). BlazePose finds a person by the face and two alignment points (hip centre and
+a point on the circle around the whole body); the box is the body's extent along that axis.
 
 Association into tracks is a separate, cheap stage (`tracks`) over these stored detections, so a
 tracker setting can change without running the detector again.
@@ -7,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -47,6 +54,7 @@ PERSON = 0  # COCO class id
 
 @dataclass(frozen=True)
 class DetectConfig:
+    backend: Literal["yolo", "blazepose"] = "yolo"
     conf: float = 0.1          # low on purpose: ByteTrack's second association uses low-score boxes
     iou: float = 0.7           # NMS IoU (ultralytics default)
     imgsz: int = 640
@@ -72,8 +80,38 @@ def load_detector(path, device: str):
     return model
 
 
+def body_box(hip: np.ndarray, circle: np.ndarray, half_width: float = 0.5) -> np.ndarray:
+    """Whole-body box [x1, y1, x2, y2] from BlazePose's alignment points (pixels).
+
+    `hip` is the hip centre and `circle` a point at distance r on the body's axis, so the body spans
+    hip +- r along the axis and +- half_width * r across it; the box is that rectangle's extent.
+    """
+    axis = circle - hip
+    r = float(np.hypot(*axis))
+    if r == 0:
+        return np.array([hip[0], hip[1], hip[0], hip[1]], np.float32)
+    u = axis / r
+    v = np.array([-u[1], u[0]])
+    corners = np.array([hip + a * r * u + b * half_width * r * v for a in (-1, 1) for b in (-1, 1)])
+    return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+
+
+def detect_blazepose(model, frames: list[np.ndarray], cfg: DetectConfig) -> list[np.ndarray]:
+    """Person boxes from the BlazePose detector for BGR frames: (K, 5) arrays [x1, y1, x2, y2, score]."""
+    import cv2
+
+    out = []
+    for frame in frames:
+        dets = model.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        rows = [np.append(body_box(d.keypoints[0], d.keypoints[1]), d.score) for d in dets if d.score >= cfg.conf]
+        out.append(np.array(rows[: cfg.max_det], np.float32).reshape(-1, 5))
+    return out
+
+
 def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
     """Person boxes for a batch of BGR frames: a list of (K, 5) arrays [x1, y1, x2, y2, score]."""
+    if cfg.backend == "blazepose":
+        return detect_blazepose(model, frames, cfg)
     extra = {"half": True} if cfg.half and device.startswith("cuda") else {}
     results = model.predict(
         frames, imgsz=cfg.imgsz, conf=cfg.conf, iou=cfg.iou, classes=[PERSON], max_det=cfg.max_det,
@@ -103,12 +141,21 @@ def write_random_checkpoint(path, arch: str = "yolo11n.yaml", seed: int = 0):
     return path
 
 
+def assets(cfg: DetectConfig) -> tuple[str, ...]:
+    return ("blazepose_detector", "blazepose_landmark") if cfg.backend == "blazepose" else ("yolo",)
+
+
 def plan(ctx: Context, cfg: DetectConfig) -> list[Chunk]:
     return frame_chunks(ctx.video.n_frames, cfg.chunk_frames)
 
 
 def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
-    model = ctx.memo("yolo", lambda: load_detector(ctx.weight("yolo"), ctx.device))
+    if cfg.backend == "blazepose":
+        from models.blazepose import BlazePose
+
+        model = ctx.memo("blazepose", lambda: BlazePose(ctx.weight("blazepose_detector"), ctx.weight("blazepose_landmark")))
+    else:
+        model = ctx.memo("yolo", lambda: load_detector(ctx.weight("yolo"), ctx.device))
     rows: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     ids: list[int] = []
@@ -138,5 +185,5 @@ def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
 
 
 STAGE = Stage(name="detect", version=1, config=DetectConfig, output=DETECTIONS, compute=compute,
-              inputs=("probe",), assets=lambda cfg: ("yolo",), plan=plan,
-              doc="YOLO person boxes per frame")
+              inputs=("probe",), assets=assets, plan=plan,
+              doc="person boxes per frame (YOLO, or BlazePose on the licence-free path)")

@@ -70,48 +70,21 @@ def smpl_asset(gender: str) -> str:
 
 
 # -- SMPL model file --------------------------------------------------------------------------------
-class _ChumpyStub:
-    """Stands in for chumpy objects inside official SMPL pickles; keeps their state dict."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.state: Any = None
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-class _SmplUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] == "chumpy":
-            return _ChumpyStub
-        return super().find_class(module, name)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _ChumpyStub):
-        state = value.state if isinstance(value.state, dict) else {}
-        if "x" not in state:
-            raise InputError("SMPL model file holds a chumpy object without data ('x'); use the official .pkl")
-        return np.asarray(state["x"])
-    if hasattr(value, "toarray"):        # scipy sparse (J_regressor)
-        return value.toarray()
-    return value
-
-
 def load_smpl_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of an SMPL .pkl (official or synthetic) without chumpy: v_template (6890, 3),
     shapedirs (6890, 3, B), posedirs (6890, 3, 207), J_regressor (24, 6890) dense, weights
     (6890, 24), kintree_table (2, 24), f (F, 3)."""
+    from models.smpl import load_model_data  # the one chumpy-free reader (.pkl official or not, .npz)
+
     try:
-        with open(path, "rb") as fh:
-            raw = _SmplUnpickler(fh, encoding="latin1").load()
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
+        raw = load_model_data(path)
+    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as e:
         raise InputError(f"{path}: not a readable SMPL model file ({e}); get SMPL_*.pkl from smpl.is.tue.mpg.de") from e
     keys = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
     missing = [k for k in keys if k not in raw]
     if missing:
         raise InputError(f"{path}: SMPL model file lacks {missing}; is it an SMPL (not SMPL-X/H) .pkl?")
-    out = {k: np.asarray(_plain(raw[k])) for k in keys}
+    out = {k: np.asarray(raw[k].toarray() if hasattr(raw[k], "toarray") else raw[k]) for k in keys}
     out["f"] = out["f"].astype(np.int64)
     return out
 

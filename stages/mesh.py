@@ -44,6 +44,7 @@ import pyarrow as pa
 import torch
 
 from models.embedder import PoseEmbedder, normalize_coco13
+from models.geometry import homography_stacks
 from models.model import V2MModel, from_vibe
 from models.rotations import rotmat_to_axis_angle
 from models.smpl import SMPL
@@ -161,8 +162,7 @@ def load_net(ctx: Context, cfg: MeshConfig) -> Net:
 def homography_stack(history: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """history (14, 9) of the frames before, h (T, 9) -> d (T, 135) = [H_{t-14}, ..., H_t], new history."""
     allh = np.concatenate([history, h])                               # (14 + T, 9)
-    idx = np.arange(len(h))[:, None] + np.arange(15)[None]            # (T, 15)
-    return allh[idx].reshape(len(h), 135), allh[-14:]
+    return homography_stacks(allh)[len(history):], allh[-14:]
 
 
 def crop_to_orig_cam(cam: np.ndarray, cx: np.ndarray, cy: np.ndarray, crop_px: np.ndarray,

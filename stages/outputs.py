@@ -27,6 +27,11 @@ SMPL_LICENCE_NOTE = (
     "to the SMPL Model License (https://smpl.is.tue.mpg.de/modellicense.html): non-commercial "
     "scientific research use unless you hold a commercial licence from Meshcapade/MPI."
 )
+ANNY_LICENCE_NOTE = (
+    "Files derived from the Anny body model (NAVER's `anny` package: code Apache-2.0, body data from "
+    "MakeHuman released CC0) carry no SMPL terms: Anny's code is Apache-2.0 "
+    "(https://www.apache.org/licenses/LICENSE-2.0) and its MakeHuman-derived data are public domain (CC0 1.0)."
+)
 
 
 def files_artifact(name: str, version: int, doc: str) -> Artifact:

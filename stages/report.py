@@ -1,14 +1,24 @@
 """report: smoothness and quality per track (report.json, PNG plots, one self-contained report.html).
 
+The report is computed from a neutral per-track *motion table*, so the SMPL path (`report`, from
+`mesh`) and the licence-free path (`fit_report` in stages/fit_report.py, from `fit`) share every
+metric, plot and page. Motion table columns: frame int64, track_id int32, joints3d (T, J*3) metres in
+camera axes (the source's joint set, models.motion_metrics.JointSet: SMPL-24 here, COCO-17 for Anny),
+trans (T, 3) the root's camera-space translation in metres, uncertainty float (higher = less sure;
+what it measures is the source's `uncertainty` text). A `MotionSource` names the upstream artifact,
+the adapter to the motion table, the method and body model (written into report.json and the page),
+and the preview renderer.
+
 Metrics (definitions in models.motion_metrics), per track:
-- acceleration (mm/frame^2) per body part over time, of pelvis-relative joints (pose jitter), and of
-  the root (the camera-space translation, whose depth is the least certain part of the estimate);
+- acceleration (mm/frame^2) per body part over time, of joints relative to the body's reference
+  point (the pelvis for SMPL; pose jitter), and of the root (the camera-space translation, whose
+  depth is the least certain part of the estimate);
 - jitter: RMS and energy share of the acceleration above `jitter_cutoff_hz`;
 - foot sliding while in contact (heights along the up axis of the Y-up frame, i.e. assuming a level
   camera);
 - share of interpolated frames and of detected frames with a detector score below `low_score`;
-- the embedder's uncertainty (mean, median, 90th percentile, max).
-Preview: `preview_frames` video frames with every track's SMPL mesh drawn over them by OpenCV
+- the source's uncertainty (SMPL: the embedder's) (mean, median, 90th percentile, max).
+Preview (SMPL source): `preview_frames` video frames with every track's SMPL mesh drawn over them by OpenCV
 (painter's algorithm, no OpenGL; see models.preview), PNGs shown in the HTML.
 """
 from __future__ import annotations
@@ -20,8 +30,9 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -43,20 +54,41 @@ REPORT = files_artifact("report", version=1, doc="report.json, report.html and P
 
 
 @dataclass(frozen=True)
-class ReportConfig:
-    """Thresholds of the report; `gender` must name the body model the mesh stage used."""
+class MotionReportConfig:
+    """Thresholds of the report (any motion source)."""
 
     jitter_cutoff_hz: float = 6.0       # human motion lies mostly below 6 Hz (the usual mocap filter cutoff)
     low_score: float = 0.5
     contact_height_m: float = 0.05
     contact_vspeed_mm: float = 10.0     # mm/frame: 0.3 m/s at 30 fps
-    preview_frames: int = 3             # 0 = no preview (and no SMPL model file needed)
+    preview_frames: int = 3             # 0 = no preview (and no body model needed)
     preview_width: int = 480
-    gender: str = "neutral"
 
     def __post_init__(self) -> None:
         if self.jitter_cutoff_hz <= 0 or self.preview_frames < 0 or self.preview_width < 16:
             raise ConfigError("report: jitter_cutoff_hz must be > 0, preview_frames >= 0, preview_width >= 16")
+
+
+@dataclass(frozen=True)
+class ReportConfig(MotionReportConfig):
+    """Thresholds of the SMPL report; `gender` must name the body model the mesh stage used."""
+
+    gender: str = "neutral"
+
+
+@dataclass(frozen=True)
+class MotionSource:
+    """Where a report's motion comes from and how to read it (see the module docstring)."""
+
+    input: str                                   # upstream artifact name
+    columns: tuple[str, ...]                     # its columns the adapter and previews read
+    to_motion: Callable[[pd.DataFrame], pd.DataFrame]   # input rows -> motion table
+    method: str                                  # e.g. "SMPL (learned model)"
+    body_model: Callable[[Any], str]             # cfg -> body model name
+    joints: mm.JointSet
+    uncertainty: str                             # what the motion table's uncertainty measures
+    previews: Callable[[Context, Any, pd.DataFrame], list[tuple[int, bytes]]]
+    extra_stats: tuple[str, ...] = ()            # further per-frame columns of the motion table to summarise
 
 
 def _stats(x: np.ndarray) -> dict[str, float | None]:
@@ -71,18 +103,26 @@ def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
-def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: ReportConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Summary dict (JSON-able) and per-frame series of one track's `mesh` rows (sorted by frame)."""
+def mesh_motion(mesh: pd.DataFrame) -> pd.DataFrame:
+    """Motion table of `mesh` rows: SMPL-24 joints3d, SMPL `trans` as the root, the embedder's uncertainty."""
+    return mesh[["frame", "track_id", "joints3d", "trans", "uncertainty"]]
+
+
+def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: MotionReportConfig,
+                  joints: mm.JointSet = mm.SMPL_24, extra_stats: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Summary dict (JSON-able) and per-frame series of one track's motion-table rows (sorted by frame;
+    `mesh` rows are a motion table of SMPL-24 joints)."""
     frames = mesh.frame.to_numpy(np.int64)
-    j = stack(mesh.joints3d, 72, np.float64).reshape(-1, 24, 3)
-    rel = j - j[:, :1]                                                  # pelvis-relative (T, 24, 3)
+    nj = joints.n_joints
+    j = stack(mesh.joints3d, nj * 3, np.float64).reshape(-1, nj, 3)
+    rel = j - j[:, list(joints.reference)].mean(1, keepdims=True)       # reference-relative (T, J, 3)
     root = stack(mesh.trans, 3, np.float64)[:, None]                    # (T, 1, 3)
-    acc = mm.acceleration_mm(rel)                                       # (T-2, 24)
-    acc_parts = mm.part_means(acc) if len(acc) else {p: np.zeros(0) for p in mm.BODY_PARTS}
+    acc = mm.acceleration_mm(rel)                                       # (T-2, J)
+    acc_parts = mm.part_means(acc, joints.parts) if len(acc) else {p: np.zeros(0) for p in joints.parts}
     acc_root = mm.acceleration_mm(root)[:, 0] if len(frames) > 2 else np.zeros(0)
     jit = mm.jitter(rel, fps, cfg.jitter_cutoff_hz)
     jit_root = mm.jitter(root, fps, cfg.jitter_cutoff_hz)
-    feet_ids = list(mm.FOOT_JOINTS.values())
+    feet_ids = list(joints.feet.values())
     feet = (rel[:, feet_ids] + root) @ CAMERA_TO_YUP.T                  # Y up
     slide = mm.foot_sliding(feet, cfg.contact_height_m, cfg.contact_vspeed_mm)
     tr = tracklets.set_index("frame").reindex(frames)
@@ -94,15 +134,16 @@ def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: 
         "n_frames": int(len(frames)), "frame_first": int(frames[0]), "frame_last": int(frames[-1]),
         "frame_gaps": int(np.sum(np.diff(frames) != 1)),
         "accel_mm": {p: _stats(v) for p, v in {**acc_parts, "root": acc_root}.items()},
-        "jitter_mm": {**{p: _num(float(jit.rms_mm[list(ids)].mean())) for p, ids in mm.BODY_PARTS.items()},
+        "jitter_mm": {**{p: _num(float(jit.rms_mm[list(ids)].mean())) for p, ids in joints.parts.items()},
                       "root": _num(float(jit_root.rms_mm[0]))},
-        "jitter_ratio": {**{p: _num(float(jit.ratio[list(ids)].mean())) for p, ids in mm.BODY_PARTS.items()},
+        "jitter_ratio": {**{p: _num(float(jit.ratio[list(ids)].mean())) for p, ids in joints.parts.items()},
                          "root": _num(float(jit_root.ratio[0]))},
         "foot": {name: {"contact_share": _num(float(slide.contact_share[i])), "sliding_mm": _num(float(slide.sliding_mm[i]))}
-                 for i, name in enumerate(mm.FOOT_JOINTS)},
+                 for i, name in enumerate(joints.feet)},
         "interpolated_share": float(interp.mean()),
         "low_score_share": float(((score < cfg.low_score) & ~interp).mean()),
         "uncertainty": _stats(unc),
+        **{c: _stats(mesh[c].to_numpy(np.float64)) for c in extra_stats},
         "series": {  # per frame, for plots elsewhere; accelerations start at frame_first + 1
             "frame": frames.tolist(),
             "accel_mm": {p: np.round(v, 3).tolist() for p, v in {**acc_parts, "root": acc_root}.items()},
@@ -112,7 +153,7 @@ def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: 
     series = {"frames": frames, "accel_frames": frames[1:-1], **{f"accel_{p}": v for p, v in acc_parts.items()},
               "accel_root": acc_root, "uncertainty": unc, "score": score, "interpolated": interp,
               "contact": slide.contact, "foot_height": feet[:, :, 1] - np.percentile(feet[:, :, 1], 5, axis=0)
-              if len(feet) else np.zeros((0, 4))}
+              if len(feet) else np.zeros((0, len(feet_ids)))}
     return summary, series
 
 
@@ -122,23 +163,23 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def track_plot(summary: dict[str, Any], s: dict[str, np.ndarray]) -> bytes:
+def track_plot(summary: dict[str, Any], s: dict[str, np.ndarray], uncertainty_label: str = "embedder uncertainty") -> bytes:
     """PNG: acceleration per part, uncertainty and detector score, foot heights with contacts."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(3, 1, figsize=(8, 7), sharex=True, constrained_layout=True)
-    for p in list(mm.BODY_PARTS) + ["root"]:
+    for p in summary["accel_mm"]:                                     # the parts, then "root"
         ax[0].plot(s["accel_frames"], s[f"accel_{p}"], label=p, lw=1)
     ax[0].set_ylabel("accel (mm/frame²)")
     ax[0].legend(fontsize=7, ncol=4)
     ax[0].set_title(f"track {summary['track_id']}")
-    ax[1].plot(s["frames"], s["uncertainty"], label="embedder uncertainty", color="tab:purple")
+    ax[1].plot(s["frames"], s["uncertainty"], label=uncertainty_label, color="tab:purple")
     ax[1].plot(s["frames"], s["score"], label="detector score", color="tab:gray", lw=1)
     ax[1].fill_between(s["frames"], 0, 1, where=s["interpolated"], color="tab:red", alpha=0.2, label="interpolated")
     ax[1].legend(fontsize=7)
-    for i, name in enumerate(mm.FOOT_JOINTS):
+    for i, name in enumerate(summary["foot"]):
         line, = ax[2].plot(s["frames"], s["foot_height"][:, i] * 1000, lw=1, label=name)
         c = s["contact"][:, i]
         ax[2].scatter(s["frames"][c], s["foot_height"][c, i] * 1000, s=6, color=line.get_color())
@@ -156,7 +197,7 @@ def overview_plot(summaries: list[dict[str, Any]]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    parts = list(mm.BODY_PARTS) + ["root"]
+    parts = list(summaries[0]["accel_mm"]) if summaries else ["root"]
     fig, ax = plt.subplots(figsize=(8, 3), constrained_layout=True)
     w = 0.8 / max(len(summaries), 1)
     for i, s in enumerate(summaries):
@@ -170,12 +211,26 @@ def overview_plot(summaries: list[dict[str, Any]]) -> bytes:
     return data
 
 
+def preview_pick(frames: np.ndarray, n: int) -> set[int]:
+    """`n` frames spread evenly over the (sorted, unique) `frames`."""
+    if n == 0 or len(frames) == 0:
+        return set()
+    return set(frames[np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int)].tolist())
+
+
+def preview_png(img: np.ndarray, width: int) -> bytes:
+    """PNG bytes of a BGR image resized to `width`."""
+    scale = width / img.shape[1]
+    img = cv2.resize(img, (width, max(int(round(img.shape[0] * scale)), 1)), interpolation=cv2.INTER_AREA)
+    ok, png = cv2.imencode(".png", img)
+    return png.tobytes()
+
+
 def render_previews(ctx: Context, cfg: ReportConfig, mesh: pd.DataFrame) -> list[tuple[int, bytes]]:
     """(frame, PNG) for `preview_frames` frames spread over the frames that have meshes."""
-    frames = np.unique(mesh.frame.to_numpy(np.int64))
-    if cfg.preview_frames == 0 or len(frames) == 0:
+    pick = preview_pick(np.unique(mesh.frame.to_numpy(np.int64)), cfg.preview_frames)
+    if not pick:
         return []
-    pick = set(frames[np.linspace(0, len(frames) - 1, min(cfg.preview_frames, len(frames))).round().astype(int)].tolist())
     arrays = load_smpl_arrays(ctx.weight(smpl_asset(cfg.gender)))
     layer = smpl_layer(arrays, cfg.gender)
     rows = mesh[mesh.frame.isin(pick)].sort_values(["frame", "track_id"])
@@ -188,10 +243,7 @@ def render_previews(ctx: Context, cfg: ReportConfig, mesh: pd.DataFrame) -> list
             color = preview.track_color(int(r.track_id))
             img = preview.draw_mesh(img, pix, v, arrays["f"], color)
             img = preview.draw_skeleton(img, np.asarray(r.joints2d, np.float64).reshape(24, 2), color, f"#{int(r.track_id)}")
-        scale = cfg.preview_width / img.shape[1]
-        img = cv2.resize(img, (cfg.preview_width, max(int(round(img.shape[0] * scale)), 1)), interpolation=cv2.INTER_AREA)
-        ok, png = cv2.imencode(".png", img)
-        out.append((f, png.tobytes()))
+        out.append((f, preview_png(img, cfg.preview_width)))
     return out
 
 
@@ -204,9 +256,11 @@ def _fmt(x: Any) -> str:
 
 
 def report_html(video: str, fps: float, summaries: list[dict[str, Any]], plots: dict[int, bytes],
-                overview: bytes | None, previews: list[tuple[int, bytes]], cfg: ReportConfig) -> str:
+                overview: bytes | None, previews: list[tuple[int, bytes]], cfg: MotionReportConfig,
+                method: str = "SMPL (learned model)", body_model: str = "SMPL", joints: mm.JointSet = mm.SMPL_24,
+                uncertainty: str = "the embedder's uncertainty") -> str:
     """One self-contained HTML page (images inlined as base64): overview table, then one section per track."""
-    parts = list(mm.BODY_PARTS) + ["root"]
+    parts = list(joints.parts) + ["root"]
     head = "".join(f"<th>{p}</th>" for p in ["track", "frames", "interp.", "low score", "uncert. mean",
                                             "jitter mean", "foot slide"] + [f"accel {p}" for p in parts])
     body = []
@@ -232,8 +286,10 @@ def report_html(video: str, fps: float, summaries: list[dict[str, Any]], plots: 
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} figure{{display:inline-block;margin:4px}}
 img{{max-width:100%}} section{{margin-top:2em}}</style></head>
 <body><h1>video2mesh report: {html.escape(video)}</h1>
-<p>{len(summaries)} track(s), {fps:.3g} fps. Accelerations in mm/frame² of pelvis-relative joints (root: camera-space
-translation); jitter = RMS of acceleration above {cfg.jitter_cutoff_hz:g} Hz; foot sliding = horizontal mm/frame while in
+<p class="method">Motion by <b>{html.escape(method)}</b>, body model <b>{html.escape(body_model)}</b>
+({html.escape(joints.name)}); uncertainty: {html.escape(uncertainty)}.</p>
+<p>{len(summaries)} track(s), {fps:.3g} fps. Accelerations in mm/frame² of joints relative to the {html.escape(joints.reference_name)}
+(root: camera-space translation); jitter = RMS of acceleration above {cfg.jitter_cutoff_hz:g} Hz; foot sliding = horizontal mm/frame while in
 contact (height &lt; {cfg.contact_height_m * 100:g} cm above the track's 5th-percentile ground, vertical speed &lt;
 {cfg.contact_vspeed_mm:g} mm/frame); low score = detected frames with score &lt; {cfg.low_score:g}.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
@@ -245,26 +301,33 @@ contact (height &lt; {cfg.contact_height_m * 100:g} cm above the track's 5th-per
 """
 
 
-def compute(ctx: Context, cfg: ReportConfig, chunk: Chunk) -> pd.DataFrame:
-    cols = ["frame", "track_id", "joints3d", "trans", "uncertainty", "pose", "betas_track", "cam_orig", "joints2d"]
-    mesh = ctx.input("mesh", columns=cols).sort_values(["track_id", "frame"])
+def report_compute(source: MotionSource, ctx: Context, cfg: MotionReportConfig, chunk: Chunk) -> pd.DataFrame:
+    """The report of any motion source (bind `source` with functools.partial to get a stage's compute)."""
+    raw = ctx.input(source.input, columns=list(source.columns)).sort_values(["track_id", "frame"])
+    motion = source.to_motion(raw)
     tracklets = ctx.input("tracklets", columns=["frame", "track_id", "score", "interpolated"])
     fps = ctx.video.fps
+    body_model = source.body_model(cfg)
     summaries, plots = [], {}
-    for tid, rows in mesh.groupby("track_id", sort=True):
-        summary, series = track_metrics(rows.reset_index(drop=True), tracklets[tracklets.track_id == tid], fps, cfg)
+    for tid, rows in motion.groupby("track_id", sort=True):
+        summary, series = track_metrics(rows.reset_index(drop=True), tracklets[tracklets.track_id == tid], fps, cfg,
+                                        source.joints, source.extra_stats)
         summaries.append(summary)
-        plots[int(tid)] = track_plot(summary, series)
+        plots[int(tid)] = track_plot(summary, series, source.uncertainty)
         ctx.advance(len(rows))
     overview = overview_plot(summaries) if summaries else None
-    previews = render_previews(ctx, cfg, mesh)
+    previews = source.previews(ctx, cfg, raw)
     video = Path(ctx.video.path).name
     doc = {"video": video, "video_sha256": ctx.video.digest, "fps": fps, "n_frames": ctx.video.n_frames,
+           "method": source.method, "body_model": body_model, "joints": source.joints.name,
+           "joints_reference": source.joints.reference_name, "uncertainty": source.uncertainty,
            "units": {"accel": "mm/frame^2", "jitter": "mm/frame^2", "sliding": "mm/frame", "height": "m"},
            "definitions": mm.__doc__.strip(), "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
            "tracks": summaries}
+    page = report_html(video, fps, summaries, plots, overview, previews, cfg, source.method, body_model,
+                       source.joints, source.uncertainty)
     files = [(-1, "json", "report.json", json.dumps(doc, indent=1, allow_nan=False).encode(), {}),
-             (-1, "html", "report.html", report_html(video, fps, summaries, plots, overview, previews, cfg).encode(), {})]
+             (-1, "html", "report.html", page.encode(), {})]
     files += [(tid, "png", f"plots/track_{tid:03d}.png", png, {}) for tid, png in plots.items()]
     if overview:
         files.append((-1, "png", "plots/overview.png", overview, {}))
@@ -272,7 +335,13 @@ def compute(ctx: Context, cfg: ReportConfig, chunk: Chunk) -> pd.DataFrame:
     return file_rows(files)
 
 
-STAGE = Stage(name="report", version=1, config=ReportConfig, output=REPORT, compute=compute,
+SMPL_SOURCE = MotionSource(
+    input="mesh", columns=("frame", "track_id", "joints3d", "trans", "uncertainty", "pose", "betas_track", "cam_orig", "joints2d"),
+    to_motion=mesh_motion, method="SMPL (learned model)", body_model=lambda cfg: f"SMPL {cfg.gender}",
+    joints=mm.SMPL_24, uncertainty="the embedder's uncertainty", previews=render_previews)
+compute = partial(report_compute, SMPL_SOURCE)
+
+STAGE = Stage(name="report", version=2, config=ReportConfig, output=REPORT, compute=compute,
               inputs=("probe", "tracklets", "mesh"),
               assets=lambda cfg: (smpl_asset(cfg.gender),) if cfg.preview_frames else (),
               doc="smoothness and quality report per video: JSON, PNG plots, self-contained HTML, preview")

@@ -16,14 +16,10 @@ SHARED = Path(os.environ.get("V2M_SHARED_DATA") or ROOT.parent / "shared" / "dat
 def pytest_configure(config):
     base = Path(os.environ.get("V2M_TEST_HOME") or (ROOT / ".cache" / "test-home"))
     base.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(base / "ultralytics"))
-    os.environ.setdefault("PREFECT_HOME", str(base / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    from flows.spec import tool_env
+
+    for k, v in tool_env(base).items():
+        os.environ.setdefault(k, v)
 
 
 @pytest.fixture(scope="session")

@@ -133,10 +133,17 @@ def test_bad_inputs(tmp_path, tiny_yolo):
 
 def test_missing_weights_stop_before_any_work(tmp_path, synthetic_video):
     p = v2m("run", str(synthetic_video), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
-            "--models-dir", str(tmp_path / "models"), "--until", "tracklets", "--engine", "local", check=False)
+            "--models-dir", str(tmp_path / "models"), "--until", "tracklets", "--engine", "local", "--method", "smpl",
+            check=False)
     assert p.returncode == 3
     assert "yolo11m.pt" in p.stderr and str(tmp_path / "models") in p.stderr and "--weights" in p.stderr
     assert not (tmp_path / "cache" / "videos").exists(), "nothing was computed"
+
+    # auto with neither path's files: one error that names both ways out
+    p = v2m("run", str(synthetic_video), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+            "--models-dir", str(tmp_path / "models"), "--engine", "local", check=False)
+    assert p.returncode == 3 and "no method can run" in p.stderr and "v2m models setup-default" in p.stderr
+    assert not (tmp_path / "cache" / "videos").exists()
 
 
 @pytest.mark.slow

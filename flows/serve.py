@@ -1,0 +1,101 @@
+"""`v2m serve`: a Prefect server on loopback (optional) and the `video-to-mesh/<name>` deployment.
+
+    v2m serve                      # starts `prefect server start` on 127.0.0.1:4200 + serves `default`
+    v2m serve --api-url URL        # serve against a server that already runs (compose, another host)
+
+Then `prefect deployment run video-to-mesh/default --param video=/abs/clip.mp4 --param out=/abs/out`.
+For a work pool with several workers instead, see prefect.yaml and docs/operations.md.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def start_server(port: int, home: Path, host: str = "127.0.0.1") -> subprocess.Popen:
+    """`prefect server start` in its own process group (so stopping it stops its children too)."""
+    with socket.socket() as probe:  # otherwise a server already on that port would answer our health checks
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise ConfigError(f"{host}:{port} is in use ({e.strerror}); pass --port N, or --api-url "
+                              f"http://{host}:{port}/api to serve against the server already there") from e
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    env.pop("PREFECT_API_URL", None)  # the server itself must not look for another one
+    logf = open(home / "server.log", "ab")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
+                                 "--no-ui", "--analytics-off"], env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    finally:
+        logf.close()
+
+
+def wait_healthy(api_url: str, timeout_s: float = 180.0, proc: subprocess.Popen | None = None) -> None:
+    """Poll `<api>/health` until it answers 200; fail early if the server process died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ConfigError(f"the Prefect server exited with code {proc.returncode}; see server.log in its PREFECT_HOME")
+        try:
+            with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise ConfigError(f"no Prefect API at {api_url} after {timeout_s:.0f} s; is the port free? raise --startup-timeout")
+
+
+def stop_group(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left."""
+    if proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def serve(name: str = "default", limit: int | None = None, api_url: str | None = None, port: int = 4200,
+          home: str | None = None, defaults: dict[str, Any] | None = None, startup_timeout_s: float = 180.0) -> int:
+    """Start a loopback server unless `api_url` is given, then serve the deployment until stopped."""
+    server = None
+    if api_url is None:
+        prefect_home = Path(home or os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        api_url = f"http://127.0.0.1:{port}/api"
+        server = start_server(port, prefect_home)
+        log.warning("Prefect server pid %d on %s (PREFECT_HOME=%s)", server.pid, api_url, prefect_home)
+    try:
+        wait_healthy(api_url, startup_timeout_s, server)
+        os.environ["PREFECT_API_URL"] = api_url  # read by Prefect when the flow's client is made
+        # Flow runs are child processes that inherit this: INFO so "outputs in ..." reaches the run's logs.
+        os.environ["PREFECT_LOGGING_LEVEL"] = os.environ.get("V2M_FLOW_LOG_LEVEL", "INFO")
+        from .video_to_mesh import video_to_mesh
+
+        print(f"serving video-to-mesh/{name} against {api_url}", flush=True)
+        video_to_mesh.serve(name=name, limit=limit, parameters=defaults or None, print_starting_message=False,
+                            description="videos of people in, per-person 3D motion out (parameters mirror `v2m run`)")
+        return 0
+    finally:
+        if server is not None:
+            stop_group(server)

@@ -1,0 +1,96 @@
+"""fit_report: the smoothness and quality report of the licence-free path (Anny fitted to BlazePose).
+
+Same metrics, plots and page as `report` (stages/report.py: every line of it is shared through
+`report_compute`); only the adapter from the `fit` artifact to the motion table differs:
+- joints: the fit's COCO-17 keypoints in camera space (`keypoints3d`, metres), body parts of
+  models.motion_metrics.COCO_17, relative to the hip midpoint; feet = the two ankles;
+- root: the fit's `transl` (camera-space position of Anny's root bone);
+- uncertainty: 1 - the fit's confidence = r / (r + 0.02 s), r the frame's score-weighted reprojection
+  residual to BlazePose's keypoints (px), s the person's keypoint extent (px): 0 for a perfect fit,
+  0.5 when the residual is 2% of the person's size. `residual_px` itself is summarised too.
+Preview: the fitted Anny mesh drawn over `preview_frames` frames (pinhole camera of the fit: focal
+`focal_px`, principal point at the image centre), OpenCV only (models.preview).
+"""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import motion_metrics as mm
+from models import preview
+from pipeline.artifacts import stack
+from pipeline.stage import Context, Stage
+
+from .outputs import files_artifact, publish
+from .report import MotionReportConfig, MotionSource, preview_pick, preview_png, report_compute
+
+FIT_REPORT = files_artifact("fit_report", version=1,
+                            doc="report.json, report.html and PNG plots/previews of one video (licence-free path).")
+UNCERTAINTY = "1 - fit confidence (reprojection residual r px vs 2% of the person's size s: r / (r + 0.02 s))"
+
+
+def fit_motion(fit: pd.DataFrame) -> pd.DataFrame:
+    """Motion table of `fit` rows (see the module docstring)."""
+    return pd.DataFrame({
+        "frame": fit.frame.to_numpy(np.int64), "track_id": fit.track_id.to_numpy(np.int32),
+        "joints3d": list(stack(fit.keypoints3d, 51, np.float64)), "trans": list(stack(fit.transl, 3, np.float64)),
+        "uncertainty": 1.0 - fit.confidence.to_numpy(np.float64), "residual_px": fit.residual_px.to_numpy(np.float64),
+    })
+
+
+def project_pinhole(v_cam: np.ndarray, focal_px: float, width: int, height: int) -> np.ndarray:
+    """Pixels (V, 2) of camera-axes points (V, 3) (x right, y down, z forward) with the fit's camera."""
+    z = np.maximum(v_cam[:, 2], 1e-6)
+    return np.stack([focal_px * v_cam[:, 0] / z + width / 2.0, focal_px * v_cam[:, 1] / z + height / 2.0], 1)
+
+
+def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame) -> list[tuple[int, bytes]]:
+    """(frame, PNG) for `preview_frames` frames spread over the fitted frames: every track's Anny mesh."""
+    import cv2
+    import torch
+
+    from models.anny_body import pose_rig
+
+    from .fit_anny import N_BONES, load_body
+
+    pick = preview_pick(np.unique(fit.frame.to_numpy(np.int64)), cfg.preview_frames)
+    if not pick:
+        return []
+    body = load_body(ctx)
+    rows = fit[fit.frame.isin(pick)].sort_values(["frame", "track_id"])
+    out = []
+    for f, img in (fi for p in sorted(pick) for fi in ctx.frames(p, p + 1)):
+        for _, r in rows[rows.frame == f].iterrows():
+            with torch.no_grad():
+                sk = body.skeleton(torch.as_tensor(np.asarray(r.phenotype, np.float64)[None], dtype=body.dtype))
+            v = pose_rig(body, sk, np.asarray(r.bone_rotations, np.float64).reshape(1, N_BONES, 3),
+                         np.asarray(r.global_orient, np.float64)[None], np.asarray(r.transl, np.float64)[None])["vertices"][0]
+            pix = project_pinhole(v, float(r.focal_px), img.shape[1], img.shape[0])
+            color = preview.track_color(int(r.track_id))
+            img = preview.draw_mesh(img, pix, v, body.faces, color)
+            top = pix[np.argmin(pix[:, 1])]
+            cv2.putText(img, f"#{int(r.track_id)}", (int(top[0]) - 10, max(int(top[1]) - 6, 10)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1, cv2.LINE_AA)
+        out.append((f, preview_png(img, cfg.preview_width)))
+    return out
+
+
+FIT_SOURCE = MotionSource(
+    input="fit", columns=("frame", "track_id", "keypoints3d", "transl", "confidence", "residual_px", "bone_rotations",
+                          "global_orient", "phenotype", "focal_px"),
+    to_motion=fit_motion, method="Anny fit (licence-free)", body_model=lambda cfg: "anny",
+    joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",))
+
+STAGE = Stage(name="fit_report", version=1, config=MotionReportConfig, output=FIT_REPORT,
+              compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "fit"),
+              doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")
+
+
+def fit_report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Run (or reuse from the cache) everything up to `fit_report` for one video and publish report.json,
+    report.html, plots/ and preview/ into `<out_dir>/<video-stem>/`. Returns the written paths."""
+    results = runner.run(video_path, until="fit_report")
+    return publish(results["fit_report"].ref, Path(out_dir) / Path(video_path).stem, manifest_name=None)
