@@ -134,3 +134,15 @@ def test_random_views_match_closed_form_projection():
     r2 = D.random_camera_rotations(4, np.random.default_rng(2))
     cam = np.einsum("nij,nkj->nki", r2, zero)
     assert np.allclose(d[0], np.stack([cam[..., 0], -cam[..., 1]], -1) / (cam[..., 2:] + 5), atol=1e-6)
+
+
+def test_bvh_reader_agrees_with_bvhio_on_cmu_file(shared_data):
+    bvhio = pytest.importorskip("bvhio")
+    path = shared_data / "mocap" / "scaled_131_01.bvh"
+    ours = D.read_bvh(path)
+    root = bvhio.readAsHierarchy(str(path))
+    joints = {j.Name: j for j, _, _ in root.layout()}
+    for f in (0, 311, 994):
+        root.loadPose(f)
+        ref = np.array([tuple(joints[n].PositionWorld) for n in ours.names])
+        assert np.abs(ours.positions[f] - ref).max() < 1e-4, f
