@@ -1,37 +1,51 @@
 """Stage timings on a generated clip: the real runner, real architectures, random weights.
 
-Full: 1280x720, 300 frames, two figures (the issue's reference clip). Quick: 320x240, 48 frames.
-Only the stages whose random-weight checkpoints can be generated here are timed; each area adds
-its own model-level cases in its bench module.
+Every stage of the SMPL path, probe to report. Full: 1280x720, 300 frames, two figures (the issue's
+reference clip), default settings. Quick: 320x240, 16 frames, with the settings that keep each case to
+seconds on a CPU (at most 2 boxes a frame, no flip test, short tracklets allowed, every 4th OBJ frame, one preview). Weight
+files are random, in the official layouts (stages/_random_weights.py), so the costs are those of the
+real networks; the outputs mean nothing.
 """
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from pathlib import Path
 
 from . import Case
 
+STAGES = ("probe", "detect", "tracks", "tracklets", "features", "pose2d", "homography", "mesh", "export", "report")
+QUICK_SETTINGS = {
+    "detect": {"imgsz": 640, "batch": 8, "max_det": 2},   # random weights box everything: keep the two figures' worth
+    "tracklets": {"min_len": 8},                # the quick clip has 16 frames; the default asks for 25
+    "pose2d": {"flip_test": False},
+    "export": {"obj_stride": 4},
+    "report": {"preview_frames": 1, "preview_width": 320},
+}
+
 
 def _pipeline_case(stage: str, quick: bool, device: str, workdir: Path) -> Case:
+    size, n = ((320, 240), 16) if quick else ((1280, 720), 300)
+
     def setup():
         import stages
+        from pipeline import config as cfgmod
         from pipeline.assets import AssetRegistry
         from pipeline.runner import Runner
         from pipeline.store import ArtifactStore
         from pipeline.synthetic import write_video
-        from stages.detect import DetectConfig, write_random_checkpoint
+        from stages._random_weights import write_random_weights
 
-        size, n = ((320, 240), 48) if quick else ((1280, 720), 300)
         video = workdir / f"clip_{size[0]}x{size[1]}_{n}.mp4"
         if not video.exists():
             write_video(video, n_frames=n, size=size, fps=30)
-        yolo = workdir / "yolo11n_random.pt"
-        if not yolo.exists():
-            write_random_checkpoint(yolo)
-        reg = AssetRegistry(stages.all_assets(), models_dir=workdir, overrides={"yolo": yolo})
-        runner = Runner(stages.all_stages(), ArtifactStore(workdir / "cache"), reg,
-                        {"detect": DetectConfig(imgsz=640, batch=8, max_det=10)}, device=device)
+        weights = write_random_weights(workdir / "weights")          # once for all cases (skips existing files)
+        settings = QUICK_SETTINGS if quick else {"detect": {"imgsz": 640, "batch": 8, "max_det": 10}}
+        all_stages = stages.all_stages()
+        configs = {k: cfgmod.from_mapping(all_stages[k].config, v, where=f"{k}.") for k, v in settings.items()}
+        reg = AssetRegistry(stages.all_assets(), models_dir=workdir, overrides=weights)
+        runner = Runner(all_stages, ArtifactStore(workdir / "cache"), reg, configs, device=device)
         runner.run(video, until=stage)  # upstream stages are cached from here on
 
         def step() -> int:
@@ -44,10 +58,10 @@ def _pipeline_case(stage: str, quick: bool, device: str, workdir: Path) -> Case:
 
         return step
 
-    return Case(stage, f"stage on clip {'320x240x48' if quick else '1280x720x300'}", setup, unit="frames",
-                repeat=1, warmup=0)
+    return Case(stage, f"stage on clip {size[0]}x{size[1]}x{n}", setup, unit="frames", repeat=1, warmup=0)
 
 
 def cases(quick: bool, device: str) -> list[Case]:
     workdir = Path(tempfile.mkdtemp(prefix="v2m-bench-"))
-    return [_pipeline_case(s, quick, device, workdir) for s in ("probe", "detect", "tracks", "tracklets")]
+    atexit.register(shutil.rmtree, workdir, True)     # ~450 MB of random weights plus the clip's cache
+    return [_pipeline_case(s, quick, device, workdir) for s in STAGES]

@@ -7,6 +7,7 @@
     v2m watch INBOX --out DIR [--stable-seconds S] [--concurrency N] [--deployment NAME] [--once]
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
+    v2m export VIDEO... | v2m report VIDEO...   (run options as for `run`; upstream stages from the cache)
 """
 from __future__ import annotations
 
@@ -230,6 +231,32 @@ def _spec_options(sp: argparse.ArgumentParser, out_default: str | None = "out") 
                          "Anny fit (the first line of output says which)")
 
 
+# `v2m export` / `v2m report`: the stage that makes those files, per method.
+OUTPUT_STAGES = {"export": {"smpl": "export", "licence-free": "fit_export"},
+                 "report": {"smpl": "report", "licence-free": "fit_report"}}
+
+
+def cmd_outputs(a: argparse.Namespace) -> int:
+    """`v2m export` / `v2m report`: run the method's stage of that name (everything upstream is
+    normally a cache hit) and publish its files into `<out>/<video-stem>/`."""
+    from .spec import resolve_method
+
+    a.until = None                     # the method is chosen on its whole path, then cut at the stage
+    spec, _ = resolve_method(_spec_from_args(a))
+    a.method, a.until, a.engine = spec.method, OUTPUT_STAGES[a.cmd][spec.method], "local"
+    return cmd_run(a)
+
+
+def _output_commands(sub, common) -> None:
+    for name, what in (("export", "animation files and manifest.json"), ("report", "report.html/json and plots")):
+        e = sub.add_parser(name, help=f"write the {what} of videos into --out (upstream stages from the cache)")
+        e.add_argument("videos", nargs="+")
+        _spec_options(e)               # its --until is ignored: the command names the stage
+        e.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        common(e)
+        e.set_defaults(func=cmd_outputs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="v2m", description="videos of people in, per-person 3D motion out")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -292,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--only", action="append", help="only these groups (repeatable)")
     b.add_argument("--device", default="auto")
     b.set_defaults(func=cmd_bench)
+    _output_commands(sub, common)
     return p
 
 

@@ -25,6 +25,7 @@ def tool_env(root: Path) -> dict[str, str]:
     return {
         "YOLO_OFFLINE": "1",
         "YOLO_AUTOINSTALL": "false",
+        "YOLO_VERBOSE": "False",          # no settings banner or per-call logs on our output
         "YOLO_CONFIG_DIR": str(root / "ultralytics"),
         "PREFECT_HOME": str(root / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -78,6 +78,7 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
         "settings": {n: dataclasses.asdict(runner.config(n)) for n in names},
     }
     out = output_dir(spec, info)
+    summary["published"] = publish_outputs(runner, results, info.path, Path(spec.out).expanduser())
     atomic_write_json(out / "run.json", summary)
     return summary
 
@@ -103,7 +104,7 @@ def video_to_mesh(videos: list[str] | None = None, out: str = "out", cache: str 
         try:
             s = run_video(v, spec)
             logger.info("%s: done; outputs in %s", v, output_dir(spec, _info_stub(s)))
-            _publish(spec, s)
+            _flow_artifact(spec, s)
             summaries.append(s)
         except V2MError as e:
             logger.error("%s: %s", v, e)
@@ -125,7 +126,22 @@ def _info_stub(summary: dict[str, Any]) -> VideoInfo:
                      n_frames=summary["n_frames"], width=summary["size"][0], height=summary["size"][1], size_bytes=0)
 
 
-def _publish(spec: RunSpec, summary: dict[str, Any]) -> None:
+def publish_outputs(runner, results: dict[str, StageResult], video: str, out: Path) -> dict[str, int]:
+    """Write the files of whichever file-table stages ran (export, report, fit_export, fit_report) into
+    `<out>/<video-stem>/`, from their finished artifacts (nothing is re-run). Returns {stage: files written}."""
+    from stages.export import publish_export
+    from stages.fit_export import publish_fit_export
+    from stages.fit_report import publish_fit_report
+    from stages.report import publish_report
+
+    writers = {"export": lambda: publish_export(runner, results, video, out),
+               "report": lambda: publish_report(results, video, out),
+               "fit_export": lambda: publish_fit_export(runner, results, video, out),
+               "fit_report": lambda: publish_fit_report(results, video, out)}
+    return {name: len(write()) for name, write in writers.items() if name in results}
+
+
+def _flow_artifact(spec: RunSpec, summary: dict[str, Any]) -> None:
     """The run's outputs as a markdown artifact on the flow run (shown in the UI and `prefect artifact ls`)."""
     out = output_dir(spec, _info_stub(summary)).resolve()
     files = sorted(p for p in out.rglob("*") if p.is_file()) if out.is_dir() else []

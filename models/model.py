@@ -177,3 +177,33 @@ def from_vibe(raw: Mapping[str, torch.Tensor], cfg: ModelConfig = PRESETS["basel
     except RuntimeError as e:
         raise ValueError(f"VIBE weights do not fit this config: {e}") from e
     return model
+
+
+def random_vibe_gen_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors under the key names and shapes of VIBE's `gen_state_dict` (vibe_model_w_3dpw),
+    for tests and benchmarks. Small weights (std 0.03) keep the IEF loop's outputs finite and moderate."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s, scale=0.03: scale * torch.randn(*s, generator=g)  # noqa: E731
+    hid, f_in = _BASE.gru_hidden, _BASE.feature_dim
+    sd = {}
+    for layer, n_in in ((0, f_in), (1, hid)):
+        sd[f"encoder.gru.weight_ih_l{layer}"] = r(3 * hid, n_in)
+        sd[f"encoder.gru.weight_hh_l{layer}"] = r(3 * hid, hid)
+        sd[f"encoder.gru.bias_ih_l{layer}"] = r(3 * hid)
+        sd[f"encoder.gru.bias_hh_l{layer}"] = r(3 * hid)
+    sd["encoder.linear.weight"], sd["encoder.linear.bias"] = r(f_in, hid), r(f_in)
+    sd["regressor.fc1.weight"], sd["regressor.fc1.bias"] = r(1024, f_in + 157), r(1024)
+    sd["regressor.fc2.weight"], sd["regressor.fc2.bias"] = r(1024, 1024), r(1024)
+    sd["regressor.decpose.weight"], sd["regressor.decpose.bias"] = r(144, 1024), r(144)
+    sd["regressor.decshape.weight"], sd["regressor.decshape.bias"] = r(10, 1024), r(10)
+    sd["regressor.deccam.weight"], sd["regressor.deccam.bias"] = r(3, 1024), r(3)
+    sd["regressor.init_pose"] = r(1, 144, scale=1.0)
+    sd["regressor.init_shape"] = r(1, 10, scale=0.5)
+    sd["regressor.init_cam"] = torch.tensor([[0.9, 0.02, 0.1]])
+    # VIBE's generator also stores its SMPL (smplx 0.1.x) buffers; their values do not matter here.
+    for k, s in {"betas": (64, 10), "global_orient": (64, 3), "body_pose": (64, 69), "faces_tensor": (13776, 3),
+                 "v_template": (6890, 3), "shapedirs": (6890, 3, 10), "J_regressor": (24, 6890),
+                 "posedirs": (207, 20670), "parents": (24,), "lbs_weights": (6890, 24),
+                 "J_regressor_extra": (9, 6890), "vertex_joint_selector.extra_joints_idxs": (21,)}.items():
+        sd[f"{VIBE_BODY_PREFIX}{k}"] = torch.zeros(s)
+    return sd

@@ -97,6 +97,12 @@ class Jitter:
     ratio: np.ndarray
 
 
+def effective_cutoff_hz(cutoff_hz: float, fps: float) -> float:
+    """The jitter cutoff actually used: at most a quarter of the frame rate, so that a low-fps video
+    (12 fps: Nyquist 6 Hz) still has a high band to measure, the same for every track."""
+    return min(cutoff_hz, fps / 4.0)
+
+
 def jitter(x_m: np.ndarray, fps: float, cutoff_hz: float = 6.0) -> Jitter:
     """High-frequency acceleration of (T, J, 3) trajectories in metres (see the module docstring).
 

@@ -224,13 +224,19 @@ STAGE = Stage(name="export", version=1, config=ExportConfig, output=EXPORT, comp
 def export_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Run (or reuse from the cache) everything up to `export` for one video and publish its files
     into `<out_dir>/<video-stem>/`, with manifest.json. Returns the written paths."""
-    results = runner.run(video_path, until="export")
+    return publish_export(runner, runner.run(video_path, until="export"), video_path, out_dir)
+
+
+def publish_export(runner, results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Publish a finished `export` (`results`: StageResults by stage name, with probe and export)
+    into `<out_dir>/<video-stem>/`, with manifest.json. Runs nothing. Returns the written paths."""
     cfg = runner.config("export")
     probe = runner.store.read_df(results["probe"].ref.path).iloc[0]
     header = {
         "video": Path(video_path).name, "video_sha256": str(probe.digest), "fps": float(probe.fps),
         "n_frames": int(probe.n_frames), "axes": AXES, "units": "metres unless the file's entry says otherwise",
         "frame_numbers": "`frame_*` in names are 1-based video frames; frame_first/frame_last are 0-based",
+        "method": "smpl", "method_label": "SMPL, learned model (paper's method; VIBE-initialised)",
         "body_model": f"SMPL {cfg.gender}", "licence": SMPL_LICENCE_NOTE,
         "export_key": results["export"].ref.key,
     }

@@ -59,6 +59,31 @@ class FeaturesConfig:
     dtype: Literal["float32", "float16"] = "float32"   # network precision; float16 only pays on a GPU
 
 
+def spin_layout(resnet_state: dict[str, torch.Tensor]) -> dict:
+    """SPIN's data/model_checkpoint.pt layout around a torchvision resnet50 state_dict: {'model': HMR
+    state_dict, 'optimizer', 'epoch'}; the HMR regressor (fc1 on [feature, 144 pose, 10 shape, 3 cam])
+    and its mean-parameter buffers ride along (zeros here), torchvision's classifier `fc.` does not."""
+    hmr = {k: v for k, v in resnet_state.items() if not k.startswith("fc.")}
+    z = torch.zeros
+    hmr.update({"fc1.weight": z(1024, backbone.FEATURE_DIM + 157), "fc1.bias": z(1024),
+                "fc2.weight": z(1024, 1024), "fc2.bias": z(1024),
+                "decpose.weight": z(144, 1024), "decpose.bias": z(144),
+                "decshape.weight": z(10, 1024), "decshape.bias": z(10),
+                "deccam.weight": z(3, 1024), "deccam.bias": z(3),
+                "init_pose": z(1, 144), "init_shape": z(1, 10), "init_cam": z(1, 3)})
+    return {"model": hmr, "optimizer": {}, "epoch": 0}
+
+
+def write_random_checkpoint(path, seed: int = 0):
+    """A ResNet-50 with random weights in SPIN's checkpoint layout (`spin_layout`), for tests and
+    benchmarks: the compute cost is real, the features mean nothing."""
+    import torchvision
+
+    torch.manual_seed(seed)
+    torch.save(spin_layout(torchvision.models.resnet50(weights=None).state_dict()), path)
+    return path
+
+
 def _network(ctx: Context, cfg: FeaturesConfig) -> torch.nn.Module:
     path = ctx.weight("resnet50_spin")
     try:

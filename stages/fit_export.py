@@ -215,13 +215,19 @@ STAGE = Stage(name="fit_export", version=1, config=FitExportConfig, output=FIT_E
 def fit_export_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Run (or reuse from the cache) everything up to `fit_export` for one video and publish its files
     into `<out_dir>/<video-stem>/`, with manifest.json. Returns the written paths."""
-    results = runner.run(video_path, until="fit_export")
+    return publish_fit_export(runner, runner.run(video_path, until="fit_export"), video_path, out_dir)
+
+
+def publish_fit_export(runner, results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Publish a finished `fit_export` (`results`: StageResults by stage name, with probe and fit_export)
+    into `<out_dir>/<video-stem>/`, with manifest.json. Runs nothing. Returns the written paths."""
     probe = runner.store.read_df(results["probe"].ref.path).iloc[0]
     header = {
         "video": Path(video_path).name, "video_sha256": str(probe.digest), "fps": float(probe.fps),
         "n_frames": int(probe.n_frames), "axes": AXES, "units": "metres unless the file's entry says otherwise",
         "frame_numbers": "`frame_*` in names are 1-based video frames; frame_first/frame_last are 0-based",
-        "method": "Anny fit (licence-free)", "body_model": BODY_MODEL, "rig": "anny", "licence": ANNY_LICENCE_NOTE,
+        "method": "licence-free", "method_label": "Anny body fitted to BlazePose keypoints (licence-free)",
+        "body_model": BODY_MODEL, "rig": "anny", "licence": ANNY_LICENCE_NOTE,
         "export_key": results["fit_export"].ref.key,
     }
     return publish(results["fit_export"].ref, Path(out_dir) / Path(video_path).stem, header=header)

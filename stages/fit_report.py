@@ -84,7 +84,7 @@ FIT_SOURCE = MotionSource(
     to_motion=fit_motion, method="Anny fit (licence-free)", body_model=lambda cfg: "anny",
     joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",))
 
-STAGE = Stage(name="fit_report", version=1, config=MotionReportConfig, output=FIT_REPORT,
+STAGE = Stage(name="fit_report", version=2, config=MotionReportConfig, output=FIT_REPORT,
               compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "fit"),
               doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")
 
@@ -92,5 +92,10 @@ STAGE = Stage(name="fit_report", version=1, config=MotionReportConfig, output=FI
 def fit_report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Run (or reuse from the cache) everything up to `fit_report` for one video and publish report.json,
     report.html, plots/ and preview/ into `<out_dir>/<video-stem>/`. Returns the written paths."""
-    results = runner.run(video_path, until="fit_report")
+    return publish_fit_report(runner.run(video_path, until="fit_report"), video_path, out_dir)
+
+
+def publish_fit_report(results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Publish a finished `fit_report` (`results`: StageResults by stage name) into
+    `<out_dir>/<video-stem>/`. Runs nothing. Returns the written paths."""
     return publish(results["fit_report"].ref, Path(out_dir) / Path(video_path).stem, manifest_name=None)

@@ -43,9 +43,9 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from models.embedder import PoseEmbedder, normalize_coco13
+from models.embedder import EmbedderConfig, PoseEmbedder, normalize_coco13
 from models.geometry import homography_stacks
-from models.model import V2MModel, from_vibe
+from models.model import ModelConfig, V2MModel, from_vibe, random_vibe_gen_state_dict
 from models.rotations import rotmat_to_axis_angle
 from models.smpl import SMPL
 from pipeline.artifacts import Artifact, fixed, stack
@@ -141,6 +141,25 @@ def load_vibe_checkpoint(path) -> dict:
     except pickle.UnpicklingError:
         log.warning("%s holds non-tensor objects; loading it with full unpickling (trusted VIBE release file)", path)
         return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def write_random_vibe(path, seed: int = 0):
+    """VIBE's generator checkpoint layout ({'gen_state_dict', 'epoch'}) with random weights, for tests
+    and benchmarks: the compute cost is VIBE's, the poses mean nothing."""
+    torch.save({"gen_state_dict": random_vibe_gen_state_dict(seed), "epoch": 0}, path)
+    return path
+
+
+def write_random_embedder(path, seed: int = 0, cfg: EmbedderConfig | None = None):
+    """Our Pr-VIPE embedder checkpoint (config inside) with random weights, for tests and benchmarks."""
+    torch.manual_seed(seed)
+    return PoseEmbedder(cfg or EmbedderConfig()).eval().save(path)
+
+
+def write_random_v2m(path, seed: int = 0, cfg: ModelConfig | None = None):
+    """Our mesh model checkpoint (config inside; the full model by default) with random weights."""
+    torch.manual_seed(seed)
+    return V2MModel(cfg or ModelConfig()).eval().save(path)
 
 
 def load_net(ctx: Context, cfg: MeshConfig) -> Net:

@@ -52,6 +52,15 @@ class Pose2DConfig:
     dtype: Literal["float32", "float16"] = "float32"   # float16 only pays on a GPU
 
 
+def write_random_checkpoint(path, seed: int = 0):
+    """An HRNet-W32 checkpoint with random weights in mmpose 1.x's layout ({'meta', 'state_dict'} with
+    backbone./head. keys), for tests and benchmarks: the compute cost is real, the keypoints mean nothing."""
+    torch.manual_seed(seed)
+    net = hrnet.PoseHRNet()
+    torch.save({"meta": {"mmpose_version": "1.x layout, random weights"}, "state_dict": net.state_dict()}, path)
+    return path
+
+
 def _network(ctx: Context, cfg: Pose2DConfig) -> torch.nn.Module:
     path = ctx.weight("hrnet_w32_coco")
     try:

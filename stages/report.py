@@ -13,7 +13,7 @@ Metrics (definitions in models.motion_metrics), per track:
 - acceleration (mm/frame^2) per body part over time, of joints relative to the body's reference
   point (the pelvis for SMPL; pose jitter), and of the root (the camera-space translation, whose
   depth is the least certain part of the estimate);
-- jitter: RMS and energy share of the acceleration above `jitter_cutoff_hz`;
+- jitter: RMS and energy share of the acceleration above `jitter_cutoff_hz` (at most fps / 4);
 - foot sliding while in contact (heights along the up axis of the Y-up frame, i.e. assuming a level
   camera);
 - share of interpolated frames and of detected frames with a detector score below `low_score`;
@@ -99,6 +99,11 @@ def _stats(x: np.ndarray) -> dict[str, float | None]:
     return {"mean": float(x.mean()), "median": float(np.median(x)), "p90": float(np.percentile(x, 90)), "max": float(x.max())}
 
 
+def _series(x: np.ndarray, decimals: int) -> list[float | None]:
+    """Rounded values for JSON; NaN (e.g. no uncertainty: mesh.uncertainty=false) becomes null."""
+    return [None if not math.isfinite(v) else v for v in np.round(np.asarray(x, np.float64), decimals).tolist()]
+
+
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
@@ -120,8 +125,9 @@ def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: 
     acc = mm.acceleration_mm(rel)                                       # (T-2, J)
     acc_parts = mm.part_means(acc, joints.parts) if len(acc) else {p: np.zeros(0) for p in joints.parts}
     acc_root = mm.acceleration_mm(root)[:, 0] if len(frames) > 2 else np.zeros(0)
-    jit = mm.jitter(rel, fps, cfg.jitter_cutoff_hz)
-    jit_root = mm.jitter(root, fps, cfg.jitter_cutoff_hz)
+    cutoff = mm.effective_cutoff_hz(cfg.jitter_cutoff_hz, fps)
+    jit = mm.jitter(rel, fps, cutoff)
+    jit_root = mm.jitter(root, fps, cutoff)
     feet_ids = list(joints.feet.values())
     feet = (rel[:, feet_ids] + root) @ CAMERA_TO_YUP.T                  # Y up
     slide = mm.foot_sliding(feet, cfg.contact_height_m, cfg.contact_vspeed_mm)
@@ -146,8 +152,8 @@ def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: 
         **{c: _stats(mesh[c].to_numpy(np.float64)) for c in extra_stats},
         "series": {  # per frame, for plots elsewhere; accelerations start at frame_first + 1
             "frame": frames.tolist(),
-            "accel_mm": {p: np.round(v, 3).tolist() for p, v in {**acc_parts, "root": acc_root}.items()},
-            "uncertainty": np.round(unc, 4).tolist(),
+            "accel_mm": {p: _series(v, 3) for p, v in {**acc_parts, "root": acc_root}.items()},
+            "uncertainty": _series(unc, 4),
         },
     }
     series = {"frames": frames, "accel_frames": frames[1:-1], **{f"accel_{p}": v for p, v in acc_parts.items()},
@@ -289,7 +295,7 @@ img{{max-width:100%}} section{{margin-top:2em}}</style></head>
 <p class="method">Motion by <b>{html.escape(method)}</b>, body model <b>{html.escape(body_model)}</b>
 ({html.escape(joints.name)}); uncertainty: {html.escape(uncertainty)}.</p>
 <p>{len(summaries)} track(s), {fps:.3g} fps. Accelerations in mm/frame² of joints relative to the {html.escape(joints.reference_name)}
-(root: camera-space translation); jitter = RMS of acceleration above {cfg.jitter_cutoff_hz:g} Hz; foot sliding = horizontal mm/frame while in
+(root: camera-space translation); jitter = RMS of acceleration above {mm.effective_cutoff_hz(cfg.jitter_cutoff_hz, fps):g} Hz; foot sliding = horizontal mm/frame while in
 contact (height &lt; {cfg.contact_height_m * 100:g} cm above the track's 5th-percentile ground, vertical speed &lt;
 {cfg.contact_vspeed_mm:g} mm/frame); low score = detected frames with score &lt; {cfg.low_score:g}.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
@@ -341,7 +347,7 @@ SMPL_SOURCE = MotionSource(
     joints=mm.SMPL_24, uncertainty="the embedder's uncertainty", previews=render_previews)
 compute = partial(report_compute, SMPL_SOURCE)
 
-STAGE = Stage(name="report", version=2, config=ReportConfig, output=REPORT, compute=compute,
+STAGE = Stage(name="report", version=3, config=ReportConfig, output=REPORT, compute=compute,
               inputs=("probe", "tracklets", "mesh"),
               assets=lambda cfg: (smpl_asset(cfg.gender),) if cfg.preview_frames else (),
               doc="smoothness and quality report per video: JSON, PNG plots, self-contained HTML, preview")
@@ -350,5 +356,10 @@ STAGE = Stage(name="report", version=2, config=ReportConfig, output=REPORT, comp
 def report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Run (or reuse from the cache) everything up to `report` for one video and publish report.json,
     report.html, plots/ and preview/ into `<out_dir>/<video-stem>/`. Returns the written paths."""
-    results = runner.run(video_path, until="report")
+    return publish_report(runner.run(video_path, until="report"), video_path, out_dir)
+
+
+def publish_report(results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Publish a finished `report` (`results`: StageResults by stage name) into `<out_dir>/<video-stem>/`.
+    Runs nothing. Returns the written paths."""
     return publish(results["report"].ref, Path(out_dir) / Path(video_path).stem, manifest_name=None)

@@ -8,6 +8,7 @@ import torchvision
 
 from models import backbone
 from models.checkpoint import CheckpointMismatch
+from stages.features import spin_layout as spin_checkpoint  # SPIN's {'model': HMR state_dict, ...}
 from tests._torch_threads import one_torch_thread
 
 
@@ -25,19 +26,6 @@ def resnet_state() -> dict:
             mod.running_mean.uniform_(-0.1, 0.1)
             mod.running_var.uniform_(0.5, 1.5)
     return net.state_dict()
-
-
-def spin_checkpoint(state: dict) -> dict:
-    """SPIN's data/model_checkpoint.pt layout: {'model': HMR state_dict, 'optimizer': ...}; the HMR
-    regressor (fc1 on [feature, 144 pose, 10 shape, 3 cam]) and mean-parameter buffers ride along."""
-    hmr = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    hmr.update({"fc1.weight": torch.zeros(1024, 2048 + 157), "fc1.bias": torch.zeros(1024),
-                "fc2.weight": torch.zeros(1024, 1024), "fc2.bias": torch.zeros(1024),
-                "decpose.weight": torch.zeros(144, 1024), "decpose.bias": torch.zeros(144),
-                "decshape.weight": torch.zeros(10, 1024), "decshape.bias": torch.zeros(10),
-                "deccam.weight": torch.zeros(3, 1024), "deccam.bias": torch.zeros(3),
-                "init_pose": torch.zeros(1, 144), "init_shape": torch.zeros(1, 10), "init_cam": torch.zeros(1, 3)})
-    return {"model": hmr, "optimizer": {}, "epoch": 0}
 
 
 def test_spin_and_torchvision_layouts_give_the_torchvision_pooled_feature(resnet_state, tmp_path):

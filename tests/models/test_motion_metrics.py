@@ -76,3 +76,14 @@ def test_foot_sliding_counts_horizontal_motion_only_while_in_contact():
 def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match=r"\(T, J, 3\)"):
         mm.acceleration_mm(np.zeros((10, 3)))
+
+
+def test_jitter_cutoff_leaves_a_band_at_low_frame_rates():
+    """At 12 fps the 6 Hz cutoff is Nyquist: the effective cutoff drops to fps / 4 so noise still shows."""
+    assert mm.effective_cutoff_hz(6.0, 30.0) == 6.0
+    assert mm.effective_cutoff_hz(6.0, 12.0) == 3.0
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(0, 0.01, (39, 2, 3))  # white noise: energy in every band
+    for n in (38, 39):  # both parities: the Nyquist bin exists only for one of them
+        j = mm.jitter(noisy[:n], 12.0, mm.effective_cutoff_hz(6.0, 12.0))
+        assert (j.rms_mm > 1.0).all() and (j.ratio > 0.2).all()

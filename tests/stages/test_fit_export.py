@@ -121,7 +121,7 @@ def test_npz_holds_the_rig_parameters(published, body):
 def test_manifest_names_anny_and_its_licence_not_smpls(published):
     folder, paths, *_ = published
     man = json.loads((folder / "manifest.json").read_text())
-    assert man["body_model"] == "anny" and man["method"] == "Anny fit (licence-free)"
+    assert man["body_model"] == "anny" and man["method"] == "licence-free"
     assert "Apache-2.0" in man["licence"] and "CC0" in man["licence"] and "SMPL Model License" not in man["licence"]
     n_obj = sum(len(f) for f in TRACKS.values())
     assert len(man["files"]) == 3 * len(TRACKS) + n_obj == len(paths) - 1

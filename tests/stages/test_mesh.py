@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models.embedder import EmbedderConfig, PoseEmbedder, normalize_coco13
-from models.model import ModelConfig, V2MModel, from_vibe
+from models.model import ModelConfig, V2MModel, from_vibe, random_vibe_gen_state_dict
 from models.rotations import rotmat_to_axis_angle
 from models.smpl import SMPL
 from pipeline.artifacts import Artifact, fixed
@@ -199,10 +199,8 @@ def test_cameras_translation_and_joints(env, small):
 
 @torch.no_grad()
 def test_vibe_weights_run_as_baseline(env):
-    from tests.models.test_model_vibe import vibe_gen_state_dict
-    sd = vibe_gen_state_dict()
-    path = env["dir"] / "vibe_model_w_3dpw.pth.tar"
-    torch.save({"gen_state_dict": sd, "epoch": 10}, path)
+    path = mesh.write_random_vibe(env["dir"] / "vibe_model_w_3dpw.pth.tar", seed=0)
+    sd = random_vibe_gen_state_dict(0)
     df = _run(env, mesh.MeshConfig(uncertainty=False), "vibe", {"vibe": path})
     assert np.isnan(_stack(df, "pose_prev")).all() and df.uncertainty.isna().all()
     base = from_vibe(sd).eval()

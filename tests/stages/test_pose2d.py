@@ -23,10 +23,9 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def material(tmp_path_factory):
     d = tmp_path_factory.mktemp("pose2d")
+    weights = pose2d.write_random_checkpoint(d / "hrnet.pth")           # mmpose 1.x layout
     torch.manual_seed(0)
-    net = hrnet.PoseHRNet().eval()
-    weights = d / "hrnet.pth"
-    torch.save({"meta": {}, "state_dict": net.state_dict()}, weights)     # mmpose's layout
+    net = hrnet.PoseHRNet().eval()                                        # the same weights, built here
     return write_video(d / "clip.mp4"), weights, net
 
 

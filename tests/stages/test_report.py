@@ -110,3 +110,19 @@ def test_report_names_the_smpl_method_and_body_model(published):
     assert doc["joints"] == "SMPL-24 joints"
     page = (folder / "report.html").read_text()
     assert "SMPL (learned model)" in page and "Anny" not in page
+
+
+def test_no_uncertainty_gives_valid_json():
+    """mesh.uncertainty=false (no embedder) leaves `uncertainty` NaN: null in report.json, not a crash
+    (found running the whole SMPL path with `--set mesh.uncertainty=false`)."""
+    import pandas as pd
+
+    n = 5
+    mesh = pd.DataFrame({"frame": np.arange(n), "track_id": 0, "joints3d": [np.zeros(72)] * n,
+                         "trans": [np.zeros(3)] * n, "uncertainty": np.full(n, np.nan)})
+    trk = pd.DataFrame({"frame": np.arange(n), "score": 0.9, "interpolated": False})
+    summary, series = report.track_metrics(mesh, trk, FPS, report.ReportConfig())
+    doc = json.loads(json.dumps(summary, allow_nan=False))
+    assert doc["series"]["uncertainty"] == [None] * n and doc["uncertainty"]["mean"] is None
+    assert doc["series"]["accel_mm"]["root"] == [0.0] * (n - 2)
+    report.track_plot(summary, series)
