@@ -257,6 +257,16 @@ def _output_commands(sub, common) -> None:
         e.set_defaults(func=cmd_outputs)
 
 
+TRAIN_COMMANDS = ("train-embedder", "train", "eval")
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    """train-embedder / train / eval: the training side's own command line (models/train.py)."""
+    from models.train import main as train_main
+
+    return train_main([a.cmd, *a.args]) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="v2m", description="videos of people in, per-person 3D motion out")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -320,11 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="auto")
     b.set_defaults(func=cmd_bench)
     _output_commands(sub, common)
+    for name, what in (("train-embedder", "train the Pr-VIPE pose embedder on 3D poses (BVH mocap, SMPL)"),
+                       ("train", "train the mesh model (VIBE databases or the synthetic set)"),
+                       ("eval", "evaluate a checkpoint under the VIBE and TCMR protocols")):
+        t = sub.add_parser(name, help=what + "; `v2m %s --help` for its options" % name, add_help=False)
+        t.set_defaults(func=cmd_train, args=[])
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((x for x in argv if not x.startswith("-")), None)
+    if first in TRAIN_COMMANDS:  # their options (and --help) belong to models/train.py's parser
+        argv = argv[argv.index(first):]
+    args = build_parser().parse_args(argv if first not in TRAIN_COMMANDS else [first])
+    if first in TRAIN_COMMANDS:
+        args.args = argv[1:]
     _set_env_defaults(getattr(args, "cache", None))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
