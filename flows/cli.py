@@ -147,7 +147,9 @@ def _print_methods(a: argparse.Namespace) -> None:
         except V2MError as e:
             print(f"method {m.name:<13} unavailable: {e}")
             continue
-        print(f"method {m.name:<13} {'ready' if not missing else 'needs ' + ', '.join(missing)}")
+        how = {"licence-free": "run `v2m models setup-default` once",
+               "smpl": "put them in the models folder or pass --weights NAME=PATH; README lists the sources"}[m.name]
+        print(f"method {m.name:<13} {'ready' if not missing else 'needs ' + ', '.join(missing) + ': ' + how}")
 
 
 def cmd_stages(a: argparse.Namespace) -> int:

@@ -1,0 +1,31 @@
+"""The command line's plumbing: sub-commands that hand over to other parsers, listings."""
+from __future__ import annotations
+
+from flows.cli import main
+
+
+def test_training_commands_hand_their_options_to_the_training_parser(capsys):
+    for cmd, option in (("train-embedder", "--bvh"), ("train", "--preset"), ("eval", "--checkpoint")):
+        try:
+            main([cmd, "--help"])
+        except SystemExit as e:
+            assert e.code == 0
+        out = capsys.readouterr().out
+        assert f"v2m {cmd}" in out and option in out
+
+
+def test_models_list_says_which_method_is_ready(tmp_path, capsys):
+    assert main(["models", "list", "--models-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "method smpl          needs" in out and "smpl_neutral" in out
+    assert "method licence-free" in out and "v2m models setup-default" in out
+    assert "yolo" in out and "MISSING" in out
+
+
+def test_stages_lists_every_stage_with_parameters(capsys):
+    assert main(["stages", "-v"]) == 0
+    out = capsys.readouterr().out
+    for name in ("probe", "detect", "tracks", "tracklets", "pose2d", "features", "homography", "mesh",
+                 "export", "report", "blazepose", "fit", "fit_export", "fit_report"):
+        assert f"\n{name} " in "\n" + out
+    assert "detect.backend = 'yolo'" in out and "homography.backend = 'dis'" in out
