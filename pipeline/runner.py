@@ -122,7 +122,6 @@ class Runner:
     def probe_video(self, video_path: str | Path) -> tuple[VideoInfo, StageResult]:
         path = check_path(video_path)
         digest = sha256_file(path)
-        stage = self.stages[PROBE]
         key = self.stage_key(PROBE, {}, digest)
         d = self.store.stage_dir(digest, PROBE, key)
         t0 = time.perf_counter()

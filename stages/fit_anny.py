@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -150,7 +151,7 @@ EXPORT_FORMATS = ("bvh", "glb", "obj", "npz")
 
 
 def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", formats=EXPORT_FORMATS,
-               body: AnnyBody | None = None) -> dict[int, dict[str, "Path"]]:
+               body: AnnyBody | None = None) -> dict[int, dict[str, Path]]:
     """Write each track of a `fit` artifact as animator files `<stem>_track<id>_anny.*` into `out_dir`,
     for callers outside the pipeline (the pipeline's way is the `fit_export` stage + publish).
 

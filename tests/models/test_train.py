@@ -2,7 +2,6 @@
 and the evaluation protocols' frame selection checked with an oracle model."""
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
