@@ -57,11 +57,22 @@ def cmd_run(a: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from pipeline.video import check_path
+
     from . import progress as prog
+    from .spec import resolve_method
     from .video_to_mesh import _info_stub, output_dir, run_video, video_to_mesh
 
-    from .spec import resolve_method
-
+    path_errors = []
+    for v in a.videos:
+        try:
+            check_path(v)
+        except V2MError as e:
+            path_errors.append(e)
+    if len(path_errors) == len(a.videos):  # nothing to run: say so before looking at weights
+        for e in path_errors:
+            print(f"v2m: error: {e}", file=sys.stderr)
+        return max(e.exit_code for e in path_errors)
     spec, reason = resolve_method(_spec_from_args(a))
     print(reason, file=sys.stderr)  # the first line of output says which body model and why
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
