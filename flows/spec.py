@@ -33,6 +33,7 @@ def tool_env(root: Path) -> dict[str, str]:
         # The first start of the embedded server on a new home takes ~20 s on 2 cores.
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "MPLBACKEND": "Agg",
+        "TF_CPP_MIN_LOG_LEVEL": "2",       # LiteRT (BlazePose): no XNNPACK banner on our output
     }
 
 
