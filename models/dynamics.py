@@ -6,14 +6,17 @@ matrices R_{t +- dt} = R_t @ R(identity + delta) (a local-frame correction per j
 
 Group-connected layer (`GroupLinear`), for groups g = 1..G with input sizes i_g (I = sum i_g) and
 output sizes o_g:
-- "multiply" (SRNet's default): m_g = sigmoid(BN(w_g^T x_{-g} + b_g)), y_g = W_g (x_g * m_g)
+- "multiply" (SRNet's default): m_g = sigmoid(BN(w_g^T x_{-g})), y_g = W_g (x_g * m_g) (no b_g: the
+  BatchNorm subtracts the batch mean, so a bias before it would never get a gradient; BN's own bias
+  takes its place)
 - "concat": y_g = W_g [x_g, LeakyReLU(w_g^T x_{-g} + b_g)]
 - "none": y_g = W_g x_g (no global context)
 w_g starts at 0, so every group starts out independent of the others.
 
 Parameter count (documented and tested):
     P = sum_g [(i_g + e) o_g + o_g]          (W_g with bias; e = 1 in "concat" mode, else 0)
-      + [mode != none] sum_g (I - i_g + 1)   (w_g, b_g)
+      + [mode != none] sum_g (I - i_g)       (w_g)
+      + [mode == concat] G                   (b_g)
       + [mode == multiply] 2 G               (BatchNorm1d(1) affine weight and bias per group)
 """
 from __future__ import annotations
@@ -41,7 +44,9 @@ def group_linear_params(in_sizes: list[int], out_sizes: list[int], mode: str) ->
     total_in, e = sum(in_sizes), int(mode == "concat")
     p = sum((i + e) * o + o for i, o in zip(in_sizes, out_sizes))
     if mode != "none":
-        p += sum(total_in - i + 1 for i in in_sizes)
+        p += sum(total_in - i for i in in_sizes)
+    if mode == "concat":
+        p += len(in_sizes)
     if mode == "multiply":
         p += 2 * len(in_sizes)
     return p
@@ -61,10 +66,11 @@ class GroupLinear(nn.Module):
         self.lin = nn.ModuleList(nn.Linear(i + extra, o) for i, o in zip(in_sizes, out_sizes))
         if mode != "none":
             total = sum(in_sizes)
-            self.context = nn.ModuleList(nn.Linear(total - i, 1) for i in in_sizes)
+            self.context = nn.ModuleList(nn.Linear(total - i, 1, bias=mode == "concat") for i in in_sizes)
             for c in self.context:
                 nn.init.zeros_(c.weight)
-                nn.init.zeros_(c.bias)
+                if c.bias is not None:
+                    nn.init.zeros_(c.bias)
         if mode == "multiply":
             self.context_bn = nn.ModuleList(nn.BatchNorm1d(1) for _ in in_sizes)
 

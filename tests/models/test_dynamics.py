@@ -58,11 +58,12 @@ def test_parameter_count_formula(mode):
     layer = GroupLinear(SIZES_IN, SIZES_OUT, mode)
     n = sum(p.numel() for p in layer.parameters())
     assert n == group_linear_params(SIZES_IN, SIZES_OUT, mode)
-    # Hand count for "multiply": W_g with bias + (I - i_g + 1) context weights + 2 BN params, per group.
+    # Hand count: W_g with bias; "multiply": (I - i_g) context weights + 2 BN params per group;
+    # "concat": (I - i_g) context weights + 1 context bias per group, and one more input column of W_g.
     total = sum(SIZES_IN)
     hand = sum(i * o + o for i, o in zip(SIZES_IN, SIZES_OUT))
     if mode != "none":
-        hand += sum(total - i + 1 for i in SIZES_IN) + (2 * 5 if mode == "multiply" else 0)
+        hand += sum(total - i for i in SIZES_IN) + (2 * 5 if mode == "multiply" else 5)
     if mode == "concat":
         hand += sum(SIZES_OUT)
     assert n == hand

@@ -81,12 +81,12 @@ def test_gradient_reaches_every_trainable_part_and_not_the_embedder(smpl_files, 
     terms["total"].backward()
     assert all(p.grad is not None for p in model.parameters())
     assert all(p.grad is None for p in emb.parameters())
-    # Known exact zeros, and only these: (a) SRNet initialises the context projection w_g to 0, so the
-    # BN after it sees a constant and its scale has a zero gradient at step 0 only; (b) the bias of that
-    # projection feeds BatchNorm, which subtracts the batch mean: its gradient is always 0 (redundant).
-    redundant = lambda n: ".context." in n and n.endswith(".bias")  # noqa: E731
+    # Known exact zeros, and only these: SRNet initialises the context projection w_g to 0, so the
+    # BN after it sees a constant and its scale has a zero gradient at step 0 only. (The projection
+    # has no bias in "multiply" mode: before BatchNorm it would never get a gradient.)
+    redundant = lambda n: False  # noqa: E731
     zero = {n for n, p in model.named_parameters() if p.grad.abs().sum() == 0}
-    assert all(redundant(n) or ("context_bn" in n and n.endswith("weight")) for n in zero), zero
+    assert all("context_bn" in n and n.endswith("weight") for n in zero), zero
     torch.optim.SGD(model.parameters(), lr=1e-2).step()
     model.zero_grad()
     T.model_losses(model, emb, body, batch, L.LossWeights())["total"].backward()
