@@ -2,7 +2,7 @@
 
 A 2D pose of 13 COCO keypoints is embedded as a Gaussian N(mu, diag(sigma^2)) in R^D (D = 32).
 The frozen embedder gives the static feature u_t = [mu_t, sigma_t] (R^64) and the uncertainty loss.
-Training losses live in models/embedder_losses.py (issue 6) against this interface.
+Training losses live in models/losses.py (issue 6) against this interface.
 """
 from __future__ import annotations
 
