@@ -1,4 +1,5 @@
-"""SMPL skeleton maths and text writers for animation files (BVH, OBJ).
+"""SMPL skeleton maths and text writers for animation files (BVH, OBJ); the writers take any skeleton
+(names, parents), so the licence-free path writes Anny's rig with them too.
 
 Conventions of every exported file (the manifest repeats them):
 - Axes: Y up, right-handed, metres; the video camera sits at the origin looking along -Z (the
@@ -89,7 +90,8 @@ def _children(parents: np.ndarray) -> list[list[int]]:
 
 def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, frame_time_s: float,
              names: tuple[str, ...] = SMPL_JOINT_NAMES, parents: np.ndarray = SMPL_PARENTS,
-             order: str = "ZXY", units_per_m: float = 1.0, decimals: int = 6) -> str:
+             order: str = "ZXY", units_per_m: float = 1.0, decimals: int = 6,
+             end_offsets: np.ndarray | None = None) -> str:
     """A BVH file of the skeleton: hierarchy from `offsets`, one motion line per frame.
 
     local_rot (T, J, 3, 3), root_pos (T, 3) metres, offsets (J, 3) metres. Rotation channels are
@@ -97,10 +99,14 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
     mean R = Rz @ Rx @ Ry, the usual BVH reading). The root has OFFSET 0 and position channels equal
     to its world position, so parsers that add or ignore the root offset agree. Angles are unwrapped
     over time (each angle +-360 degrees leaves the rotation unchanged) to keep curves continuous.
+    Every leaf joint gets an End Site: its `end_offsets` (J, 3) row in metres when given, else a
+    END_SITE_M stub continuing the incoming bone (straight up for a root leaf or a zero-length bone).
     """
     t, j = local_rot.shape[:2]
     _check("local_rot", local_rot, (t, len(names), 3, 3))
     _check("root_pos", root_pos, (t, 3))
+    if end_offsets is not None:
+        _check("end_offsets", np.asarray(end_offsets), (j, 3))
     if sorted(order) != ["X", "Y", "Z"]:
         raise ValueError(f"order must be a permutation of XYZ, got {order!r}")
     euler = Rotation.from_matrix(local_rot.reshape(-1, 3, 3)).as_euler(order, degrees=True).reshape(t, j, 3)
@@ -127,8 +133,12 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
         for c in kids[k]:
             write(c, depth + 1)
         if not kids[k]:
-            bone = offsets[k] if parents[k] >= 0 else np.array([0.0, 1.0, 0.0])
-            tip = bone / max(np.linalg.norm(bone), 1e-9) * END_SITE_M
+            if end_offsets is not None:
+                tip = np.asarray(end_offsets[k], np.float64)
+            else:
+                bone = offsets[k] if parents[k] >= 0 else np.zeros(3)
+                n = np.linalg.norm(bone)
+                tip = (bone / n if n > 1e-9 else np.array([0.0, 1.0, 0.0])) * END_SITE_M
             out.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {vec(tip)}\n{pad}  }}\n")
         out.write(f"{pad}}}\n")
 

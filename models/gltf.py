@@ -1,8 +1,9 @@
-"""A binary glTF 2.0 (.glb) writer for one skinned, animated SMPL body, with numpy and struct only.
+"""A binary glTF 2.0 (.glb) writer for one skinned, animated body, with numpy and struct only.
 
-What the file holds: one mesh in its bind pose (the person's shaped T-pose), a skin over the 24-joint
-SMPL hierarchy with inverse bind matrices, top-4 skinning weights from SMPL's LBS weights, and one
-animation with a rotation channel per joint and a translation channel on the root (LINEAR samplers,
+Generic in the skeleton (joint names, parents; SMPL's 24 joints by default, Anny's 104 bones on the
+licence-free path). What the file holds: one mesh in its bind pose (the person's shaped T-pose), a skin
+over the joint hierarchy with inverse bind matrices, top-4 skinning weights from the body's LBS weights,
+and one animation with a rotation channel per joint and a translation channel on the root (LINEAR samplers,
 times in seconds). SMPL's pose-dependent corrective blend shapes are not representable by skinning
 and are left out (differences of a few millimetres at bent joints).
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from .animation import SMPL_JOINT_NAMES, SMPL_PARENTS, rest_offsets
 
-_FLOAT, _UBYTE, _UINT = 5126, 5121, 5125
+_FLOAT, _UBYTE, _USHORT, _UINT = 5126, 5121, 5123, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _TYPES = {1: "SCALAR", 3: "VEC3", 4: "VEC4", 16: "MAT4"}
 
@@ -40,15 +41,17 @@ class SkinnedAnimation:
     name: str = "body"
     joint_names: tuple[str, ...] = SMPL_JOINT_NAMES
     parents: tuple[int, ...] = tuple(int(p) for p in SMPL_PARENTS)
+    extras: dict | None = None     # written into the glTF asset's extras (e.g. the body model's name)
 
 
 def top_k_weights(weights: np.ndarray, k: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """(V, J) weights -> joint ids (V, k) uint8 and weights (V, k) float32 renormalised to sum 1."""
+    """(V, J) weights -> joint ids (V, k) (uint8 for J <= 256, else uint16) and weights (V, k) float32
+    renormalised to sum 1."""
     ids = np.argsort(-weights, axis=1, kind="stable")[:, :k]
     w = np.take_along_axis(weights, ids, axis=1).clip(min=0)
     w = w / np.maximum(w.sum(1, keepdims=True), 1e-12)
     w[w.sum(1) == 0, 0] = 1.0
-    return ids.astype(np.uint8), w.astype(np.float32)
+    return ids.astype(np.uint8 if weights.shape[1] <= 256 else np.uint16), w.astype(np.float32)
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -113,7 +116,7 @@ def skinned_glb(a: SkinnedAnimation) -> bytes:
         "attributes": {
             "POSITION": buf.add(verts, _FLOAT, _ARRAY_BUFFER, minmax=True),
             "NORMAL": buf.add(vertex_normals(verts, a.faces), _FLOAT, _ARRAY_BUFFER),
-            "JOINTS_0": buf.add(joint_ids, _UBYTE, _ARRAY_BUFFER),
+            "JOINTS_0": buf.add(joint_ids, _UBYTE if joint_ids.dtype == np.uint8 else _USHORT, _ARRAY_BUFFER),
             "WEIGHTS_0": buf.add(joint_w, _FLOAT, _ARRAY_BUFFER),
         },
         "indices": buf.add(a.faces.astype(np.uint32).reshape(-1), _UINT, _ELEMENT_ARRAY_BUFFER),
@@ -149,7 +152,7 @@ def skinned_glb(a: SkinnedAnimation) -> bytes:
     channels.append({"sampler": n_j, "target": {"node": root + 1, "path": "translation"}})
 
     doc = {
-        "asset": {"version": "2.0", "generator": "video2mesh"},
+        "asset": {"version": "2.0", "generator": "video2mesh", **({"extras": a.extras} if a.extras else {})},
         "scene": 0,
         "scenes": [{"nodes": [0, root + 1]}],
         "nodes": nodes,

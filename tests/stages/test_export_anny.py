@@ -128,7 +128,7 @@ def test_files_load_in_independent_readers(body, synthetic_fit, tmp_path):
 def _accessor(gl: dict, blob: bytes, i: int) -> np.ndarray:
     a = gl["accessors"][i]
     v = gl["bufferViews"][a["bufferView"]]
-    dt = {5126: np.float32, 5123: np.uint16, 5125: np.uint32}[a["componentType"]]
+    dt = {5126: np.float32, 5121: np.uint8, 5123: np.uint16, 5125: np.uint32}[a["componentType"]]
     width = {"SCALAR": 1, "VEC3": 3, "VEC4": 4, "MAT4": 16}[a["type"]]
     arr = np.frombuffer(blob, dt, count=a["count"] * width, offset=v["byteOffset"])
     return arr.reshape(a["count"], width) if width > 1 else arr
@@ -154,12 +154,13 @@ def test_glb_skinning_reproduces_the_posed_mesh(body, synthetic_fit, tmp_path):
     weights = _accessor(gl, blob, prim["attributes"]["WEIGHTS_0"]).astype(np.float64)
     ibm = _accessor(gl, blob, gl["skins"][0]["inverseBindMatrices"]).reshape(-1, 4, 4).transpose(0, 2, 1)
     frame = 2
-    local = [np.eye(4) for _ in gl["skins"][0]["joints"]]
-    for c, node in enumerate(gl["nodes"][:-1]):
-        local[c][:3, 3] = node["translation"]
+    skin_nodes = gl["skins"][0]["joints"]                      # node id of joint c
+    local = [np.eye(4) for _ in skin_nodes]
+    for c, node_id in enumerate(skin_nodes):
+        local[c][:3, 3] = gl["nodes"][node_id]["translation"]
     for ch in gl["animations"][0]["channels"]:
         out = _accessor(gl, blob, gl["animations"][0]["samplers"][ch["sampler"]]["output"])[frame]
-        c = ch["target"]["node"]
+        c = skin_nodes.index(ch["target"]["node"])
         if ch["target"]["path"] == "rotation":
             local[c][:3, :3] = Rotation.from_quat(out).as_matrix()
         else:
