@@ -207,7 +207,7 @@ def compute(ctx: Context, cfg: FitExportConfig, chunk: Chunk) -> pd.DataFrame:
     return file_rows(files)
 
 
-STAGE = Stage(name="fit_export", version=1, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
+STAGE = Stage(name="fit_export", version=2, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
               inputs=("probe", "fit"), plan=plan,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")
 
