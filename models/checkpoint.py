@@ -62,6 +62,14 @@ def load(path: str | Path, kind: str) -> dict:
     return ckpt
 
 
+def rebuild(module_cls: type, config_cls: type, path: str | Path, kind: str) -> torch.nn.Module:
+    """The module a `save`d checkpoint describes: its config rebuilt, its weights loaded, eval mode."""
+    ckpt = load(path, kind)
+    model = module_cls(config_from(config_cls, ckpt["config"], path))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
+
+
 def config_from(cls: type, values: dict, path: str | Path = "") -> Any:
     """Rebuild a config dataclass; unknown keys are an error (a renamed field must not vanish)."""
     names = {f.name for f in dataclasses.fields(cls)}

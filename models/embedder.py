@@ -89,10 +89,7 @@ class PoseEmbedder(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "PoseEmbedder":
-        ckpt = checkpoint.load(path, KIND)
-        model = cls(checkpoint.config_from(EmbedderConfig, ckpt["config"], path))
-        model.load_state_dict(ckpt["state_dict"])
-        return model.eval()
+        return checkpoint.rebuild(cls, EmbedderConfig, path, KIND)
 
     def save(self, path: str | Path, meta: dict | None = None) -> Path:
         return checkpoint.save(path, KIND, self.cfg, self, meta)

@@ -125,10 +125,7 @@ class V2MModel(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "V2MModel":
-        ckpt = checkpoint.load(path, KIND)
-        model = cls(checkpoint.config_from(ModelConfig, ckpt["config"], path))
-        model.load_state_dict(ckpt["state_dict"])
-        return model.eval()
+        return checkpoint.rebuild(cls, ModelConfig, path, KIND)
 
 
 def stream(model: V2MModel, windows: Iterable[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]],
