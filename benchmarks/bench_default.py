@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def _blazepose():
-    from models.blazepose import BlazePose
-    from pipeline.assets import AssetRegistry
-    from stages.blazepose import ASSETS
+    from video2mesh.models.runners.blazepose import BlazePose
+    from video2mesh.pipeline.assets import AssetRegistry
+    from video2mesh.stages.blazepose import ASSETS
 
     reg = AssetRegistry(ASSETS)
     if not all(reg.status(a.name).present for a in ASSETS):
@@ -34,7 +34,7 @@ def cases(quick: bool, device: str) -> list[Case]:
     frame = rng.integers(0, 255, (1920, 1080, 3), dtype=np.uint8)
 
     def landmarks_setup():
-        from models.blazepose import Roi
+        from video2mesh.models.runners.blazepose import Roi
 
         net = _blazepose()
         roi = Roi(540.0, 960.0, 1300.0, 0.1)
@@ -65,9 +65,9 @@ def cases(quick: bool, device: str) -> list[Case]:
     def fit_setup():
         import torch
 
-        from models.anny_body import FIT_BONES
-        from models.anny_fit import MODEL_TO_CAMERA, FitConfig, linear_skeleton, fit_track
-        from stages.fit_anny import load_body
+        from video2mesh.models.body.anny_body import FIT_BONES
+        from video2mesh.models.fit.anny_fit import MODEL_TO_CAMERA, FitConfig, linear_skeleton, fit_track
+        from video2mesh.stages.fit_anny import load_body
 
         body = load_body(None)
         lin = linear_skeleton(body)

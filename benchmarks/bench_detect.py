@@ -11,7 +11,7 @@ from . import Case
 
 def _detector_case(arch: str, imgsz: int, batch: int, device: str) -> Case:
     def setup():
-        from stages.detect import DetectConfig, detect_frames, load_detector, write_random_checkpoint
+        from video2mesh.stages.detect import DetectConfig, detect_frames, load_detector, write_random_checkpoint
 
         path = Path(tempfile.mkdtemp()) / f"{arch}.pt"
         write_random_checkpoint(path, arch=f"{arch}.yaml")
@@ -32,7 +32,7 @@ def _tracker_case(n_frames: int, people: int) -> Case:
     def setup():
         import pandas as pd
 
-        from stages.tracks import TrackConfig, associate
+        from video2mesh.stages.tracks import TrackConfig, associate
 
         rows = [(f, 100 * p + f, 50, 100 * p + f + 60, 200, 0.9) for f in range(n_frames) for p in range(people)]
         det = pd.DataFrame(rows, columns=["frame", "x1", "y1", "x2", "y2", "score"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import Case
+from video2mesh.benchmarks import Case
 
 
 def _track(n: int) -> pd.DataFrame:
@@ -25,14 +25,14 @@ def _track(n: int) -> pd.DataFrame:
 
 
 def _model() -> dict:
-    from models import synthetic_smpl
-    from stages.export import load_smpl_arrays
+    from video2mesh.models.body import synthetic_smpl
+    from video2mesh.stages.export import load_smpl_arrays
 
     return load_smpl_arrays(synthetic_smpl.write(Path(tempfile.mkdtemp()), "NEUTRAL"))
 
 
 def cases(quick: bool, device: str) -> list[Case]:
-    from stages import export, report
+    from video2mesh.stages import export, report
 
     n = 60 if quick else 600
 
@@ -55,7 +55,7 @@ def cases(quick: bool, device: str) -> list[Case]:
         return step
 
     def preview_frame():
-        from models import preview
+        from video2mesh.models.writers import preview
 
         arrays = _model()
         layer = export.smpl_layer(arrays)

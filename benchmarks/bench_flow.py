@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmarks import Case
-from models import flow as flowlib
-from models.geometry import apply_homography_np, dlt_homography, dlt_homography_np
+from video2mesh.benchmarks import Case
+from video2mesh.models.nets import flow as flowlib
+from video2mesh.models.maths.geometry import apply_homography_np, dlt_homography, dlt_homography_np
 
 
 def _frames(w: int, h: int, pairs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,10 @@ import tempfile
 
 import torch
 
-from benchmarks import Case
-from models.embedder import EmbedderConfig, PoseEmbedder
-from models.model import PRESETS, V2MModel
-from models.smpl import SMPL
+from video2mesh.benchmarks import Case
+from video2mesh.models.nets.embedder import EmbedderConfig, PoseEmbedder
+from video2mesh.models.nets.model import PRESETS, V2MModel
+from video2mesh.models.body.smpl import SMPL
 
 
 def _model_case(preset: str, tracks: int, frames: int, device: str) -> Case:
@@ -34,7 +34,7 @@ def _model_case(preset: str, tracks: int, frames: int, device: str) -> Case:
 
 def _smpl_case(batch: int, device: str) -> Case:
     def setup():
-        from models import synthetic_smpl
+        from video2mesh.models.body import synthetic_smpl
         d = tempfile.mkdtemp(prefix="v2m-bench-smpl-")
         synthetic_smpl.write(d, "NEUTRAL")
         body = SMPL(d).to(device)

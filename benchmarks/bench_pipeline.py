@@ -29,13 +29,13 @@ def _pipeline_case(stage: str, quick: bool, device: str, workdir: Path) -> Case:
     size, n = ((320, 240), 16) if quick else ((1280, 720), 300)
 
     def setup():
-        import stages
-        from pipeline import config as cfgmod
-        from pipeline.assets import AssetRegistry
-        from pipeline.runner import Runner
-        from pipeline.store import ArtifactStore
-        from pipeline.synthetic import write_video
-        from stages._random_weights import write_random_weights
+        from video2mesh import stages
+        from video2mesh.pipeline import config as cfgmod
+        from video2mesh.pipeline.assets import AssetRegistry
+        from video2mesh.pipeline.runner import Runner
+        from video2mesh.pipeline.store import ArtifactStore
+        from video2mesh.pipeline.synthetic import write_video
+        from video2mesh.stages._random_weights import write_random_weights
 
         video = workdir / f"clip_{size[0]}x{size[1]}_{n}.mp4"
         if not video.exists():

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks import Case
+from video2mesh.benchmarks import Case
 
 FRAME_HW = (720, 1280)
 
@@ -26,7 +26,7 @@ def _frame_and_boxes(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _hrnet(batch: int, flip: bool, device: str) -> Callable[[], Callable[[], int]]:
     def setup() -> Callable[[], int]:
-        from models import hrnet
+        from video2mesh.models.nets import hrnet
 
         net = hrnet.PoseHRNet().eval().to(device)
         frame, boxes = _frame_and_boxes(batch)
@@ -40,7 +40,7 @@ def _hrnet(batch: int, flip: bool, device: str) -> Callable[[], Callable[[], int
 
 def _resnet(batch: int, device: str) -> Callable[[], Callable[[], int]]:
     def setup() -> Callable[[], int]:
-        from models import backbone
+        from video2mesh.models.nets import backbone
 
         net = backbone.resnet50_features().eval().to(device)
         frame, boxes = _frame_and_boxes(batch)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmarks import Case
+from video2mesh.benchmarks import Case
 
 
 def _metrics(n_frames: int, device: str):
-    from models import metrics
+    from video2mesh.models.metrics import accuracy as metrics
 
     def setup():
         g = torch.Generator().manual_seed(0)
@@ -26,7 +26,7 @@ def _metrics(n_frames: int, device: str):
 
 
 def _embedder_loss(batch: int, device: str):
-    from models import losses
+    from video2mesh.models.training import losses
 
     def setup():
         g = torch.Generator().manual_seed(0)
@@ -47,14 +47,14 @@ def _embedder_loss(batch: int, device: str):
 
 def _embedder_step(batch: int, hidden: int, device: str):
     def setup():
-        from models import train_embedder as train
-        from models.embedder import EmbedderConfig, PoseEmbedder
+        from video2mesh.models.training import train_embedder as train
+        from video2mesh.models.nets.embedder import EmbedderConfig, PoseEmbedder
 
         torch.manual_seed(0)
         pool = np.random.default_rng(0).normal(0, 0.3, (4 * batch, 13, 3)).astype(np.float32)
         model = PoseEmbedder(EmbedderConfig(hidden=hidden)).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        from models import losses
+        from video2mesh.models.training import losses
 
         def step() -> int:
             pose, v1, v2 = (t.to(device) for t in train.embedder_step_batch(pool, batch, 0))

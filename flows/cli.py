@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline import config as cfgmod
-from pipeline.errors import ConfigError, V2MError
+from video2mesh.pipeline import config as cfgmod
+from video2mesh.pipeline.errors import ConfigError, V2MError
 
 
 def _set_env_defaults(cache: str | None) -> None:
@@ -57,7 +57,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipeline.video import check_path
+    from video2mesh.pipeline.video import check_path
 
     from . import progress as prog
     from .spec import resolve_method
@@ -115,8 +115,8 @@ def _try(fn) -> dict:
 
 
 def cmd_models(a: argparse.Namespace) -> int:
-    import stages
-    from pipeline.assets import AssetRegistry
+    from video2mesh import stages
+    from video2mesh.pipeline.assets import AssetRegistry
 
     reg = AssetRegistry(stages.all_assets(), models_dir=Path(a.models_dir) if a.models_dir else None,
                         overrides=_kv(a.weights, "--weights"))
@@ -129,7 +129,7 @@ def cmd_models(a: argparse.Namespace) -> int:
         _print_methods(a)
         return 0
     if a.action == "setup-default":
-        from stages.licence_free import setup_default_models
+        from video2mesh.stages.licence_free import setup_default_models
 
         paths = setup_default_models(reg.models_dir, build_body_model=not a.no_body_model, wheel=a.wheel)
         for name, p in paths.items():
@@ -165,7 +165,7 @@ def _print_methods(a: argparse.Namespace) -> None:
 def cmd_stages(a: argparse.Namespace) -> int:
     import dataclasses
 
-    import stages
+    from video2mesh import stages
 
     for name, st in stages.all_stages().items():
         print(f"{name:<12} v{st.version}  inputs={','.join(st.inputs) or '-'}  {st.doc}")
@@ -176,7 +176,7 @@ def cmd_stages(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    import benchmarks
+    from video2mesh import benchmarks
     from .spec import RunSpec
 
     device = RunSpec(device=a.device).resolved_device()
@@ -219,7 +219,7 @@ def cmd_watch(a: argparse.Namespace) -> int:
     cfg = WatchConfig(inbox=str(Path(a.inbox).expanduser().resolve()), ledger=a.ledger, stable_s=a.stable_seconds,
                       poll_s=a.poll_seconds, concurrency=a.concurrency, lease_s=a.lease_seconds, grace_s=a.grace_seconds,
                       deployment=a.deployment, retry_failed=a.retry_failed, once=a.once)
-    logging.getLogger("flows.watch").setLevel(logging.INFO)
+    logging.getLogger("video2mesh.flows.watch").setLevel(logging.INFO)
     w = Watcher(cfg, spec)
     w.preflight()
     w.install_signal_handlers()
@@ -273,8 +273,8 @@ TRAIN_COMMANDS = ("train-embedder", "train", "eval")
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    """train-embedder / train / eval: the training side's own command line (models/train.py)."""
-    from models.train import main as train_main
+    """train-embedder / train / eval: the training side's own command line (models/training/train.py)."""
+    from video2mesh.models.training.train import main as train_main
 
     return train_main([a.cmd, *a.args]) or 0
 
@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     first = next((x for x in argv if not x.startswith("-")), None)
-    if first in TRAIN_COMMANDS:  # their options (and --help) belong to models/train.py's parser
+    if first in TRAIN_COMMANDS:  # their options (and --help) belong to models/training/train.py's parser
         argv = argv[argv.index(first):]
     args = build_parser().parse_args(argv if first not in TRAIN_COMMANDS else [first])
     if first in TRAIN_COMMANDS:

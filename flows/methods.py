@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.errors import AssetMissing, ConfigError
-from pipeline.runner import Runner
+from video2mesh.pipeline.errors import AssetMissing, ConfigError
+from video2mesh.pipeline.runner import Runner
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def choose(requested: str, runner_for, until: str | None) -> tuple[Method, str]:
     lf = METHODS["licence-free"]
     lf_runner = runner_for(lf)
     lf_missing = missing_assets(lf, lf_runner, until)
-    from stages.licence_free import licence_free_available
+    from video2mesh.stages.licence_free import licence_free_available
 
     ok, why = licence_free_available(lf_runner.registry)
     if lf_missing or not ok:

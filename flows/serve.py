@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
+from video2mesh.pipeline.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

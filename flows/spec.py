@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import config as cfgmod
-from pipeline.assets import AssetRegistry
-from pipeline.errors import ConfigError
-from pipeline.paths import user_dir
-from pipeline.runner import Runner
-from pipeline.store import ArtifactStore
+from video2mesh.pipeline import config as cfgmod
+from video2mesh.pipeline.assets import AssetRegistry
+from video2mesh.pipeline.errors import ConfigError
+from video2mesh.pipeline.paths import user_dir
+from video2mesh.pipeline.runner import Runner
+from video2mesh.pipeline.store import ArtifactStore
 
 ENV_CACHE = "V2M_CACHE"
 
@@ -71,7 +71,7 @@ class RunSpec:
 
 def build_runner(spec: RunSpec, progress=None) -> Runner:
     """A Runner for this spec: stage registry, typed configs (unknown keys rejected), assets, store."""
-    import stages
+    from video2mesh import stages
 
     all_stages = stages.all_stages()
     unknown = sorted(set(spec.settings) - set(all_stages))  # checked before a method adds its own

@@ -1,4 +1,4 @@
-"""Prefect flows for training and evaluation: thin wrappers over models.train (results are paths).
+"""Prefect flows for training and evaluation: thin wrappers over video2mesh.models.training.train (results are paths).
 
 Each flow takes the same arguments as its command (`v2m train-embedder`, `v2m train`, `v2m eval`),
 so a deployment can schedule exactly what a user runs by hand. Retries are off: a training run
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from models import train
+from video2mesh.models.training import train
 
 
 def _run(cmd: str, args: list[str]) -> int:

@@ -14,10 +14,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from pipeline.errors import ConfigError, V2MError
-from pipeline.runner import PROBE, StageResult
-from pipeline.store import atomic_write_json
-from pipeline.video import VideoInfo, check_path
+from video2mesh.pipeline.errors import ConfigError, V2MError
+from video2mesh.pipeline.runner import PROBE, StageResult
+from video2mesh.pipeline.store import atomic_write_json
+from video2mesh.pipeline.video import VideoInfo, check_path
 
 from . import methods
 from .spec import RunSpec, build_runner, resolve_method
@@ -129,10 +129,10 @@ def _info_stub(summary: dict[str, Any]) -> VideoInfo:
 def publish_outputs(runner, results: dict[str, StageResult], video: str, out: Path) -> dict[str, int]:
     """Write the files of whichever file-table stages ran (export, report, fit_export, fit_report) into
     `<out>/<video-stem>/`, from their finished artifacts (nothing is re-run). Returns {stage: files written}."""
-    from stages.export import publish_export
-    from stages.fit_export import publish_fit_export
-    from stages.fit_report import publish_fit_report
-    from stages.report import publish_report
+    from video2mesh.stages.export import publish_export
+    from video2mesh.stages.fit_export import publish_fit_export
+    from video2mesh.stages.fit_report import publish_fit_report
+    from video2mesh.stages.report import publish_report
 
     writers = {"export": lambda: publish_export(runner, results, video, out),
                "report": lambda: publish_report(results, video, out),

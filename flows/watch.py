@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.errors import AssetMissing, ConfigError, V2MError
-from pipeline.hashing import sha256_file
-from pipeline.store import atomic_write_bytes
-from pipeline.video import VIDEO_SUFFIXES
+from video2mesh.pipeline.errors import AssetMissing, ConfigError, V2MError
+from video2mesh.pipeline.hashing import sha256_file
+from video2mesh.pipeline.store import atomic_write_bytes
+from video2mesh.pipeline.video import VIDEO_SUFFIXES
 
 from .spec import RunSpec
 

@@ -10,8 +10,8 @@ from functools import lru_cache
 from importlib import import_module
 from types import ModuleType
 
-from pipeline.assets import Asset
-from pipeline.stage import Stage
+from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.stage import Stage
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.stage import Chunk, Context
+from video2mesh.pipeline.stage import Chunk, Context
 
 # Network precision by config name (float16 only pays on a GPU).
 DTYPES = {"float32": torch.float32, "float16": torch.float16}

@@ -13,7 +13,7 @@ SMPL_PATH_ASSETS = ("yolo", "hrnet_w32_coco", "resnet50_spin", "vibe", "embedder
 def write_random_weights(folder: str | Path, names: tuple[str, ...] = SMPL_PATH_ASSETS, seed: int = 0) -> dict[str, Path]:
     """Write the named assets into `folder` (skipping files already there); returns {asset: path},
     ready for `--weights NAME=PATH` or AssetRegistry(overrides=...)."""
-    from models import synthetic_smpl
+    from video2mesh.models.body import synthetic_smpl
 
     from . import detect, features, mesh, pose2d
 

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS, BlazePose, Roi, roi_from_box
-from pipeline.artifacts import Artifact, fixed
-from pipeline.assets import Asset
-from pipeline.stage import Chunk, Context, Stage, frame_chunks
+from video2mesh.models.runners.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS, BlazePose, Roi, roi_from_box
+from video2mesh.pipeline.artifacts import Artifact, fixed
+from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.artifacts import Artifact
-from pipeline.assets import Asset
-from pipeline.stage import Chunk, Context, Stage, frame_chunks
+from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def plan(ctx: Context, cfg: DetectConfig) -> list[Chunk]:
 
 def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     if cfg.backend == "blazepose":
-        from models.blazepose import BlazePose
+        from video2mesh.models.runners.blazepose import BlazePose
 
         model = ctx.memo("blazepose", lambda: BlazePose(ctx.weight("blazepose_detector"), ctx.weight("blazepose_landmark")))
     else:

@@ -3,7 +3,7 @@
 Layout once published (`export_outputs`) under `<out>/<video-stem>/`:
     track_000.npz  track_000.bvh  track_000.glb  track_000_obj/frame_000001.obj ...  manifest.json
 Frame numbers in names are 1-based video frames (video frame 0 -> frame_000001). Every file uses the
-axes of models.animation: Y up, metres, camera at the origin looking along -Z. One shape per person:
+axes of video2mesh.models.writers.animation: Y up, metres, camera at the origin looking along -Z. One shape per person:
 the mesh stage's per-track median betas (`betas_track`).
 
 The .npz follows the AMASS layout that Blender SMPL add-ons read: poses (N, 72) with the root turned
@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.transform import Rotation
 
-from models import animation as anim
-from models.gltf import SkinnedAnimation, skinned_glb
-from pipeline.artifacts import stack
-from pipeline.errors import ConfigError, InputError
-from pipeline.stage import Chunk, Context, Stage
+from video2mesh.models.writers import animation as anim
+from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.errors import ConfigError, InputError
+from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 from .outputs import SMPL_LICENCE_NOTE, file_rows, files_artifact, publish
 
@@ -74,7 +74,7 @@ def load_smpl_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of an SMPL .pkl (official or synthetic) without chumpy: v_template (6890, 3),
     shapedirs (6890, 3, B), posedirs (6890, 3, 207), J_regressor (24, 6890) dense, weights
     (6890, 24), kintree_table (2, 24), f (F, 3)."""
-    from models.smpl import load_model_data  # the one chumpy-free reader (.pkl official or not, .npz)
+    from video2mesh.models.body.smpl import load_model_data  # the one chumpy-free reader (.pkl official or not, .npz)
 
     try:
         raw = load_model_data(path)
@@ -93,7 +93,7 @@ def smpl_layer(arrays: dict[str, np.ndarray], gender: str = "neutral", num_betas
     """An smplx.SMPL module built from `load_smpl_arrays` output (float32, CPU)."""
     from smplx.utils import Struct
 
-    from models.smpl import smplx_smpl
+    from video2mesh.models.body.smpl import smplx_smpl
 
     return smplx_smpl(model_path="", data_struct=Struct(**arrays), gender=gender, num_betas=num_betas)
 

@@ -1,7 +1,7 @@
 """fit: the Anny body fitted over each tracklet to its BlazePose keypoints (licence-free path).
 
 One shape (phenotype) per tracklet, per-frame bone rotations, global rotation and camera-space
-translation; see models/anny_fit.py for the energy. The camera is a pinhole with the principal
+translation; see models/fit/anny_fit.py for the energy. The camera is a pinhole with the principal
 point at the image centre and focal length `focal_scale * max(W, H)` px (default 1.0: a 53 degree
 field of view along the long side, typical of phones and action cameras; the true value is unknown).
 """
@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models.anny_body import AnnyBody
-from models.anny_fit import FitConfig, linear_skeleton, fit_track
-from models.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS
-from pipeline.artifacts import Artifact, fixed, stack
-from pipeline.assets import default_models_dir
-from pipeline.stage import Chunk, Context, Stage
+from video2mesh.models.body.anny_body import AnnyBody
+from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
+from video2mesh.models.runners.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS
+from video2mesh.pipeline.artifacts import Artifact, fixed, stack
+from video2mesh.pipeline.assets import default_models_dir
+from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ FIT = Artifact(
         ("swapped", pa.bool_()),           # left/right labels of BlazePose were swapped in this frame
         ("focal_px", pa.float32()),
     ]),
-    doc="Anny fitted per tracklet; the rig's bone names/parents come from models.anny_body.",
+    doc="Anny fitted per tracklet; the rig's bone names/parents come from video2mesh.models.body.anny_body.",
 )
 
 
@@ -67,7 +67,7 @@ class FitAnnyConfig:
 
 def load_body(ctx: Context | None = None, rig: str = "anny") -> AnnyBody:
     """The Anny model, its cache beside the weights in the models folder."""
-    from stages.licence_free import anny_cache_dir
+    from video2mesh.stages.licence_free import anny_cache_dir
 
     models_dir = ctx.registry.models_dir if ctx is not None else default_models_dir()
     build = lambda: AnnyBody.load(anny_cache_dir(models_dir), rig=rig)  # noqa: E731
@@ -92,9 +92,9 @@ def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
     import torch
 
     if cfg.rig != "anny":
-        from pipeline.errors import ConfigError
+        from video2mesh.pipeline.errors import ConfigError
 
-        raise ConfigError(f"fit.rig={cfg.rig!r}: only the 'anny' rig is fitted for now (its bone list is in models.anny_body.FIT_BONES)")
+        raise ConfigError(f"fit.rig={cfg.rig!r}: only the 'anny' rig is fitted for now (its bone list is in video2mesh.models.body.anny_body.FIT_BONES)")
     bp = ctx.input("blazepose", columns=["frame", "track_id", "keypoints", "world"])
     if bp.empty:
         return FIT.empty()

@@ -12,7 +12,7 @@ the model); root motion is the root bone's position.
 - `.bvh`: rest offsets from the person's shape, root position channels, per-bone Euler rotations
   (`bvh_rotation_order`, degrees) relative to the parent; every bone's rest frame is world-aligned.
 - `.glb`: the skinned Anny mesh (13,718 vertices, top-4 of Anny's LBS weights) with the same
-  skeleton and animation (models.gltf.skinned_glb); asset extras name the body model.
+  skeleton and animation (video2mesh.models.writers.gltf.skinned_glb); asset extras name the body model.
 - `_obj/frame_*.obj`: the posed mesh per frame (Anny's own LBS, all weights).
 - `.npz`: the rig parameters as fitted (bone_rotations (N, 104, 3) local axis-angle in the rest model
   axes, global_orient (N, 3), transl (N, 3) camera axes, phenotype (6,)), the rig (bone_names, parents,
@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.transform import Rotation
 
-from models.animation import bvh_text, obj_text
-from models.gltf import SkinnedAnimation, skinned_glb
-from models.anny_body import PHENOTYPES, AnnyBody, pose_rig
-from pipeline.artifacts import stack
-from pipeline.errors import ConfigError, InputError
-from pipeline.stage import Chunk, Context, Stage
+from video2mesh.models.writers.animation import bvh_text, obj_text
+from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
+from video2mesh.models.body.anny_body import PHENOTYPES, AnnyBody, pose_rig
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.errors import ConfigError, InputError
+from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 from .export import AXES, npz_bytes
 from .fit_anny import CAMERA_TO_YUP, MODEL_TO_YUP, N_BONES, load_body

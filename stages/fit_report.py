@@ -3,13 +3,13 @@
 Same metrics, plots and page as `report` (stages/report.py: every line of it is shared through
 `report_compute`); only the adapter from the `fit` artifact to the motion table differs:
 - joints: the fit's COCO-17 keypoints in camera space (`keypoints3d`, metres), body parts of
-  models.motion_metrics.COCO_17, relative to the hip midpoint; feet = the two ankles;
+  video2mesh.models.metrics.motion.COCO_17, relative to the hip midpoint; feet = the two ankles;
 - root: the fit's `transl` (camera-space position of Anny's root bone);
 - uncertainty: 1 - the fit's confidence = r / (r + 0.02 s), r the frame's score-weighted reprojection
   residual to BlazePose's keypoints (px), s the person's keypoint extent (px): 0 for a perfect fit,
   0.5 when the residual is 2% of the person's size. `residual_px` itself is summarised too.
 Preview: the fitted Anny mesh drawn over `preview_frames` frames (pinhole camera of the fit: focal
-`focal_px`, principal point at the image centre), OpenCV only (models.preview).
+`focal_px`, principal point at the image centre), OpenCV only (video2mesh.models.writers.preview).
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models import motion_metrics as mm
-from models import preview
-from pipeline.artifacts import stack
-from pipeline.stage import Context, Stage
+from video2mesh.models.metrics import motion as mm
+from video2mesh.models.writers import preview
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.stage import Context, Stage
 
 from .outputs import files_artifact, publish
 from .report import MotionReportConfig, MotionSource, preview_pick, preview_png, report_compute
@@ -52,7 +52,7 @@ def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame
     import cv2
     import torch
 
-    from models.anny_body import pose_rig
+    from video2mesh.models.body.anny_body import pose_rig
 
     from .fit_anny import N_BONES, load_body
 

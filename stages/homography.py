@@ -3,9 +3,9 @@
 Dense flow is computed once per successive frame pair for the whole frame, at a working resolution,
 and shared by every track present in both frames; it is not stored. Per track, a regular grid inside
 its box at frame t-1 (or the whole frame, as You2Me does for camera motion) displaced by the flow
-gives correspondences, and a DLT (models.geometry) gives H with H[0,0] = 1. A track's first frame,
+gives correspondences, and a DLT (video2mesh.models.maths.geometry) gives H with H[0,0] = 1. A track's first frame,
 a box outside the image, too few usable points or a degenerate fit give the identity with
-valid=False. `models.geometry.homography_stacks` turns a track's rows into the 135-d stacks d_t.
+valid=False. `video2mesh.models.maths.geometry.homography_stacks` turns a track's rows into the 135-d stacks d_t.
 """
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models import flow as flowlib
-from models.geometry import box_grid, dlt_homography_np, homography_stacks
-from pipeline.artifacts import Artifact, fixed, stack
-from pipeline.assets import Asset
-from pipeline.errors import ConfigError
-from pipeline.stage import Chunk, Context, Stage, frame_chunks
+from video2mesh.models.nets import flow as flowlib
+from video2mesh.models.maths.geometry import box_grid, dlt_homography_np, homography_stacks
+from video2mesh.pipeline.artifacts import Artifact, fixed, stack
+from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.errors import ConfigError
+from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from pipeline.assets import AssetRegistry, default_models_dir
-from pipeline.errors import AssetMissing
-from pipeline.hashing import sha256_file
+from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
+from video2mesh.pipeline.errors import AssetMissing
+from video2mesh.pipeline.hashing import sha256_file
 
 from .blazepose import ASSETS, MEDIAPIPE_VERSION, WHEEL_MEMBERS
 
@@ -36,7 +36,7 @@ ASSET_NAMES = tuple(a.name for a in ASSETS)
 
 def anny_cache_dir(models_dir: str | os.PathLike | None = None) -> Path:
     """Anny's build cache: `<models folder>/anny_cache` (never inside the repository)."""
-    from models.anny_body import default_cache_dir
+    from video2mesh.models.body.anny_body import default_cache_dir
 
     return default_cache_dir(Path(models_dir) if models_dir else default_models_dir())
 
@@ -117,7 +117,7 @@ def setup_default_models(models_dir: str | os.PathLike | None = None, build_body
                     f"--only-binary=:all: -d DIR`, then `v2m models setup-default --wheel DIR/<the .whl>` here.")
             paths = extract_from_wheel(wheels[0], models_dir)
     if build_body_model:
-        from models.anny_body import AnnyBody
+        from video2mesh.models.body.anny_body import AnnyBody
 
         log.info("building the Anny body model cache in %s (first time ~80 s)", anny_cache_dir(models_dir))
         AnnyBody.load(anny_cache_dir(models_dir))

@@ -43,15 +43,15 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from models.embedder import EmbedderConfig, PoseEmbedder, normalize_coco13
-from models.geometry import homography_stacks
-from models.model import ModelConfig, V2MModel, from_vibe, random_vibe_gen_state_dict
-from models.rotations import rotmat_to_axis_angle
-from models.smpl import SMPL
-from pipeline.artifacts import Artifact, fixed, stack
-from pipeline.assets import Asset
-from pipeline.errors import ConfigError, InputError
-from pipeline.stage import Chunk, Context, Stage
+from video2mesh.models.nets.embedder import EmbedderConfig, PoseEmbedder, normalize_coco13
+from video2mesh.models.maths.geometry import homography_stacks
+from video2mesh.models.nets.model import ModelConfig, V2MModel, from_vibe, random_vibe_gen_state_dict
+from video2mesh.models.maths.rotations import rotmat_to_axis_angle
+from video2mesh.models.body.smpl import SMPL
+from video2mesh.pipeline.artifacts import Artifact, fixed, stack
+from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.errors import ConfigError, InputError
+from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.artifacts import Artifact
-from pipeline.errors import InputError
-from pipeline.hashing import sha256_bytes, sha256_file
-from pipeline.store import MANIFEST, ArtifactRef, atomic_write_bytes, atomic_write_json
+from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.errors import InputError
+from video2mesh.pipeline.hashing import sha256_bytes, sha256_file
+from video2mesh.pipeline.store import MANIFEST, ArtifactRef, atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from models import hrnet
-from pipeline.artifacts import Artifact, fixed
-from pipeline.assets import Asset
-from pipeline.errors import AssetMissing
-from pipeline.stage import Chunk, Context, Stage, frame_chunks
+from video2mesh.models.nets import hrnet
+from video2mesh.pipeline.artifacts import Artifact, fixed
+from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.errors import AssetMissing
+from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 from ._crops import DTYPES, check_count, chunk_rows, crop_batches
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.artifacts import Artifact
-from pipeline.stage import Chunk, Context, Stage
+from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 VIDEO = Artifact(
     "probe",

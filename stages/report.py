@@ -3,13 +3,13 @@
 The report is computed from a neutral per-track *motion table*, so the SMPL path (`report`, from
 `mesh`) and the licence-free path (`fit_report` in stages/fit_report.py, from `fit`) share every
 metric, plot and page. Motion table columns: frame int64, track_id int32, joints3d (T, J*3) metres in
-camera axes (the source's joint set, models.motion_metrics.JointSet: SMPL-24 here, COCO-17 for Anny),
+camera axes (the source's joint set, video2mesh.models.metrics.motion.JointSet: SMPL-24 here, COCO-17 for Anny),
 trans (T, 3) the root's camera-space translation in metres, uncertainty float (higher = less sure;
 what it measures is the source's `uncertainty` text). A `MotionSource` names the upstream artifact,
 the adapter to the motion table, the method and body model (written into report.json and the page),
 and the preview renderer.
 
-Metrics (definitions in models.motion_metrics), per track:
+Metrics (definitions in video2mesh.models.metrics.motion), per track:
 - acceleration (mm/frame^2) per body part over time, of joints relative to the body's reference
   point (the pelvis for SMPL; pose jitter), and of the root (the camera-space translation, whose
   depth is the least certain part of the estimate);
@@ -19,7 +19,7 @@ Metrics (definitions in models.motion_metrics), per track:
 - share of interpolated frames and of detected frames with a detector score below `low_score`;
 - the source's uncertainty (SMPL: the embedder's) (mean, median, 90th percentile, max).
 Preview (SMPL source): `preview_frames` video frames with every track's SMPL mesh drawn over them by OpenCV
-(painter's algorithm, no OpenGL; see models.preview), PNGs shown in the HTML.
+(painter's algorithm, no OpenGL; see video2mesh.models.writers.preview), PNGs shown in the HTML.
 """
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from models import motion_metrics as mm
-from models import preview
-from models.animation import CAMERA_TO_YUP
-from pipeline.artifacts import stack
-from pipeline.errors import ConfigError
-from pipeline.stage import Chunk, Context, Stage
+from video2mesh.models.metrics import motion as mm
+from video2mesh.models.writers import preview
+from video2mesh.models.writers.animation import CAMERA_TO_YUP
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.errors import ConfigError
+from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 from .export import load_smpl_arrays, smpl_asset, smpl_layer, smpl_vertices
 from .outputs import file_rows, files_artifact, publish

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.artifacts import Artifact
-from pipeline.stage import Chunk, Context, Stage
+from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 TRACKS = Artifact(
     "tracks",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.synthetic import write_video  # noqa: F401  (re-exported for tests)
-from stages.detect import write_random_checkpoint as write_tiny_yolo  # noqa: F401
+from video2mesh.pipeline.synthetic import write_video  # noqa: F401  (re-exported for tests)
+from video2mesh.stages.detect import write_random_checkpoint as write_tiny_yolo  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("V2M_SHARED_DATA") or ROOT.parent / "shared" / "data")
@@ -16,7 +16,7 @@ SHARED = Path(os.environ.get("V2M_SHARED_DATA") or ROOT.parent / "shared" / "dat
 def pytest_configure(config):
     base = Path(os.environ.get("V2M_TEST_HOME") or (ROOT / ".cache" / "test-home"))
     base.mkdir(parents=True, exist_ok=True)
-    from flows.spec import tool_env
+    from video2mesh.flows.spec import tool_env
 
     for k, v in tool_env(base).items():
         os.environ.setdefault(k, v)
@@ -33,7 +33,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def synthetic_smpl_dir(tmp_path_factory) -> Path:
     """A folder with SMPL_NEUTRAL/MALE/FEMALE.pkl in the official layout (licence-free synthetic body)."""
-    from models import synthetic_smpl
+    from video2mesh.models.body import synthetic_smpl
 
     d = tmp_path_factory.mktemp("smpl")
     for i, g in enumerate(("NEUTRAL", "MALE", "FEMALE")):

@@ -1,7 +1,7 @@
 """The command line's plumbing: sub-commands that hand over to other parsers, listings."""
 from __future__ import annotations
 
-from flows.cli import main
+from video2mesh.flows.cli import main
 
 
 def test_training_commands_hand_their_options_to_the_training_parser(capsys):

@@ -22,7 +22,7 @@ def test_two_concurrent_runs_compute_each_stage_once(tmp_path, tiny_yolo):
             args = ["run", str(video), "--out", str(tmp_path / f"out{i}"), "--cache", str(cache), "--weights",
                     f"yolo={tiny_yolo}", "--until", "tracklets", "--engine", "local", "-q", *FAST,
                     "--set", "detect.imgsz=160", "--set", "detect.chunk_frames=8", "--set", "detect.batch=1"]
-            procs.append(subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env(),
+            procs.append(subprocess.Popen([sys.executable, "-m", "video2mesh.flows.cli", *args], cwd=ROOT, env=env(),
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                           start_new_session=True))
         outs = [p.communicate(timeout=240) for p in procs]

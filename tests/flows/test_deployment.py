@@ -64,7 +64,7 @@ def test_deployment_run_on_loopback_server_with_two_workers(tmp_path, tiny_yolo)
     server_pid = None
     serve_log, worker_logs = tmp_path / "serve.log", [tmp_path / f"worker{i}.log" for i in range(2)]
     try:
-        serve = spawn(["flows.cli", "serve", "--name", "served", "--port", str(port), "--prefect-home", str(home),
+        serve = spawn(["video2mesh.flows.cli", "serve", "--name", "served", "--port", str(port), "--prefect-home", str(home),
                        "--limit", "1", "--cache", str(cache), "--weights", f"yolo={tiny_yolo}", "--until", "tracklets",
                        *FAST, "--set", "detect.imgsz=160"], serve_log, **penv)
         procs.append(serve)
@@ -91,7 +91,7 @@ def test_deployment_run_on_loopback_server_with_two_workers(tmp_path, tiny_yolo)
         inbox.mkdir()
         (inbox / video.name).write_bytes(video.read_bytes())
         watch_log = tmp_path / "watch.log"
-        watcher = spawn(["flows.cli", "watch", str(inbox), "--out", str(tmp_path / "out0"), "--cache", str(cache),
+        watcher = spawn(["video2mesh.flows.cli", "watch", str(inbox), "--out", str(tmp_path / "out0"), "--cache", str(cache),
                          "--weights", f"yolo={tiny_yolo}", "--until", "tracklets", *FAST, "--set", "detect.imgsz=160",
                          "--stable-seconds", "0.5", "--poll-seconds", "0.2", "--deployment", "video-to-mesh/served",
                          "--once"], watch_log, **penv)
@@ -143,8 +143,8 @@ def test_serve_refuses_a_busy_port(tmp_path):
     """A server already on the port would answer our health checks: refuse, and say how to use it."""
     import socket
 
-    from flows.serve import start_server
-    from pipeline.errors import ConfigError
+    from video2mesh.flows.serve import start_server
+    from video2mesh.pipeline.errors import ConfigError
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,11 +15,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.artifacts import stack
-from pipeline.hashing import sha256_file
-from pipeline.store import ArtifactStore
-from stages._random_weights import write_random_weights
-from stages.mesh import MESH
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.hashing import sha256_file
+from video2mesh.pipeline.store import ArtifactStore
+from video2mesh.stages._random_weights import write_random_weights
+from video2mesh.stages.mesh import MESH
 from tests.conftest import write_video
 
 from .test_run import statuses, summary, v2m
@@ -124,8 +124,8 @@ def test_video_to_smpl_exports_and_report(tmp_path):
 def test_publish_outputs_writes_the_finished_artifacts_without_running_anything(tmp_path, synthetic_smpl_dir):
     """`v2m run` publishes from the StageResults it already has: the same files as
     export_outputs/report_outputs (which run the stages themselves), and no stage runs again."""
-    from flows.video_to_mesh import publish_outputs
-    from stages import export, report
+    from video2mesh.flows.video_to_mesh import publish_outputs
+    from video2mesh.stages import export, report
     from tests.stages.fakes import make_runner
     from tests.stages.fakes import write_video as tiny_video
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.spec import RunSpec
+from video2mesh.flows.spec import RunSpec
 from tests.conftest import ROOT
 
 

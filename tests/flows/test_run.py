@@ -18,7 +18,7 @@ FAST = ["--set", "detect.imgsz=320", "--set", "detect.max_det=5", "--set", "trac
 
 def v2m(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, **kw)
+    p = subprocess.run([sys.executable, "-m", "video2mesh.flows.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"v2m {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
@@ -61,7 +61,7 @@ def test_sigkill_mid_stage_resumes_byte_identical(tmp_path, tiny_yolo):
                           "--until", "tracklets", "--engine", "local", *FAST, "--set", "detect.chunk_frames=8",
                           "--set", "detect.batch=1"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", *args(tmp_path / "killed")], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "video2mesh.flows.cli", "run", *args(tmp_path / "killed")], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     detect_root = tmp_path / "killed" / "videos"

@@ -5,8 +5,8 @@ import json
 
 
 def test_train_embedder_flow_writes_a_loadable_checkpoint(synthetic_smpl_dir, tmp_path):
-    from flows.training import train_embedder_flow
-    from models.embedder import PoseEmbedder
+    from video2mesh.flows.training import train_embedder_flow
+    from video2mesh.models.nets.embedder import PoseEmbedder
 
     out = tmp_path / "emb"
     assert train_embedder_flow.fn(["--out", str(out), "--smpl-dir", str(synthetic_smpl_dir), "--synthetic-poses", "32",

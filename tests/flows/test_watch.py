@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.watch import CLAIMED, DONE, FAILED, Ledger
+from video2mesh.flows.watch import CLAIMED, DONE, FAILED, Ledger
 from tests.conftest import write_video
 from tests.flows.procs import group, kill_group, spawn
 from tests.flows.test_run import FAST
@@ -85,7 +85,7 @@ def test_watch_five_videos_killed_and_restarted(tmp_path, tiny_yolo):
     (inbox / "a_copy.mp4").write_bytes(vids["a"].read_bytes())       # the duplicate
     (inbox / "corrupt.mp4").write_bytes(vids["b"].read_bytes()[:3000])  # a cut copy: no moov, no frames
     ledger = out / ".v2m-watch" / "ledger.sqlite"
-    args = ["flows.cli", "watch", str(inbox), "--out", str(out), "--cache", str(cache), "--weights", f"yolo={tiny_yolo}",
+    args = ["video2mesh.flows.cli", "watch", str(inbox), "--out", str(out), "--cache", str(cache), "--weights", f"yolo={tiny_yolo}",
             "--until", "tracklets", *FAST, "--set", "detect.imgsz=160", "--stable-seconds", "1.5",
             "--poll-seconds", "0.2", "--concurrency", "1"]
 
@@ -140,8 +140,8 @@ def test_watch_five_videos_killed_and_restarted(tmp_path, tiny_yolo):
 def test_stop_finishes_or_releases_the_running_item(tmp_path):
     """In-process, with a stand-in for the pipeline: a stop request waits `grace_s` for the running
     video, then releases its claim (the CLI then exits at once); a second watcher takes it over."""
-    from flows.spec import RunSpec
-    from flows.watch import RELEASED, WatchConfig, Watcher
+    from video2mesh.flows.spec import RunSpec
+    from video2mesh.flows.watch import RELEASED, WatchConfig, Watcher
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -184,9 +184,9 @@ def test_stop_finishes_or_releases_the_running_item(tmp_path):
 
 def test_missing_weights_stop_the_watcher_not_the_videos(tmp_path):
     """Missing weights are the operator's to fix: nothing is filed as failed, the claim is released."""
-    from flows.spec import RunSpec
-    from flows.watch import RELEASED, WatchConfig, Watcher
-    from pipeline.errors import AssetMissing
+    from video2mesh.flows.spec import RunSpec
+    from video2mesh.flows.watch import RELEASED, WatchConfig, Watcher
+    from video2mesh.pipeline.errors import AssetMissing
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -209,13 +209,13 @@ def test_sigterm_releases_the_running_video(tmp_path, tiny_yolo):
     """The real CLI: SIGTERM with --grace-seconds 0 mid-run exits 143 at once, claim released, video kept."""
     import signal
 
-    from flows.watch import RELEASED
+    from video2mesh.flows.watch import RELEASED
 
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
     write_video(inbox / "v.mp4", n_frames=32, size=(160, 120))
     ledger = out / ".v2m-watch" / "ledger.sqlite"
-    p = spawn(["flows.cli", "watch", str(inbox), "--out", str(out), "--cache", str(tmp_path / "cache"), "--weights",
+    p = spawn(["video2mesh.flows.cli", "watch", str(inbox), "--out", str(out), "--cache", str(tmp_path / "cache"), "--weights",
                f"yolo={tiny_yolo}", "--until", "tracklets", *FAST, "--set", "detect.imgsz=160", "--set",
                "detect.chunk_frames=8", "--stable-seconds", "0.3", "--poll-seconds", "0.1", "--grace-seconds", "0"],
               tmp_path / "watch.log")

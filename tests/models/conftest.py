@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import synthetic_data as S
-from models import synthetic_smpl
+from video2mesh.models.training import synthetic_data as S
+from video2mesh.models.body import synthetic_smpl
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def synthetic_h36m_regressor(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def synthetic_body(synthetic_smpl_dir, synthetic_h36m_regressor):
-    """models.smpl.SMPL: body(betas (B, 10), pose (B, 72)) -> vertices, joints24, coco17, h36m14."""
-    from models.smpl import SMPL
+    """video2mesh.models.body.smpl.SMPL: body(betas (B, 10), pose (B, 72)) -> vertices, joints24, coco17, h36m14."""
+    from video2mesh.models.body.smpl import SMPL
 
     return SMPL(synthetic_smpl_dir, "neutral", j_regressor_h36m=synthetic_h36m_regressor)

@@ -1,7 +1,7 @@
 import pytest
 
-from pipeline.assets import Asset, AssetRegistry
-from pipeline.errors import AssetMissing, InputError
+from video2mesh.pipeline.assets import Asset, AssetRegistry
+from video2mesh.pipeline.errors import AssetMissing, InputError
 
 A = Asset("net", "net.pth", source="a paper", licence="MIT", url="http://127.0.0.1:9/net.pth", instructions="ask nicely")
 B = Asset("body", "BODY.pkl", source="a website", licence="non-commercial", instructions="register at the website")

@@ -3,8 +3,8 @@ from typing import Literal
 
 import pytest
 
-from pipeline import config as c
-from pipeline.errors import ConfigError
+from video2mesh.pipeline import config as c
+from video2mesh.pipeline.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.artifacts import Artifact, fixed, stack
-from pipeline.errors import StageFailed
-from pipeline.hashing import digest_obj
-from pipeline.store import ArtifactStore
+from video2mesh.pipeline.artifacts import Artifact, fixed, stack
+from video2mesh.pipeline.errors import StageFailed
+from video2mesh.pipeline.hashing import digest_obj
+from video2mesh.pipeline.store import ArtifactStore
 
 ART = Artifact("demo", 1, pa.schema([("frame", pa.int64()), ("kp", fixed(6)), ("ok", pa.bool_())]))
 

@@ -3,8 +3,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from pipeline.errors import InputError
-from pipeline.video import FrameReader, iter_frames, probe
+from video2mesh.pipeline.errors import InputError
+from video2mesh.pipeline.video import FrameReader, iter_frames, probe
 from tests.conftest import write_video
 
 REAL = {  # file: (frames, fps, width, height) as documented in ../shared/data/README.md

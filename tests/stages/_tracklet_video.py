@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.artifacts import Artifact
-from pipeline.assets import AssetRegistry
-from pipeline.runner import Runner
-from pipeline.stage import Chunk, Context, Stage
-from pipeline.store import ArtifactStore
-from stages import all_assets
-from stages import probe
+from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.assets import AssetRegistry
+from video2mesh.pipeline.runner import Runner
+from video2mesh.pipeline.stage import Chunk, Context, Stage
+from video2mesh.pipeline.store import ArtifactStore
+from video2mesh.stages import all_assets
+from video2mesh.stages import probe
 
 TRACKLETS = Artifact("tracklets", 1, pa.schema([
     ("frame", pa.int64()), ("track_id", pa.int32()),

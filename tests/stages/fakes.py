@@ -16,13 +16,13 @@ import pyarrow as pa
 import torch
 from scipy.spatial.transform import Rotation
 
-from pipeline.artifacts import Artifact, fixed
-from pipeline.assets import Asset, AssetRegistry
-from pipeline.runner import Runner
-from pipeline.stage import Chunk, Context, Stage
-from pipeline.store import ArtifactStore
-from stages import probe
-from stages.export import load_smpl_arrays, smpl_layer
+from video2mesh.pipeline.artifacts import Artifact, fixed
+from video2mesh.pipeline.assets import Asset, AssetRegistry
+from video2mesh.pipeline.runner import Runner
+from video2mesh.pipeline.stage import Chunk, Context, Stage
+from video2mesh.pipeline.store import ArtifactStore
+from video2mesh.stages import probe
+from video2mesh.stages.export import load_smpl_arrays, smpl_layer
 
 MESH = Artifact("mesh", 1, pa.schema([
     ("frame", pa.int64()), ("track_id", pa.int32()), ("pose", fixed(72)), ("betas", fixed(10)),

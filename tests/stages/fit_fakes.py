@@ -12,8 +12,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from pipeline.stage import Chunk, Context, Stage
-from stages.fit_anny import FIT, N_BONES
+from video2mesh.pipeline.stage import Chunk, Context, Stage
+from video2mesh.stages.fit_anny import FIT, N_BONES
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,9 @@ def rig_params(body, tid: int, frames: np.ndarray) -> dict[str, np.ndarray]:
     import torch
     from scipy.spatial.transform import Rotation
 
-    from models.anny_body import FIT_BONES
-    from models.anny_fit import MODEL_TO_CAMERA
-    from stages.fit_anny import bone_rotations
+    from video2mesh.models.body.anny_body import FIT_BONES
+    from video2mesh.models.fit.anny_fit import MODEL_TO_CAMERA
+    from video2mesh.stages.fit_anny import bone_rotations
 
     bones = body.bone_index(FIT_BONES)
     g = torch.Generator().manual_seed(10 + tid)

@@ -11,9 +11,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.artifacts import Artifact
-from pipeline.assets import AssetRegistry, default_models_dir
-from pipeline.stage import Chunk, Context, Stage
+from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
+from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 
 def models_dir() -> Path:
@@ -30,8 +30,8 @@ def _pip_reachable() -> bool:
 
 def blazepose_registry() -> AssetRegistry:
     """Registry with both .tflite files present: runs the set-up once if pip can reach PyPI, else skips."""
-    from stages.blazepose import ASSETS
-    from stages.licence_free import setup_default_models
+    from video2mesh.stages.blazepose import ASSETS
+    from video2mesh.stages.licence_free import setup_default_models
 
     pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
     reg = AssetRegistry(ASSETS, models_dir=models_dir())
@@ -46,7 +46,7 @@ def blazepose_registry() -> AssetRegistry:
 def anny_body():
     """The Anny model (builds its cache in the models folder on first use: ~80 s, offline)."""
     pytest.importorskip("anny", reason="the anny package is not installed")
-    from stages.fit_anny import load_body
+    from video2mesh.stages.fit_anny import load_body
 
     return load_body(None)
 
@@ -76,7 +76,7 @@ def body_box(det) -> np.ndarray:
 def _fake_tracklets(ctx: Context, cfg: FakeTrackConfig, chunk: Chunk) -> pd.DataFrame:
     """Full-frame BlazePose detections linked frame to frame by nearest hip centre; a missed
     detection keeps the previous box (interpolated), as the real tracker would."""
-    from models.blazepose import BlazePose
+    from video2mesh.models.runners.blazepose import BlazePose
 
     net = BlazePose(ctx.weight("blazepose_detector"), ctx.weight("blazepose_landmark"))
     tracks: dict[int, np.ndarray] = {}
@@ -113,9 +113,9 @@ FAKE_TRACKLETS = Stage(name="tracklets", version=1, config=FakeTrackConfig, outp
 def run_path(video: Path, store_dir: Path, registry: AssetRegistry, until: str, max_frames: int = 8, max_people: int = 2,
              fit_cfg=None):
     """Run probe -> fake tracklets -> blazepose (-> fit) on a video; returns (runner, results)."""
-    from pipeline.runner import Runner
-    from pipeline.store import ArtifactStore
-    from stages import blazepose, fit_anny, probe
+    from video2mesh.pipeline.runner import Runner
+    from video2mesh.pipeline.store import ArtifactStore
+    from video2mesh.stages import blazepose, fit_anny, probe
 
     stages = {"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "blazepose": blazepose.STAGE, "fit": fit_anny.STAGE}
     configs = {"tracklets": FakeTrackConfig(max_frames=max_frames, max_people=max_people)}

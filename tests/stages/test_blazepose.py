@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from models.blazepose import COCO_FROM_BLAZEPOSE, Roi, crop, roi_from_alignment, ssd_anchors
-from pipeline.artifacts import stack
+from video2mesh.models.runners.blazepose import COCO_FROM_BLAZEPOSE, Roi, crop, roi_from_alignment, ssd_anchors
+from video2mesh.pipeline.artifacts import stack
 
 from .licence_free_helpers import blazepose_registry, run_path
 
@@ -56,7 +56,7 @@ REF_WORLD_IDX = [11, 12, 23, 24, 27, 28]
 
 
 def test_runner_agrees_with_stored_regression_numbers(shared_data):
-    from models.blazepose import BlazePose
+    from video2mesh.models.runners.blazepose import BlazePose
 
     reg = blazepose_registry()
     net = BlazePose(reg.resolve("blazepose_detector"), reg.resolve("blazepose_landmark"))
@@ -107,9 +107,9 @@ def test_setup_extracts_and_verifies_the_wheel_members(tmp_path):
     whose sha256 differs from the registry's, leaving nothing behind."""
     import zipfile
 
-    from pipeline.errors import AssetMissing
-    from stages.blazepose import ASSETS, WHEEL_MEMBERS
-    from stages.licence_free import extract_from_wheel
+    from video2mesh.pipeline.errors import AssetMissing
+    from video2mesh.stages.blazepose import ASSETS, WHEEL_MEMBERS
+    from video2mesh.stages.licence_free import extract_from_wheel
 
     wheel = tmp_path / "mediapipe-0.10.21-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
@@ -119,7 +119,7 @@ def test_setup_extracts_and_verifies_the_wheel_members(tmp_path):
         extract_from_wheel(wheel, tmp_path / "models")
     assert not any((tmp_path / "models").iterdir())
     # the real files, where present, pass the same check
-    from pipeline.assets import AssetRegistry, default_models_dir
+    from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
 
     reg = AssetRegistry(ASSETS, models_dir=default_models_dir())
     if all(reg.status(a.name).present for a in ASSETS):

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.errors import InputError
+from video2mesh.pipeline.errors import InputError
 import torch
 
-from models.animation import CAMERA_TO_YUP
-from pipeline.errors import ConfigError
-from pipeline.hashing import sha256_file
-from stages import export
+from video2mesh.models.writers.animation import CAMERA_TO_YUP
+from video2mesh.pipeline.errors import ConfigError
+from video2mesh.pipeline.hashing import sha256_file
+from video2mesh.stages import export
 
 from .fakes import TRACKS, make_runner, synthetic_motion, write_video
 
@@ -50,7 +50,7 @@ def test_bvh_forward_kinematics_matches_smpl_joints(published, synthetic_smpl_di
     ref, *_ = smplx_joints(synthetic_smpl_dir, tid)
     n = TRACKS[tid][1] - TRACKS[tid][0]
     assert len(root.Keyframes) == n
-    from models.animation import SMPL_JOINT_NAMES
+    from video2mesh.models.writers.animation import SMPL_JOINT_NAMES
     got = np.zeros((n, 24, 3))
     for f in range(n):
         root.loadPose(f)
@@ -189,7 +189,7 @@ def test_bad_config_names_the_valid_choices():
 
 
 def test_load_smpl_arrays_names_what_is_missing(tmp_path, synthetic_smpl_dir):
-    """(Reading chumpy pickles is models.smpl's job, tested in tests/models/test_smpl.py.)"""
+    """(Reading chumpy pickles is video2mesh.models.body.smpl's job, tested in tests/models/body/test_smpl.py.)"""
     import pickle
 
     arrays = export.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
@@ -204,7 +204,7 @@ def test_load_smpl_arrays_names_what_is_missing(tmp_path, synthetic_smpl_dir):
 
 
 def test_no_tracks_gives_empty_outputs(tmp_path, synthetic_smpl_dir):
-    from stages import report
+    from video2mesh.stages import report
 
     from .fakes import FAKE_MESH, MESH
 

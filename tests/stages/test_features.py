@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from models import backbone
-from pipeline.artifacts import stack
-from stages import features
+from video2mesh.models.nets import backbone
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.stages import features
 
 from tests._torch_threads import one_torch_thread
 

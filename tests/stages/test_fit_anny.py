@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.artifacts import stack
+from video2mesh.pipeline.artifacts import stack
 
 from .licence_free_helpers import anny_body, blazepose_registry, run_path
 
@@ -22,7 +22,7 @@ def test_fast_keypoints_equal_annys_skinned_and_regressed_keypoints(body):
     its COCO regressor), for random poses and a random shape."""
     import anny
 
-    from models.anny_body import COCO_NAMES, FIT_BONES
+    from video2mesh.models.body.anny_body import COCO_NAMES, FIT_BONES
 
     g = torch.Generator().manual_seed(0)
     bones = body.bone_index(FIT_BONES)
@@ -47,8 +47,8 @@ def test_fit_recovers_a_synthetic_anny_motion(body):
     little) and its hip-aligned 3D keypoints match within 5 cm median, 25 cm worst (depth of a foot)."""
     import roma
 
-    from models.anny_body import FIT_BONES
-    from models.anny_fit import MODEL_TO_CAMERA, FitConfig, fit_track
+    from video2mesh.models.body.anny_body import FIT_BONES
+    from video2mesh.models.fit.anny_fit import MODEL_TO_CAMERA, FitConfig, fit_track
 
     t_frames, w, h, f = 4, 640, 720, 720.0
     bones = body.bone_index(FIT_BONES)
@@ -74,8 +74,8 @@ def test_fit_recovers_a_synthetic_anny_motion(body):
 
 def test_fit_undoes_left_right_swaps(body):
     """Frames whose left/right labels were exchanged are detected and fitted with the labels fixed."""
-    from models.anny_body import COCO_FLIP, FIT_BONES
-    from models.anny_fit import MODEL_TO_CAMERA, FitConfig, fit_track
+    from video2mesh.models.body.anny_body import COCO_FLIP, FIT_BONES
+    from video2mesh.models.fit.anny_fit import MODEL_TO_CAMERA, FitConfig, fit_track
 
     t_frames, w, h, f = 6, 640, 720, 720.0
     bones = body.bone_index(FIT_BONES)
@@ -149,13 +149,13 @@ def test_nothing_touches_the_network(shared_data, tmp_path, body, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    from stages.fit_anny import FitAnnyConfig
+    from video2mesh.stages.fit_anny import FitAnnyConfig
 
     runner, res = run_path(shared_data / "videos" / "mmpose_street_demo.mp4", tmp_path, reg, until="fit", max_frames=3,
                            max_people=1, fit_cfg=FitAnnyConfig(iters_pose=20, iters_refine=5))
     fit = runner.store.read_df(res["fit"].ref.path)
     assert len(fit) == 3
-    from stages.licence_free import licence_free_available
+    from video2mesh.stages.licence_free import licence_free_available
 
     ok, why = licence_free_available(reg)
     assert ok, why

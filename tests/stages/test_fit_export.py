@@ -1,5 +1,5 @@
 """fit_export stage: the licence-free path's files, published from the cache, checked by independent
-readers (bvhio, trimesh, pygltflib) against the rig's forward kinematics (models.anny_body.pose_rig)."""
+readers (bvhio, trimesh, pygltflib) against the rig's forward kinematics (video2mesh.models.body.anny_body.pose_rig)."""
 from __future__ import annotations
 
 import json
@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.artifacts import stack
-from pipeline.assets import AssetRegistry, default_models_dir
-from pipeline.hashing import sha256_file
-from pipeline.runner import Runner
-from pipeline.store import ArtifactStore
-from stages import fit_export, probe
-from stages.fit_anny import CAMERA_TO_YUP, N_BONES
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
+from video2mesh.pipeline.hashing import sha256_file
+from video2mesh.pipeline.runner import Runner
+from video2mesh.pipeline.store import ArtifactStore
+from video2mesh.stages import fit_export, probe
+from video2mesh.stages.fit_anny import CAMERA_TO_YUP, N_BONES
 
 from .fakes import FPS, write_video
 from .fit_fakes import fake_fit_stage, fit_frame, rig_params
@@ -42,7 +42,7 @@ def rig_heads_yup(body, fit, tid):
     """The rig's joints (T, 104, 3), Y-up metres, by pose_rig's FK of the stored parameters."""
     import torch
 
-    from models.anny_body import pose_rig
+    from video2mesh.models.body.anny_body import pose_rig
 
     g = fit[fit.track_id == tid].sort_values("frame")
     n = len(g)
@@ -146,8 +146,8 @@ def test_obj_limit_skips_obj_and_says_so_in_the_meta(published, body):
 
 
 def test_no_tracks_gives_empty_outputs(tmp_path):
-    from stages import fit_report
-    from stages.fit_anny import FIT
+    from video2mesh.stages import fit_report
+    from video2mesh.stages.fit_anny import FIT
 
     from .fakes import FAKE_TRACKLETS
 

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import motion_metrics as mm
-from pipeline.assets import AssetRegistry, default_models_dir
-from pipeline.runner import Runner
-from pipeline.store import ArtifactStore
-from stages import fit_report, probe
-from stages.report import MotionReportConfig, track_metrics
+from video2mesh.models.metrics import motion as mm
+from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
+from video2mesh.pipeline.runner import Runner
+from video2mesh.pipeline.store import ArtifactStore
+from video2mesh.stages import fit_report, probe
+from video2mesh.stages.report import MotionReportConfig, track_metrics
 
 from .fakes import FAKE_TRACKLETS, FPS, TRACKS, write_video
 from .fit_fakes import fake_fit_stage, fit_frame, rig_params

@@ -12,17 +12,17 @@ import pyarrow as pa
 import pytest
 import torch
 
-from models import flow as flowlib
-from models.geometry import apply_homography_np, box_grid, dlt_homography_np, homography_stacks
-from pipeline.artifacts import Artifact, stack
-from pipeline.assets import AssetRegistry
-from pipeline.errors import AssetMissing, ConfigError, StageFailed
-from pipeline.config import from_mapping
-from pipeline.runner import Runner
-from pipeline.stage import Stage
-from pipeline.store import ArtifactStore
-from stages import homography as hs
-from stages import probe
+from video2mesh.models.nets import flow as flowlib
+from video2mesh.models.maths.geometry import apply_homography_np, box_grid, dlt_homography_np, homography_stacks
+from video2mesh.pipeline.artifacts import Artifact, stack
+from video2mesh.pipeline.assets import AssetRegistry
+from video2mesh.pipeline.errors import AssetMissing, ConfigError, StageFailed
+from video2mesh.pipeline.config import from_mapping
+from video2mesh.pipeline.runner import Runner
+from video2mesh.pipeline.stage import Stage
+from video2mesh.pipeline.store import ArtifactStore
+from video2mesh.stages import homography as hs
+from video2mesh.stages import probe
 
 W, H = 320, 240
 

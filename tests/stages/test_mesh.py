@@ -8,17 +8,17 @@ import pyarrow as pa
 import pytest
 import torch
 
-from models.embedder import EmbedderConfig, PoseEmbedder, normalize_coco13
-from models.model import ModelConfig, V2MModel, from_vibe, random_vibe_gen_state_dict
-from models.rotations import rotmat_to_axis_angle
-from models.smpl import SMPL
-from pipeline.artifacts import Artifact, fixed
-from pipeline.assets import AssetRegistry
-from pipeline.runner import Runner
-from pipeline.stage import Stage
-from pipeline.store import ArtifactStore
-from stages import all_stages, mesh
-from stages.probe import STAGE as PROBE
+from video2mesh.models.nets.embedder import EmbedderConfig, PoseEmbedder, normalize_coco13
+from video2mesh.models.nets.model import ModelConfig, V2MModel, from_vibe, random_vibe_gen_state_dict
+from video2mesh.models.maths.rotations import rotmat_to_axis_angle
+from video2mesh.models.body.smpl import SMPL
+from video2mesh.pipeline.artifacts import Artifact, fixed
+from video2mesh.pipeline.assets import AssetRegistry
+from video2mesh.pipeline.runner import Runner
+from video2mesh.pipeline.stage import Stage
+from video2mesh.pipeline.store import ArtifactStore
+from video2mesh.stages import all_stages, mesh
+from video2mesh.stages.probe import STAGE as PROBE
 
 W, H, N_FRAMES = 96, 64, 30
 SPANS = {0: (0, 30), 1: (5, 20), 2: (12, 30)}      # track -> [first, last) frame

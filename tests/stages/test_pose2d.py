@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from models import hrnet
-from pipeline.artifacts import stack
-from pipeline.errors import AssetMissing
-from stages import pose2d
+from video2mesh.models.nets import hrnet
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.errors import AssetMissing
+from video2mesh.stages import pose2d
 
 from tests._torch_threads import one_torch_thread
 

@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from models import motion_metrics as mm
-from stages import report
+from video2mesh.models.metrics import motion as mm
+from video2mesh.stages import report
 
 from .fakes import FPS, TRACKS, make_runner, write_video
 

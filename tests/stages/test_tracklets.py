@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from stages.tracklets import TrackletConfig, make_tracklets, smooth_boxes, split_and_fill
+from video2mesh.stages.tracklets import TrackletConfig, make_tracklets, smooth_boxes, split_and_fill
 
 
 def test_gap_fill_is_linear_and_flagged():

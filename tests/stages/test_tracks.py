@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.tracks import TrackConfig, associate
+from video2mesh.stages.tracks import TrackConfig, associate
 
 
 @pytest.mark.parametrize("tracker", ["bytetrack", "botsort"])

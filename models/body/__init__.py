@@ -1,0 +1,1 @@
+"""Parametric body models (SMPL, Anny) and the licence-free SMPL-layout test body."""

@@ -1,0 +1,1 @@
+"""Pure geometry: rotation representations, homographies and their stacks."""

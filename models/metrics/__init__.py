@@ -1,0 +1,1 @@
+"""Metrics: accuracy against ground truth (MPJPE, PA-MPJPE, ...) and motion quality without it."""

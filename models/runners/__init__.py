@@ -1,0 +1,1 @@
+"""Runners for released model files in foreign formats (LiteRT/TFLite BlazePose)."""

@@ -1,0 +1,1 @@
+"""Training and evaluation: losses, dataset readers, synthetic data, training loops, protocols."""

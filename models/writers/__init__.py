@@ -1,0 +1,1 @@
+"""File writers for animators and previews: BVH/OBJ text, binary glTF, mesh overlays."""

@@ -1,0 +1,54 @@
+"""The shared animation writers' options used by the licence-free (Anny) export: BVH End Sites and
+glTF asset extras. Their SMPL use is covered end to end by tests/stages/test_export.py."""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+
+from video2mesh.models.writers.animation import END_SITE_M, bvh_text
+from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
+
+# A 4-joint chain with a branch: 0 -> 1 -> 2 and 0 -> 3; joint 3 has a zero-length bone.
+PARENTS = np.array([-1, 0, 1, 0])
+NAMES = ("root", "a", "b", "c")
+OFFSETS = np.array([[0.0, 0.0, 0.0], [0.0, 0.3, 0.0], [0.4, 0.0, 0.0], [0.0, 0.0, 0.0]])
+
+
+def _end_sites(text: str) -> np.ndarray:
+    lines = text.splitlines()
+    return np.array([[float(x) for x in lines[i + 2].split()[1:]] for i, s in enumerate(lines) if s.strip() == "End Site"])
+
+
+def test_bvh_end_sites_default_and_given():
+    rot = np.tile(np.eye(3), (2, 4, 1, 1))
+    root = np.zeros((2, 3))
+    # default: END_SITE_M along the incoming bone; a zero-length bone points up instead of collapsing
+    got = _end_sites(bvh_text(rot, root, OFFSETS, 0.04, NAMES, PARENTS))
+    assert np.allclose(got, [[END_SITE_M, 0, 0], [0, END_SITE_M, 0]])
+    ends = np.arange(12, dtype=float).reshape(4, 3) / 100
+    got = _end_sites(bvh_text(rot, root, OFFSETS, 0.04, NAMES, PARENTS, units_per_m=100.0, end_offsets=ends))
+    assert np.allclose(got, ends[[2, 3]] * 100)                        # leaves 2 and 3, in file units
+
+
+def test_glb_asset_extras_and_joint_index_width():
+    j = 300                                                            # > 256 joints: JOINTS_0 must be uint16
+    parents = tuple([-1] + list(range(j - 1)))
+    rest = np.stack([np.zeros(j), np.arange(j) * 0.01, np.zeros(j)], 1)
+    verts = rest[:3] + [0.01, 0, 0]
+    weights = np.zeros((3, j))
+    weights[[0, 1, 2], [0, 150, 299]] = 1.0
+    quat = np.tile([0.0, 0.0, 0.0, 1.0], (2, j, 1))
+    raw = skinned_glb(SkinnedAnimation(
+        vertices=verts, faces=np.array([[0, 1, 2]]), weights=weights, rest_joints=rest, times_s=np.array([0.0, 0.1]),
+        local_quat=quat, root_pos=np.zeros((2, 3)), joint_names=tuple(f"j{i}" for i in range(j)), parents=parents,
+        extras={"body_model": "test"}))
+    n = struct.unpack("<I", raw[12:16])[0]
+    gl = json.loads(raw[20:20 + n])
+    assert gl["asset"]["extras"] == {"body_model": "test"}
+    acc = gl["accessors"][gl["meshes"][0]["primitives"][0]["attributes"]["JOINTS_0"]]
+    view = gl["bufferViews"][acc["bufferView"]]
+    assert acc["componentType"] == 5123
+    ids = np.frombuffer(raw[20 + n + 8:], np.uint16, acc["count"] * 4, view["byteOffset"]).reshape(-1, 4)
+    assert ids[:, 0].tolist() == [0, 150, 299]
