@@ -217,7 +217,7 @@ class _Unknowns:
 def _initial_unknowns(prob: _Problem, kp2d: np.ndarray, world: np.ndarray, size: torch.Tensor) -> _Unknowns:
     """Global rotation from the torso (rest model vs world landmarks), depth from the person's size in
     px against the rest model's height; rest pose, average shape."""
-    body, dt, cfg = prob.body, prob.body.dtype, prob.cfg
+    body, dt = prob.body, prob.body.dtype
     s0 = prob.linear[0]
     with torch.no_grad():
         rest_kp = body.keypoints_fk(*body.fk(torch.zeros(1, len(prob.bones), 3, dtype=dt), s0, prob.bones), s0)[0].numpy()
