@@ -217,7 +217,7 @@ def export_track(df: pd.DataFrame, arrays: dict[str, np.ndarray], fps: float, cf
     return out
 
 
-STAGE = Stage(name="export", version=1, config=ExportConfig, output=EXPORT, compute=compute,
+STAGE = Stage(name="export", version=2, config=ExportConfig, output=EXPORT, compute=compute,
               inputs=("probe", "mesh"), assets=lambda cfg: (smpl_asset(cfg.gender),), plan=plan,
               doc="per-track npz, bvh, glb and obj files for animators")
 

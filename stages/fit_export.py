@@ -179,7 +179,8 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
                 verts = pose_rig(body, sk, rots[ks], orient[ks], transl[ks])["vertices"] @ CAMERA_TO_YUP.T
                 for v, k in zip(verts, ks):
                     f1 = int(frames[k]) + 1
-                    text = obj_text(v, body.faces, comment=f"video2mesh track {tid} video frame {f1} (1-based); body model: anny")
+                    text = obj_text(v, body.faces, comment=f"video2mesh track {tid} video frame {f1} (1-based); body model: anny",
+                                    uvs=body.uvs, uv_faces=body.uv_faces)
                     out.append((tid, "obj", f"{stem}_obj/frame_{f1:06d}.obj", text.encode(),
                                 {**base, "units": "metres", "frame": int(frames[k])}))
     return out
@@ -207,7 +208,7 @@ def compute(ctx: Context, cfg: FitExportConfig, chunk: Chunk) -> pd.DataFrame:
     return file_rows(files)
 
 
-STAGE = Stage(name="fit_export", version=2, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
+STAGE = Stage(name="fit_export", version=3, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
               inputs=("probe", "fit"), plan=plan,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")
 

@@ -16,6 +16,8 @@ import io
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from video2mesh.models.maths.mesh import vertex_normals   # the GLB's normals too, so both formats shade alike
+
 SMPL_JOINT_NAMES = (
     "Pelvis", "L_Hip", "R_Hip", "Spine1", "L_Knee", "R_Knee", "Spine2", "L_Ankle", "R_Ankle",
     "Spine3", "L_Foot", "R_Foot", "Neck", "L_Collar", "R_Collar", "Head", "L_Shoulder", "R_Shoulder",
@@ -149,14 +151,40 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
     return out.getvalue()
 
 
-def obj_text(vertices: np.ndarray, faces: np.ndarray, comment: str = "") -> str:
-    """Wavefront OBJ of one mesh: vertices (V, 3) metres, faces (F, 3) zero-based (written 1-based)."""
+def obj_text(vertices: np.ndarray, faces: np.ndarray, comment: str = "", normals: bool = True,
+             uvs: np.ndarray | None = None, uv_faces: np.ndarray | None = None) -> str:
+    """Wavefront OBJ of one mesh: vertices (V, 3) metres, faces (F, 3) zero-based (written 1-based).
+
+    `normals`: per-vertex smooth normals (`vn`, area-weighted, the same as the GLB's) so importers
+    shade the body smoothly instead of faceted. `uvs` (U, 2) with `uv_faces` (F, 3) indices into them:
+    texture coordinates (`vt`) where the body model has a UV map (Anny does; SMPL's files do not).
+    """
     _check("vertices", vertices, (-1, 3))
     _check("faces", faces, (-1, 3))
+    if (uvs is None) != (uv_faces is None):
+        raise ValueError("uvs and uv_faces go together")
+    v = np.asarray(vertices, np.float64)
+    f = np.asarray(faces, np.int64) + 1
     out = io.StringIO()
     for line in comment.splitlines():
         out.write(f"# {line}\n")
-    # One %-format over the flat array: ~20x faster than np.savetxt's per-line formatting.
-    out.write(("v %.5f %.5f %.5f\n" * len(vertices)) % tuple(np.asarray(vertices, np.float64).ravel().tolist()))
-    out.write(("f %d %d %d\n" * len(faces)) % tuple((np.asarray(faces, np.int64) + 1).ravel().tolist()))
+    # One %-format over a flat array: ~20x faster than np.savetxt's per-line formatting.
+    out.write(("v %.5f %.5f %.5f\n" * len(v)) % tuple(v.ravel().tolist()))
+    cols = [f]
+    if uvs is not None:
+        _check("uvs", np.asarray(uvs), (-1, 2))
+        _check("uv_faces", np.asarray(uv_faces), (len(f), 3))
+        out.write(("vt %.6f %.6f\n" * len(uvs)) % tuple(np.asarray(uvs, np.float64).ravel().tolist()))
+        cols.append(np.asarray(uv_faces, np.int64) + 1)
+    if normals:
+        n = vertex_normals(v, f - 1).astype(np.float64)
+        out.write(("vn %.4f %.4f %.4f\n" * len(n)) % tuple(n.ravel().tolist()))
+        cols.append(f)    # normal k belongs to vertex k
+    out.write("s 1\n")
+    if len(cols) == 1:
+        out.write(("f %d %d %d\n" * len(f)) % tuple(f.ravel().tolist()))
+    else:
+        corner = "/".join(["%d"] * len(cols)) if uvs is not None else "%d//%d"
+        idx = np.stack(cols, axis=-1)                       # (F, 3, len(cols))
+        out.write((f"f {corner} {corner} {corner}\n" * len(f)) % tuple(idx.ravel().tolist()))
     return out.getvalue()

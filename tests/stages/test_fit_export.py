@@ -100,8 +100,9 @@ def test_obj_sequence_uses_1_based_frames_and_the_posed_mesh(published, body):
     assert [p.name for p in objs] == [f"frame_{f + 1:06d}.obj" for f in TRACKS[0]]
     _, verts = rig_heads_yup(body, fit, 0)
     m = trimesh.load(objs[-1], process=False)
-    assert np.abs(m.vertices - verts[-1]).max() < 1e-5 + 5e-6     # written with 5 decimals
-    assert np.array_equal(np.asarray(m.faces), body.faces)
+    # trimesh splits vertices on Anny's UV seams, so compare every triangle's corners
+    assert len(m.faces) == len(body.faces)
+    assert np.abs(m.vertices[m.faces] - verts[-1][body.faces]).max() < 1e-5 + 5e-6     # written with 5 decimals
 
 
 def test_npz_holds_the_rig_parameters(published, body):
