@@ -99,7 +99,8 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
     local_rot (T, J, 3, 3), root_pos (T, 3) metres, offsets (J, 3) metres. Rotation channels are
     intrinsic Euler angles in degrees in `order` (channels "Zrotation Xrotation Yrotation" for "ZXY"
     mean R = Rz @ Rx @ Ry, the usual BVH reading). The root has OFFSET 0 and position channels equal
-    to its world position, so parsers that add or ignore the root offset agree. Angles are unwrapped
+    to its world position, so parsers that add or ignore the root offset agree (when every child of the
+    root sits on it, the root's pivot moves END_SITE_M below them: see the comment in the code). Angles are unwrapped
     over time (each angle +-360 degrees leaves the rotation unchanged) to keep curves continuous.
     Every leaf joint gets an End Site: its `end_offsets` (J, 3) row in metres when given, else a
     END_SITE_M stub continuing the incoming bone (straight up for a root leaf or a zero-length bone).
@@ -111,6 +112,18 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
         _check("end_offsets", np.asarray(end_offsets), (j, 3))
     if sorted(order) != ["X", "Y", "Z"]:
         raise ValueError(f"order must be a permutation of XYZ, got {order!r}")
+    offsets = np.asarray(offsets, np.float64).copy()
+    root_pos = np.asarray(root_pos, np.float64)
+    root = int(np.flatnonzero(parents < 0)[0])
+    kids_of_root = np.flatnonzero(parents == root)
+    if len(kids_of_root) and np.abs(offsets[kids_of_root]).max() < 1e-9:
+        # Every child sits on the root (Anny's `root` bone): importers make that a zero-length bone
+        # (Blender: "zero length node found: root"). Move the root's pivot END_SITE_M down its own
+        # rest up axis and its position channel with it: a child's world position q + R o equals the
+        # old p + R 0 for q = p - R o, so every joint, and every rotation, is unchanged.
+        o = np.array([0.0, END_SITE_M, 0.0])
+        offsets[kids_of_root] = o
+        root_pos = root_pos - np.einsum("tij,j->ti", local_rot[:, root], o)
     euler = Rotation.from_matrix(local_rot.reshape(-1, 3, 3)).as_euler(order, degrees=True).reshape(t, j, 3)
     euler = np.unwrap(euler, period=360.0, axis=0)
     kids = _children(parents)
@@ -144,7 +157,7 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
             out.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {vec(tip)}\n{pad}  }}\n")
         out.write(f"{pad}}}\n")
 
-    write(int(np.flatnonzero(parents < 0)[0]), 0)
+    write(root, 0)
     out.write(f"MOTION\nFrames: {t}\nFrame Time: {frame_time_s:.8f}\n")
     cols = np.concatenate([root_pos * units_per_m, euler[:, dfs].reshape(t, -1)], axis=1)  # (T, 3 + 3J)
     np.savetxt(out, cols, fmt=f"%.{decimals}f", delimiter=" ")

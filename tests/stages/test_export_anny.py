@@ -75,6 +75,7 @@ def test_files_load_in_independent_readers(body, synthetic_fit, tmp_path):
     from video2mesh.models.body.anny_body import pose_rig
     from video2mesh.pipeline.artifacts import stack
     from video2mesh.stages.fit_anny import CAMERA_TO_YUP, N_BONES, export_fit
+    from video2mesh.models.writers.animation import END_SITE_M
 
     df, kp_cam, sk = synthetic_fit
     paths = export_fit(df, tmp_path, fps=12.0, stem="clip", body=body)[0]
@@ -103,7 +104,11 @@ def test_files_load_in_independent_readers(body, synthetic_fit, tmp_path):
             pn = parent.name
             rot[name] = rot[pn] @ r
             pos[name] = pos[pn] + rot[pn] @ off
-        assert np.allclose(pos[name], heads_yup[:, i], atol=1e-4), name
+        if parent is None:   # the root's pivot sits END_SITE_M below its children (no zero-length bone)
+            pivot_to_head = np.einsum("tij,j->ti", rot[name], [0.0, END_SITE_M, 0.0])
+            assert np.allclose(pos[name] + pivot_to_head, heads_yup[:, i], atol=1e-4), name
+        else:
+            assert np.allclose(pos[name], heads_yup[:, i], atol=1e-4), name
 
     # OBJ sequence: trimesh reads the posed meshes back exactly.
     objs = sorted(paths["obj"].glob("*.obj"))
