@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 FIT_EXPORT = files_artifact("fit_export", version=1,
                             doc="Per-track Anny animation files (npz, bvh, glb, obj) of the licence-free path, with sha256.")
 FORMATS = ("npz", "bvh", "glb", "obj")
+RIGS = ("anny", "mixamo", "game_engine")   # skeletons the anny package ships for the same mesh
 BODY_MODEL = "anny"
 LICENCE = "Anny: code Apache-2.0, MakeHuman data CC0 (see the manifest's licence note)"
 _UNITS_PER_M = {"m": 1.0, "cm": 100.0}
@@ -64,6 +65,8 @@ class FitExportConfig:
                                       # cap as export's 900 SMPL frames; longer tracks skip it (0 = no limit)
     bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
     bvh_rotation_order: str = "ZXY"
+    rig: str = "anny"                 # skeleton of the bvh/glb: anny (104 bones, as fitted), mixamo (Mixamo's
+                                      # mixamorig:* names) or game_engine (Unreal-style), retargeted on the shared mesh
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.formats) - set(FORMATS))
@@ -73,6 +76,8 @@ class FitExportConfig:
             raise ConfigError(f"fit_export.bvh_units must be one of {list(_UNITS_PER_M)}, got {self.bvh_units!r}")
         if self.obj_stride < 1:
             raise ConfigError("fit_export.obj_stride must be >= 1")
+        if self.rig not in RIGS:
+            raise ConfigError(f"fit_export.rig must be one of {list(RIGS)}, got {self.rig!r}")
         if sorted(self.bvh_rotation_order) != ["X", "Y", "Z"]:
             raise ConfigError(f"fit_export.bvh_rotation_order must be a permutation of XYZ, got {self.bvh_rotation_order!r}")
 
@@ -96,12 +101,49 @@ def yup_rig(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np
     return {"local": local, "offsets": offsets, "root_pos": transl @ CAMERA_TO_YUP.T, "heads": h}
 
 
+def yup_skeleton(rotations: np.ndarray, heads_posed: np.ndarray, heads_rest: np.ndarray, parents: np.ndarray) -> dict[str, np.ndarray]:
+    """`yup_rig`'s output from world rotations (T, K, 3, 3) relative to rest and posed heads (T, K, 3), camera
+    axes, of any skeleton with rest heads (K, 3) in model axes (a retargeted rig)."""
+    local = np.empty_like(rotations)
+    local[:, 0] = CAMERA_TO_YUP @ rotations[:, 0] @ MODEL_TO_YUP.T
+    local[:, 1:] = MODEL_TO_YUP @ np.swapaxes(rotations[:, parents[1:]], -1, -2) @ rotations[:, 1:] @ MODEL_TO_YUP.T
+    offsets = np.zeros_like(heads_rest)
+    offsets[1:] = (heads_rest[1:] - heads_rest[parents[1:]]) @ MODEL_TO_YUP.T
+    return {"local": local, "offsets": offsets, "root_pos": heads_posed[:, 0] @ CAMERA_TO_YUP.T, "heads": heads_rest}
+
+
+def dense_weights(body: AnnyBody) -> np.ndarray:
+    """(V, J) Anny's skinning weights of `body`'s rig as a dense matrix."""
+    wi = body.model.vertex_bone_indices.cpu().numpy()
+    ww = body.model.vertex_bone_weights.detach().cpu().numpy().astype(np.float64)
+    dense = np.zeros((len(wi), len(body.bone_names)))
+    np.add.at(dense, (np.repeat(np.arange(len(wi)), wi.shape[1]), wi.reshape(-1)), ww.reshape(-1))
+    return dense
+
+
+def retargeted(body: AnnyBody, sk, phen: np.ndarray, rots: np.ndarray, orient: np.ndarray, transl: np.ndarray,
+               target: AnnyBody):
+    """(skeleton dict as `yup_rig`, target skeleton) of the fitted motion carried onto `target`'s rig."""
+    import torch
+
+    from video2mesh.models.body.rigs import retarget
+
+    with torch.no_grad():
+        tsk = target.skeleton(torch.as_tensor(phen[None], dtype=target.dtype))
+    src = pose_rig(body, sk, rots, orient, transl, vertices=False)
+    h = tsk.heads.detach().cpu().numpy().astype(np.float64)
+    r = retarget(src["rotations"], src["heads"], sk.heads.detach().cpu().numpy().astype(np.float64), dense_weights(body),
+                 tsk.rest_vertices.detach().cpu().numpy().astype(np.float64), h, target.parents, dense_weights(target))
+    return yup_skeleton(r.rotations, r.heads, h, target.parents), tsk
+
+
 def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfig = FitExportConfig(),
-                stem: str | None = None) -> list[tuple]:
+                stem: str | None = None, rig_body: AnnyBody | None = None) -> list[tuple]:
     """(track_id, kind, relative path, bytes, meta) of one track's `fit` rows (sorted by frame).
 
     Paths are `<stem>.npz|.bvh|.glb` and `<stem>_obj/frame_<1-based frame>.obj`, stem defaulting to
-    `track_<id>_anny`. Writes nothing.
+    `track_<id>_anny`. `rig_body`: the Anny model of `cfg.rig` when it is not 'anny' (its bvh/glb skeleton;
+    the npz and obj keep the fitted parameters and mesh). Writes nothing.
     """
     import torch
 
@@ -118,15 +160,19 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
     with torch.no_grad():
         sk = body.skeleton(torch.as_tensor(phen[None], dtype=body.dtype))
     y = yup_rig(body, sk, rots, orient, transl)
-    names = tuple(body.bone_names)
-    par = body.parents
+    names, par, skin_body, skin_sk = tuple(body.bone_names), body.parents, body, sk
+    if cfg.rig != "anny":
+        if rig_body is None or rig_body.rig != cfg.rig:
+            raise ValueError(f"fit_export.rig={cfg.rig!r} needs that rig's Anny model as rig_body")
+        y, skin_sk = retargeted(body, sk, phen, rots, orient, transl, rig_body)
+        names, par, skin_body = tuple(rig_body.bone_names), rig_body.parents, rig_body
     gaps = int(np.sum(np.diff(frames) != 1))
     if gaps:
         log.warning("track %d has %d frame gaps; bvh/glb/obj assume the listed frames, see `frame` in the npz", tid, gaps)
     keep = np.arange(0, n, cfg.obj_stride)
     obj_skipped = "obj" in cfg.formats and bool(cfg.obj_max_frames) and len(keep) > cfg.obj_max_frames
     base = {"track_id": tid, "fps": fps, "frame_first": int(frames[0]), "frame_last": int(frames[-1]), "n_frames": n,
-            "axes": AXES, "body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE,
+            "axes": AXES, "body_model": BODY_MODEL, "rig": cfg.rig, "licence": LICENCE,
             "phenotype": {k: round(float(v), 6) for k, v in zip(PHENOTYPES, phen)}}
     if obj_skipped:
         base["obj_skipped"] = f"{len(keep)} OBJ frames > fit_export.obj_max_frames={cfg.obj_max_frames}; raise it or obj_stride"
@@ -152,24 +198,21 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
         text = bvh_text(y["local"], y["root_pos"], y["offsets"], 1.0 / fps, names, par, order=cfg.bvh_rotation_order,
                         units_per_m=_UNITS_PER_M[cfg.bvh_units])
         out.append((tid, "bvh", f"{stem}.bvh", text.encode(), {
-            **base, "units": f"{cfg.bvh_units}, degrees", "joints": N_BONES,
+            **base, "units": f"{cfg.bvh_units}, degrees", "joints": len(names),
             "rotation_order": f"intrinsic {cfg.bvh_rotation_order} (R = R{cfg.bvh_rotation_order[0]} "
                               f"R{cfg.bvh_rotation_order[1]} R{cfg.bvh_rotation_order[2]})"}))
     if "glb" in cfg.formats:
         h = y["heads"]
-        verts = (sk.rest_vertices.detach().cpu().numpy().astype(np.float64) - h[0]) @ MODEL_TO_YUP.T
-        wi = body.model.vertex_bone_indices.cpu().numpy()
-        ww = body.model.vertex_bone_weights.detach().cpu().numpy().astype(np.float64)
-        dense = np.zeros((len(verts), N_BONES))
-        np.add.at(dense, (np.repeat(np.arange(len(verts)), wi.shape[1]), wi.reshape(-1)), ww.reshape(-1))
+        verts = (skin_sk.rest_vertices.detach().cpu().numpy().astype(np.float64) - h[0]) @ MODEL_TO_YUP.T
+        dense = dense_weights(skin_body)
         glb = skinned_glb(SkinnedAnimation(
             vertices=verts, faces=body.faces, weights=dense, rest_joints=(h - h[0]) @ MODEL_TO_YUP.T,
             times_s=(frames - frames[0]) / fps,
-            local_quat=Rotation.from_matrix(y["local"].reshape(-1, 3, 3)).as_quat().reshape(n, N_BONES, 4),
+            local_quat=Rotation.from_matrix(y["local"].reshape(-1, 3, 3)).as_quat().reshape(n, len(names), 4),
             root_pos=y["root_pos"], joint_names=names, parents=tuple(int(p) for p in par), name=stem,
-            extras={"body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE, "phenotype": [float(x) for x in phen]}))
+            extras={"body_model": BODY_MODEL, "rig": cfg.rig, "licence": LICENCE, "phenotype": [float(x) for x in phen]}))
         out.append((tid, "glb", f"{stem}.glb", glb, {**base, "units": "metres, seconds",
-                                                       "animation": f"skinned ({N_BONES} bones, top-4 LBS weights)"}))
+                                                       "animation": f"skinned ({len(names)} bones, top-4 LBS weights)"}))
     if "obj" in cfg.formats:
         if obj_skipped:
             log.warning("track %d: %s", tid, base["obj_skipped"])
@@ -203,7 +246,8 @@ def compute(ctx: Context, cfg: FitExportConfig, chunk: Chunk) -> pd.DataFrame:
         return FIT_EXPORT.empty()
     tid = ids[chunk.index]
     g = ctx.input("fit", filters=[("track_id", "==", tid)]).sort_values("frame").reset_index(drop=True)
-    files = track_files(g, load_body(ctx), fps=ctx.video.fps, cfg=cfg)
+    rig_body = load_body(ctx, rig=cfg.rig) if cfg.rig != "anny" else None
+    files = track_files(g, load_body(ctx), fps=ctx.video.fps, cfg=cfg, rig_body=rig_body)
     ctx.advance(max(chunk.stop - chunk.start, 1))
     return file_rows(files)
 
@@ -228,7 +272,7 @@ def publish_fit_export(runner, results: dict, video_path: str | Path, out_dir: s
         "n_frames": int(probe.n_frames), "axes": AXES, "units": "metres unless the file's entry says otherwise",
         "frame_numbers": "`frame_*` in names are 1-based video frames; frame_first/frame_last are 0-based",
         "method": "licence-free", "method_label": "Anny body fitted to BlazePose keypoints (licence-free)",
-        "body_model": BODY_MODEL, "rig": "anny", "licence": ANNY_LICENCE_NOTE,
+        "body_model": BODY_MODEL, "licence": ANNY_LICENCE_NOTE,   # each file names its rig
         "export_key": results["fit_export"].ref.key,
     }
     return publish(results["fit_export"].ref, Path(out_dir) / Path(video_path).stem, header=header)
