@@ -24,6 +24,7 @@ folder for callers outside the pipeline.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,9 @@ import pandas as pd
 from scipy.spatial.transform import Rotation
 
 from video2mesh.models.writers.animation import bvh_text, obj_text
+from video2mesh.models.writers.fbx import BLENDER_HINT, blender_path, fbx_from_glb
 from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
+from video2mesh.models.writers.usd import skinned_usd
 from video2mesh.models.body.anny_body import PHENOTYPES, AnnyBody, pose_rig
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.errors import ConfigError, InputError
@@ -47,7 +50,8 @@ log = logging.getLogger(__name__)
 
 FIT_EXPORT = files_artifact("fit_export", version=1,
                             doc="Per-track Anny animation files (npz, bvh, glb, obj) of the licence-free path, with sha256.")
-FORMATS = ("npz", "bvh", "glb", "obj")
+FORMATS = ("npz", "bvh", "glb", "obj", "usd", "fbx")
+DEFAULT_FORMATS = ("npz", "bvh", "glb", "obj")   # usd needs usd-core (installed), fbx needs Blender on PATH
 RIGS = ("anny", "mixamo", "game_engine")   # skeletons the anny package ships for the same mesh
 BODY_MODEL = "anny"
 LICENCE = "Anny: code Apache-2.0, MakeHuman data CC0 (see the manifest's licence note)"
@@ -59,7 +63,7 @@ _OBJ_BATCH = 64   # frames posed at once for the OBJ meshes (~1 MB of temporarie
 class FitExportConfig:
     """What to export of the fitted Anny motion (same options as export.ExportConfig, minus gender)."""
 
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     obj_stride: int = 1               # write every n-th frame's OBJ
     obj_max_frames: int = 450         # an Anny OBJ is ~0.9 MB a frame (13,718 vertices): the same ~400 MB
                                       # cap as export's 900 SMPL frames; longer tracks skip it (0 = no limit)
@@ -76,6 +80,10 @@ class FitExportConfig:
             raise ConfigError(f"fit_export.bvh_units must be one of {list(_UNITS_PER_M)}, got {self.bvh_units!r}")
         if self.obj_stride < 1:
             raise ConfigError("fit_export.obj_stride must be >= 1")
+        if "fbx" in self.formats and blender_path() is None:
+            raise ConfigError(f"fit_export.formats has fbx: {BLENDER_HINT}")
+        if "usd" in self.formats and importlib.util.find_spec("pxr") is None:
+            raise ConfigError("fit_export.formats has usd, which needs usd-core: pip install usd-core")
         if self.rig not in RIGS:
             raise ConfigError(f"fit_export.rig must be one of {list(RIGS)}, got {self.rig!r}")
         if sorted(self.bvh_rotation_order) != ["X", "Y", "Z"]:
@@ -201,18 +209,28 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
             **base, "units": f"{cfg.bvh_units}, degrees", "joints": len(names),
             "rotation_order": f"intrinsic {cfg.bvh_rotation_order} (R = R{cfg.bvh_rotation_order[0]} "
                               f"R{cfg.bvh_rotation_order[1]} R{cfg.bvh_rotation_order[2]})"}))
-    if "glb" in cfg.formats:
+    if {"glb", "usd", "fbx"} & set(cfg.formats):
         h = y["heads"]
-        verts = (skin_sk.rest_vertices.detach().cpu().numpy().astype(np.float64) - h[0]) @ MODEL_TO_YUP.T
-        dense = dense_weights(skin_body)
-        glb = skinned_glb(SkinnedAnimation(
-            vertices=verts, faces=body.faces, weights=dense, rest_joints=(h - h[0]) @ MODEL_TO_YUP.T,
+        anim = SkinnedAnimation(
+            vertices=(skin_sk.rest_vertices.detach().cpu().numpy().astype(np.float64) - h[0]) @ MODEL_TO_YUP.T,
+            faces=body.faces, weights=dense_weights(skin_body), rest_joints=(h - h[0]) @ MODEL_TO_YUP.T,
             times_s=(frames - frames[0]) / fps,
             local_quat=Rotation.from_matrix(y["local"].reshape(-1, 3, 3)).as_quat().reshape(n, len(names), 4),
             root_pos=y["root_pos"], joint_names=names, parents=tuple(int(p) for p in par), name=stem,
-            extras={"body_model": BODY_MODEL, "rig": cfg.rig, "licence": LICENCE, "phenotype": [float(x) for x in phen]}))
-        out.append((tid, "glb", f"{stem}.glb", glb, {**base, "units": "metres, seconds",
-                                                       "animation": f"skinned ({len(names)} bones, top-4 LBS weights)"}))
+            extras={"body_model": BODY_MODEL, "rig": cfg.rig, "licence": LICENCE, "phenotype": [float(x) for x in phen],
+                    "fps": float(fps), "frame_first": int(frames[0]), "frame_last": int(frames[-1]),
+                    "time_zero": "the track's first frame (frame_first, 0-based video frame)"})
+        skinned = {**base, "animation": f"skinned ({len(names)} bones, top-4 LBS weights)"}
+        glb = skinned_glb(anim)
+        if "glb" in cfg.formats:
+            out.append((tid, "glb", f"{stem}.glb", glb, {**skinned, "units": "metres, seconds"}))
+        if "usd" in cfg.formats:
+            out.append((tid, "usd", f"{stem}.usd", skinned_usd(anim, fps),
+                        {**skinned, "units": "metres (metersPerUnit 1), time codes = frames at the clip's fps"}))
+        if "fbx" in cfg.formats:
+            out.append((tid, "fbx", f"{stem}.fbx", fbx_from_glb(glb, fps),
+                        {**skinned, "units": "metres (unit scale 1), frames at the clip's fps",
+                         "written_by": "Blender (background mode), from the GLB"}))
     if "obj" in cfg.formats:
         if obj_skipped:
             log.warning("track %d: %s", tid, base["obj_skipped"])
