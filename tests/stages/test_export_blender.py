@@ -61,7 +61,7 @@ def _blender_read(tmp_path, path, kind, fps):
 
 @pytest.mark.parametrize("rig", ["anny", "mixamo"])
 def test_formats_open_in_blender_with_the_npz_joints(mild_fit, tmp_path, rig):  # noqa: F811
-    from video2mesh.stages.fit_anny import load_body
+    from video2mesh.stages.licence_free import load_body
     from video2mesh.stages.fit_export import FitExportConfig, track_files
 
     body, df = mild_fit

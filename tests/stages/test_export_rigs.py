@@ -19,7 +19,8 @@ def mild_fit():
 
     from video2mesh.models.body.anny_body import FIT_BONES
     from video2mesh.models.fit.anny_fit import MODEL_TO_CAMERA
-    from video2mesh.stages.fit_anny import N_BONES, bone_rotations
+    from video2mesh.models.body.anny_body import N_BONES
+    from video2mesh.stages.fit_anny import bone_rotations
 
     body = anny_body()
     bones = body.bone_index(FIT_BONES)
@@ -45,7 +46,9 @@ def test_mixamo_rig_bvh_and_glb(mild_fit, tmp_path):
     from video2mesh.models.body.rigs import point_weights
     from video2mesh.models.body.anny_body import pose_rig
     from video2mesh.pipeline.artifacts import stack
-    from video2mesh.stages.fit_anny import CAMERA_TO_YUP, N_BONES, load_body
+    from video2mesh.models.body.anny_body import N_BONES
+    from video2mesh.models.writers.animation import CAMERA_TO_YUP
+    from video2mesh.stages.licence_free import load_body
     from video2mesh.stages.fit_export import FitExportConfig, dense_weights, track_files
 
     body, df = mild_fit
