@@ -60,8 +60,9 @@ def retarget(src_rotations: np.ndarray, src_heads_posed: np.ndarray, src_heads: 
     (J, 3), dense weights (V, J). Target, same shape and mesh: rest_vertices (V, 3), rest heads (K, 3),
     parents (K,) with parents before children, dense weights (V, K). The target root lands where the
     source's skinning carries its rest head; each bone then turns about its (already placed) head to
-    carry the vertices it skins and its children's heads where the source puts them. A bone that skins
-    fewer than 3 non-collinear vertices and has no child keeps its parent's rotation (tips).
+    carry the vertices it skins and its children's heads where the source puts them. A bone whose points
+    (vertices and children's heads) cannot fix a rotation keeps its parent's (tips); a root that skins
+    nothing follows its most skinning child.
     """
     def lbs(points: np.ndarray, w: np.ndarray) -> np.ndarray:        # source skinning of rest points (T, P, 3)
         out = np.zeros((len(src_rotations), len(points), 3))
@@ -75,6 +76,22 @@ def retarget(src_rotations: np.ndarray, src_heads_posed: np.ndarray, src_heads: 
     target = lbs(heads, point_weights(rest_vertices, src_weights, heads))
     posed = lbs(rest_vertices, src_weights)
     kids = [np.flatnonzero(parents == c) for c in range(k)]
+
+    def turn(c: int, head: np.ndarray) -> np.ndarray | None:
+        """Bone c's rotation (T, 3, 3) about its posed head (T, 3), or None when its points cannot fix one."""
+        sel = np.flatnonzero(skin_weights[:, c] >= MIN_WEIGHT)
+        share = HEAD_WEIGHT if len(kids[c]) else 0.0
+        xs = [rest_vertices[sel] - heads[c]]
+        ys = [posed[:, sel] - head[:, None]]
+        ws = [skin_weights[sel, c] / max(skin_weights[sel, c].sum(), 1e-12) * (1 - share)]
+        if len(kids[c]):
+            xs.append(heads[kids[c]] - heads[c])
+            ys.append(target[:, kids[c]] - head[:, None])
+            ws.append(np.full(len(kids[c]), share / len(kids[c])))
+        x = np.concatenate(xs)
+        spread = np.linalg.svd(x - x.mean(0), compute_uv=False) if len(x) >= 3 else np.zeros(3)
+        return None if spread[1] < 1e-4 else rotation_about(x, np.concatenate(ys, axis=1), np.concatenate(ws))
+
     rot = np.zeros((t, k, 3, 3))
     pos = np.zeros((t, k, 3))
     pos[:, 0] = target[:, 0]
@@ -82,20 +99,17 @@ def retarget(src_rotations: np.ndarray, src_heads_posed: np.ndarray, src_heads: 
         if c:
             p = parents[c]
             pos[:, c] = pos[:, p] + np.einsum("tij,j->ti", rot[:, p], heads[c] - heads[p])
-        sel = np.flatnonzero(skin_weights[:, c] >= MIN_WEIGHT)
-        xs = [rest_vertices[sel] - heads[c]]
-        ys = [posed[:, sel] - pos[:, c, None]]
-        ws = [skin_weights[sel, c] / max(skin_weights[sel, c].sum(), 1e-12) * (1 - HEAD_WEIGHT * bool(len(kids[c])))]
-        if len(kids[c]):
-            xs.append(heads[kids[c]] - heads[c])
-            ys.append(target[:, kids[c]] - pos[:, c, None])
-            ws.append(np.full(len(kids[c]), HEAD_WEIGHT / len(kids[c])))
-        x = np.concatenate(xs)
-        spread = np.linalg.svd(x - x.mean(0), compute_uv=False) if len(x) >= 3 else np.zeros(3)
-        if spread[1] < 1e-4:
-            rot[:, c] = rot[:, parents[c]] if c else np.eye(3)
-            continue
-        rot[:, c] = rotation_about(x, np.concatenate(ys, axis=1), np.concatenate(ws))
+        r = turn(c, pos[:, c])
+        if r is None and c == 0 and len(kids[0]):
+            # A root that skins nothing (a game-engine `Root` on the floor): it takes the rotation of its most
+            # skinning child, placed so that this child's head lands where the mesh puts it.
+            cc = max(kids[0], key=lambda j: skin_weights[:, j].sum())
+            r = turn(cc, target[:, cc])
+            if r is not None:
+                pos[:, 0] = target[:, cc] - np.einsum("tij,j->ti", r, heads[cc] - heads[0])
+        if r is None:
+            r = rot[:, parents[c]] if c else np.tile(np.eye(3), (t, 1, 1))
+        rot[:, c] = r
     return RetargetResult(rotations=rot, heads=pos, target_heads=target)
 
 

@@ -50,3 +50,19 @@ def test_retarget_reproduces_a_bent_bar_exactly():
     np.testing.assert_allclose(skin(v, dh, dw, r.rotations, r.heads), posed, atol=1e-9)
     np.testing.assert_allclose(r.heads, r.target_heads, atol=1e-9)
     np.testing.assert_allclose(r.rotations[:, 2], g1, atol=1e-9)
+
+
+def test_a_root_that_skins_nothing_follows_its_child():
+    """A game-engine style rig: a `Root` below the bar that skins no vertex. The bar's bone still lands
+    exactly (its head where the mesh puts it, its vertices reproduced)."""
+    v, sh, sw, _, _ = _bar()
+    dh = np.array([[0, -0.3, 0], [0, 0, 0]], float)              # Root 30 cm below the bar, then the bar
+    dw = np.stack([np.zeros(len(v)), np.ones(len(v))], 1)
+    t = 2
+    g = Rotation.from_rotvec([[0.4, 0.0, 0.2]] * t).as_matrix()
+    src_rot = np.stack([g, g], 1)
+    root = np.array([[0.1, 0.2, 3.0]] * t)
+    src_pos = np.stack([root, root + np.einsum("tij,j->ti", g, sh[1] - sh[0])], 1)
+    r = retarget(src_rot, src_pos, sh, sw, v, dh, np.array([-1, 0]), dw)
+    np.testing.assert_allclose(r.heads[:, 1], r.target_heads[:, 1], atol=1e-9)
+    np.testing.assert_allclose(skin(v, dh, dw, r.rotations, r.heads), skin(v, sh, sw, src_rot, src_pos), atol=1e-9)
