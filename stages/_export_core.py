@@ -13,6 +13,7 @@ names are 1-based video frames (video frame 0 -> frame_000001); frame_first/fram
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import zipfile
@@ -25,7 +26,9 @@ import pandas as pd
 from scipy.spatial.transform import Rotation
 
 from video2mesh.models.writers.animation import bvh_text, obj_text
+from video2mesh.models.writers.fbx import BLENDER_HINT, blender_path, fbx_from_glb
 from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
+from video2mesh.models.writers.usd import skinned_usd
 from video2mesh.pipeline.artifacts import Artifact
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context
@@ -36,7 +39,8 @@ from .outputs import file_rows, publish
 log = logging.getLogger(__name__)
 
 AXES = "Y up, right-handed; camera at the origin looking along -Z (camera x right, y down, z forward -> x, -y, -z)"
-FORMATS = ("npz", "bvh", "glb", "obj")
+FORMATS = ("npz", "bvh", "glb", "obj", "usd", "fbx")
+DEFAULT_FORMATS = ("npz", "bvh", "glb", "obj")     # usd needs usd-core (installed), fbx needs Blender on PATH
 UNITS_PER_M = {"m": 1.0, "cm": 100.0}
 
 
@@ -45,7 +49,7 @@ class AnimationExportConfig:
     """Options of an export stage; each stage's config subclasses it and names itself in `stage`."""
 
     stage: ClassVar[str] = "export"   # the stage whose settings these are (in error messages)
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     obj_stride: int = 1               # write every n-th frame's OBJ
     obj_max_frames: int = 900         # longer tracks skip the OBJ sequence (0 = no limit); see the subclasses
     bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
@@ -55,6 +59,10 @@ class AnimationExportConfig:
         bad = sorted(set(self.formats) - set(FORMATS))
         if bad:
             raise ConfigError(f"{self.stage}.formats has unknown format(s) {bad}; choose from {list(FORMATS)}")
+        if "fbx" in self.formats and blender_path() is None:
+            raise ConfigError(f"{self.stage}.formats has fbx: {BLENDER_HINT}")
+        if "usd" in self.formats and importlib.util.find_spec("pxr") is None:
+            raise ConfigError(f"{self.stage}.formats has usd, which needs usd-core: pip install usd-core")
         if self.bvh_units not in UNITS_PER_M:
             raise ConfigError(f"{self.stage}.bvh_units must be one of {list(UNITS_PER_M)}, got {self.bvh_units!r}")
         if self.obj_stride < 1:
@@ -101,6 +109,8 @@ class RigTrack:
     bvh_meta: dict[str, Any] | None = None   # further entries of the .bvh's manifest entry
     obj_note: str = ""                       # appended to each OBJ's comment line
     obj_batch: int = 64                      # frames posed at once for the OBJ meshes
+    uvs: np.ndarray | None = None            # (U, 2) the body's UV map for the OBJ frames, if it has one
+    uv_faces: np.ndarray | None = None       # (F, 3) indices into `uvs`, corner by corner of `faces`
 
 
 def npz_bytes(arrays: dict[str, Any]) -> bytes:
@@ -140,14 +150,26 @@ def track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: s
         out.append((tid, "bvh", f"{stem}.bvh", text.encode(), {
             **base, "units": f"{cfg.bvh_units}, degrees", **(track.bvh_meta or {}),
             "rotation_order": f"intrinsic {order} (R = R{order[0]} R{order[1]} R{order[2]})"}))
-    if "glb" in cfg.formats:
+    if {"glb", "usd", "fbx"} & set(cfg.formats):
         bind = track.bind_pose()
         quat = Rotation.from_matrix(track.local.reshape(-1, 3, 3)).as_quat().reshape(n, len(track.names), 4)  # (x, y, z, w)
-        glb = skinned_glb(SkinnedAnimation(
+        extras = {**(track.glb_extras or {}), "fps": float(fps), "frame_first": int(frames[0]), "frame_last": int(frames[-1]),
+                  "time_zero": "frame_first (0-based video frame); key k at (frame_k - frame_first) / fps seconds"}
+        anim = SkinnedAnimation(
             vertices=bind.vertices, faces=track.faces, weights=bind.weights, rest_joints=bind.rest_joints,
             times_s=(frames - frames[0]) / fps, local_quat=quat, root_pos=track.root_pos, name=stem,
-            joint_names=track.names, parents=tuple(int(p) for p in track.parents), extras=track.glb_extras))
-        out.append((tid, "glb", f"{stem}.glb", glb, {**base, "units": "metres, seconds", "animation": track.glb_note}))
+            joint_names=track.names, parents=tuple(int(p) for p in track.parents), extras=extras)
+        glb = skinned_glb(anim)
+        skinned = {**base, "animation": track.glb_note}
+        if "glb" in cfg.formats:
+            out.append((tid, "glb", f"{stem}.glb", glb, {**skinned, "units": "metres, seconds"}))
+        if "usd" in cfg.formats:
+            out.append((tid, "usd", f"{stem}.usd", skinned_usd(anim, fps),
+                        {**skinned, "units": "metres (metersPerUnit 1), time codes = frames at the clip's fps"}))
+        if "fbx" in cfg.formats:
+            out.append((tid, "fbx", f"{stem}.fbx", fbx_from_glb(glb, fps),
+                        {**skinned, "units": "metres (unit scale 1), frames at the clip's fps",
+                         "written_by": "Blender (background mode), from the GLB"}))
     if "obj" in cfg.formats:
         if obj_skipped:
             log.warning("track %d: %s", tid, base["obj_skipped"])
@@ -156,7 +178,8 @@ def track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: s
                 ks = keep[s:s + track.obj_batch]
                 for v, k in zip(track.posed(ks), ks):
                     f1 = int(frames[k]) + 1
-                    text = obj_text(v, track.faces, comment=f"video2mesh track {tid} video frame {f1} (1-based){track.obj_note}")
+                    text = obj_text(v, track.faces, comment=f"video2mesh track {tid} video frame {f1} (1-based){track.obj_note}",
+                                    uvs=track.uvs, uv_faces=track.uv_faces)
                     out.append((tid, "obj", f"{stem}_obj/frame_{f1:06d}.obj", text.encode(),
                                 {**base, "units": "metres", "frame": int(frames[k])}))
     return out

@@ -109,6 +109,6 @@ publish_export = partial(core.publish_export, SOURCE)
 # (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `export`, then publish
 export_outputs = partial(core.export_outputs, SOURCE)
 
-STAGE = Stage(name="export", version=1, config=ExportConfig, output=EXPORT, compute=partial(core.compute, SOURCE),
+STAGE = Stage(name="export", version=2, config=ExportConfig, output=EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "mesh"), assets=lambda cfg: (smpl_asset(cfg.gender),), plan=partial(core.plan, SOURCE),
               publish=publish_export, doc="per-track npz, bvh, glb and obj files for animators")

@@ -38,7 +38,7 @@ from scipy.spatial.transform import Rotation
 from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, AnnyBody, pose_rig
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
 from video2mesh.pipeline.artifacts import stack
-from video2mesh.pipeline.errors import InputError
+from video2mesh.pipeline.errors import ConfigError, InputError
 from video2mesh.pipeline.stage import Stage
 
 from . import _export_core as core
@@ -52,6 +52,7 @@ FIT_EXPORT = files_artifact("fit_export", version=1,
                             doc="Per-track Anny animation files (npz, bvh, glb, obj) of the licence-free path, with sha256.")
 BODY_MODEL = "anny"
 LICENCE = "Anny: code Apache-2.0, MakeHuman data CC0 (see the manifest's licence note)"
+RIGS = ("anny", "mixamo", "game_engine")   # skeletons the anny package ships for the same mesh
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,13 @@ class FitExportConfig(core.AnimationExportConfig):
     stage = "fit_export"
     obj_max_frames: int = 450         # an Anny OBJ is ~0.9 MB a frame (13,718 vertices): the same ~400 MB
                                       # cap as export's 900 SMPL frames; longer tracks skip it (0 = no limit)
+    rig: str = "anny"                 # skeleton of the bvh/glb/usd/fbx: anny (104 bones, as fitted), mixamo (Mixamo's
+                                      # mixamorig:* names) or game_engine (Unreal-style), retargeted on the shared mesh
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.rig not in RIGS:
+            raise ConfigError(f"fit_export.rig must be one of {list(RIGS)}, got {self.rig!r}")
 
 
 def yup_rig(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np.ndarray) -> dict[str, np.ndarray]:
@@ -82,7 +90,43 @@ def yup_rig(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np
     return {"local": local, "offsets": offsets, "root_pos": transl @ CAMERA_TO_YUP.T, "heads": h}
 
 
-def anny_track(g: pd.DataFrame, body: AnnyBody) -> core.RigTrack:
+def yup_skeleton(rotations: np.ndarray, heads_posed: np.ndarray, heads_rest: np.ndarray, parents: np.ndarray) -> dict[str, np.ndarray]:
+    """`yup_rig`'s output from world rotations (T, K, 3, 3) relative to rest and posed heads (T, K, 3), camera
+    axes, of any skeleton with rest heads (K, 3) in model axes (a retargeted rig)."""
+    local = np.empty_like(rotations)
+    local[:, 0] = CAMERA_TO_YUP @ rotations[:, 0] @ MODEL_TO_YUP.T
+    local[:, 1:] = MODEL_TO_YUP @ np.swapaxes(rotations[:, parents[1:]], -1, -2) @ rotations[:, 1:] @ MODEL_TO_YUP.T
+    offsets = np.zeros_like(heads_rest)
+    offsets[1:] = (heads_rest[1:] - heads_rest[parents[1:]]) @ MODEL_TO_YUP.T
+    return {"local": local, "offsets": offsets, "root_pos": heads_posed[:, 0] @ CAMERA_TO_YUP.T, "heads": heads_rest}
+
+
+def dense_weights(body: AnnyBody) -> np.ndarray:
+    """(V, J) Anny's skinning weights of `body`'s rig as a dense matrix."""
+    wi = body.model.vertex_bone_indices.cpu().numpy()
+    ww = body.model.vertex_bone_weights.detach().cpu().numpy().astype(np.float64)
+    dense = np.zeros((len(wi), len(body.bone_names)))
+    np.add.at(dense, (np.repeat(np.arange(len(wi)), wi.shape[1]), wi.reshape(-1)), ww.reshape(-1))
+    return dense
+
+
+def retargeted(body: AnnyBody, sk, phen: np.ndarray, rots: np.ndarray, orient: np.ndarray, transl: np.ndarray,
+               target: AnnyBody):
+    """(skeleton dict as `yup_rig`, target skeleton) of the fitted motion carried onto `target`'s rig."""
+    import torch
+
+    from video2mesh.models.body.rigs import retarget
+
+    with torch.no_grad():
+        tsk = target.skeleton(torch.as_tensor(phen[None], dtype=target.dtype))
+    src = pose_rig(body, sk, rots, orient, transl, vertices=False)
+    h = tsk.heads.detach().cpu().numpy().astype(np.float64)
+    r = retarget(src["rotations"], src["heads"], sk.heads.detach().cpu().numpy().astype(np.float64), dense_weights(body),
+                 tsk.rest_vertices.detach().cpu().numpy().astype(np.float64), h, target.parents, dense_weights(target))
+    return yup_skeleton(r.rotations, r.heads, h, target.parents), tsk
+
+
+def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None) -> core.RigTrack:
     """The export core's view of one track's `fit` rows (sorted by frame): the rig in the Y-up frame
     (yup_rig), the track's phenotype as its shape, the .npz of the module docstring."""
     import torch
@@ -99,7 +143,10 @@ def anny_track(g: pd.DataFrame, body: AnnyBody) -> core.RigTrack:
     with torch.no_grad():
         sk = body.skeleton(torch.as_tensor(phen[None], dtype=body.dtype))
     y = yup_rig(body, sk, rots, orient, transl)
-    names, par = tuple(body.bone_names), body.parents
+    names, par, skin_body, skin_sk, rig = tuple(body.bone_names), body.parents, body, sk, "anny"
+    if rig_body is not None and rig_body.rig != "anny":    # bvh/glb/usd/fbx on a standard rig; npz/obj as fitted
+        y, skin_sk = retargeted(body, sk, phen, rots, orient, transl, rig_body)
+        names, par, skin_body, rig = tuple(rig_body.bone_names), rig_body.parents, rig_body, rig_body.rig
 
     def npz(fps: float) -> dict:
         heads = pose_rig(body, sk, rots, orient, transl, vertices=False)["heads"]
@@ -120,12 +167,8 @@ def anny_track(g: pd.DataFrame, body: AnnyBody) -> core.RigTrack:
 
     def bind_pose() -> core.BindPose:
         h = y["heads"]
-        verts = (sk.rest_vertices.detach().cpu().numpy().astype(np.float64) - h[0]) @ MODEL_TO_YUP.T
-        wi = body.model.vertex_bone_indices.cpu().numpy()
-        ww = body.model.vertex_bone_weights.detach().cpu().numpy().astype(np.float64)
-        dense = np.zeros((len(verts), N_BONES))
-        np.add.at(dense, (np.repeat(np.arange(len(verts)), wi.shape[1]), wi.reshape(-1)), ww.reshape(-1))
-        return core.BindPose(verts, dense, (h - h[0]) @ MODEL_TO_YUP.T)
+        verts = (skin_sk.rest_vertices.detach().cpu().numpy().astype(np.float64) - h[0]) @ MODEL_TO_YUP.T
+        return core.BindPose(verts, dense_weights(skin_body), (h - h[0]) @ MODEL_TO_YUP.T)
 
     def posed(ks: np.ndarray) -> np.ndarray:
         return pose_rig(body, sk, rots[ks], orient[ks], transl[ks])["vertices"] @ CAMERA_TO_YUP.T
@@ -133,24 +176,26 @@ def anny_track(g: pd.DataFrame, body: AnnyBody) -> core.RigTrack:
     return core.RigTrack(
         track_id=tid, frames=frames, local=y["local"], root_pos=y["root_pos"], offsets=y["offsets"], names=names,
         parents=par, faces=body.faces,
-        meta={"body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE,
+        meta={"body_model": BODY_MODEL, "rig": rig, "licence": LICENCE,
               "phenotype": {k: round(float(v), 6) for k, v in zip(PHENOTYPES, phen)}},
-        npz=npz, bind_pose=bind_pose, posed=posed, glb_note=f"skinned ({N_BONES} bones, top-4 LBS weights)",
-        glb_extras={"body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE, "phenotype": [float(x) for x in phen]},
-        bvh_meta={"joints": N_BONES}, obj_note="; body model: anny", obj_batch=64)
+        npz=npz, bind_pose=bind_pose, posed=posed, glb_note=f"skinned ({len(names)} bones, top-4 LBS weights)",
+        glb_extras={"body_model": BODY_MODEL, "rig": rig, "licence": LICENCE, "phenotype": [float(x) for x in phen]},
+        bvh_meta={"joints": len(names)}, obj_note="; body model: anny", obj_batch=64, uvs=body.uvs, uv_faces=body.uv_faces)
 
 
 def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfig = FitExportConfig(),
-                stem: str | None = None) -> list[tuple]:
+                stem: str | None = None, rig_body: AnnyBody | None = None) -> list[tuple]:
     """(track_id, kind, relative path, bytes, meta) of one track's `fit` rows (sorted by frame).
 
-    Paths are `<stem>.npz|.bvh|.glb` and `<stem>_obj/frame_<1-based frame>.obj`, stem defaulting to
-    `track_<id>_anny`. Writes nothing.
+    Paths are `<stem>.npz|.bvh|.glb|.usd|.fbx` and `<stem>_obj/frame_<1-based frame>.obj`, stem defaulting
+    to `track_<id>_anny`. `rig_body`: the Anny model of `cfg.rig` when it is not 'anny'. Writes nothing.
     """
-    return core.track_files(anny_track(g, body), fps, cfg, stem or f"track_{int(g.track_id.iloc[0]):03d}_anny")
+    if cfg.rig != "anny" and (rig_body is None or rig_body.rig != cfg.rig):
+        raise ValueError(f"fit_export.rig={cfg.rig!r} needs that rig's Anny model as rig_body")
+    return core.track_files(anny_track(g, body, rig_body), fps, cfg, stem or f"track_{int(g.track_id.iloc[0]):03d}_anny")
 
 
-def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", formats=core.FORMATS,
+def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", formats=core.DEFAULT_FORMATS,
                body: AnnyBody | None = None) -> dict[int, dict[str, Path]]:
     """Write each track of a `fit` artifact as animator files `<stem>_track<id>_anny.*` into `out_dir`,
     for callers outside the pipeline (the pipeline's way is this stage + publish). `.obj` frames go to
@@ -165,9 +210,10 @@ def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", form
 
 
 SOURCE = core.ExportSource(stage="fit_export", artifact=FIT_EXPORT, input="fit",
-                           rig_track=lambda ctx, cfg, rows: anny_track(rows, load_body(ctx)), stem="track_{tid:03d}_anny",
-                           method="licence-free", body_model=lambda cfg: BODY_MODEL, licence=ANNY_LICENCE_NOTE,
-                           manifest={"rig": "anny"})
+                           rig_track=lambda ctx, cfg, rows: anny_track(
+                               rows, load_body(ctx), load_body(ctx, rig=cfg.rig) if cfg.rig != "anny" else None),
+                           stem="track_{tid:03d}_anny", method="licence-free", body_model=lambda cfg: BODY_MODEL,
+                           licence=ANNY_LICENCE_NOTE)   # each file's manifest entry names its rig
 
 
 # (runner, results, video_path, out_dir, folder=None) -> paths: publish a finished `fit_export` with manifest.json, running nothing
@@ -175,6 +221,6 @@ publish_fit_export = partial(core.publish_export, SOURCE)
 # (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `fit_export`, then publish
 fit_export_outputs = partial(core.export_outputs, SOURCE)
 
-STAGE = Stage(name="fit_export", version=2, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
+STAGE = Stage(name="fit_export", version=3, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "fit"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")

@@ -78,6 +78,8 @@ class AnnyBody:
     kp_vertices: torch.Tensor    # (Vk,) vertex indices used by any keypoint
     skin_weights: torch.Tensor   # (Vk, J) dense skinning weights of those vertices
     faces: np.ndarray            # (F, 3) triangles
+    uvs: np.ndarray | None = None       # (U, 2) texture coordinates of the MakeHuman UV map
+    uv_faces: np.ndarray | None = None  # (F, 3) indices into `uvs`, corner by corner of `faces`
     _lv: list | None = None
     _inv: torch.Tensor | None = None
 
@@ -98,9 +100,14 @@ class AnnyBody:
         used = torch.nonzero(w.abs().sum(0) > 0).flatten()
         dense = dense_bone_weights(model.vertex_bone_weights, model.vertex_bone_indices, model.bone_count)
         faces = model.get_triangular_faces().cpu().numpy().astype(np.int64)
+        uvs = uv_faces = None
+        if np.array_equal(faces, model.faces.cpu().numpy()):   # the UV indices follow `model.faces`
+            uvs = model.texture_coordinates.cpu().numpy().astype(np.float64)
+            uv_faces = model.face_texture_coordinate_indices.cpu().numpy().astype(np.int64)
         return cls(rig=rig, model=model, bone_names=list(model.bone_labels),
                    parents=np.asarray(model.bone_parents.cpu() if torch.is_tensor(model.bone_parents) else model.bone_parents),
-                   kp_weights=w[:, used], kp_vertices=used, skin_weights=dense[used].to(dtype), faces=faces)
+                   kp_weights=w[:, used], kp_vertices=used, skin_weights=dense[used].to(dtype), faces=faces,
+                   uvs=uvs, uv_faces=uv_faces)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -16,6 +16,8 @@ import io
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from video2mesh.models.maths.mesh import vertex_normals   # the GLB's normals too, so both formats shade alike
+
 SMPL_JOINT_NAMES = (
     "Pelvis", "L_Hip", "R_Hip", "Spine1", "L_Knee", "R_Knee", "Spine2", "L_Ankle", "R_Ankle",
     "Spine3", "L_Foot", "R_Foot", "Neck", "L_Collar", "R_Collar", "Head", "L_Shoulder", "R_Shoulder",
@@ -97,7 +99,8 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
     local_rot (T, J, 3, 3), root_pos (T, 3) metres, offsets (J, 3) metres. Rotation channels are
     intrinsic Euler angles in degrees in `order` (channels "Zrotation Xrotation Yrotation" for "ZXY"
     mean R = Rz @ Rx @ Ry, the usual BVH reading). The root has OFFSET 0 and position channels equal
-    to its world position, so parsers that add or ignore the root offset agree. Angles are unwrapped
+    to its world position, so parsers that add or ignore the root offset agree (when every child of the
+    root sits on it, the root's pivot moves END_SITE_M below them: see the comment in the code). Angles are unwrapped
     over time (each angle +-360 degrees leaves the rotation unchanged) to keep curves continuous.
     Every leaf joint gets an End Site: its `end_offsets` (J, 3) row in metres when given, else a
     END_SITE_M stub continuing the incoming bone (straight up for a root leaf or a zero-length bone).
@@ -109,6 +112,18 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
         _check("end_offsets", np.asarray(end_offsets), (j, 3))
     if sorted(order) != ["X", "Y", "Z"]:
         raise ValueError(f"order must be a permutation of XYZ, got {order!r}")
+    offsets = np.asarray(offsets, np.float64).copy()
+    root_pos = np.asarray(root_pos, np.float64)
+    root = int(np.flatnonzero(parents < 0)[0])
+    kids_of_root = np.flatnonzero(parents == root)
+    if len(kids_of_root) and np.abs(offsets[kids_of_root]).max() < 1e-9:
+        # Every child sits on the root (Anny's `root` bone): importers make that a zero-length bone
+        # (Blender: "zero length node found: root"). Move the root's pivot END_SITE_M down its own
+        # rest up axis and its position channel with it: a child's world position q + R o equals the
+        # old p + R 0 for q = p - R o, so every joint, and every rotation, is unchanged.
+        o = np.array([0.0, END_SITE_M, 0.0])
+        offsets[kids_of_root] = o
+        root_pos = root_pos - np.einsum("tij,j->ti", local_rot[:, root], o)
     euler = Rotation.from_matrix(local_rot.reshape(-1, 3, 3)).as_euler(order, degrees=True).reshape(t, j, 3)
     euler = np.unwrap(euler, period=360.0, axis=0)
     kids = _children(parents)
@@ -142,21 +157,47 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
             out.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {vec(tip)}\n{pad}  }}\n")
         out.write(f"{pad}}}\n")
 
-    write(int(np.flatnonzero(parents < 0)[0]), 0)
+    write(root, 0)
     out.write(f"MOTION\nFrames: {t}\nFrame Time: {frame_time_s:.8f}\n")
     cols = np.concatenate([root_pos * units_per_m, euler[:, dfs].reshape(t, -1)], axis=1)  # (T, 3 + 3J)
     np.savetxt(out, cols, fmt=f"%.{decimals}f", delimiter=" ")
     return out.getvalue()
 
 
-def obj_text(vertices: np.ndarray, faces: np.ndarray, comment: str = "") -> str:
-    """Wavefront OBJ of one mesh: vertices (V, 3) metres, faces (F, 3) zero-based (written 1-based)."""
+def obj_text(vertices: np.ndarray, faces: np.ndarray, comment: str = "", normals: bool = True,
+             uvs: np.ndarray | None = None, uv_faces: np.ndarray | None = None) -> str:
+    """Wavefront OBJ of one mesh: vertices (V, 3) metres, faces (F, 3) zero-based (written 1-based).
+
+    `normals`: per-vertex smooth normals (`vn`, area-weighted, the same as the GLB's) so importers
+    shade the body smoothly instead of faceted. `uvs` (U, 2) with `uv_faces` (F, 3) indices into them:
+    texture coordinates (`vt`) where the body model has a UV map (Anny does; SMPL's files do not).
+    """
     _check("vertices", vertices, (-1, 3))
     _check("faces", faces, (-1, 3))
+    if (uvs is None) != (uv_faces is None):
+        raise ValueError("uvs and uv_faces go together")
+    v = np.asarray(vertices, np.float64)
+    f = np.asarray(faces, np.int64) + 1
     out = io.StringIO()
     for line in comment.splitlines():
         out.write(f"# {line}\n")
-    # One %-format over the flat array: ~20x faster than np.savetxt's per-line formatting.
-    out.write(("v %.5f %.5f %.5f\n" * len(vertices)) % tuple(np.asarray(vertices, np.float64).ravel().tolist()))
-    out.write(("f %d %d %d\n" * len(faces)) % tuple((np.asarray(faces, np.int64) + 1).ravel().tolist()))
+    # One %-format over a flat array: ~20x faster than np.savetxt's per-line formatting.
+    out.write(("v %.5f %.5f %.5f\n" * len(v)) % tuple(v.ravel().tolist()))
+    cols = [f]
+    if uvs is not None:
+        _check("uvs", np.asarray(uvs), (-1, 2))
+        _check("uv_faces", np.asarray(uv_faces), (len(f), 3))
+        out.write(("vt %.6f %.6f\n" * len(uvs)) % tuple(np.asarray(uvs, np.float64).ravel().tolist()))
+        cols.append(np.asarray(uv_faces, np.int64) + 1)
+    if normals:
+        n = vertex_normals(v, f - 1).astype(np.float64)
+        out.write(("vn %.4f %.4f %.4f\n" * len(n)) % tuple(n.ravel().tolist()))
+        cols.append(f)    # normal k belongs to vertex k
+    out.write("s 1\n")
+    if len(cols) == 1:
+        out.write(("f %d %d %d\n" * len(f)) % tuple(f.ravel().tolist()))
+    else:
+        corner = "/".join(["%d"] * len(cols)) if uvs is not None else "%d//%d"
+        idx = np.stack(cols, axis=-1)                       # (F, 3, len(cols))
+        out.write((f"f {corner} {corner} {corner}\n" * len(f)) % tuple(idx.ravel().tolist()))
     return out.getvalue()

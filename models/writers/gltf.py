@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from video2mesh.models.maths.mesh import vertex_normals
+
 from .animation import SMPL_JOINT_NAMES, SMPL_PARENTS, rest_offsets
 
 _FLOAT, _UBYTE, _USHORT, _UINT = 5126, 5121, 5123, 5125
@@ -52,17 +54,6 @@ def top_k_weights(weights: np.ndarray, k: int = 4) -> tuple[np.ndarray, np.ndarr
     w = w / np.maximum(w.sum(1, keepdims=True), 1e-12)
     w[w.sum(1) == 0, 0] = 1.0
     return ids.astype(np.uint8 if weights.shape[1] <= 256 else np.uint16), w.astype(np.float32)
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit normals: area-weighted sums of the adjacent faces' normals."""
-    tri = vertices[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    vn = np.zeros_like(vertices, dtype=np.float64)
-    for c in range(3):
-        np.add.at(vn, faces[:, c], fn)
-    n = np.linalg.norm(vn, axis=1, keepdims=True)
-    return (vn / np.where(n > 0, n, 1.0)).astype(np.float32)
 
 
 def continuous_quats(q: np.ndarray) -> np.ndarray:

@@ -89,11 +89,17 @@ def test_obj_sequence_loads_in_trimesh_with_model_faces(published, synthetic_smp
     # stride 2 over video frames 0..11 -> frames 0, 2, ..., 10 named 1-based
     assert [p.name for p in objs] == [f"frame_{f + 1:06d}.obj" for f in range(0, 12, 2)]
     arrays = _smpl.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
-    m = trimesh.load(objs[1], process=False, maintain_order=True, force="mesh")  # keep unreferenced verts
-    assert m.vertices.shape == (6890, 3)
-    np.testing.assert_array_equal(m.faces, arrays["f"])
+    text = objs[1].read_text()
+    v = np.array([[float(x) for x in ln.split()[1:]] for ln in text.splitlines() if ln.startswith("v ")])
+    assert v.shape == (6890, 3) and text.count("\nvn ") == 6890    # every vertex, with a smooth normal
     _, cam_out, _ = smplx_joints(synthetic_smpl_dir, 0)
-    np.testing.assert_allclose(m.vertices, cam_out.vertices[2].numpy() @ CAMERA_TO_YUP.T, atol=2e-5)
+    expected = cam_out.vertices[2].numpy() @ CAMERA_TO_YUP.T
+    np.testing.assert_allclose(v, expected, atol=2e-5)
+    # trimesh re-indexes (v, vn) corners and drops the synthetic body's unreferenced vertices, so
+    # compare the triangles' corner positions, which do not depend on the numbering.
+    m = trimesh.load(objs[1], process=False, force="mesh")
+    assert len(m.faces) == len(arrays["f"])
+    np.testing.assert_allclose(m.vertices[m.faces], expected[arrays["f"]], atol=2e-5)
 
 
 def test_glb_loads_validates_and_animates_like_smpl(published, synthetic_smpl_dir):
@@ -178,8 +184,16 @@ def test_rerun_is_a_cache_hit(published):
 def test_bad_config_names_the_valid_choices():
     with pytest.raises(ConfigError, match="bvh_units"):
         export.ExportConfig(bvh_units="inch")
-    with pytest.raises(ConfigError, match="fbx"):
-        export.ExportConfig(formats=("fbx",))
+    with pytest.raises(ConfigError, match="3ds"):
+        export.ExportConfig(formats=("3ds",))
+
+
+def test_fbx_without_blender_is_a_settings_error_that_says_how_to_get_it(monkeypatch):
+    from video2mesh.stages import _export_core
+
+    monkeypatch.setattr(_export_core, "blender_path", lambda: None)
+    with pytest.raises(ConfigError, match=r"^export\.formats has fbx: .*apt-get install blender"):
+        export.ExportConfig(formats=("npz", "fbx"))
 
 
 @pytest.mark.parametrize("make, stage", [(lambda **k: export.ExportConfig(**k), "export"),
@@ -187,7 +201,7 @@ def test_bad_config_names_the_valid_choices():
 def test_both_export_stages_check_their_options_alike_and_name_themselves(make, stage):
     """One set of options (stages/_export_core.py) for both body models; the error names the stage."""
     for bad, word in (({"bvh_rotation_order": "XXZ"}, "permutation"), ({"obj_stride": 0}, "obj_stride"),
-                      ({"bvh_units": "ft"}, "bvh_units"), ({"formats": ("fbx",)}, "fbx")):
+                      ({"bvh_units": "ft"}, "bvh_units"), ({"formats": ("3ds",)}, "3ds")):
         with pytest.raises(ConfigError, match=rf"^{stage}\..*{word}"):
             make(**bad)
     assert make().obj_max_frames == {"export": 900, "fit_export": 450}[stage]   # ~400 MB of OBJ either way

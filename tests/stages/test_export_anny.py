@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,7 +76,7 @@ def test_files_load_in_independent_readers(body, synthetic_fit, tmp_path):
     from video2mesh.models.body.anny_body import pose_rig
     from video2mesh.pipeline.artifacts import stack
     from video2mesh.models.body.anny_body import N_BONES
-    from video2mesh.models.writers.animation import CAMERA_TO_YUP
+    from video2mesh.models.writers.animation import CAMERA_TO_YUP, END_SITE_M
     from video2mesh.stages.fit_export import export_fit
 
     df, kp_cam, sk = synthetic_fit
@@ -105,14 +106,22 @@ def test_files_load_in_independent_readers(body, synthetic_fit, tmp_path):
             pn = parent.name
             rot[name] = rot[pn] @ r
             pos[name] = pos[pn] + rot[pn] @ off
-        assert np.allclose(pos[name], heads_yup[:, i], atol=1e-4), name
+        if parent is None:   # the root's pivot sits END_SITE_M below its children (no zero-length bone)
+            pivot_to_head = np.einsum("tij,j->ti", rot[name], [0.0, END_SITE_M, 0.0])
+            assert np.allclose(pos[name] + pivot_to_head, heads_yup[:, i], atol=1e-4), name
+        else:
+            assert np.allclose(pos[name], heads_yup[:, i], atol=1e-4), name
 
     # OBJ sequence: trimesh reads the posed meshes back exactly.
     objs = sorted(paths["obj"].glob("*.obj"))
     assert len(objs) == 3
+    expected = rig["vertices"][1] @ CAMERA_TO_YUP.T
+    assert np.allclose(obj_vertices(objs[1]), expected, atol=1e-5)
+    # trimesh splits vertices on UV seams, so compare the corners of every triangle.
     m = trimesh.load(objs[1], process=False)
-    assert np.allclose(m.vertices, rig["vertices"][1] @ CAMERA_TO_YUP.T, atol=1e-5)
     assert len(m.faces) == len(body.faces)
+    assert np.allclose(m.vertices[m.faces], expected[body.faces], atol=1e-5)
+    assert m.visual.uv is not None and len(m.visual.uv) == len(m.vertices)   # Anny's UV map came along
 
     # GLB: trimesh loads the skinned mesh; the asset says which body model it is.
     scene = trimesh.load(paths["glb"], process=False)
@@ -175,8 +184,12 @@ def test_glb_skinning_reproduces_the_posed_mesh(body, synthetic_fit, tmp_path):
     mats = np.stack(world) @ ibm
     vh = np.concatenate([verts, np.ones((len(verts), 1))], 1)
     skinned = np.einsum("vk,vkrc,vc->vr", weights, mats[joints][..., :3, :], vh)
-    import trimesh
-
-    ref = trimesh.load(sorted(paths["obj"].glob("*.obj"))[frame], process=False).vertices
+    ref = obj_vertices(sorted(paths["obj"].glob("*.obj"))[frame])
     err = np.linalg.norm(skinned - ref, axis=1)
     assert err.mean() < 0.001 and err.max() < 0.03, (err.mean(), err.max())  # measured: 0.16 mm, 1.4 cm
+
+
+def obj_vertices(path) -> np.ndarray:
+    """(V, 3) `v` lines of an OBJ file in file order (trimesh renumbers vertices that carry UVs)."""
+    return np.array([[float(x) for x in ln.split()[1:4]] for ln in Path(path).read_text().splitlines()
+                     if ln.startswith("v ")])

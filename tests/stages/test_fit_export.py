@@ -69,8 +69,13 @@ def test_bvh_forward_kinematics_matches_the_rig(published, body, tid):
         root.loadPose(f)
         for k, name in enumerate(body.bone_names):
             got[f, k] = tuple(joints[name].PositionWorld)
-    err_mm = np.abs(got - ref).max() * 1000
+    err_mm = np.abs(got[:, 1:] - ref[:, 1:]).max() * 1000
     assert err_mm < 1.0, f"BVH FK differs from the rig's joints by {err_mm:.3f} mm"
+    # Anny's root bone has all its children on it; the BVH moves its pivot END_SITE_M below them so
+    # that no importer meets a zero-length bone (the children above are unaffected).
+    from video2mesh.models.writers.animation import END_SITE_M
+
+    assert np.allclose(np.linalg.norm(got[:, 0] - ref[:, 0], axis=1), END_SITE_M, atol=1e-6)
 
 
 def test_glb_loads_validates_and_has_every_frame(published, body):
@@ -93,8 +98,9 @@ def test_obj_sequence_uses_1_based_frames_and_the_posed_mesh(published, body):
     assert [p.name for p in objs] == [f"frame_{f + 1:06d}.obj" for f in TRACKS[0]]
     _, verts = rig_heads_yup(body, fit, 0)
     m = trimesh.load(objs[-1], process=False)
-    assert np.abs(m.vertices - verts[-1]).max() < 1e-5 + 5e-6     # written with 5 decimals
-    assert np.array_equal(np.asarray(m.faces), body.faces)
+    # trimesh splits vertices on Anny's UV seams, so compare every triangle's corners
+    assert len(m.faces) == len(body.faces)
+    assert np.abs(m.vertices[m.faces] - verts[-1][body.faces]).max() < 1e-5 + 5e-6     # written with 5 decimals
 
 
 def test_npz_holds_the_rig_parameters(published, body):

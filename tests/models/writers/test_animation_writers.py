@@ -6,6 +6,7 @@ import json
 import struct
 
 import numpy as np
+import pytest
 
 from video2mesh.models.writers.animation import END_SITE_M, bvh_text
 from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
@@ -52,3 +53,40 @@ def test_glb_asset_extras_and_joint_index_width():
     assert acc["componentType"] == 5123
     ids = np.frombuffer(raw[20 + n + 8:], np.uint16, acc["count"] * 4, view["byteOffset"]).reshape(-1, 4)
     assert ids[:, 0].tolist() == [0, 150, 299]
+
+
+def test_obj_normals_are_smooth_and_match_a_sphere():
+    """On an icosphere the smooth normal of a vertex is its direction from the centre (closed form)."""
+    import io
+
+    import trimesh
+
+    from video2mesh.models.writers.animation import obj_text
+
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    text = obj_text(np.asarray(sphere.vertices), np.asarray(sphere.faces))
+    assert "\ns 1\n" in text and text.count("\nvn ") == len(sphere.vertices)
+    m = trimesh.load(io.BytesIO(text.encode()), file_type="obj", process=False)
+    assert m.vertices.shape == sphere.vertices.shape
+    vn = np.array([[float(x) for x in line.split()[1:]] for line in text.splitlines() if line.startswith("vn ")])
+    expected = sphere.vertices / np.linalg.norm(sphere.vertices, axis=1, keepdims=True)
+    assert np.abs(vn - expected).max() < 2e-2    # discretisation of a 642-vertex sphere; a face normal is ~0.1 off
+
+
+def test_obj_uvs_round_trip_through_trimesh():
+    import io
+
+    import trimesh
+
+    from video2mesh.models.writers.animation import obj_text
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(5, 3))
+    f = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 4]])
+    uv = rng.uniform(size=(5, 2))
+    m = trimesh.load(io.BytesIO(obj_text(v, f, uvs=uv, uv_faces=f).encode()), file_type="obj", process=False)
+    order = np.argsort(m.vertices[:, 0])
+    assert np.allclose(m.vertices[order], v[np.argsort(v[:, 0])], atol=1e-5)
+    assert np.allclose(m.visual.uv[order], uv[np.argsort(v[:, 0])], atol=1e-5)
+    with pytest.raises(ValueError, match="uv_faces"):
+        obj_text(v, f, uvs=uv)
