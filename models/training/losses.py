@@ -1,8 +1,8 @@
 """The paper's training losses (METHOD.md sections 3 and 6) as free functions on tensors.
 
 - Generator loss L_G (VIBE weights: 300 L_2D, 300 L_3D, 60 L_pose, 0.06 L_shape).
-- Dynamics loss L_dt: L_G at t +- dt of the poses predicted at t, with the closed-form optimal
-  weak-perspective camera (HMMR procrustes2d_vis) for the 2D term.
+- Dynamics loss L_dt: L_G at t +- dt of the poses predicted at t; its 2D term uses a closed-form
+  weak-perspective camera: the exact weighted least squares by default, HMMR's procrustes2d_vis on request.
 - Uncertainty loss L_unc (paper eq. 11) between embeddings of the input 2D pose and of the projected
   reconstruction.
 - Pr-VIPE embedder losses: triplet ratio loss with semi-hard negatives, positive pairwise loss, KL.
@@ -27,12 +27,15 @@ from video2mesh.models.metrics.accuracy import procrustes_align
 
 def optimal_weak_perspective(joints_xy: torch.Tensor, target_xy: torch.Tensor, visible: torch.Tensor,
                              scale_min: float = 0.7, scale_max: float = 10.0) -> torch.Tensor:
-    """Closed-form camera aligning orthographic joints to visible 2D targets.
+    """Closed-form camera aligning orthographic joints to 2D targets: the exact weighted least squares.
 
-    Minimises sum_j v_j ||s x_j + t' - y_j||^2 over a scale s and a 2D offset t', clips s to
-    [scale_min, scale_max] (HMMR's range: a crop-normalised person is never smaller or larger) and
-    refits t' for the clipped s. Returned in VIBE's convention proj = s * (x + t), t = t' / s.
-    No gradient flows through the camera (HMMR stops it too: it is a target, not a prediction).
+    Minimises sum_j w_j ||s x_j + t' - y_j||^2 over one scale s and a 2D offset t' (w = the targets'
+    confidences), i.e. s = sum w <x - mx, y - my> / sum w ||x - mx||^2, then clips s to
+    [scale_min, scale_max] (HMMR's range) and refits t' for the clipped s. This is not HMMR's
+    procrustes2d_vis (`hmmr_procrustes2d_vis`: binary visibility, s = tr(A^-1 B) / 2 from a 2x2
+    per-axis fit), which does not minimise that objective when the pose is anisotropic; the measured
+    difference is in tests/models/training/test_losses.py. Returned in VIBE's convention
+    proj = s * (x + t), t = t' / s. No gradient flows through the camera (a target, as in HMMR).
 
     joints_xy: (..., J, 2), target_xy: (..., J, 2), visible: (..., J) weights in [0, 1].
     Returns (..., 3) = [s, tx, ty]. Frames with fewer than 2 visible joints get s = scale_min, t = 0.
@@ -45,11 +48,34 @@ def optimal_weak_perspective(joints_xy: torch.Tensor, target_xy: torch.Tensor, v
     num = (w[..., None] * xc * yc).sum((-2, -1))
     den = (w[..., None] * xc * xc).sum((-2, -1)).clamp_min(1e-8)
     s = (num / den).clamp(scale_min, scale_max)
-    enough = (visible > 0).sum(-1) >= 2
+    return _camera_from(s, mx, my, (visible > 0).sum(-1) >= 2, scale_min).to(joints_xy.dtype)
+
+
+def hmmr_procrustes2d_vis(joints_xy: torch.Tensor, target_xy: torch.Tensor, visible: torch.Tensor,
+                          scale_min: float = 0.7, scale_max: float = 10.0) -> torch.Tensor:
+    """HMMR's procrustes2d_vis (akanazawa/human_dynamics), as published:
+    visibility binarised (> 0), means over visible joints, A = Xc^T Xc + 1e-6 I, B = Xc^T Yc (2x2),
+    s = tr(A^-1 B) / 2 clipped to [scale_min, scale_max], t = my / s - mx. Same shapes and
+    convention as `optimal_weak_perspective`; frames with < 2 visible joints get s = scale_min, t = 0."""
+    v = (visible.detach() > 0).float()
+    x, y = joints_xy.detach().float(), target_xy.detach().float()
+    n = v.sum(-1, keepdim=True).clamp_min(1.0)
+    mx, my = (v[..., None] * x).sum(-2) / n, (v[..., None] * y).sum(-2) / n
+    xc, yc = v[..., None] * (x - mx[..., None, :]), v[..., None] * (y - my[..., None, :])
+    a = xc.transpose(-1, -2) @ xc + 1e-6 * torch.eye(2, device=x.device)
+    b = xc.transpose(-1, -2) @ yc
+    s = (torch.linalg.solve(a, b).diagonal(dim1=-2, dim2=-1).sum(-1) / 2).clamp(scale_min, scale_max)
+    return _camera_from(s, mx, my, (visible > 0).sum(-1) >= 2, scale_min).to(joints_xy.dtype)
+
+
+def _camera_from(s: torch.Tensor, mx: torch.Tensor, my: torch.Tensor, enough: torch.Tensor, scale_min: float) -> torch.Tensor:
+    """[s, t] with t = my / s - mx (VIBE's proj = s (x + t)); (s, t) = (scale_min, 0) where not enough joints."""
     s = torch.where(enough, s, torch.full_like(s, scale_min))
-    t = my / s[..., None] - mx
-    t = torch.where(enough[..., None], t, torch.zeros_like(t))
-    return torch.cat([s[..., None], t], -1).to(joints_xy.dtype)
+    t = torch.where(enough[..., None], my / s[..., None] - mx, torch.zeros_like(mx))
+    return torch.cat([s[..., None], t], -1)
+
+
+CAMERAS = {"lstsq": optimal_weak_perspective, "hmmr": hmmr_procrustes2d_vis}
 
 
 def project_weak_perspective(joints: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
@@ -135,14 +161,18 @@ def generator_loss(pred: dict[str, torch.Tensor], target: dict[str, torch.Tensor
 
 
 def dynamics_loss(pred_shifted: dict[str, torch.Tensor], target_shifted: dict[str, torch.Tensor],
-                  w: LossWeights) -> dict[str, torch.Tensor]:
+                  w: LossWeights, camera: str = "lstsq") -> dict[str, torch.Tensor]:
     """L_dt: L_G of the poses predicted for t + dt (or t - dt) against the ground truth at that frame.
 
-    The camera at the shifted frame is not predicted, so the 2D term uses the optimal weak-perspective
-    camera fitted to the visible target joints. Same dict layout as `generator_loss` (no 'cam').
+    The camera at the shifted frame is not predicted, so the 2D term uses a closed-form camera fitted
+    to the target joints: `camera` = "lstsq" (`optimal_weak_perspective`, the default: it minimises the
+    2D error it is used for) or "hmmr" (`hmmr_procrustes2d_vis`, HMMR's formula). Same dict layout as
+    `generator_loss` (no 'cam').
     """
+    if camera not in CAMERAS:
+        raise ValueError(f"unknown L_dt camera {camera!r}; choose one of {sorted(CAMERAS)}")
     kp = target_shifted["kp2d"]
-    cam = optimal_weak_perspective(pred_shifted["kp3d"][..., :2], kp[..., :2], kp[..., 2])
+    cam = CAMERAS[camera](pred_shifted["kp3d"][..., :2], kp[..., :2], kp[..., 2])
     return generator_loss(pred_shifted, target_shifted, w, cam=cam)
 
 

@@ -52,6 +52,7 @@ class TrainConfig:
     lambda_g: float = 1.0
     lambda_dt: float = 1.0
     lambda_unc: float = 1.0
+    dt_camera: str = "lstsq"           # L_dt's camera: exact weighted least squares, or "hmmr" (procrustes2d_vis)
     seed: int = 0
     log_every: int = 50
     ckpt_every: int = 500
@@ -105,7 +106,7 @@ def _targets(batch: dict[str, torch.Tensor], frames: slice = slice(None)) -> dic
 
 
 def model_losses(model, embedder: PoseEmbedder | None, body, batch: dict[str, torch.Tensor],
-                 w: losses.LossWeights) -> dict[str, torch.Tensor]:
+                 w: losses.LossWeights, dt_camera: str = "lstsq") -> dict[str, torch.Tensor]:
     """Total loss L = lambda_G L_G + lambda_dt L_dt + lambda_unc L_unc (eq. 6) and its terms."""
     cfg = model.cfg
     b, t = batch["features"].shape[:2]
@@ -123,7 +124,7 @@ def model_losses(model, embedder: PoseEmbedder | None, body, batch: dict[str, to
             r, beta = _flat(rot[:, src], 2), _flat(out.betas[:, src], 2)
             s2 = body(beta, r)
             p2 = {"rotmat": r, "betas": beta, "kp3d": s2.coco17, "j14": s2.h36m14}
-            l_dt.append(losses.dynamics_loss(p2, _targets(batch, dst), w)["total"])
+            l_dt.append(losses.dynamics_loss(p2, _targets(batch, dst), w, dt_camera)["total"])
         terms["dt"] = 0.5 * (l_dt[0] + l_dt[1])
         total = total + w.lambda_dt * terms["dt"]
     if w.lambda_unc > 0:
@@ -184,7 +185,7 @@ def train(cfg: TrainConfig, resume: bool = True):
         items = [ds[int(i)] for i in idx]
         batch = {k: torch.stack([it[k] for it in items]).to(dev) for k in items[0]}
         with autocast(dev, cfg.amp):
-            terms = model_losses(model, embedder, body, batch, w)
+            terms = model_losses(model, embedder, body, batch, w, cfg.dt_camera)
         opt.zero_grad(set_to_none=True)
         scaler.scale(terms["total"]).backward()
         scaler.step(opt)
@@ -230,6 +231,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True)
     t.add_argument("--preset", default="full")
     t.add_argument("--train-db", nargs="*", default=[])
+    t.add_argument("--dt-camera", choices=sorted(losses.CAMERAS), default=TrainConfig.dt_camera,
+                   help="L_dt's 2D camera: lstsq (exact weighted least squares) or hmmr (HMMR's procrustes2d_vis)")
     t.add_argument("--set", nargs="*", default=[], metavar="FIELD=INT",
                    help="override a ModelConfig size, e.g. feature_dim=256 gru_hidden=256 (synthetic data follows feature_dim)")
     for name in ("steps", "batch", "seqlen", "synthetic_videos", "synthetic_frames", "log_every", "ckpt_every"):
@@ -272,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                           synthetic_videos=a.synthetic_videos,
                           synthetic_frames=a.synthetic_frames, steps=a.steps, batch=a.batch, lr=a.lr,
                           lambda_g=a.lambda_g, lambda_dt=a.lambda_dt, lambda_unc=a.lambda_unc, seed=a.seed,
+                          dt_camera=a.dt_camera,
                           device=a.device))
     else:
         from video2mesh.models.training.evaluate import as_row, evaluate
