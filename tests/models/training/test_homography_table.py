@@ -78,3 +78,18 @@ def test_table_from_a_video_recovers_a_known_camera_shift(tmp_path):
     for hk in h[1:]:                                                      # points of the box move by (3, -2) px
         moved = apply_homography_np(hk.reshape(3, 3).astype(np.float64), pts)
         assert np.abs(moved - pts - [3.0, -2.0]).max() < 0.3, hk.round(4)
+
+
+def test_training_db_attaches_tables_and_no_dynamic_needs_none(vibe_db, tmp_path):
+    from video2mesh.models.training import train as T
+    from video2mesh.pipeline.errors import ConfigError
+
+    db = _vibe_file(vibe_db, tmp_path / "synthetic_train_db.pt")
+    table = D.write_homography_table(tmp_path / "h.parquet", vibe_db["vid_name"], vibe_db["frame_id"],
+                                     vibe_db["homography"])
+    with_h = T.training_db(T.TrainConfig(train_db=(db,), homographies=(str(table),)), None, 8, needs_dt=True)
+    assert np.array_equal(with_h["homography"], vibe_db["homography"])
+    without = T.training_db(T.TrainConfig(train_db=(db,), preset="no_dynamic"), None, 8, needs_dt=False)
+    assert "homography" not in without
+    with pytest.raises(ConfigError, match="--homographies TABLE"):
+        T.training_db(T.TrainConfig(train_db=(db,)), None, 8, needs_dt=True)
