@@ -232,8 +232,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--synthetic-poses", type=int, default=20000)
     for name in ("steps", "batch", "seed", "embed_dim", "hidden"):
         e.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(EmbedderTrainConfig, name))
-    for name in ("lr", "dropout"):
-        e.add_argument("--" + name, type=float, default=getattr(EmbedderTrainConfig, name))
+    for name in ("lr", "dropout", "ema_decay"):
+        e.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(EmbedderTrainConfig, name))
+    e.add_argument("--optimizer", choices=("adagrad", "adam"), default=EmbedderTrainConfig.optimizer)
+    e.add_argument("--shared-bn", action="store_true", help="one BN batch over both views (default: per view, as poem)")
     e.add_argument("--device", default="auto")
     t = sub.add_parser("train", help="train the mesh model (a preset: full, baseline or an ablation)")
     v = sub.add_parser("eval", help="evaluate a model checkpoint under the VIBE and/or TCMR protocol")
@@ -277,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         if not pools:
             raise SystemExit("train-embedder needs a 3D pose source: --bvh FILES and/or --smpl-dir DIR")
         cfg = EmbedderTrainConfig(out_dir=a.out, steps=a.steps, batch=a.batch, seed=a.seed, embed_dim=a.embed_dim,
-                                  hidden=a.hidden, lr=a.lr, dropout=a.dropout, device=a.device)
+                                  hidden=a.hidden, lr=a.lr, dropout=a.dropout, device=a.device,
+                                  optimizer=a.optimizer, ema_decay=a.ema_decay, per_view_bn=not a.shared_bn)
         train_embedder(cfg, np.concatenate(pools).astype(np.float32))
     elif a.cmd == "train":
         overrides = []
