@@ -20,13 +20,18 @@ COCO13 = (0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 # Positions within COCO13 of the left/right shoulders (COCO 5, 6) and hips (COCO 11, 12).
 _SHOULDERS, _HIPS = (1, 2), (7, 8)
 KIND = "pose_embedder"
+# Poem's 2D scale unit (KeypointProfile2D scale_unit = 0.5): the largest shoulder/hip distance maps to 0.5.
+SPAN = 0.5
+# Checkpoints written before the fix were trained on inputs 4x larger (divided by 0.5 x max: span 2).
+_LEGACY = {"input_span": 2.0, "bn_eps": 1e-5, "bn_momentum": 0.1}
 
 
 def normalize_coco13(kp: torch.Tensor) -> torch.Tensor:
     """(..., 17, 2+) COCO keypoints (pixels; extra columns such as scores ignored) -> (..., 26).
 
-    Subtract the hip midpoint, divide by half the largest of the six pairwise distances among the
-    shoulders and hips (Pr-VIPE's normalisation), flatten the 13 kept points.
+    Poem's 2D normalisation (LEGACY_2DCOCO13 profile): subtract the hip midpoint, multiply by
+    0.5 / (the largest of the six pairwise distances among the shoulders and hips), so that
+    distance becomes 0.5; flatten the 13 kept points. Poem-compatible input.
     """
     if kp.dim() < 2 or kp.shape[-2] != 17 or kp.shape[-1] < 2:
         raise ValueError(f"normalize_coco13: expected (..., 17, 2+) keypoints, got {tuple(kp.shape)}")
@@ -35,8 +40,8 @@ def normalize_coco13(kp: torch.Tensor) -> torch.Tensor:
     p = p - centre[..., None, :]
     anchors = p[..., list(_SHOULDERS + _HIPS), :]                          # (..., 4, 2)
     d = (anchors[..., :, None, :] - anchors[..., None, :, :]).norm(dim=-1)  # (..., 4, 4)
-    scale = 0.5 * d.flatten(-2).amax(-1).clamp_min(1e-6)
-    return (p / scale[..., None, None]).flatten(-2)
+    scale = SPAN / d.flatten(-2).amax(-1).clamp_min(1e-6)
+    return (p * scale[..., None, None]).flatten(-2)
 
 
 @dataclass(frozen=True)
@@ -48,16 +53,27 @@ class EmbedderConfig:
     dropout: float = 0.3
     raw_a_init: float = -0.65    # Pr-VIPE's initial a = ELU(raw_a) + 1
     b_init: float = -0.5
+    input_span: float = SPAN     # span the weights were trained on; inputs (span 0.5) are rescaled to it
+    init: str = "he_normal"      # poem: He-normal (truncated) weights and biases; "torch": PyTorch's default
+    bn_eps: float = 1e-3         # TF batch_normalization's defaults (poem): eps 1e-3, moving-average 0.99
+    bn_momentum: float = 0.01
 
 
-def _dense(i: int, o: int, p: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(i, o), nn.BatchNorm1d(o), nn.ReLU(inplace=True), nn.Dropout(p))
+def _dense(i: int, o: int, cfg: EmbedderConfig) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(i, o), nn.BatchNorm1d(o, eps=cfg.bn_eps, momentum=cfg.bn_momentum),
+                         nn.ReLU(inplace=True), nn.Dropout(cfg.dropout))
+
+
+def _he_normal_(t: torch.Tensor, fan_in: int) -> None:
+    """TF's he_normal: normal(0, sqrt(2 / fan_in)) truncated at 2 std (std corrected by 0.8796)."""
+    std = (2.0 / fan_in) ** 0.5 / 0.87962566103423978
+    nn.init.trunc_normal_(t, 0.0, std, -2 * std, 2 * std)
 
 
 class _ResBlock(nn.Module):
-    def __init__(self, width: int, p: float) -> None:
+    def __init__(self, width: int, cfg: EmbedderConfig) -> None:
         super().__init__()
-        self.body = nn.Sequential(_dense(width, width, p), _dense(width, width, p))
+        self.body = nn.Sequential(_dense(width, width, cfg), _dense(width, width, cfg))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -69,15 +85,25 @@ class PoseEmbedder(nn.Module):
     def __init__(self, cfg: EmbedderConfig = EmbedderConfig()) -> None:
         super().__init__()
         self.cfg = cfg
-        self.stem = _dense(cfg.in_dim, cfg.hidden, cfg.dropout)
-        self.blocks = nn.Sequential(*[_ResBlock(cfg.hidden, cfg.dropout) for _ in range(cfg.n_blocks)])
+        if cfg.init not in ("he_normal", "torch"):
+            raise ValueError(f"EmbedderConfig.init must be 'he_normal' or 'torch', got {cfg.init!r}")
+        self.stem = _dense(cfg.in_dim, cfg.hidden, cfg)
+        self.blocks = nn.Sequential(*[_ResBlock(cfg.hidden, cfg) for _ in range(cfg.n_blocks)])
         self.mu = nn.Linear(cfg.hidden, cfg.embed_dim)
         self.sigma = nn.Linear(cfg.hidden, cfg.embed_dim)
         self.raw_a = nn.Parameter(torch.tensor(cfg.raw_a_init))
         self.b = nn.Parameter(torch.tensor(cfg.b_init))
+        if cfg.init == "he_normal":
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    _he_normal_(m.weight, m.in_features)
+                    _he_normal_(m.bias, m.out_features)       # TF's fan_in of a 1-D shape is its length
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (..., 26) poses normalised by `normalize_coco13` (span 0.5)."""
         lead = x.shape[:-1]
+        if self.cfg.input_span != SPAN:
+            x = x * (self.cfg.input_span / SPAN)
         h = self.blocks(self.stem(x.reshape(-1, x.shape[-1])))
         mu = self.mu(h)
         sigma = F.elu(self.sigma(h)) + 1
@@ -89,7 +115,13 @@ class PoseEmbedder(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "PoseEmbedder":
-        return checkpoint.rebuild(cls, EmbedderConfig, path, KIND)
+        ckpt = checkpoint.load(path, KIND)
+        values = dict(ckpt["config"])
+        if "input_span" not in values:               # written before poem's normalisation: keep what it learned
+            values.update(_LEGACY, init="torch")
+        model = cls(checkpoint.config_from(EmbedderConfig, values, path))
+        model.load_state_dict(ckpt["state_dict"])
+        return model.eval()
 
     def save(self, path: str | Path, meta: dict | None = None) -> Path:
         return checkpoint.save(path, KIND, self.cfg, self, meta)

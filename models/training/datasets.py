@@ -69,6 +69,54 @@ def split_into_windows(vid_name: np.ndarray, seqlen: int = 16, stride: int = 16)
     return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
+# ----------------------------------------------------------------------------- homography tables
+
+# A homography table: one row per (video, frame) of a VIBE database, H from frame_id - 1 to frame_id in
+# image pixels, H[0,0] = 1 (the homography stage's convention), written by flows/homography_table.py from
+# the source videos. VIBE's databases carry no frames, so this is the only way d_t gets real values.
+HOMOGRAPHY_TABLE_COLUMNS = ("vid_name", "frame_id", "h")
+
+
+def write_homography_table(path: str | Path, vid_name: np.ndarray, frame_id: np.ndarray, h: np.ndarray) -> Path:
+    """Write a homography table (Parquet): vid_name (N,), frame_id (N,), h (N, 9) row-major."""
+    import pandas as pd
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h = np.asarray(h, np.float64).reshape(len(vid_name), 9)
+    pd.DataFrame({"vid_name": np.asarray(vid_name).astype(str), "frame_id": np.asarray(frame_id, np.int64),
+                  "h": list(h)}).to_parquet(path, index=False)
+    return path
+
+
+def attach_homographies(db: dict[str, np.ndarray], tables: list[str | Path]) -> dict[str, np.ndarray]:
+    """db with 'homography' (N, 9) looked up by (vid_name, frame_id) in the tables (Parquet files).
+
+    Every row of the database must be found: a table that misses rows is for other videos or frames,
+    and filling them with identities would silently train d_t on nothing (issue 19)."""
+    import pandas as pd
+
+    frames = []
+    for t in tables:
+        if not Path(t).is_file():
+            raise FileNotFoundError(f"homography table not found: {t} (write one with flows/homography_table.py)")
+        df = pd.read_parquet(t)
+        missing = [c for c in HOMOGRAPHY_TABLE_COLUMNS if c not in df.columns]
+        if missing:
+            raise ValueError(f"{t}: not a homography table, missing columns {missing}; expected {HOMOGRAPHY_TABLE_COLUMNS}")
+        frames.append(df)
+    table = pd.concat(frames).drop_duplicates(["vid_name", "frame_id"], keep="last")
+    keys = pd.DataFrame({"vid_name": np.asarray(db["vid_name"]).astype(str),
+                         "frame_id": np.asarray(db["frame_id"]).astype(np.int64)})
+    joined = keys.merge(table, on=["vid_name", "frame_id"], how="left")
+    lost = joined["h"].isna().to_numpy()
+    if lost.any():
+        first = joined[lost].iloc[0]
+        raise ValueError(f"homography tables lack {int(lost.sum())} of {len(lost)} database rows, e.g. video "
+                         f"{first.vid_name!r} frame {int(first.frame_id)}; compute them from that video's frames")
+    return {**db, "homography": np.stack(joined["h"].to_numpy()).astype(np.float32).reshape(-1, 9)}
+
+
 @dataclass(frozen=True)
 class WindowSpec:
     seqlen: int = 16
@@ -80,7 +128,8 @@ class VibeWindows(torch.utils.data.Dataset):
     """Fixed-length windows of one VIBE-layout database, as tensors ready for the model and losses.
 
     Each item: features (T, 2048), kp2d (T, 17, 3) COCO-17 in [-1, 1] crop coordinates + confidence,
-    homography (T, 135) (identity stacks when the db has no 'homography' key: VIBE's files carry none),
+    homography (T, 135) stacked from the db's 'homography' (N, 9) (see `attach_homographies`); without
+    that key, identity stacks, which is only right for models that do not use d_t (train.py refuses otherwise),
     j14 (T, 14, 3) metres, pose (T, 72), betas (T, 10), has_3d (T,), has_smpl (T,), valid (T,).
     """
 

@@ -6,7 +6,8 @@
   acceleration error per video over its consecutive middle frames; frames with valid = 0 dropped.
 
 Every report names its protocol. Errors in millimetres; acceleration in mm/frame^2 (and mm/s^2 at
-the data's fps). Vertices: both sides through the same SMPL, root-aligned by the 14-joint mid-hip.
+the data's fps). Vertices: both sides through the same SMPL with zero translation, compared without
+alignment (as VIBE / TCMR / MEVA's compute_error_verts).
 """
 from __future__ import annotations
 
@@ -48,10 +49,7 @@ def _predict(model, embedder, body: Callable, ds: VibeWindows, batch_size: int, 
         p = body(res.betas.reshape(-1, 10), res.rotmat.reshape(-1, 24, 3, 3))
         g = body(b["betas"].reshape(-1, 10), b["pose"].reshape(-1, 72))
         pj, gj = p.h36m14.reshape(n, t, 14, 3), b["j14"]
-        root = lambda j: j[..., 2:4, :].mean(-2, keepdim=True)  # noqa: E731  (mid-hip of the 14 joints)
-        pv = p.vertices.reshape(n, t, -1, 3) - root(pj)
-        gv = g.vertices.reshape(n, t, -1, 3) - root(g.h36m14.reshape(n, t, 14, 3))
-        pve = metrics.mpvpe(pv, gv)
+        pve = metrics.mpvpe(p.vertices.reshape(n, t, -1, 3), g.vertices.reshape(n, t, -1, 3))  # no alignment (VIBE)
         pve = torch.where(b["has_smpl"] > 0, pve, torch.full_like(pve, float("nan")))
         for k, v in (("pred", pj), ("gt", gj), ("pve", pve), ("valid", b["valid"]), ("has_3d", b["has_3d"]),
                      ("frame", b["frame"])):

@@ -1,8 +1,8 @@
 """The paper's training losses (METHOD.md sections 3 and 6) as free functions on tensors.
 
 - Generator loss L_G (VIBE weights: 300 L_2D, 300 L_3D, 60 L_pose, 0.06 L_shape).
-- Dynamics loss L_dt: L_G at t +- dt of the poses predicted at t, with the closed-form optimal
-  weak-perspective camera (HMMR procrustes2d_vis) for the 2D term.
+- Dynamics loss L_dt: L_G at t +- dt of the poses predicted at t; its 2D term uses a closed-form
+  weak-perspective camera: the exact weighted least squares by default, HMMR's procrustes2d_vis on request.
 - Uncertainty loss L_unc (paper eq. 11) between embeddings of the input 2D pose and of the projected
   reconstruction.
 - Pr-VIPE embedder losses: triplet ratio loss with semi-hard negatives, positive pairwise loss, KL.
@@ -27,12 +27,15 @@ from video2mesh.models.metrics.accuracy import procrustes_align
 
 def optimal_weak_perspective(joints_xy: torch.Tensor, target_xy: torch.Tensor, visible: torch.Tensor,
                              scale_min: float = 0.7, scale_max: float = 10.0) -> torch.Tensor:
-    """Closed-form camera aligning orthographic joints to visible 2D targets.
+    """Closed-form camera aligning orthographic joints to 2D targets: the exact weighted least squares.
 
-    Minimises sum_j v_j ||s x_j + t' - y_j||^2 over a scale s and a 2D offset t', clips s to
-    [scale_min, scale_max] (HMMR's range: a crop-normalised person is never smaller or larger) and
-    refits t' for the clipped s. Returned in VIBE's convention proj = s * (x + t), t = t' / s.
-    No gradient flows through the camera (HMMR stops it too: it is a target, not a prediction).
+    Minimises sum_j w_j ||s x_j + t' - y_j||^2 over one scale s and a 2D offset t' (w = the targets'
+    confidences), i.e. s = sum w <x - mx, y - my> / sum w ||x - mx||^2, then clips s to
+    [scale_min, scale_max] (HMMR's range) and refits t' for the clipped s. This is not HMMR's
+    procrustes2d_vis (`hmmr_procrustes2d_vis`: binary visibility, s = tr(A^-1 B) / 2 from a 2x2
+    per-axis fit), which does not minimise that objective when the pose is anisotropic; the measured
+    difference is in tests/models/training/test_losses.py. Returned in VIBE's convention
+    proj = s * (x + t), t = t' / s. No gradient flows through the camera (a target, as in HMMR).
 
     joints_xy: (..., J, 2), target_xy: (..., J, 2), visible: (..., J) weights in [0, 1].
     Returns (..., 3) = [s, tx, ty]. Frames with fewer than 2 visible joints get s = scale_min, t = 0.
@@ -45,11 +48,34 @@ def optimal_weak_perspective(joints_xy: torch.Tensor, target_xy: torch.Tensor, v
     num = (w[..., None] * xc * yc).sum((-2, -1))
     den = (w[..., None] * xc * xc).sum((-2, -1)).clamp_min(1e-8)
     s = (num / den).clamp(scale_min, scale_max)
-    enough = (visible > 0).sum(-1) >= 2
+    return _camera_from(s, mx, my, (visible > 0).sum(-1) >= 2, scale_min).to(joints_xy.dtype)
+
+
+def hmmr_procrustes2d_vis(joints_xy: torch.Tensor, target_xy: torch.Tensor, visible: torch.Tensor,
+                          scale_min: float = 0.7, scale_max: float = 10.0) -> torch.Tensor:
+    """HMMR's procrustes2d_vis (akanazawa/human_dynamics), as published:
+    visibility binarised (> 0), means over visible joints, A = Xc^T Xc + 1e-6 I, B = Xc^T Yc (2x2),
+    s = tr(A^-1 B) / 2 clipped to [scale_min, scale_max], t = my / s - mx. Same shapes and
+    convention as `optimal_weak_perspective`; frames with < 2 visible joints get s = scale_min, t = 0."""
+    v = (visible.detach() > 0).float()
+    x, y = joints_xy.detach().float(), target_xy.detach().float()
+    n = v.sum(-1, keepdim=True).clamp_min(1.0)
+    mx, my = (v[..., None] * x).sum(-2) / n, (v[..., None] * y).sum(-2) / n
+    xc, yc = v[..., None] * (x - mx[..., None, :]), v[..., None] * (y - my[..., None, :])
+    a = xc.transpose(-1, -2) @ xc + 1e-6 * torch.eye(2, device=x.device)
+    b = xc.transpose(-1, -2) @ yc
+    s = (torch.linalg.solve(a, b).diagonal(dim1=-2, dim2=-1).sum(-1) / 2).clamp(scale_min, scale_max)
+    return _camera_from(s, mx, my, (visible > 0).sum(-1) >= 2, scale_min).to(joints_xy.dtype)
+
+
+def _camera_from(s: torch.Tensor, mx: torch.Tensor, my: torch.Tensor, enough: torch.Tensor, scale_min: float) -> torch.Tensor:
+    """[s, t] with t = my / s - mx (VIBE's proj = s (x + t)); (s, t) = (scale_min, 0) where not enough joints."""
     s = torch.where(enough, s, torch.full_like(s, scale_min))
-    t = my / s[..., None] - mx
-    t = torch.where(enough[..., None], t, torch.zeros_like(t))
-    return torch.cat([s[..., None], t], -1).to(joints_xy.dtype)
+    t = torch.where(enough[..., None], my / s[..., None] - mx, torch.zeros_like(mx))
+    return torch.cat([s[..., None], t], -1)
+
+
+CAMERAS = {"lstsq": optimal_weak_perspective, "hmmr": hmmr_procrustes2d_vis}
 
 
 def project_weak_perspective(joints: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
@@ -135,14 +161,18 @@ def generator_loss(pred: dict[str, torch.Tensor], target: dict[str, torch.Tensor
 
 
 def dynamics_loss(pred_shifted: dict[str, torch.Tensor], target_shifted: dict[str, torch.Tensor],
-                  w: LossWeights) -> dict[str, torch.Tensor]:
+                  w: LossWeights, camera: str = "lstsq") -> dict[str, torch.Tensor]:
     """L_dt: L_G of the poses predicted for t + dt (or t - dt) against the ground truth at that frame.
 
-    The camera at the shifted frame is not predicted, so the 2D term uses the optimal weak-perspective
-    camera fitted to the visible target joints. Same dict layout as `generator_loss` (no 'cam').
+    The camera at the shifted frame is not predicted, so the 2D term uses a closed-form camera fitted
+    to the target joints: `camera` = "lstsq" (`optimal_weak_perspective`, the default: it minimises the
+    2D error it is used for) or "hmmr" (`hmmr_procrustes2d_vis`, HMMR's formula). Same dict layout as
+    `generator_loss` (no 'cam').
     """
+    if camera not in CAMERAS:
+        raise ValueError(f"unknown L_dt camera {camera!r}; choose one of {sorted(CAMERAS)}")
     kp = target_shifted["kp2d"]
-    cam = optimal_weak_perspective(pred_shifted["kp3d"][..., :2], kp[..., :2], kp[..., 2])
+    cam = CAMERAS[camera](pred_shifted["kp3d"][..., :2], kp[..., :2], kp[..., 2])
     return generator_loss(pred_shifted, target_shifted, w, cam=cam)
 
 
@@ -165,35 +195,60 @@ def distance_kernel(z1: torch.Tensor, z2: torch.Tensor, raw_a: torch.Tensor, b: 
     return -torch.log(p.mean((1, 2)))
 
 
-def normalise_pose3d(coco13: torch.Tensor) -> torch.Tensor:
-    """Hip midpoint at the origin, scaled to unit torso: (..., 13, 3) COCO-13 order -> (..., 13, 3).
+# Pr-VIPE's 3D normalisation, per keypoint layout (google-research poem/core/keypoint_profiles.py):
+# offset = mean of the offset joints; scale = sum over pairs of |mean(start) - mean(end)| (unit 1).
+#   COCO-13 (our pools: BVH and SMPL COCO-13) = poem's "3DSTD13": offset mid-hip, one pair
+#     (shoulder midpoint, hip midpoint);
+#   H36M-17 in poem's order (Hip, Head, Neck/Nose, Thorax, LSho, RSho, LElb, RElb, LWri, RWri,
+#     Spine, LHip, RHip, LKnee, RKnee, LFoot, RFoot) = poem's "LEGACY_3DH36M17", the profile its
+#     released Pr-VIPE trained with: offset Hip, pairs (Hip, Spine) and (Spine, Thorax).
+POSE3D_PROFILES = {
+    13: ((7, 8), (((1, 2), (7, 8)),)),
+    17: ((0,), (((0,), (10,)), ((10,), (3,)))),
+}
 
-    Pr-VIPE scales by |hip - spine| + |spine - thorax|; COCO-13 has no spine, and with the spine on the
-    hip-thorax line (thorax = shoulder midpoint) that sum is the hip-to-shoulder-midpoint distance.
-    """
-    hip = 0.5 * (coco13[..., 7:8, :] + coco13[..., 8:9, :])
-    thorax = 0.5 * (coco13[..., 1:2, :] + coco13[..., 2:3, :])
-    scale = torch.linalg.vector_norm(thorax - hip, dim=-1, keepdim=True).clamp_min(1e-6)
-    return (coco13 - hip) / scale
+
+def normalise_pose3d(pose: torch.Tensor) -> torch.Tensor:
+    """Poem's 3D normalisation for (..., 13, 3) COCO-13 or (..., 17, 3) poem-order H36M-17 -> same shape.
+
+    The 0.1 negative threshold is poem's on H36M-17. COCO-13 has no spine or thorax joint, so our
+    pools use poem's own 13-joint profile (3DSTD13); how the two distances relate on the same poses
+    is measured in docs/training.md ("Negative pairs")."""
+    if pose.shape[-2] not in POSE3D_PROFILES:
+        raise ValueError(f"normalise_pose3d: expected (..., 13, 3) COCO-13 or (..., 17, 3) H36M-17, got {tuple(pose.shape)}")
+    offset, pairs = POSE3D_PROFILES[pose.shape[-2]]
+    mean = lambda idx: pose[..., list(idx), :].mean(-2, keepdim=True)  # noqa: E731
+    scale = sum(torch.linalg.vector_norm(mean(a) - mean(b), dim=-1, keepdim=True) for a, b in pairs)
+    return (pose - mean(offset)) / scale.clamp_min(1e-6)
 
 
 def pose3d_distance(p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
-    """Pairwise Procrustes-aligned MPJPE on normalised 3D poses: (N, 13, 3), (M, 13, 3) -> (N, M)."""
+    """Pairwise Procrustes-aligned MPJPE on normalised 3D poses (poem's keypoint distance: entry (i, j)
+    aligns p2[j] onto p1[i], as poem aligns each match onto its anchor):
+    (N, J, 3), (M, J, 3) -> (N, M), J = 13 (COCO-13) or 17 (H36M-17, poem order)."""
     a, b = normalise_pose3d(p1), normalise_pose3d(p2)
-    a, b = torch.broadcast_tensors(a[:, None], b[None])
-    return torch.linalg.vector_norm(procrustes_align(a.double(), b.double()) - b.double(), dim=-1).mean(-1).to(p1.dtype)
+    a, b = torch.broadcast_tensors(a[:, None].double(), b[None].double())
+    return torch.linalg.vector_norm(procrustes_align(b, a) - a, dim=-1).mean(-1).to(p1.dtype)
 
 
 def semi_hard_negatives(d_ap: torch.Tensor, d_an: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """Pick one negative per anchor (FaceNet semi-hard): the closest allowed negative farther than the
-    positive; when none is, the farthest allowed one. d_ap (N,), d_an (N, M), allowed (N, M) -> (N,) index.
-    Anchors with no allowed negative get index -1."""
+    """Poem's semi-hard mining: for each anchor, the allowed negative with the smallest mining distance
+    among those strictly farther than its positive. d_ap (N,), d_an (N, M), allowed (N, M) -> (N,) index;
+    -1 where no allowed negative is farther than the positive (poem then gives the anchor zero loss)."""
     big = torch.finfo(d_an.dtype).max
     outside = allowed & (d_an > d_ap[:, None])
-    closest_outside = torch.where(outside, d_an, torch.full_like(d_an, big)).argmin(1)
-    farthest_inside = torch.where(allowed, d_an, torch.full_like(d_an, -big)).argmax(1)
-    idx = torch.where(outside.any(1), closest_outside, farthest_inside)
-    return torch.where(allowed.any(1), idx, torch.full_like(idx, -1))
+    idx = torch.where(outside, d_an, torch.full_like(d_an, big)).argmin(1)
+    return torch.where(outside.any(1), idx, torch.full_like(idx, -1))
+
+
+def triplet_ratio_loss(d_pos: torch.Tensor, d_neg: torch.Tensor, margin: float) -> torch.Tensor:
+    """Mean of max(0, d_pos - d_neg + margin) over the active (non-zero) triplets, as poem
+    (exclude_inactive_triplet_loss=True). d_pos (N,), d_neg (N,) with +inf where an anchor has no
+    negative; 0 when no triplet is active."""
+    losses = F.relu(d_pos - d_neg + margin)
+    losses = torch.where(torch.isfinite(d_neg), losses, torch.zeros_like(losses))
+    active = (losses > 0).sum().detach()
+    return losses.sum() / active.clamp_min(1)
 
 
 @dataclass(frozen=True)
@@ -219,9 +274,10 @@ def embedder_loss(mu_a: torch.Tensor, sig_a: torch.Tensor, mu_p: torch.Tensor, s
     """Pr-VIPE loss on a batch of N 3D poses seen from two random cameras.
 
     mu_a, sig_a: (N, D) embeddings of view 1 (anchors); mu_p, sig_p: (N, D) of view 2 (positives);
-    pose3d: (N, 13, 3) the poses, which decide which pairs may be negatives. Negatives for anchor i are
-    view-2 embeddings of poses j whose normalised PA-MPJPE to i is >= w.negative_min_dist, mined
-    semi-hard on the distance between means.
+    pose3d: (N, 13 or 17, 3) the poses, which decide which pairs may be negatives. Negatives for anchor
+    i are view-2 embeddings of poses j whose normalised PA-MPJPE to i is >= w.negative_min_dist, mined
+    semi-hard on the distance between means (poem mines on -log p(mean, mean), a decreasing function
+    of that distance: the same order). The ratio loss averages over active triplets (poem).
     """
     n = mu_a.shape[0]
     za, zp = sample(mu_a, sig_a, w.samples, generator), sample(mu_p, sig_p, w.samples, generator)
@@ -233,8 +289,9 @@ def embedder_loss(mu_a: torch.Tensor, sig_a: torch.Tensor, mu_p: torch.Tensor, s
         dm_an = torch.cdist(mu_a, mu_p)
         neg = semi_hard_negatives(dm_ap, dm_an, allowed)
     has = neg >= 0
-    d_neg = distance_kernel(za[has], zp[neg[has]], raw_a, b)
-    ratio = F.relu(d_pos[has] - d_neg + w.margin).mean() if has.any() else d_pos.sum() * 0
+    d_neg = torch.full_like(d_pos, float("inf"))
+    d_neg[has] = distance_kernel(za[has], zp[neg[has]], raw_a, b)
+    ratio = triplet_ratio_loss(d_pos, d_neg, w.margin)
     terms = {"ratio": ratio, "positive": w.positive * d_pos.mean(),
              "kl": w.kl * 0.5 * (kl_to_standard_normal(mu_a, sig_a) + kl_to_standard_normal(mu_p, sig_p))}
     terms["total"] = sum(terms.values())

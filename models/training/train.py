@@ -43,6 +43,7 @@ class TrainConfig:
     j_regressor_h36m: str = ""         # J_regressor_h36m.npy: the 14 joints of L_3D and of evaluation
     embedder: str = ""                 # embedder.pt; needed when the preset uses u_t or lambda_unc > 0
     train_db: tuple[str, ...] = ()     # VIBE database files; empty: the synthetic set
+    homographies: tuple[str, ...] = () # homography tables (vid_name, frame_id, h) for train_db: d_t's input
     synthetic_videos: int = 32
     synthetic_frames: int = 96
     steps: int = 2000
@@ -52,6 +53,7 @@ class TrainConfig:
     lambda_g: float = 1.0
     lambda_dt: float = 1.0
     lambda_unc: float = 1.0
+    dt_camera: str = "lstsq"           # L_dt's camera: exact weighted least squares, or "hmmr" (procrustes2d_vis)
     seed: int = 0
     log_every: int = 50
     ckpt_every: int = 500
@@ -84,11 +86,22 @@ def load_embedder(path: str, device: torch.device) -> PoseEmbedder:
     return emb
 
 
-def training_db(cfg: TrainConfig, body, feature_dim: int) -> dict[str, np.ndarray]:
+def training_db(cfg: TrainConfig, body, feature_dim: int, needs_dt: bool = False) -> dict[str, np.ndarray]:
+    """The training rows: VIBE databases (+ homography tables) or the synthetic set (which has homographies).
+    A model that uses d_t never trains on identity stacks: without tables it is a ConfigError (exit 2)."""
     if cfg.train_db:
         dbs = [datasets.load_vibe_db(p) for p in cfg.train_db]
         keys = set.intersection(*(set(d) for d in dbs))
-        return {k: np.concatenate([np.atleast_1d(d[k]) for d in dbs]) for k in keys if k != "fps"}
+        db = {k: np.concatenate([np.atleast_1d(d[k]) for d in dbs]) for k in keys if k != "fps"}
+        if cfg.homographies:
+            db = datasets.attach_homographies(db, list(cfg.homographies))
+        if needs_dt and "homography" not in db:
+            from video2mesh.pipeline.errors import ConfigError
+
+            raise ConfigError(f"preset {cfg.preset!r} uses the dynamic feature d_t but the databases carry no "
+                              "homographies: pass --homographies TABLE (flows/homography_table.py) or use a preset "
+                              "without d_t (--preset no_dynamic)")
+        return db
     sc = synthetic_data.SyntheticConfig(n_videos=cfg.synthetic_videos, n_frames=cfg.synthetic_frames,
                                         feature_dim=feature_dim, seed=cfg.seed)
     return synthetic_data.make_db(body, sc, device=str(next(body.buffers()).device))
@@ -105,7 +118,7 @@ def _targets(batch: dict[str, torch.Tensor], frames: slice = slice(None)) -> dic
 
 
 def model_losses(model, embedder: PoseEmbedder | None, body, batch: dict[str, torch.Tensor],
-                 w: losses.LossWeights) -> dict[str, torch.Tensor]:
+                 w: losses.LossWeights, dt_camera: str = "lstsq") -> dict[str, torch.Tensor]:
     """Total loss L = lambda_G L_G + lambda_dt L_dt + lambda_unc L_unc (eq. 6) and its terms."""
     cfg = model.cfg
     b, t = batch["features"].shape[:2]
@@ -123,7 +136,7 @@ def model_losses(model, embedder: PoseEmbedder | None, body, batch: dict[str, to
             r, beta = _flat(rot[:, src], 2), _flat(out.betas[:, src], 2)
             s2 = body(beta, r)
             p2 = {"rotmat": r, "betas": beta, "kp3d": s2.coco17, "j14": s2.h36m14}
-            l_dt.append(losses.dynamics_loss(p2, _targets(batch, dst), w)["total"])
+            l_dt.append(losses.dynamics_loss(p2, _targets(batch, dst), w, dt_camera)["total"])
         terms["dt"] = 0.5 * (l_dt[0] + l_dt[1])
         total = total + w.lambda_dt * terms["dt"]
     if w.lambda_unc > 0:
@@ -150,13 +163,16 @@ def train(cfg: TrainConfig, resume: bool = True):
     out.mkdir(parents=True, exist_ok=True)
     dev = pick_device(cfg.device)
     mcfg = build_model_config(cfg)
+    # Real databases first: a missing homography table is a one-line refusal before any model loads.
+    db = training_db(cfg, None, mcfg.feature_dim, needs_dt=mcfg.use_dynamic) if cfg.train_db else None
     body = build_body(cfg.smpl_dir, cfg.j_regressor_h36m, dev)
     needs_emb = mcfg.use_static or cfg.lambda_unc > 0
     if needs_emb and not cfg.embedder:
         raise ValueError(f"preset {cfg.preset!r} with lambda_unc={cfg.lambda_unc} needs the pose embedder: "
                          "pass --embedder runs/<emb>/embedder.pt (train one with train-embedder)")
     embedder = load_embedder(cfg.embedder, dev) if needs_emb else None
-    db = training_db(cfg, body, mcfg.feature_dim)
+    if db is None:
+        db = training_db(cfg, body, mcfg.feature_dim, needs_dt=mcfg.use_dynamic)
     ds = datasets.VibeWindows(db, datasets.WindowSpec(seqlen=cfg.seqlen, stride=max(1, cfg.seqlen // 2)))
     if len(ds) == 0:
         raise ValueError(f"no training window of {cfg.seqlen} frames in the data")
@@ -184,7 +200,7 @@ def train(cfg: TrainConfig, resume: bool = True):
         items = [ds[int(i)] for i in idx]
         batch = {k: torch.stack([it[k] for it in items]).to(dev) for k in items[0]}
         with autocast(dev, cfg.amp):
-            terms = model_losses(model, embedder, body, batch, w)
+            terms = model_losses(model, embedder, body, batch, w, cfg.dt_camera)
         opt.zero_grad(set_to_none=True)
         scaler.scale(terms["total"]).backward()
         scaler.step(opt)
@@ -216,8 +232,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--synthetic-poses", type=int, default=20000)
     for name in ("steps", "batch", "seed", "embed_dim", "hidden"):
         e.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(EmbedderTrainConfig, name))
-    for name in ("lr", "dropout"):
-        e.add_argument("--" + name, type=float, default=getattr(EmbedderTrainConfig, name))
+    for name in ("lr", "dropout", "ema_decay"):
+        e.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(EmbedderTrainConfig, name))
+    e.add_argument("--optimizer", choices=("adagrad", "adam"), default=EmbedderTrainConfig.optimizer)
+    e.add_argument("--shared-bn", action="store_true", help="one BN batch over both views (default: per view, as poem)")
     e.add_argument("--device", default="auto")
     t = sub.add_parser("train", help="train the mesh model (a preset: full, baseline or an ablation)")
     v = sub.add_parser("eval", help="evaluate a model checkpoint under the VIBE and/or TCMR protocol")
@@ -230,6 +248,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True)
     t.add_argument("--preset", default="full")
     t.add_argument("--train-db", nargs="*", default=[])
+    t.add_argument("--homographies", nargs="*", default=[], metavar="TABLE",
+                   help="homography tables for --train-db (needed by presets that use d_t)")
+    t.add_argument("--dt-camera", choices=sorted(losses.CAMERAS), default=TrainConfig.dt_camera,
+                   help="L_dt's 2D camera: lstsq (exact weighted least squares) or hmmr (HMMR's procrustes2d_vis)")
     t.add_argument("--set", nargs="*", default=[], metavar="FIELD=INT",
                    help="override a ModelConfig size, e.g. feature_dim=256 gru_hidden=256 (synthetic data follows feature_dim)")
     for name in ("steps", "batch", "seqlen", "synthetic_videos", "synthetic_frames", "log_every", "ckpt_every"):
@@ -257,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         if not pools:
             raise SystemExit("train-embedder needs a 3D pose source: --bvh FILES and/or --smpl-dir DIR")
         cfg = EmbedderTrainConfig(out_dir=a.out, steps=a.steps, batch=a.batch, seed=a.seed, embed_dim=a.embed_dim,
-                                  hidden=a.hidden, lr=a.lr, dropout=a.dropout, device=a.device)
+                                  hidden=a.hidden, lr=a.lr, dropout=a.dropout, device=a.device,
+                                  optimizer=a.optimizer, ema_decay=a.ema_decay, per_view_bn=not a.shared_bn)
         train_embedder(cfg, np.concatenate(pools).astype(np.float32))
     elif a.cmd == "train":
         overrides = []
@@ -269,9 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         train(TrainConfig(out_dir=a.out, preset=a.preset, smpl_dir=a.smpl_dir, j_regressor_h36m=a.j_regressor_h36m,
                           model_overrides=tuple(overrides), seqlen=a.seqlen, log_every=a.log_every,
                           ckpt_every=a.ckpt_every, embedder=a.embedder, train_db=tuple(a.train_db),
+                          homographies=tuple(a.homographies),
                           synthetic_videos=a.synthetic_videos,
                           synthetic_frames=a.synthetic_frames, steps=a.steps, batch=a.batch, lr=a.lr,
                           lambda_g=a.lambda_g, lambda_dt=a.lambda_dt, lambda_unc=a.lambda_unc, seed=a.seed,
+                          dt_camera=a.dt_camera,
                           device=a.device))
     else:
         from video2mesh.models.training.evaluate import as_row, evaluate

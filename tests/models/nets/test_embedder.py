@@ -1,4 +1,5 @@
 """Pr-VIPE embedder: normalisation closed form and invariances, shapes, matching probability formula."""
+import dataclasses
 import math
 
 import pytest
@@ -15,13 +16,48 @@ def _pose():
     return kp
 
 
-def test_normalize_closed_form():
+def test_normalize_closed_form_is_poems():
     kp = _pose()
     out = normalize_coco13(kp)
-    # Largest pairwise distance among shoulders/hips is the diagonal 2*sqrt(2); scale = sqrt(2).
-    expect = (kp[list(COCO13), :2] / math.sqrt(2)).flatten()
+    # Poem (KeypointProfile2D: scale_unit 0.5, reduce_max over the six shoulder/hip pairs): the largest
+    # distance, the diagonal 2*sqrt(2), maps to 0.5, so points are multiplied by 0.5 / (2*sqrt(2)).
+    # (Before the fix they were divided by 0.5 * 2*sqrt(2): 4x larger.)
+    expect = (kp[list(COCO13), :2] * 0.5 / (2 * math.sqrt(2))).flatten()
     assert out.shape == (26,)
     assert torch.allclose(out, expect, atol=1e-6)
+    pts = out.reshape(13, 2)
+    anchors = pts[[1, 2, 7, 8]]
+    assert torch.cdist(anchors, anchors).max().item() == pytest.approx(0.5, abs=1e-6)
+
+
+def test_legacy_checkpoint_keeps_its_input_scale(tmp_path):
+    # A checkpoint written before the fix (no input_span in its config) saw inputs 4x larger: loading it
+    # must feed it what it was trained on, so its outputs do not change.
+    from video2mesh.models.nets import checkpoint
+
+    torch.manual_seed(0)
+    legacy_cfg = EmbedderConfig(hidden=16, embed_dim=4, init="torch", bn_eps=1e-5, bn_momentum=0.1, input_span=2.0)
+    m = PoseEmbedder(legacy_cfg).eval()
+    cfg = {k: v for k, v in dataclasses.asdict(legacy_cfg).items() if k not in ("input_span", "init", "bn_eps", "bn_momentum")}
+    path = tmp_path / "old.pt"
+    torch.save({"format": checkpoint.FORMAT, "kind": "pose_embedder", "config": cfg, "state_dict": m.state_dict(),
+                "versions": {}, "meta": {}}, path)
+    old = PoseEmbedder.from_checkpoint(path)
+    kp = _pose()[None]
+    x_old = normalize_coco13(kp) * 4                                  # what the old normalisation produced
+    plain = PoseEmbedder(dataclasses.replace(legacy_cfg, input_span=0.5)).eval()
+    plain.load_state_dict(m.state_dict())
+    assert torch.allclose(old.embed_keypoints(kp)[0], plain(x_old)[0], atol=1e-6)
+    assert old.cfg.input_span == 2.0 and old.cfg.bn_eps == 1e-5
+
+
+def test_he_normal_init_statistics():
+    torch.manual_seed(0)
+    m = PoseEmbedder(EmbedderConfig(hidden=1024))
+    w = m.blocks[0].body[0][0].weight.detach()
+    # TF he_normal: truncated normal with the variance 2 / fan_in of the untruncated one.
+    assert w.std().item() == pytest.approx(math.sqrt(2 / 1024), rel=0.02)
+    assert w.abs().max().item() <= 2 * math.sqrt(2 / 1024) / 0.87962566103423978 + 1e-6
 
 
 def test_normalize_invariant_to_image_translation_and_scale():

@@ -38,9 +38,11 @@ def _state_equal(a: dict, b: dict) -> bool:
 def test_embedder_learns_cross_view_retrieval(synthetic_body, tmp_path):
     # 48 distinct poses (one per synthetic motion), each seen from fresh random cameras at test time.
     pool = S.pose3d_pool(synthetic_body, 64 * 48, seed=0)[::64]
-    # No dropout: with 150 steps it only slows the check down (the default keeps Pr-VIPE's 0.3).
-    cfg = TE.EmbedderTrainConfig(out_dir=str(tmp_path / "e"), steps=150, batch=48, hidden=128, lr=3e-3, dropout=0.0,
-                                log_every=50, ckpt_every=1000, device="cpu")
+    # Poem's recipe (per-view BN, He-normal init, EMA 0.9999 with TF's warm-up) except the optimiser:
+    # Adagrad 0.02 (the default) barely moves in 150 steps (measured: top-1 0.083 -> 0.090), so this
+    # short check uses Adam 3e-3. No dropout: with 150 steps it only slows the check down.
+    cfg = TE.EmbedderTrainConfig(out_dir=str(tmp_path / "e"), steps=150, batch=48, hidden=128, dropout=0.0,
+                                optimizer="adam", lr=3e-3, log_every=50, ckpt_every=1000, device="cpu")
     torch.manual_seed(cfg.seed)
     untrained = PoseEmbedder(EmbedderConfig(hidden=128))
     before = np.mean([TE.retrieval_accuracy(untrained, pool, seed=s)[0] for s in (5, 6, 7)])
@@ -48,7 +50,8 @@ def test_embedder_learns_cross_view_retrieval(synthetic_body, tmp_path):
     after, chance = zip(*[TE.retrieval_accuracy(model, pool, seed=s) for s in (5, 6, 7)])
     after, chance = float(np.mean(after)), float(np.mean(chance))
     # Stated margins: top-1 at least 0.10 above the same network before training and 8x chance.
-    # Measured (seeded, this machine): before 0.063, after 0.25, chance 0.022.
+    # Measured with the previous recipe (Adam 3e-3, one BN batch, PyTorch init): before 0.063, after 0.25,
+    # chance 0.022; this recipe passes the same margins (12.7 min on a loaded 2-core machine).
     assert after >= before + 0.10, (before, after)
     assert after >= 8 * chance, (after, chance)
 
