@@ -141,7 +141,7 @@ def facing_rotation(joints0: np.ndarray, idx: dict[str, int]) -> np.ndarray:
 def resample(x: np.ndarray, src_fps: float, fps: float, frames: int | None) -> np.ndarray:
     """(T, ...) sampled at src_fps -> (T', ...) at fps by linear interpolation, at most `frames` frames."""
     t_src = np.arange(len(x)) / src_fps
-    n = int(np.floor(t_src[-1] * fps + 1e-6)) + 1
+    n = int(np.floor(t_src[-1] * fps + 1e-3)) + 1      # BVH frame times are rounded (0.0333333)
     n = n if frames is None else min(n, frames)
     t = np.arange(n) / fps
     i0 = np.clip(np.floor(t * src_fps + 1e-9).astype(int), 0, len(x) - 1)

@@ -64,7 +64,9 @@ class RetargetConfig:
 class Retargeted:
     """One person: vertices (T, V, 3) and joints23 (T, 23, 3) world metres, feet on y = 0;
     joint_centres (T, C, 3) Anny's canonical joint centres; residual_mm (T,) mean distance of Anny's
-    pelvis-centred joint centres to the scaled mocap's; scale (Anny leg / mocap leg); seconds taken."""
+    pelvis-centred joint centres to the scaled mocap's; scale (Anny leg / mocap leg); seconds taken.
+    The pose: theta (T, len(FIT_BONES), 3) as in AnnyBody.fk, rotation (T, 3, 3) model -> world and
+    transl (T, 3): world = rotation @ model + transl for fk's heads and Anny's posed vertices alike."""
 
     vertices: np.ndarray
     joints23: np.ndarray
@@ -72,6 +74,9 @@ class Retargeted:
     residual_mm: np.ndarray
     scale: float
     seconds: float
+    theta: np.ndarray
+    rotation: np.ndarray
+    transl: np.ndarray
 
 
 def _points(heads: torch.Tensor, bone_ids: list[int]) -> torch.Tensor:
@@ -127,7 +132,8 @@ def retarget(body: AnnyBody, mocap: Mocap, phenotype: np.ndarray, cfg: RetargetC
         centres = pts[:, :PELVIS] + transl[:, None]
         centres[..., 1] -= floor
         return Retargeted(vertices=verts, joints23=keypoints23(body, verts), joint_centres=centres,
-                          residual_mm=residual, scale=scale, seconds=time.perf_counter() - start)
+                          residual_mm=residual, scale=scale, seconds=time.perf_counter() - start,
+                          theta=theta[0].numpy(), rotation=glob.numpy(), transl=transl - [0.0, floor, 0.0])
     finally:
         torch.set_num_threads(threads)
 
