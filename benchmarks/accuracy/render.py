@@ -192,3 +192,29 @@ def _meta(mocaps, fitted, phens, cam, r_wc, t_wc, pelvis, size, fps, retarget_cf
                      "render_version": RENDER_VERSION},
         "timing": timing,
     }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m video2mesh.benchmarks.accuracy.render ROOT BVH... [--frames N] [--people P]`: build a set,
+    print each clip's folder, retarget and render times (the scorer's `v2m bench accuracy` calls build_set)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("root", type=Path)
+    ap.add_argument("mocap", type=Path, nargs="+")
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--people", type=int, default=1)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    start = time.perf_counter()
+    clips = build_set(args.mocap, args.root, frames=args.frames, people=args.people)
+    for c in clips:
+        meta = json.loads((c / "meta.json").read_text())
+        people = ", ".join(f"{p['mocap']} retarget {p['retarget_s']} s residual {p['retarget_residual_mm']} mm"
+                           for p in meta["people"])
+        print(f"{c}\n  {meta['frames']} frames; {people}; timing {meta['timing']}")
+    print(f"total {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -100,3 +100,10 @@ def test_resample_120_to_30_takes_every_fourth_frame_and_interpolates_between():
     z = M.resample(x, 120.0, 48.0, 5)                    # t = k / 48 s -> source index 2.5 k
     np.testing.assert_allclose(z[1], 0.5 * (x[2] + x[3]))
     assert len(z) == 5
+
+
+def test_a_file_that_is_not_bvh_is_one_line(tmp_path):
+    (tmp_path / "notes.bvh").write_text("this is not a motion file\n")
+    with pytest.raises(InputError) as e:
+        M.load_mocap(tmp_path / "notes.bvh")
+    assert "notes.bvh" in str(e.value) and "\n" not in str(e.value)
