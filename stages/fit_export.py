@@ -17,7 +17,8 @@ the model); root motion is the root bone's position.
 - `.npz`: the rig parameters as fitted (bone_rotations (N, 104, 3) local axis-angle in the rest model
   axes, global_orient (N, 3), transl (N, 3) camera axes, phenotype (6,)), the rig (bone_names, parents,
   rest_offsets_model), frame (N,) 0-based video frames, fps, joints (N, 104, 3) Y-up bone heads,
-  keypoints3d (N, 17, 3) COCO Y-up, residual_px (N,), confidence (N,), body_model, axes strings.
+  keypoints3d (N, 17, 3) COCO Y-up, feet3d (N, 6, 3) the foot points of models.body.anny_keypoints
+  (feet_names) Y-up, residual_px (N,), confidence (N,), body_model, axes strings.
 
 `track_files` computes the bytes (no file is written); `stages.fit_anny.export_fit` writes them to a
 folder for callers outside the pipeline.
@@ -35,6 +36,7 @@ from scipy.spatial.transform import Rotation
 from video2mesh.models.writers.animation import bvh_text, obj_text
 from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
 from video2mesh.models.body.anny_body import PHENOTYPES, AnnyBody, pose_rig
+from video2mesh.models.body.anny_keypoints import FOOT_NAMES, FOOT_VERTICES
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.errors import ConfigError, InputError
 from video2mesh.pipeline.stage import Chunk, Context, Stage
@@ -135,13 +137,16 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
         heads = pose_rig(body, sk, rots, orient, transl, vertices=False)["heads"]
         kp3d = stack(g["keypoints3d"], 51, np.float64).reshape(n, 17, 3) if "keypoints3d" in g else np.zeros((n, 17, 3))
         opt = {c: g[c].to_numpy(np.float32) for c in ("residual_px", "confidence") if c in g}
+        feet = np.concatenate([pose_rig(body, sk, rots[s:s + _OBJ_BATCH], orient[s:s + _OBJ_BATCH], transl[s:s + _OBJ_BATCH])
+                               ["vertices"][:, FOOT_VERTICES] for s in range(0, n, _OBJ_BATCH)])
         data = npz_bytes({
             "body_model": np.array(BODY_MODEL), "rig": np.array("anny"), "bone_names": np.array(names),
             "parents": np.asarray(par, np.int64), "rest_offsets_model": y["heads"] - y["heads"][par.clip(0)],
             "bone_rotations": rots, "global_orient": orient, "transl": transl, "phenotype": phen,
             "phenotype_names": np.array(PHENOTYPES), "frame": frames, "frames": frames, "fps": np.array(fps),
             "mocap_framerate": np.array(fps), "joints": (heads @ CAMERA_TO_YUP.T).astype(np.float32),
-            "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32), **opt,
+            "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32),
+            "feet3d": (feet @ CAMERA_TO_YUP.T).astype(np.float32), "feet_names": np.array(FOOT_NAMES), **opt,
             "axes": np.array("bone_rotations: local axis-angle in rest model axes (z up, facing -y); global_orient/"
                              "transl: rest model -> camera (x right, y down, z forward), metres; joints, keypoints3d: "
                              + AXES),
@@ -207,7 +212,7 @@ def compute(ctx: Context, cfg: FitExportConfig, chunk: Chunk) -> pd.DataFrame:
     return file_rows(files)
 
 
-STAGE = Stage(name="fit_export", version=2, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
+STAGE = Stage(name="fit_export", version=3, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
               inputs=("probe", "fit"), plan=plan,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")
 
