@@ -8,6 +8,7 @@ Table per clip and overall (medians over clips); JSON with per clip, overall, se
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import time
@@ -78,6 +79,7 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None) -> dict[st
     from .groundtruth import read_gt
 
     gt = read_gt(gt_path)
+    spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser() / clip.name))   # every clip's video is video.mp4
     t0 = time.perf_counter()
     if fast:
         from .fast import NoiseModel, fast_clip, inject
