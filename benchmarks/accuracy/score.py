@@ -43,6 +43,7 @@ class Prediction:
     cam: np.ndarray
     world: np.ndarray | None
     frame_space: str
+    rig: dict | None = None          # Anny rig parameters (bone_rotations, global_orient, transl, phenotype) for PVE
 
 
 def read_prediction(path: str | Path, track_id: int | None = None) -> Prediction:
@@ -58,8 +59,47 @@ def read_prediction(path: str | Path, track_id: int | None = None) -> Prediction
         if "cam_R" in z.files:
             cam_gl = np.einsum("nij,nkj->nki", z["cam_R"], kp) + z["cam_t"][:, None]
         frames = z["frame"].astype(np.int64)
+        rig = {k: z[k] for k in RIG_KEYS} if set(RIG_KEYS) <= set(z.files) and str(z.get("body_model", "")) == "anny" else None
     tid = track_id if track_id is not None else int(Path(path).stem.split("_")[1])
-    return Prediction(tid, frames, cam_gl @ GL_TO_CV.T, kp if space == "world" else None, space)
+    return Prediction(tid, frames, cam_gl @ GL_TO_CV.T, kp if space == "world" else None, space, rig)
+
+
+RIG_KEYS = ("bone_rotations", "global_orient", "transl", "phenotype")
+
+
+def pve_mm(gt: dict, preds: list[Prediction], owner: dict[int, int], hits: dict[int, np.ndarray], body) -> float | None:
+    """Mean per-vertex error (mm) on the GT's vertex frames (every `verts_stride`), both meshes root-aligned
+    on their hips, as VIBE's PVE. The predicted mesh is posed from the npz's rig (Anny LBS) and brought
+    into the output's camera frame by the rigid transform taking its COCO-17 keypoints onto the output's
+    camera-space keypoints (exact when the rig and keypoints3d agree, whatever frame the rig is stored in)."""
+    import torch
+
+    from video2mesh.models.body.anny_body import pose_rig
+    from video2mesh.models.body.anny_keypoints import keypoints23
+
+    if "verts_world" not in gt or body is None:
+        return None
+    stride = int(gt["verts_stride"])
+    errs = []
+    for p in preds:
+        if p.rig is None or p.track_id not in owner:
+            continue
+        i = owner[p.track_id]
+        ks = [k for k, f in enumerate(p.frames) if f % stride == 0 and hits[p.track_id][f] and f // stride < gt["verts_world"].shape[1]]
+        if not ks:
+            continue
+        with torch.no_grad():
+            sk = body.skeleton(torch.as_tensor(p.rig["phenotype"][None], dtype=body.dtype))
+        v = pose_rig(body, sk, p.rig["bone_rotations"][ks], p.rig["global_orient"][ks], p.rig["transl"][ks])["vertices"]
+        kp = keypoints23(body, v)[:, :17]
+        for n, k in enumerate(ks):
+            f = int(p.frames[k])
+            s_, r, t = wm.similarity_transform(kp[n], p.cam[k, :17], scale=False)
+            pv = v[n] @ r.T + t - p.cam[k, list(HIPS)].mean(0)
+            gv = gt["verts_world"][i, f // stride].astype(np.float64) @ gt["R_wc"][f].T + gt["t_wc"][f]
+            gv = gv - gt["joints_cam"][i, f, list(HIPS)].astype(np.float64).mean(0)
+            errs.append(np.linalg.norm(pv - gv, axis=-1).mean())
+    return 1000 * float(np.mean(errs)) if errs else None
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -119,7 +159,7 @@ def person_streams(gt: dict, person: int, preds: list[Prediction], hits: dict[in
     return valid, cam, world
 
 
-def score_clip(gt: dict, preds: list[Prediction], track_boxes: dict[int, tuple[np.ndarray, np.ndarray]]) -> dict:
+def score_clip(gt: dict, preds: list[Prediction], track_boxes: dict[int, tuple[np.ndarray, np.ndarray]], body=None) -> dict:
     """Every metric for one clip (millimetres, centimetres for the floor, rates in [0, 1]); None where undefined."""
     owner, hits = match_tracks(gt["bbox"], gt["present"], track_boxes)
     n_p, n_t = gt["present"].shape
@@ -131,6 +171,7 @@ def score_clip(gt: dict, preds: list[Prediction], track_boxes: dict[int, tuple[n
     per = [_score_person(gt, i, [p for p in preds if owner.get(p.track_id) == i], hits) for i in range(n_p)]
     per = [s for s in per if s["frames"]]
     out["frames_scored"] = sum(s["frames"] for s in per)
+    out["pve_mm"] = pve_mm(gt, preds, owner, hits, body)
     for k in METRIC_KEYS:
         vals = [(s[k], s["frames"]) for s in per if s.get(k) is not None]
         out[k] = float(np.average([v for v, _ in vals], weights=[w for _, w in vals])) if vals else None

@@ -125,3 +125,31 @@ def test_fast_mode_end_to_end_perfect_beats_noisy(tmp_path):
     assert perfect["recall"] == 1.0 and perfect["frames_scored"] == 40
     assert perfect["stages"]["fit"]["status"] == "computed" and perfect["stages"]["blazepose"]["status"] == "cached"
     assert perfect["mpjpe_mm"] < 25 and perfect["mpjpe_mm"] < 0.6 * noisy["mpjpe_mm"]
+
+
+def test_pve_of_the_posed_rig_itself_is_zero(tmp_path):
+    """A prediction whose rig poses exactly the GT mesh scores PVE 0, with the rig stored in another frame."""
+    from video2mesh.benchmarks.accuracy.score import pve_mm
+    from video2mesh.models.body.anny_body import pose_rig
+    from video2mesh.models.body.anny_keypoints import keypoints23
+    from video2mesh.stages.fit_anny import load_body
+    import torch
+
+    body = load_body(None)
+    rng = np.random.default_rng(4)
+    n_bones = len(body.bone_names)
+    rig = {"bone_rotations": rng.normal(scale=0.15, size=(3, n_bones, 3)), "global_orient": rng.normal(scale=0.3, size=(3, 3)),
+           "transl": np.array([[0.1, 0.2, 4.0]] * 3), "phenotype": np.full(6, 0.5)}
+    with torch.no_grad():
+        sk = body.skeleton(torch.as_tensor(rig["phenotype"][None], dtype=body.dtype))
+    v = pose_rig(body, sk, rig["bone_rotations"], rig["global_orient"], rig["transl"])["vertices"]
+    kp = keypoints23(body, v)
+    gt = {"verts_world": v[None], "verts_stride": 1, "R_wc": np.repeat(np.eye(3)[None], 3, 0), "t_wc": np.zeros((3, 3)),
+          "joints_cam": kp[None]}
+    moved = dict(rig, transl=rig["transl"] + [5.0, 0.0, 0.0])   # rig stored 5 m off: the keypoint fit brings it back
+    p = read_prediction(write_npz(tmp_path / "track_000_anny.npz", keypoints3d=kp[:, :17] @ GL_TO_CV.T, frame=np.arange(3),
+                                  body_model=np.array("anny"), **moved))
+    assert pve_mm(gt, [p], {0: 0}, {0: np.ones(3, bool)}, body) == pytest.approx(0.0, abs=1e-3)
+    off = read_prediction(write_npz(tmp_path / "track_001_anny.npz", keypoints3d=kp[:, :17] @ GL_TO_CV.T, frame=np.arange(3),
+                                    body_model=np.array("anny"), **dict(rig, phenotype=np.full(6, 0.9))))
+    assert pve_mm(gt, [off], {1: 0}, {1: np.ones(3, bool)}, body) > 5.0
