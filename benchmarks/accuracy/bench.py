@@ -94,7 +94,7 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None) -> dict[st
     summary = run_video(str(video), spec, use_prefect=False)
     seconds = time.perf_counter() - t0
     out = Path(spec.out).expanduser() / video.stem
-    preds = [read_prediction(p) for p in sorted(out.glob("track_*_anny.npz"))]
+    preds = [read_prediction(p) for p in sorted(out.glob("track_*.npz"))]
     boxes = _track_boxes(summary)
     compute_s = _compute_seconds(summary)
     n = int(gt["present"].shape[1])

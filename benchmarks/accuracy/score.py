@@ -31,6 +31,9 @@ GL_TO_CV = np.diag([1.0, -1.0, -1.0])
 MIN_IOU = 0.3              # a track box and a GT box closer than this are not the same person
 HIPS = (11, 12)            # COCO left/right hip: the root of every root-aligned metric here
 FEET = slice(17, 23)       # the 6 foot points in the 23-joint order
+# SMPL-24 joints standing in for COCO-17 (best effort: the face points all take SMPL's head joint, and SMPL's
+# hip/shoulder joints sit inside the body where COCO's are on the surface, a definitional offset of a few cm).
+COCO_FROM_SMPL24 = np.array([15, 15, 15, 15, 15, 16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8])
 
 
 @dataclass
@@ -47,11 +50,15 @@ class Prediction:
 
 
 def read_prediction(path: str | Path, track_id: int | None = None) -> Prediction:
-    """A published track npz (licence-free `track_NNN_anny.npz`; SMPL path: `keypoints3d` if present)."""
+    """A published track npz: licence-free `track_NNN_anny.npz`, or the SMPL path's `track_NNN.npz` (its
+    Y-up camera-axes `joints` (N, 24, 3) mapped to COCO-17 by COCO_FROM_SMPL24)."""
     with np.load(path, allow_pickle=False) as z:
-        if "keypoints3d" not in z.files:
-            raise ValueError(f"{path}: no keypoints3d (COCO-17) to score; files: {', '.join(z.files)}")
-        kp = z["keypoints3d"].astype(np.float64)
+        if "keypoints3d" in z.files:
+            kp = z["keypoints3d"].astype(np.float64)
+        elif "joints" in z.files and z["joints"].shape[1] == 24:
+            kp = z["joints"][:, COCO_FROM_SMPL24].astype(np.float64)      # SMPL path (stages/export.py)
+        else:
+            raise ValueError(f"{path}: neither keypoints3d (COCO-17) nor SMPL joints (N, 24, 3) to score")
         if "feet3d" in z.files:
             kp = np.concatenate([kp, z["feet3d"].astype(np.float64)], 1)
         space = str(z["frame_space"]) if "frame_space" in z.files else "camera"

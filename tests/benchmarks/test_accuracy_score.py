@@ -153,3 +153,12 @@ def test_pve_of_the_posed_rig_itself_is_zero(tmp_path):
     off = read_prediction(write_npz(tmp_path / "track_001_anny.npz", keypoints3d=kp[:, :17] @ GL_TO_CV.T, frame=np.arange(3),
                                     body_model=np.array("anny"), **dict(rig, phenotype=np.full(6, 0.9))))
     assert pve_mm(gt, [off], {1: 0}, {1: np.ones(3, bool)}, body) > 5.0
+
+
+def test_reader_maps_the_smpl_paths_joints(tmp_path):
+    from video2mesh.benchmarks.accuracy.score import COCO_FROM_SMPL24
+
+    j = np.random.default_rng(5).normal(size=(4, 24, 3))
+    p = read_prediction(write_npz(tmp_path / "track_002.npz", joints=j, frame=np.arange(4)))
+    assert p.track_id == 2 and np.allclose(p.cam[:, 11], j[:, 1] * [1, -1, -1])     # COCO left hip <- SMPL left hip
+    assert COCO_FROM_SMPL24.shape == (17,)
