@@ -162,3 +162,17 @@ def test_reader_maps_the_smpl_paths_joints(tmp_path):
     p = read_prediction(write_npz(tmp_path / "track_002.npz", joints=j, frame=np.arange(4)))
     assert p.track_id == 2 and np.allclose(p.cam[:, 11], j[:, 1] * [1, -1, -1])     # COCO left hip <- SMPL left hip
     assert COCO_FROM_SMPL24.shape == (17,)
+
+
+def test_bench_accuracy_bad_mocap_is_one_line_and_exit_2(tmp_path, capsys):
+    from tests.benchmarks.bvh_helpers import HUMANOID, write_bvh
+    from video2mesh.flows.cli import main
+
+    names = {n: f"bone{i}" for i, (n, _, _) in enumerate(HUMANOID)}
+    odd = write_bvh(tmp_path / "odd.bvh", np.zeros((3, 3)), names=names)
+    for arg in (str(odd), str(tmp_path / "missing"), str(tmp_path)):
+        if arg == str(tmp_path):
+            odd.unlink()                                           # a folder without any .bvh
+        assert main(["bench", "accuracy", "--mocap", arg, "--root", str(tmp_path / "root")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("v2m: error:") and "\n" not in err, err
