@@ -11,7 +11,7 @@ camera's first pose (the honest number for a camera-relative output: a panning c
 "treadmill").
 
 Matching: per frame, Hungarian assignment of output track boxes (the run's `tracklets`) to GT people's
-boxes by IoU (>= MIN_IOU); each track then goes to the GT person it matched most often. A GT present
+boxes by IoU + intersection over the smaller box (that one >= MIN_COVER); each track then goes to the GT person it matched most often. A GT present
 person-frame counts for recall when a track assigned to that person matched it in that frame.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from video2mesh.models.metrics import accuracy as acc
 from video2mesh.models.metrics import world as wm
 
 GL_TO_CV = np.diag([1.0, -1.0, -1.0])
-MIN_IOU = 0.3              # a track box and a GT box closer than this are not the same person
+MIN_COVER = 0.5            # a track box and a GT box sharing less than this of the smaller one are different people
 HIPS = (11, 12)            # COCO left/right hip: the root of every root-aligned metric here
 FEET = slice(17, 23)       # the 6 foot points in the 23-joint order
 # SMPL-24 joints standing in for COCO-17 (best effort: the face points all take SMPL's head joint, and SMPL's
@@ -109,12 +109,15 @@ def pve_mm(gt: dict, preds: list[Prediction], owner: dict[int, int], hits: dict[
     return 1000 * float(np.mean(errs)) if errs else None
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of boxes a (N, 4), b (M, 4) x0, y0, x1, y1 -> (N, M)."""
+def box_iou(a: np.ndarray, b: np.ndarray, over_min: bool = False) -> np.ndarray:
+    """IoU matrix of boxes a (N, 4), b (M, 4) x0, y0, x1, y1 -> (N, M); `over_min`: intersection over the
+    smaller box instead (a tracker's loose box around a person's tight mesh box scores ~1, IoU only ~0.3)."""
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
     hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(hi - lo, 0, None).prod(-1)
     area = lambda x: np.clip(x[:, 2:] - x[:, :2], 0, None).prod(-1)  # noqa: E731
+    if over_min:
+        return inter / np.maximum(np.minimum(area(a)[:, None], area(b)[None]), 1e-9)
     return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
 
 
@@ -134,9 +137,10 @@ def match_tracks(gt_boxes: np.ndarray, present: np.ndarray, tracks: dict[int, tu
         people = np.flatnonzero(present[:, f])
         if not len(people):
             continue
-        iou = box_iou(np.stack([b for _, b in items]), gt_boxes[people, f])
-        rows, cols = linear_sum_assignment(-iou)
-        per_frame[f] = {items[r][0]: int(people[c]) for r, c in zip(rows, cols) if iou[r, c] >= MIN_IOU}
+        tb = np.stack([b for _, b in items])
+        iou, cover = box_iou(tb, gt_boxes[people, f]), box_iou(tb, gt_boxes[people, f], over_min=True)
+        rows, cols = linear_sum_assignment(-(iou + cover))
+        per_frame[f] = {items[r][0]: int(people[c]) for r, c in zip(rows, cols) if cover[r, c] >= MIN_COVER}
     owner, hits = {}, {}
     for tid in tracks:
         votes = np.bincount([m[tid] for m in per_frame.values() if tid in m], minlength=n_p)

@@ -69,6 +69,8 @@ def test_tracks_match_by_majority_and_unmatched_frames_cost_recall():
     assert owner == {7: 0, 3: 1}
     assert hits[7].tolist() == [True, True, False, True, True, True]
     assert hits[3].tolist() == [True] * 4 + [False] * 2
+    loose = {1: (np.arange(6), np.array([[-8.0, -8, 18, 18]] * 6))}   # a tracker box 2.6x the tight GT box: IoU 0.15
+    assert match_tracks(boxes[:1], present[:1], loose)[1][1].all()
 
 
 def test_perfect_prediction_scores_zero(tmp_path):
