@@ -19,7 +19,8 @@ the model); root motion is the root bone's position.
 - `.npz`: the rig parameters as fitted (bone_rotations (N, 104, 3) local axis-angle in the rest model
   axes, global_orient (N, 3), transl (N, 3) camera axes, phenotype (6,)), the rig (bone_names, parents,
   rest_offsets_model), frame (N,) 0-based video frames, fps, joints (N, 104, 3) Y-up bone heads,
-  keypoints3d (N, 17, 3) COCO Y-up, residual_px (N,), confidence (N,), body_model, axes strings.
+  keypoints3d (N, 17, 3) COCO Y-up, feet3d (N, 6, 3) the foot points of models.body.anny_keypoints
+  (feet_names) Y-up, residual_px (N,), confidence (N,), body_model, axes strings.
 
 `track_files` computes the bytes (no file is written); `export_fit` writes them to a folder for
 callers outside the pipeline.
@@ -36,6 +37,7 @@ import pandas as pd
 from scipy.spatial.transform import Rotation
 
 from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, AnnyBody, pose_rig
+from video2mesh.models.body.anny_keypoints import FOOT_NAMES, FOOT_VERTICES
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.errors import ConfigError, InputError
@@ -152,13 +154,15 @@ def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None
         heads = pose_rig(body, sk, rots, orient, transl, vertices=False)["heads"]
         kp3d = stack(g["keypoints3d"], 51, np.float64).reshape(n, 17, 3) if "keypoints3d" in g else np.zeros((n, 17, 3))
         opt = {c: g[c].to_numpy(np.float32) for c in ("residual_px", "confidence") if c in g}
+        feet = np.concatenate([posed(np.arange(s, min(s + 64, n)))[:, FOOT_VERTICES] for s in range(0, n, 64)])   # Y-up
         return {
             "body_model": np.array(BODY_MODEL), "rig": np.array("anny"), "bone_names": np.array(names),
             "parents": np.asarray(par, np.int64), "rest_offsets_model": y["heads"] - y["heads"][par.clip(0)],
             "bone_rotations": rots, "global_orient": orient, "transl": transl, "phenotype": phen,
             "phenotype_names": np.array(PHENOTYPES), "frame": frames, "frames": frames, "fps": np.array(fps),
             "mocap_framerate": np.array(fps), "joints": (heads @ CAMERA_TO_YUP.T).astype(np.float32),
-            "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32), **opt,
+            "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32),
+            "feet3d": feet.astype(np.float32), "feet_names": np.array(FOOT_NAMES), **opt,
             "axes": np.array("bone_rotations: local axis-angle in rest model axes (z up, facing -y); global_orient/"
                              "transl: rest model -> camera (x right, y down, z forward), metres; joints, keypoints3d: "
                              + AXES),
