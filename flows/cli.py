@@ -283,9 +283,13 @@ TRAIN_COMMANDS = ("train-embedder", "train", "eval")
 
 def cmd_train(a: argparse.Namespace) -> int:
     """train-embedder / train / eval: the training side's own command line (models/training/train.py)."""
+    from video2mesh.models.training.train import TrainingSetupError
     from video2mesh.models.training.train import main as train_main
 
-    return train_main([a.cmd, *a.args]) or 0
+    try:
+        return train_main([a.cmd, *a.args]) or 0
+    except TrainingSetupError as e:
+        raise ConfigError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,9 +86,15 @@ def load_embedder(path: str, device: torch.device) -> PoseEmbedder:
     return emb
 
 
+class TrainingSetupError(ValueError):
+    """A training run that must not start as asked (models/ stays free of the pipeline's error types;
+    `v2m train` turns it into a settings error: one line, exit 2)."""
+
+
 def training_db(cfg: TrainConfig, body, feature_dim: int, needs_dt: bool = False) -> dict[str, np.ndarray]:
     """The training rows: VIBE databases (+ homography tables) or the synthetic set (which has homographies).
-    A model that uses d_t never trains on identity stacks: without tables it is a ConfigError (exit 2)."""
+    A model that uses d_t never trains on identity stacks: without tables it is a TrainingSetupError
+    (the CLI's settings error, exit 2)."""
     if cfg.train_db:
         dbs = [datasets.load_vibe_db(p) for p in cfg.train_db]
         keys = set.intersection(*(set(d) for d in dbs))
@@ -96,9 +102,7 @@ def training_db(cfg: TrainConfig, body, feature_dim: int, needs_dt: bool = False
         if cfg.homographies:
             db = datasets.attach_homographies(db, list(cfg.homographies))
         if needs_dt and "homography" not in db:
-            from video2mesh.pipeline.errors import ConfigError
-
-            raise ConfigError(f"preset {cfg.preset!r} uses the dynamic feature d_t but the databases carry no "
+            raise TrainingSetupError(f"preset {cfg.preset!r} uses the dynamic feature d_t but the databases carry no "
                               "homographies: pass --homographies TABLE (flows/homography_table.py) or use a preset "
                               "without d_t (--preset no_dynamic)")
         return db

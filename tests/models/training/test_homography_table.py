@@ -83,7 +83,6 @@ def test_table_from_a_video_recovers_a_known_camera_shift(tmp_path):
 
 def test_training_db_attaches_tables_and_no_dynamic_needs_none(vibe_db, tmp_path):
     from video2mesh.models.training import train as T
-    from video2mesh.pipeline.errors import ConfigError
 
     db = _vibe_file(vibe_db, tmp_path / "synthetic_train_db.pt")
     table = D.write_homography_table(tmp_path / "h.parquet", vibe_db["vid_name"], vibe_db["frame_id"],
@@ -92,5 +91,5 @@ def test_training_db_attaches_tables_and_no_dynamic_needs_none(vibe_db, tmp_path
     assert np.array_equal(with_h["homography"], vibe_db["homography"])
     without = T.training_db(T.TrainConfig(train_db=(db,), preset="no_dynamic"), None, 8, needs_dt=False)
     assert "homography" not in without
-    with pytest.raises(ConfigError, match="--homographies TABLE"):
+    with pytest.raises(T.TrainingSetupError, match="--homographies TABLE"):
         T.training_db(T.TrainConfig(train_db=(db,)), None, 8, needs_dt=True)
