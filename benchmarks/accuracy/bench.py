@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from video2mesh.pipeline.errors import InputError
+from video2mesh.pipeline.errors import ConfigError, InputError
 
 from .score import METRIC_KEYS, read_prediction, score_clip
 
@@ -161,6 +161,9 @@ def machine() -> dict[str, Any]:
 def run_accuracy(mocap: Sequence[str] | None, *, fast: bool, frames: int | None, spec, root: Path,
                  json_path: str | None = None) -> dict[str, Any]:
     """The whole benchmark; prints the table, returns (and optionally writes) the JSON document."""
+    if fast and spec.method != "licence-free":
+        raise ConfigError("--fast stands in for BlazePose's keypoints, which only the licence-free method uses; "
+                          "drop --fast or use --method licence-free")
     paths = list(mocap or []) or default_mocap()
     if not paths:
         raise InputError("no mocap given and ../shared/data/mocap not found: pass --mocap DIR_OR_FILE")

@@ -37,7 +37,7 @@ from .scene import blender_path, encode_mp4, region_uv, render_frames
 
 log = logging.getLogger(__name__)
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 CROSS_OFFSET_M = 0.9        # lateral gap between the paths of people who cross
 
 

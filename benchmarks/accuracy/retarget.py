@@ -11,7 +11,7 @@ licence-free fit moves) and a global rotation. Energy (weights in RetargetConfig
 Frames are solved in batches of `chunk` frames, each batch warm-started from the previous batch's last
 frame (the first from a per-frame Kabsch fit of the torso), with Adam. The root translation is the mocap
 pelvis scaled by the leg-length ratio (Anny leg / mocap leg), so steps keep their length relative to the
-legs and planted feet stay planted. The result is placed with its feet on the floor (y = 0).
+legs and planted feet stay planted. The result is put on the floor (y = 0) frame by frame (floor_offsets).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from video2mesh.models.body.anny_body import FIT_BONES, AnnyBody
 from video2mesh.models.body.anny_keypoints import keypoints23
@@ -44,6 +45,8 @@ SEGMENTS = [  # (from, to, weight)
     *[(f"{s}_{a}", f"{s}_{b}", 1.0) for s in ("left", "right")
       for a, b in (("hip", "knee"), ("knee", "ankle"), ("ankle", "toe"), ("shoulder", "elbow"), ("elbow", "wrist"))],
 ]
+STANCE_BAND_M = 0.05        # a frame whose lowest point is this close to the clip's usual lowest is on the floor
+FLOOR_SMOOTH_FRAMES = 2.0
 _TORSO = [_C[n] for n in ("left_hip", "right_hip", "left_shoulder", "right_shoulder", "neck")]
 
 
@@ -127,15 +130,30 @@ def retarget(body: AnnyBody, mocap: Mocap, phenotype: np.ndarray, cfg: RetargetC
         residual = np.linalg.norm(pts_c[:, :PELVIS][:, ok] - target[:, :PELVIS][:, ok], axis=-1).mean(1) * 1000
         transl = m[:, PELVIS] * scale - pts[:, PELVIS]                                           # (T, 3)
         verts = _vertices(body, sk, bones, phen, theta[0], glob) + transl[:, None].astype(np.float32)
-        floor = float(np.percentile(verts[..., 1].min(1), 10))   # planted frames define the floor
-        verts[..., 1] -= floor
-        centres = pts[:, :PELVIS] + transl[:, None]
-        centres[..., 1] -= floor
-        return Retargeted(vertices=verts, joints23=keypoints23(body, verts), joint_centres=centres,
+        lift = floor_offsets(verts[..., 1].min(1))                                              # (T,)
+        verts[..., 1] -= lift[:, None].astype(np.float32)
+        transl = transl - lift[:, None] * [0.0, 1.0, 0.0]
+        return Retargeted(vertices=verts, joints23=keypoints23(body, verts), joint_centres=pts[:, :PELVIS] + transl[:, None],
                           residual_mm=residual, scale=scale, seconds=time.perf_counter() - start,
-                          theta=theta[0].numpy(), rotation=glob.numpy(), transl=transl - [0.0, floor, 0.0])
+                          theta=theta[0].numpy(), rotation=glob.numpy(), transl=transl)
     finally:
         torch.set_num_threads(threads)
+
+
+def floor_offsets(lowest: np.ndarray) -> np.ndarray:
+    """(T,) vertical shifts putting the body on the floor, from each frame's lowest vertex height (T,).
+
+    Mocap floors are not flat and Anny's feet are not the mocap actor's, so a single offset leaves
+    stance feet a few cm into or above the floor. Frames whose lowest point is within STANCE_BAND_M of
+    the clip's median lowest point are stance frames: they are shifted onto y = 0; the shift is
+    interpolated across the other frames (flight phases keep their height), smoothed over a few frames
+    (no jumps in the root), then raised where anything would still be below the floor."""
+    base = np.median(lowest)
+    stance = lowest < base + STANCE_BAND_M
+    t = np.arange(len(lowest))
+    shift = np.interp(t, t[stance], lowest[stance]) if stance.any() else np.full(len(lowest), base)
+    shift = gaussian_filter1d(shift, FLOOR_SMOOTH_FRAMES, mode="nearest") if len(shift) > 1 else shift
+    return np.minimum(shift, lowest)
 
 
 def _solve(body, sk, bones, bone_ids, prior_w, target, present, glob0, cfg):

@@ -52,14 +52,14 @@ def test_closed_loop_recovers_annys_own_joints(body):
 def test_real_mocap_residual_and_feet_on_the_floor(body, shared_data):
     """CMU walk onto two body shapes: residual (proportions differ) under 35 mm, printed for the record;
     lowest vertex on the floor; joints23 from the vertices agree with Anny's COCO regressor."""
-    mocap = load_mocap(shared_data / "mocap" / "scaled_131_01.bvh", frames=48)
+    mocap = load_mocap(shared_data / "mocap" / "scaled_131_01.bvh", frames=24)
     for phen in (np.full(6, 0.5), np.array([1.0, 0.5, 0.4, 0.85, 0.25, 0.5])):
         out = R.retarget(body, mocap, phen, FAST)
         print(f"retarget residual {out.residual_mm.mean():.1f} mm, scale {out.scale:.3f}, {out.seconds:.1f} s")
         assert out.residual_mm.mean() < 35.0
         low = out.vertices[..., 1].min(1)                                  # (T,) lowest vertex per frame
-        assert np.percentile(low, 10) == pytest.approx(0.0, abs=1e-5) and low.min() > -0.03
-        assert out.vertices.shape == (48, 13718, 3) and out.joints23.shape == (48, 23, 3)
+        assert low.min() > -1e-5 and np.median(low) < 0.005              # on the floor, never in it
+        assert out.vertices.shape == (24, 13718, 3) and out.joints23.shape == (24, 23, 3)
     # the whole body faces +Z at frame 0 (left hip on +x)
     c = {n: i for i, n in enumerate(CANONICAL)}
     assert out.joint_centres[0, c["left_hip"], 0] > out.joint_centres[0, c["right_hip"], 0]
@@ -81,3 +81,16 @@ def test_joints23_match_the_fits_keypoints_after_retarget(body):
     kp = np.einsum("tij,tkj->tki", out.rotation, kp) + out.transl[:, None]
     np.testing.assert_allclose(out.joints23[:, :17], kp, atol=2e-4)
     np.testing.assert_array_equal(out.joints23[:, 17:], out.vertices[:, FOOT_VERTICES])
+
+
+def test_floor_offsets_snap_stance_and_keep_flight():
+    """Lowest-point heights of a run: stance frames on an uneven mocap floor (-3..+2 cm), a 12 cm flight
+    phase: stance ends on y = 0 within smoothing, flight keeps its height above it, nothing goes below."""
+    t = np.arange(40)
+    floor = 0.025 * np.sin(t / 6.0) - 0.005
+    lowest = floor.copy()
+    lowest[15:22] += 0.12 * np.sin(np.linspace(0, np.pi, 7))
+    shift = R.floor_offsets(lowest)
+    after = lowest - shift
+    assert after.min() >= 0 and np.abs(after[:12]).max() < 0.004 and np.abs(after[25:]).max() < 0.004
+    assert after[18] > 0.1
