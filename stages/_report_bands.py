@@ -117,7 +117,8 @@ def compute_bands(paths: list[str], fps_list=FPS_LIST) -> dict[str, Any]:
 def load_bands(joint_set: str, fps: float, path: Path = BANDS_FILE) -> dict[str, Any] | None:
     """Bands for a joint set at `fps` (nearest tabulated fps, accelerations rescaled), or None."""
     try:
-        table = json.loads(path.read_text())["joint_sets"][joint_set]
+        doc = json.loads(path.read_text())
+        table = doc["joint_sets"][joint_set]
     except (OSError, KeyError, ValueError):
         return None
     key = min(table, key=lambda k: abs(float(k) - fps))
@@ -129,7 +130,7 @@ def load_bands(joint_set: str, fps: float, path: Path = BANDS_FILE) -> dict[str,
                 band[k] = band[k] * scale
     for k in b["sliding_mm"]:
         b["sliding_mm"][k] = b["sliding_mm"][k] * float(key) / fps   # mm/frame scales with the frame time
-    b["fps"], b["fps_band"] = fps, float(key)
+    b.update(fps=fps, fps_band=float(key), source=doc["source"], window_s=doc["window_s"])
     return b
 
 

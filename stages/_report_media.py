@@ -45,7 +45,7 @@ def _label(img: np.ndarray, tid: int, box, low: bool, scale: float) -> None:
     color = LOW_COLOR if low else preview.track_color(tid)
     th = max(1, int(round(2 * scale)))
     text = f"#{tid}" + (" low conf" if low else "")
-    fs = 0.6 * scale
+    fs = 0.8 * scale
     (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, th)
     y = max(y1 - 6, h + 4)
     cv2.rectangle(img, (x1, y - h - 4), (x1 + w + 6, y + 4), (0, 0, 0), -1)
@@ -161,3 +161,42 @@ def timeline_svg(tracklets: pd.DataFrame, motion_frames: dict[int, np.ndarray], 
 
 def legend() -> str:
     return html.escape("bars: frames with motion; red hatch: interpolated (no detection); red ticks: low confidence")
+
+
+def report_media(ctx, cfg, source, raw: pd.DataFrame, motion: pd.DataFrame, tracklets: pd.DataFrame,
+                 summaries: list[dict]) -> tuple[list[tuple], str]:
+    """Everything the page shows beyond the metrics, for `report_compute`: verdicts (added to the
+    summaries), the overlay video, thumbnails, ID timeline and 3D viewer. Returns (file rows as
+    (track_id, kind, path, bytes, meta), HTML)."""
+    from video2mesh.pipeline.viewer_lib import viewer_bundle
+
+    from . import _report_page as page
+    from ._report_bands import load_bands, verdict
+    from ._viewer import BUNDLE_PATH, viewer_data, viewer_section
+
+    fps, n = ctx.video.fps, ctx.video.n_frames
+    bands = load_bands(source.joints.name, fps)
+    for s in summaries:
+        s["verdict"] = verdict(s, bands, fps, source.advice, source.uncertainty_check)
+    ucheck = source.uncertainty_check if source.uncertainty_check is not None else float("inf")
+    low = low_confidence(motion, tracklets, cfg.low_score, ucheck)
+    files: list[tuple] = []
+    meta, thumbs = None, {}
+    if source.drawer is not None and len(motion):
+        draw = source.drawer(ctx, cfg, raw)
+        data, meta, thumbs = render_overlay(ctx.frames(0, n), draw, n, fps, low, thumb_frames(motion),
+                                            cfg.video_width, cfg.video_max_frames)
+        if data:
+            files.append((-1, "mp4", page.VIDEO_PATH, data, {k: v for k, v in meta.items()}))
+        files += [(tid, "png", f"thumbs/track_{tid:03d}.png", png, {}) for tid, png in thumbs.items()]
+    mframes = {int(t): g.frame.to_numpy(np.int64) for t, g in motion.groupby("track_id")}
+    stride = video_stride(n, cfg.video_max_frames)
+    bundle = viewer_bundle() if cfg.viewer_lib else None
+    if bundle:
+        files.append((-1, "js", BUNDLE_PATH, bundle[0], {"three": bundle[1]["three"]}))
+    parts = [f"<style>{page.CSS}</style>", page.verdict_cards(summaries, thumbs),
+             '<div class="media">', page.video_section(meta),
+             viewer_section(viewer_data(motion, source.joints, fps, n, stride), bundle is not None), "</div>",
+             page.timeline_section(timeline_svg(tracklets, mframes, n, fps, low), legend()),
+             page.bands_table(summaries, bands)]
+    return files, "\n".join(parts)

@@ -24,6 +24,7 @@ from video2mesh.models.writers import preview
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.stage import Context, Stage
 
+from ._overlay import fit_drawer, project_pinhole
 from .outputs import files_artifact, publish
 from .report import MotionReportConfig, MotionSource, preview_pick, preview_png, report_compute
 
@@ -39,12 +40,6 @@ def fit_motion(fit: pd.DataFrame) -> pd.DataFrame:
         "joints3d": list(stack(fit.keypoints3d, 51, np.float64)), "trans": list(stack(fit.transl, 3, np.float64)),
         "uncertainty": 1.0 - fit.confidence.to_numpy(np.float64), "residual_px": fit.residual_px.to_numpy(np.float64),
     })
-
-
-def project_pinhole(v_cam: np.ndarray, focal_px: float, width: int, height: int) -> np.ndarray:
-    """Pixels (V, 2) of camera-axes points (V, 3) (x right, y down, z forward) with the fit's camera."""
-    z = np.maximum(v_cam[:, 2], 1e-6)
-    return np.stack([focal_px * v_cam[:, 0] / z + width / 2.0, focal_px * v_cam[:, 1] / z + height / 2.0], 1)
 
 
 def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame) -> list[tuple[int, bytes]]:
@@ -82,9 +77,16 @@ FIT_SOURCE = MotionSource(
     input="fit", columns=("frame", "track_id", "keypoints3d", "transl", "confidence", "residual_px", "bone_rotations",
                           "global_orient", "phenotype", "focal_px"),
     to_motion=fit_motion, method="Anny fit (licence-free)", body_model=lambda cfg: "anny",
-    joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",))
+    joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",),
+    drawer=fit_drawer, uncertainty_check=0.5,
+    advice={"accel": "--set fit.w_smooth=1.0", "jitter": "--set fit.w_smooth=1.0",
+            "root": "--set fit.w_smooth=1.0 (the root's depth is the least certain)",
+            "sliding": "--set fit.w_smooth=1.0", "gaps": "--set tracks.track_buffer=60 --set tracklets.max_gap=20",
+            "low_score": "--set blazepose.min_pose_score=0.3, or check the frames in the video",
+            "short": "--set tracklets.max_gap=20 (join broken tracks)",
+            "uncertainty": "--set fit.iters_pose=400 --set fit.w_3d=1.0"})
 
-STAGE = Stage(name="fit_report", version=2, config=MotionReportConfig, output=FIT_REPORT,
+STAGE = Stage(name="fit_report", version=3, config=MotionReportConfig, output=FIT_REPORT,
               compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "fit"),
               doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")
 

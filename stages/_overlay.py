@@ -1,4 +1,4 @@
-"""Overlay frame drawer of the licence-free path: every fitted track's Anny mesh and COCO skeleton.
+"""Overlay frame drawers: every track's mesh and skeleton over a video frame (Anny fit; SMPL mesh).
 
 For the whole-clip video (stages._report_media) speed matters more than shading: the mesh is drawn
 as a translucent silhouette (all faces filled in one OpenCV call, outlined) under the skeleton of the
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from video2mesh.models.writers import preview
+from video2mesh.models.writers.animation import SMPL_PARENTS
 from video2mesh.pipeline.stage import Context
 
 COCO_EDGES = ((0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11), (6, 12),
@@ -45,7 +46,7 @@ def draw_skeleton(img: np.ndarray, pts: np.ndarray, edges, color) -> None:
         cv2.circle(img, tuple(q), th + 1, color, -1, cv2.LINE_AA)
 
 
-def fit_drawer(ctx: Context, fit: pd.DataFrame):
+def fit_drawer(ctx: Context, cfg, fit: pd.DataFrame):
     """draw(frame, bgr) -> [(track_id, box)] over `fit` rows (see stages._report_media)."""
     import torch
 
@@ -73,6 +74,35 @@ def fit_drawer(ctx: Context, fit: pd.DataFrame):
             draw_silhouette(img, pix, faces, color)
             kp = project_pinhole(np.asarray(r.keypoints3d, np.float64).reshape(17, 3), float(r.focal_px), w, h)
             draw_skeleton(img, kp, COCO_EDGES, color)
+            lo, hi = pix.min(0), pix.max(0)
+            out.append((tid, (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))))
+        return out
+
+    return draw
+
+
+SMPL_EDGES = tuple((k, p) for k, p in enumerate(SMPL_PARENTS) if p >= 0)
+
+
+def smpl_drawer(ctx: Context, cfg, mesh: pd.DataFrame):
+    """draw(frame, bgr) -> [(track_id, box)] over `mesh` rows: SMPL silhouette (weak perspective
+    `cam_orig`) and the 24-joint skeleton `joints2d`."""
+    from .export import load_smpl_arrays, smpl_asset, smpl_layer, smpl_vertices
+
+    arrays = load_smpl_arrays(ctx.weight(smpl_asset(cfg.gender)))
+    layer = smpl_layer(arrays, cfg.gender)
+    by_frame = {int(f): g for f, g in mesh.groupby("frame")}
+
+    def draw(f: int, img: np.ndarray):
+        out = []
+        for r in by_frame.get(f, mesh.iloc[:0]).itertuples():
+            tid = int(r.track_id)
+            v = smpl_vertices(layer, np.asarray(r.pose, np.float64)[None], np.asarray(r.betas_track, np.float64),
+                              np.zeros((1, 3)))[0]
+            pix = preview.project_weak_perspective(v, np.asarray(r.cam_orig), img.shape[1], img.shape[0])
+            color = preview.track_color(tid)
+            draw_silhouette(img, pix, np.asarray(arrays["f"]), color)
+            draw_skeleton(img, np.asarray(r.joints2d, np.float64).reshape(24, 2), SMPL_EDGES, color)
             lo, hi = pix.min(0), pix.max(0)
             out.append((tid, (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))))
         return out
