@@ -33,7 +33,7 @@ def edges(joints: mm.JointSet) -> list[tuple[int, int]]:
     """Bones (joint index pairs) to draw for a joint set."""
     if joints.n_joints == 17:
         return list(COCO_EDGES)
-    return [(k, p) for k, p in enumerate(SMPL_PARENTS) if p >= 0]
+    return [(int(k), int(p)) for k, p in enumerate(SMPL_PARENTS) if p >= 0]
 
 
 def viewer_data(motion: pd.DataFrame, joints: mm.JointSet, fps: float, n_frames: int, stride: int) -> dict[str, Any]:

@@ -51,9 +51,12 @@ def test_report_json_numbers_match_the_metrics_on_the_mesh_table(published):
 def test_html_is_self_contained_and_lists_every_track(published):
     folder, paths, *_ = published
     page = (folder / "report.html").read_text()
-    assert not re.search(r'src="(?!data:)', page), "every image must be inlined"
+    refs = re.findall(r'src="(?!data:)([^"]*)"', page)        # images are inlined; video and viewer library beside
+    assert set(refs) <= {"overlay.mp4", "viewer/three-viewer.js"} and "overlay.mp4" in refs
+    for ref in refs:
+        assert (folder / ref).is_file()
     for tid in TRACKS:
-        assert f'id="track-{tid}"' in page
+        assert f'id="track-{tid}"' in page and f'id="verdict-{tid}"' in page
     assert {p.name for p in (folder / "plots").iterdir()} == {"overview.png", "track_000.png", "track_001.png"}
     previews = sorted((folder / "preview").iterdir())
     assert len(previews) == 3
