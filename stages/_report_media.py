@@ -48,8 +48,9 @@ def _label(img: np.ndarray, tid: int, box, low: bool, scale: float) -> None:
     fs = 0.8 * scale
     (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, th)
     y = max(y1 - 6, h + 4)
-    cv2.rectangle(img, (x1, y - h - 4), (x1 + w + 6, y + 4), (0, 0, 0), -1)
-    cv2.putText(img, text, (x1 + 3, y), cv2.FONT_HERSHEY_SIMPLEX, fs, color, th, cv2.LINE_AA)
+    x = min(max(x1, 0), max(img.shape[1] - w - 6, 0))          # keep the label inside the frame
+    cv2.rectangle(img, (x, y - h - 4), (x + w + 6, y + 4), (0, 0, 0), -1)
+    cv2.putText(img, text, (x + 3, y), cv2.FONT_HERSHEY_SIMPLEX, fs, color, th, cv2.LINE_AA)
     if low:   # dashed red box: the frame's estimate is less trustworthy
         for a, b in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
             n = max(int(np.hypot(b[0] - a[0], b[1] - a[1]) // (12 * scale)), 1)
