@@ -165,10 +165,10 @@ def legend() -> str:
 
 
 def report_media(ctx, cfg, source, raw: pd.DataFrame, motion: pd.DataFrame, tracklets: pd.DataFrame,
-                 summaries: list[dict]) -> tuple[list[tuple], str]:
+                 summaries: list[dict]) -> tuple[list[tuple], str, dict]:
     """Everything the page shows beyond the metrics, for `report_compute`: verdicts (added to the
     summaries), the overlay video, thumbnails, ID timeline and 3D viewer. Returns (file rows as
-    (track_id, kind, path, bytes, meta), HTML)."""
+    (track_id, kind, path, bytes, meta), HTML, facts for report.json)."""
     from video2mesh.pipeline.viewer_lib import viewer_bundle
 
     from . import _report_page as page
@@ -200,4 +200,7 @@ def report_media(ctx, cfg, source, raw: pd.DataFrame, motion: pd.DataFrame, trac
              viewer_section(viewer_data(motion, source.joints, fps, n, stride), bundle is not None), "</div>",
              page.timeline_section(timeline_svg(tracklets, mframes, n, fps, low), legend()),
              page.bands_table(summaries, bands)]
-    return files, "\n".join(parts)
+    info = {"overlay_video": {"path": page.VIDEO_PATH, **meta} if meta and "reason" not in meta else meta,
+            "viewer": {"path": BUNDLE_PATH, **bundle[1]} if bundle else None,
+            "reference_bands": {k: bands[k] for k in ("source", "fps_band", "window_s")} if bands else None}
+    return files, "\n".join(parts), info

@@ -338,14 +338,14 @@ def report_compute(source: MotionSource, ctx: Context, cfg: MotionReportConfig, 
         ctx.advance(len(rows))
     overview = overview_plot(summaries) if summaries else None
     previews = source.previews(ctx, cfg, raw)
-    media_files, extra = report_media(ctx, cfg, source, raw, motion, tracklets, summaries)
+    media_files, extra, media_info = report_media(ctx, cfg, source, raw, motion, tracklets, summaries)
     video = Path(ctx.video.path).name
     doc = {"video": video, "video_sha256": ctx.video.digest, "fps": fps, "n_frames": ctx.video.n_frames,
            "method": source.method, "body_model": body_model, "joints": source.joints.name,
            "joints_reference": source.joints.reference_name, "uncertainty": source.uncertainty,
            "units": {"accel": "mm/frame^2", "jitter": "mm/frame^2", "sliding": "mm/frame", "height": "m"},
            "definitions": mm.__doc__.strip(), "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-           "tracks": summaries}
+           **media_info, "tracks": summaries}
     page = report_html(video, fps, summaries, plots, overview, previews, cfg, source.method, body_model,
                        source.joints, source.uncertainty, extra)
     files = [(-1, "json", "report.json", json.dumps(doc, indent=1, allow_nan=False).encode(), {}),

@@ -9,7 +9,9 @@ import subprocess
 import numpy as np
 import pytest
 
+from tests.browser import chromium, inspect_page
 from video2mesh.models.metrics import motion as mm
+from video2mesh.pipeline.viewer_lib import viewer_bundle
 from video2mesh.stages import report
 
 from .fakes import FPS, TRACKS, make_runner, write_video
@@ -129,3 +131,14 @@ def test_no_uncertainty_gives_valid_json():
     assert doc["series"]["uncertainty"] == [None] * n and doc["uncertainty"]["mean"] is None
     assert doc["series"]["accel_mm"]["root"] == [0.0] * (n - 2)
     report.track_plot(summary, series)
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium not installed")
+def test_smpl_report_plays_offline_without_console_errors(published):
+    folder, *_ = published
+    res = inspect_page(folder / "report.html")
+    assert res["console_errors"] == [] and res["network"] == [] and res["pageErrors"] is None
+    assert res["readyState"] >= 2 and res["currentTime"] > 0.2 and res["duration"] == pytest.approx(12 / FPS, abs=0.05)
+    assert res["viewer"] == ("ok" if viewer_bundle() else "missing")
+    doc = json.loads((folder / "report.json").read_text())
+    assert doc["overlay_video"]["frames"] == 12 and doc["reference_bands"]["source"].startswith("CMU")
