@@ -190,6 +190,7 @@ def test_report_plays_and_draws_in_headless_chromium_offline(published):
     if viewer_bundle() is None:
         pytest.skip(f"3D viewer not set up: {HOW}")
     assert res["viewer"] == "ok"
+    assert abs(int(res["viewerFrame"]) - res["currentTime"] * FPS) <= 2     # the 3D view follows the video's clock
     px = canvas_pixels(res)
     assert px.shape[0] > 200 and px.shape[1] > 200
     hsv = cv2.cvtColor(px, cv2.COLOR_BGR2HSV)

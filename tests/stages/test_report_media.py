@@ -167,3 +167,18 @@ def test_viewer_data_is_absolute_yup_with_the_feet_on_the_floor():
 def test_without_the_viewer_library_the_page_says_how_to_get_it():
     html = _viewer.viewer_section({"tracks": []}, has_bundle=False)
     assert "v2m models setup-viewer" in html and "<script" not in html
+
+
+def test_viewer_bundle_is_used_only_when_it_matches_its_recorded_sha256(tmp_path):
+    import hashlib
+
+    from video2mesh.pipeline import viewer_lib
+
+    assert viewer_lib.viewer_bundle(tmp_path) is None and viewer_lib.viewer_id(tmp_path) == ""
+    data = b"window.V2M_THREE = {};"
+    (tmp_path / viewer_lib.BUNDLE).write_bytes(data)
+    (tmp_path / viewer_lib.INFO).write_text(json.dumps({"three": "0.0.1", "sha256": hashlib.sha256(data).hexdigest()}))
+    assert viewer_lib.viewer_bundle(tmp_path)[0] == data
+    assert viewer_lib.viewer_id(tmp_path).startswith("three 0.0.1 ")
+    (tmp_path / viewer_lib.BUNDLE).write_bytes(data + b" ")                 # changed after set-up: not trusted
+    assert viewer_lib.viewer_bundle(tmp_path) is None
