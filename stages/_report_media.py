@@ -154,7 +154,9 @@ def timeline_svg(tracklets: pd.DataFrame, motion_frames: dict[int, np.ndarray], 
             out.append(f'<rect x="{left + f * sx:.1f}" y="{y + 16}" width="{max(sx, 1):.1f}" height="3" fill="#d33"/>')
     ticks = np.linspace(0, max(n_frames - 1, 0), 6).round().astype(int)
     yb = 5 + len(ids) * row + 14
-    out += [f'<text x="{left + t * sx:.1f}" y="{yb}" font-size="10">{t + 1} ({t / fps:.1f}s)</text>' for t in ticks]
+    anchor = ["start"] + ["middle"] * (len(ticks) - 2) + ["end"]
+    out += [f'<text x="{left + (t + (a == "end")) * sx:.1f}" y="{yb}" font-size="10" text-anchor="{a}">{t + 1} ({t / fps:.1f}s)</text>'
+            for t, a in zip(ticks, anchor)]
     out.append(f'<line id="timeline-cursor" x1="{left}" x2="{left}" y1="0" y2="{h - 12}" stroke="#000" '
                f'data-left="{left}" data-sx="{sx:.6f}"/></svg>')
     return "\n".join(out)

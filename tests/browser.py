@@ -75,7 +75,7 @@ class _Cdp:
             self.events.append(json.loads(self.ws.recv(timeout=max(end - time.monotonic(), 0.1))))
 
 
-def inspect_page(page: str | Path, width: int = 1200, height: int = 1000) -> dict:
+def inspect_page(page: str | Path, width: int = 1200, height: int = 1000, full_page: bool = False) -> dict:
     """See the module docstring. Raises RuntimeError when Chromium is missing or does not start."""
     exe = chromium()
     if not exe:
@@ -100,6 +100,12 @@ def inspect_page(page: str | Path, width: int = 1200, height: int = 1000) -> dic
             cdp.wait_event("Page.loadEventFired")
             probe = json.loads(cdp.call("Runtime.evaluate", expression=PROBE, awaitPromise=True, timeout=90)["result"]["value"])
             shot = base64.b64decode(cdp.call("Page.captureScreenshot", format="png")["data"])
+            full = None
+            if full_page:
+                size = cdp.call("Page.getLayoutMetrics")["cssContentSize"]
+                full = base64.b64decode(cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                                                 clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"],
+                                                       "scale": 1})["data"])
             errors = [e["params"] for e in cdp.events if e.get("method") == "Runtime.exceptionThrown"
                       or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
                       or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
@@ -109,7 +115,7 @@ def inspect_page(page: str | Path, width: int = 1200, height: int = 1000) -> dic
             proc.terminate()
             proc.wait(timeout=20)
     return {**probe, "console_errors": errors, "network": [u for u in requests if not u.startswith(("file:", "data:", "blob:"))],
-            "screenshot": shot}
+            "screenshot": shot, "screenshot_full": full}
 
 
 def canvas_pixels(result: dict):
@@ -122,7 +128,10 @@ def canvas_pixels(result: dict):
     return img[max(y, 0):y + h, max(x, 0):x + w]
 
 
-if __name__ == "__main__":
-    res = inspect_page(sys.argv[1])
+if __name__ == "__main__":   # python -m tests.browser PAGE SHOT.png [FULL_PAGE.png]
+    res = inspect_page(sys.argv[1], full_page=len(sys.argv) > 3)
     Path(sys.argv[2]).write_bytes(res.pop("screenshot"))
+    full = res.pop("screenshot_full")
+    if full:
+        Path(sys.argv[3]).write_bytes(full)
     print(json.dumps(res, indent=1))

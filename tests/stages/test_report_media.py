@@ -182,3 +182,13 @@ def test_viewer_bundle_is_used_only_when_it_matches_its_recorded_sha256(tmp_path
     assert viewer_lib.viewer_id(tmp_path).startswith("three 0.0.1 ")
     (tmp_path / viewer_lib.BUNDLE).write_bytes(data + b" ")                 # changed after set-up: not trusted
     assert viewer_lib.viewer_bundle(tmp_path) is None
+
+
+def test_video_settings_are_checked():
+    from video2mesh.pipeline.errors import ConfigError
+    from video2mesh.stages.report import MotionReportConfig
+
+    assert MotionReportConfig().video_max_frames == 900
+    for bad in ({"video_max_frames": -1}, {"video_width": 8}):
+        with pytest.raises(ConfigError, match="video"):
+            MotionReportConfig(**bad)
