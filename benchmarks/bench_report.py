@@ -10,7 +10,9 @@ Needs Anny's cache (`v2m models setup-default`); left out without it.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +93,7 @@ def _report_setup(n: int):
         mb = lambda b: round(b / 2**20, 2)   # noqa: E731
         return n, {"total_MB": mb(sum(sizes.values())), "video_MB": mb(sizes.get("overlay.mp4", 0)),
                    "html_MB": mb(sizes["report.html"]), "viewer_lib": "viewer/three-viewer.js" in sizes}
+    weakref.finalize(step, shutil.rmtree, tmp, True)     # the clip and caches go with the case
     return step
 
 
@@ -101,5 +104,5 @@ def cases(quick: bool, device: str) -> list[Case]:
         log.warning("bench_report: Anny's cache missing; run `v2m models setup-default`")
         return []
     n = 60 if quick else 300
-    return [Case("report", f"fit_report page {n} frames 1280x720 2 tracks", lambda: _report_setup(n),
+    return [Case("fit_report", f"whole page {n} frames 1280x720 2 tracks", lambda: _report_setup(n),
                  repeat=1, warmup=0)]
