@@ -151,7 +151,7 @@ VIEWER_JS = r"""
   });
   if (video) {
     video.addEventListener('play', () => setPlaying(true));
-    video.addEventListener('pause', () => setPlaying(false));
+    video.addEventListener('pause', () => { setPlaying(false); show(video.currentTime * fps); });
     video.addEventListener('seeked', () => show(video.currentTime * fps));
   }
   document.getElementById('v-slider').addEventListener('input', (ev) => {
