@@ -13,7 +13,6 @@ import pandas as pd
 
 from video2mesh.models.writers import preview
 from video2mesh.models.writers.animation import SMPL_PARENTS
-from video2mesh.pipeline.stage import Context
 
 COCO_EDGES = ((0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11), (6, 12),
               (11, 12), (11, 13), (13, 15), (12, 14), (14, 16))
@@ -46,15 +45,13 @@ def draw_skeleton(img: np.ndarray, pts: np.ndarray, edges, color) -> None:
         cv2.circle(img, tuple(q), th + 1, color, -1, cv2.LINE_AA)
 
 
-def fit_drawer(ctx: Context, cfg, fit: pd.DataFrame):
-    """draw(frame, bgr) -> [(track_id, box)] over `fit` rows (see stages._report_media)."""
+def fit_drawer(body, fit: pd.DataFrame):
+    """draw(frame, bgr) -> [(track_id, box)] over `fit` rows (see stages._report_media); `body` the
+    loaded AnnyBody the fit used."""
     import torch
 
     from video2mesh.models.body.anny_body import pose_rig
 
-    from .fit_anny import N_BONES, load_body
-
-    body = load_body(ctx)
     faces = np.asarray(body.faces)
     by_frame = {int(f): g for f, g in fit.groupby("frame")}
     skeletons: dict[int, object] = {}
@@ -66,7 +63,7 @@ def fit_drawer(ctx: Context, cfg, fit: pd.DataFrame):
             if tid not in skeletons:
                 with torch.no_grad():
                     skeletons[tid] = body.skeleton(torch.as_tensor(np.asarray(r.phenotype, np.float64)[None], dtype=body.dtype))
-            v = pose_rig(body, skeletons[tid], np.asarray(r.bone_rotations, np.float64).reshape(1, N_BONES, 3),
+            v = pose_rig(body, skeletons[tid], np.asarray(r.bone_rotations, np.float64).reshape(1, -1, 3),
                          np.asarray(r.global_orient, np.float64)[None], np.asarray(r.transl, np.float64)[None])["vertices"][0]
             h, w = img.shape[:2]
             pix = project_pinhole(v, float(r.focal_px), w, h)
@@ -84,24 +81,20 @@ def fit_drawer(ctx: Context, cfg, fit: pd.DataFrame):
 SMPL_EDGES = tuple((k, p) for k, p in enumerate(SMPL_PARENTS) if p >= 0)
 
 
-def smpl_drawer(ctx: Context, cfg, mesh: pd.DataFrame):
-    """draw(frame, bgr) -> [(track_id, box)] over `mesh` rows: SMPL silhouette (weak perspective
-    `cam_orig`) and the 24-joint skeleton `joints2d`."""
-    from .export import load_smpl_arrays, smpl_asset, smpl_layer, smpl_vertices
-
-    arrays = load_smpl_arrays(ctx.weight(smpl_asset(cfg.gender)))
-    layer = smpl_layer(arrays, cfg.gender)
+def smpl_drawer(mesh: pd.DataFrame, faces: np.ndarray, vertices_of):
+    """draw(frame, bgr) -> [(track_id, box)] over `mesh` rows: SMPL silhouette (`vertices_of(row)` ->
+    (V, 3) camera axes without translation, weak perspective `cam_orig`) and the skeleton `joints2d`."""
     by_frame = {int(f): g for f, g in mesh.groupby("frame")}
+    faces = np.asarray(faces)
 
     def draw(f: int, img: np.ndarray):
         out = []
         for r in by_frame.get(f, mesh.iloc[:0]).itertuples():
             tid = int(r.track_id)
-            v = smpl_vertices(layer, np.asarray(r.pose, np.float64)[None], np.asarray(r.betas_track, np.float64),
-                              np.zeros((1, 3)))[0]
+            v = vertices_of(r)
             pix = preview.project_weak_perspective(v, np.asarray(r.cam_orig), img.shape[1], img.shape[0])
             color = preview.track_color(tid)
-            draw_silhouette(img, pix, np.asarray(arrays["f"]), color)
+            draw_silhouette(img, pix, faces, color)
             draw_skeleton(img, np.asarray(r.joints2d, np.float64).reshape(24, 2), SMPL_EDGES, color)
             lo, hi = pix.min(0), pix.max(0)
             out.append((tid, (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))))

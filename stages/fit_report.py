@@ -73,12 +73,19 @@ def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame
     return out
 
 
+def overlay_drawer(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame):
+    """The overlay video's frame drawer: every track's Anny silhouette and skeleton (stages._overlay)."""
+    from .fit_anny import load_body
+
+    return fit_drawer(load_body(ctx), fit)
+
+
 FIT_SOURCE = MotionSource(
     input="fit", columns=("frame", "track_id", "keypoints3d", "transl", "confidence", "residual_px", "bone_rotations",
                           "global_orient", "phenotype", "focal_px"),
     to_motion=fit_motion, method="Anny fit (licence-free)", body_model=lambda cfg: "anny",
     joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",),
-    drawer=fit_drawer, uncertainty_check=0.5,
+    drawer=overlay_drawer, uncertainty_check=0.5,
     advice={"accel": "--set fit.w_smooth=1.0", "jitter": "--set fit.w_smooth=1.0",
             "root": "--set fit.w_smooth=1.0 (the root's depth is the least certain)",
             "sliding": "--set fit.w_smooth=1.0", "gaps": "--set tracks.track_buffer=60 --set tracklets.max_gap=20",

@@ -265,6 +265,14 @@ def render_previews(ctx: Context, cfg: ReportConfig, mesh: pd.DataFrame) -> list
     return out
 
 
+def overlay_drawer(ctx: Context, cfg: ReportConfig, mesh: pd.DataFrame):
+    """The overlay video's frame drawer of the SMPL source (stages._overlay.smpl_drawer)."""
+    arrays = load_smpl_arrays(ctx.weight(smpl_asset(cfg.gender)))
+    layer = smpl_layer(arrays, cfg.gender)
+    return smpl_drawer(mesh, arrays["f"], lambda r: smpl_vertices(
+        layer, np.asarray(r.pose, np.float64)[None], np.asarray(r.betas_track, np.float64), np.zeros((1, 3)))[0])
+
+
 def _img(data: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
@@ -360,7 +368,7 @@ def report_compute(source: MotionSource, ctx: Context, cfg: MotionReportConfig, 
 SMPL_SOURCE = MotionSource(
     input="mesh", columns=("frame", "track_id", "joints3d", "trans", "uncertainty", "pose", "betas_track", "cam_orig", "joints2d"),
     to_motion=mesh_motion, method="SMPL (learned model)", body_model=lambda cfg: f"SMPL {cfg.gender}",
-    joints=mm.SMPL_24, uncertainty="the embedder's uncertainty", previews=render_previews, drawer=smpl_drawer,
+    joints=mm.SMPL_24, uncertainty="the embedder's uncertainty", previews=render_previews, drawer=overlay_drawer,
     advice={"accel": "--set tracklets.smooth_window=9", "jitter": "--set tracklets.smooth_window=9",
             "root": "--set tracklets.smooth_window=9 (the root's depth comes from the box size)",
             "sliding": "--set tracklets.smooth_window=9", "gaps": "--set tracks.track_buffer=60 --set detect.conf=0.05",

@@ -11,6 +11,7 @@ import pytest
 
 from video2mesh.models.metrics import motion as mm
 from video2mesh.models.writers.video import H264Writer, h264_encoder
+from video2mesh.benchmarks import report_bands as rbc
 from video2mesh.stages import _report_bands as rb
 from video2mesh.stages import _report_media as rmedia
 from video2mesh.stages import _viewer
@@ -112,7 +113,7 @@ def test_bands_rescale_with_the_square_of_the_frame_time():
 def test_shipped_bands_are_what_the_documented_command_computes(shared_data):
     files = [shared_data / "mocap" / "131_02.bvh", shared_data / "mocap" / "scaled_131_01.bvh"]
     shipped = json.loads(rb.BANDS_FILE.read_text())
-    fresh = rb.compute_bands([str(f) for f in files], fps_list=(12, 30))
+    fresh = rbc.compute_bands([str(f) for f in files], fps_list=(12, 30))
     for js in fresh["joint_sets"]:
         for fps in ("12", "30"):
             a, b = fresh["joint_sets"][js][fps], shipped["joint_sets"][js][fps]
