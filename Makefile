@@ -4,18 +4,25 @@ PY     := $(VENV)/bin/python
 V2M    := $(VENV)/bin/v2m
 STAMP  := $(VENV)/.installed
 MODELS := $(VENV)/.default-models
+VIEWER := $(VENV)/.viewer
 VIDEO  ?=
 OUT    ?= out
 ARGS   ?=
 
 .PHONY: setup models run test test-fast bench
 
-setup: $(STAMP)
+setup: $(STAMP) $(VIEWER)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
+
+# The report's 3D viewer: three.js from the npm registry, bundled once. Optional: without npm the
+# report shows everything else and says how to add it (and its browser tests skip).
+$(VIEWER): $(STAMP)
+	@$(V2M) models setup-viewer && touch $(VIEWER) \
+	  || echo "setup: no 3D viewer for reports (needs npm); everything else works"
 
 # The licence-free path's files: BlazePose models from the mediapipe wheel on PyPI, Anny's cache.
 models: $(MODELS)

@@ -3,7 +3,8 @@
 A benchmark module `benchmarks/bench_<area>.py` exposes `cases(quick: bool, device: str) -> list[Case]`.
 Each case's `setup()` builds what it needs (networks with random weights, synthetic inputs; compute
 cost does not depend on trained weights) and returns `step() -> items`: one timed unit of work that
-returns how many items (frames, crops, pairs...) it processed. Peak RSS is sampled every 5 ms by a
+returns how many items (frames, crops, pairs...) it processed, or `(items, extra)` with a dict of
+further numbers (sizes...) kept in the row's `extra` and printed after the table's columns. Peak RSS is sampled every 5 ms by a
 thread while the case runs (an approximation that catches sustained peaks, not microsecond spikes).
 """
 from __future__ import annotations
@@ -74,12 +75,15 @@ def run_case(case: Case, device: str) -> Row:
         for _ in range(case.warmup):
             step()
         _sync(device)
-        items, t0 = 0, time.perf_counter()
+        items, extra, t0 = 0, {}, time.perf_counter()
         for _ in range(case.repeat):
-            items += step()
+            got = step()
+            if isinstance(got, tuple):
+                got, extra = got
+            items += got
         _sync(device)
         dt = time.perf_counter() - t0
-    return Row(case.group, case.name, device, case.unit, items, dt, items / dt if dt > 0 else float("nan"), rss.peak / 2**20)
+    return Row(case.group, case.name, device, case.unit, items, dt, items / dt if dt > 0 else float("nan"), rss.peak / 2**20, extra)
 
 
 def _sync(device: str) -> None:
@@ -115,7 +119,8 @@ def format_table(rows: list[Row]) -> str:
     head = f"{'group':<12} {'case':<44} {'device':<6} {'rate':>12} {'unit':<10} {'peak RSS MB':>11}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.group:<12} {r.name:<44} {r.device:<6} {r.per_s:>12.2f} {r.unit + '/s':<10} {r.peak_rss_mb:>11.0f}")
+        more = "  " + " ".join(f"{k}={v}" for k, v in r.extra.items()) if r.extra else ""
+        lines.append(f"{r.group:<12} {r.name:<44} {r.device:<6} {r.per_s:>12.2f} {r.unit + '/s':<10} {r.peak_rss_mb:>11.0f}{more}")
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ def _model() -> dict:
 
 
 def cases(quick: bool, device: str) -> list[Case]:
-    from video2mesh.stages import export, report
+    from video2mesh.stages import _report_core, export, report
 
     n = 60 if quick else 600
 
@@ -49,8 +49,8 @@ def cases(quick: bool, device: str) -> list[Case]:
         cfg = report.ReportConfig()
 
         def step():
-            summary, series = report.track_metrics(df, df[["frame", "score", "interpolated"]], 30.0, cfg)
-            report.track_plot(summary, series)
+            summary, series = _report_core.track_metrics(df, df[["frame", "score", "interpolated"]], 30.0, cfg)
+            _report_core.track_plot(summary, series)
             return n
         return step
 

@@ -138,6 +138,11 @@ def cmd_models(a: argparse.Namespace) -> int:
             print(f"{name:<22} {p}")
         print("the licence-free path is set up; `v2m run VIDEO` uses it while the SMPL path's files are missing")
         return 0
+    if a.action == "setup-viewer":
+        from video2mesh.pipeline.viewer_lib import setup_viewer
+
+        print(f"3D viewer for the report: {setup_viewer()}")
+        return 0
     if not a.names:
         raise ConfigError("v2m models fetch NAME...: name at least one asset (see `v2m models list`)")
     for n in a.names:
@@ -310,8 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(r)
     r.set_defaults(func=cmd_run)
 
-    m = sub.add_parser("models", help="list or fetch weight files; setup-default installs the licence-free path's")
-    m.add_argument("action", choices=["list", "fetch", "setup-default"])
+    m = sub.add_parser("models", help="list or fetch weight files; setup-default installs the licence-free path's; "
+                                            "setup-viewer the report's 3D viewer (three.js from npm)")
+    m.add_argument("action", choices=["list", "fetch", "setup-default", "setup-viewer"])
     m.add_argument("names", nargs="*")
     m.add_argument("--wheel", help="setup-default: a mediapipe==0.10.21 wheel already downloaded (offline machines)")
     m.add_argument("--no-body-model", action="store_true", help="setup-default: skip building Anny's cache (~80 s)")

@@ -28,7 +28,7 @@ import io
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,7 +41,9 @@ from video2mesh.models.writers.animation import CAMERA_TO_YUP
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context
+from video2mesh.pipeline.viewer_lib import viewer_id
 
+from ._report_media import report_media
 from .outputs import file_rows
 
 log = logging.getLogger(__name__)
@@ -56,10 +58,16 @@ class MotionReportConfig:
     contact_vspeed_mm: float = 10.0     # mm/frame: 0.3 m/s at 30 fps
     preview_frames: int = 3             # 0 = no preview (and no body model needed)
     preview_width: int = 480
+    video_max_frames: int = 900         # overlay video: longer clips take every k-th frame (k = ceil(n / this)); 0 = no video
+    video_width: int = 640              # px of the overlay video (height keeps the aspect)
+    viewer_lib: str = field(default_factory=viewer_id)   # set-up 3D viewer bundle ('' = none); automatic, in the
+                                                          # cache key so a report made before the set-up is redone
 
     def __post_init__(self) -> None:
         if self.jitter_cutoff_hz <= 0 or self.preview_frames < 0 or self.preview_width < 16:
             raise ConfigError("report: jitter_cutoff_hz must be > 0, preview_frames >= 0, preview_width >= 16")
+        if self.video_max_frames < 0 or self.video_width < 16:
+            raise ConfigError("report: video_max_frames must be >= 0 (0 = no overlay video), video_width >= 16")
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,9 @@ class MotionSource:
     uncertainty: str                             # what the motion table's uncertainty measures
     previews: Callable[[Context, Any, pd.DataFrame], list[tuple[int, bytes]]]
     extra_stats: tuple[str, ...] = ()            # further per-frame columns of the motion table to summarise
+    drawer: Callable[[Context, Any, pd.DataFrame], Callable] | None = None   # overlay frame drawer (stages._report_media)
+    advice: dict[str, str] = field(default_factory=dict)   # verdict reason kind -> `--set ...` to try (stages._report_bands)
+    uncertainty_check: float | None = None       # mean uncertainty above this: "check"; per frame: marked low confidence
 
 
 def _stats(x: np.ndarray) -> dict[str, float | None]:
@@ -224,7 +235,7 @@ def _fmt(x: Any) -> str:
 def report_html(video: str, fps: float, summaries: list[dict[str, Any]], plots: dict[int, bytes],
                 overview: bytes | None, previews: list[tuple[int, bytes]], cfg: MotionReportConfig,
                 method: str = "SMPL (learned model)", body_model: str = "SMPL", joints: mm.JointSet = mm.SMPL_24,
-                uncertainty: str = "the embedder's uncertainty") -> str:
+                uncertainty: str = "the embedder's uncertainty", extra: str = "") -> str:
     """One self-contained HTML page (images inlined as base64): overview table, then one section per track."""
     parts = list(joints.parts) + ["root"]
     head = "".join(f"<th>{p}</th>" for p in ["track", "frames", "interp.", "low score", "uncert. mean",
@@ -251,9 +262,12 @@ def report_html(video: str, fps: float, summaries: list[dict[str, Any]], plots: 
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:1100px}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} figure{{display:inline-block;margin:4px}}
 img{{max-width:100%}} section{{margin-top:2em}}</style></head>
-<body><h1>video2mesh report: {html.escape(video)}</h1>
+<body><script>window.addEventListener('error', e => {{ document.body.dataset.errors = (document.body.dataset.errors || '') + (e.message || 'resource failed') + '; '; }}, true);</script>
+<h1>video2mesh report: {html.escape(video)}</h1>
 <p class="method">Motion by <b>{html.escape(method)}</b>, body model <b>{html.escape(body_model)}</b>
 ({html.escape(joints.name)}); uncertainty: {html.escape(uncertainty)}.</p>
+{extra}
+<h2>Numbers</h2>
 <p>{len(summaries)} track(s), {fps:.3g} fps. Accelerations in mm/frame² of joints relative to the {html.escape(joints.reference_name)}
 (root: camera-space translation); jitter = RMS of acceleration above {mm.effective_cutoff_hz(cfg.jitter_cutoff_hz, fps):g} Hz; foot sliding = horizontal mm/frame while in
 contact (height &lt; {cfg.contact_height_m * 100:g} cm above the track's 5th-percentile ground, vertical speed &lt;
@@ -283,19 +297,20 @@ def report_compute(source: MotionSource, ctx: Context, cfg: MotionReportConfig, 
         ctx.advance(len(rows))
     overview = overview_plot(summaries) if summaries else None
     previews = source.previews(ctx, cfg, raw)
+    media_files, extra, media_info = report_media(ctx, cfg, source, raw, motion, tracklets, summaries)
     video = Path(ctx.video.path).name
     doc = {"video": video, "video_sha256": ctx.video.digest, "fps": fps, "n_frames": ctx.video.n_frames,
            "method": source.method, "body_model": body_model, "joints": source.joints.name,
            "joints_reference": source.joints.reference_name, "uncertainty": source.uncertainty,
            "units": {"accel": "mm/frame^2", "jitter": "mm/frame^2", "sliding": "mm/frame", "height": "m"},
            "definitions": mm.__doc__.strip(), "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-           "tracks": summaries}
+           **media_info, "tracks": summaries}
     page = report_html(video, fps, summaries, plots, overview, previews, cfg, source.method, body_model,
-                       source.joints, source.uncertainty)
+                       source.joints, source.uncertainty, extra)
     files = [(-1, "json", "report.json", json.dumps(doc, indent=1, allow_nan=False).encode(), {}),
              (-1, "html", "report.html", page.encode(), {})]
     files += [(tid, "png", f"plots/track_{tid:03d}.png", png, {}) for tid, png in plots.items()]
     if overview:
         files.append((-1, "png", "plots/overview.png", overview, {}))
     files += [(-1, "png", f"preview/frame_{f + 1:06d}.png", png, {"frame": int(f)}) for f, png in previews]
-    return file_rows(files)
+    return file_rows(files + media_files)

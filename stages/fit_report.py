@@ -24,9 +24,10 @@ from video2mesh.models.writers import preview
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.stage import Context, Stage
 
-from .outputs import files_artifact, publish
+from ._overlay import fit_drawer, project_pinhole
 from ._report_core import MotionReportConfig, MotionSource, preview_pick, preview_png, report_compute
 from .licence_free import load_body
+from .outputs import files_artifact, publish
 
 FIT_REPORT = files_artifact("fit_report", version=1,
                             doc="report.json, report.html and PNG plots/previews of one video (licence-free path).")
@@ -40,12 +41,6 @@ def fit_motion(fit: pd.DataFrame) -> pd.DataFrame:
         "joints3d": list(stack(fit.keypoints3d, 51, np.float64)), "trans": list(stack(fit.transl, 3, np.float64)),
         "uncertainty": 1.0 - fit.confidence.to_numpy(np.float64), "residual_px": fit.residual_px.to_numpy(np.float64),
     })
-
-
-def project_pinhole(v_cam: np.ndarray, focal_px: float, width: int, height: int) -> np.ndarray:
-    """Pixels (V, 2) of camera-axes points (V, 3) (x right, y down, z forward) with the fit's camera."""
-    z = np.maximum(v_cam[:, 2], 1e-6)
-    return np.stack([focal_px * v_cam[:, 0] / z + width / 2.0, focal_px * v_cam[:, 1] / z + height / 2.0], 1)
 
 
 def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame) -> list[tuple[int, bytes]]:
@@ -77,11 +72,24 @@ def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame
     return out
 
 
+def overlay_drawer(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame):
+    """The overlay video's frame drawer: every track's Anny silhouette and skeleton (stages._overlay)."""
+    return fit_drawer(load_body(ctx), fit)
+
+
 FIT_SOURCE = MotionSource(
     input="fit", columns=("frame", "track_id", "keypoints3d", "transl", "confidence", "residual_px", "bone_rotations",
                           "global_orient", "phenotype", "focal_px"),
     to_motion=fit_motion, method="Anny fit (licence-free)", body_model=lambda cfg: "anny",
-    joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",))
+    joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",),
+    drawer=overlay_drawer, uncertainty_check=0.5,
+    advice={"accel": "--set fit.w_smooth=1.0", "jitter": "--set fit.w_smooth=1.0",
+            "root": "--set fit.w_smooth=1.0 (the root's depth is the least certain)",
+            "sliding": "--set fit.w_smooth=1.0", "gaps": "--set tracks.track_buffer=60 --set tracklets.max_gap=20",
+            "low_score": "--set blazepose.min_pose_score=0.3, or check the frames in the video",
+            "short": "--set tracklets.max_gap=20 (join broken tracks)",
+            "uncertainty": "--set fit.iters_pose=400 --set fit.w_3d=1.0"})
+
 
 def fit_report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Run (or reuse from the cache) everything up to `fit_report` for one video and publish report.json,
@@ -96,7 +104,7 @@ def publish_fit_report(results: dict, video_path: str | Path, out_dir: str | Pat
     return publish(results["fit_report"].ref, Path(out_dir) / (folder or Path(video_path).stem), manifest_name=None)
 
 
-STAGE = Stage(name="fit_report", version=2, config=MotionReportConfig, output=FIT_REPORT,
+STAGE = Stage(name="fit_report", version=3, config=MotionReportConfig, output=FIT_REPORT,
               compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "fit"),
               publish=lambda runner, results, video, out, folder=None: publish_fit_report(results, video, out, folder),
               doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")

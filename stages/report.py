@@ -19,6 +19,7 @@ from video2mesh.models.metrics import motion as mm
 from video2mesh.models.writers import preview
 from video2mesh.pipeline.stage import Context, Stage
 
+from ._overlay import smpl_drawer
 from ._report_core import MotionReportConfig, MotionSource, preview_pick, preview_png, report_compute
 from ._smpl import load_smpl_arrays, smpl_asset, smpl_layer, smpl_vertices
 from .outputs import files_artifact, publish
@@ -59,10 +60,23 @@ def render_previews(ctx: Context, cfg: ReportConfig, mesh: pd.DataFrame) -> list
     return out
 
 
+def overlay_drawer(ctx: Context, cfg: ReportConfig, mesh: pd.DataFrame):
+    """The overlay video's frame drawer of the SMPL source (stages._overlay.smpl_drawer)."""
+    arrays = load_smpl_arrays(ctx.weight(smpl_asset(cfg.gender)))
+    layer = smpl_layer(arrays, cfg.gender)
+    return smpl_drawer(mesh, arrays["f"], lambda r: smpl_vertices(
+        layer, np.asarray(r.pose, np.float64)[None], np.asarray(r.betas_track, np.float64), np.zeros((1, 3)))[0])
+
+
 SMPL_SOURCE = MotionSource(
     input="mesh", columns=("frame", "track_id", "joints3d", "trans", "uncertainty", "pose", "betas_track", "cam_orig", "joints2d"),
     to_motion=mesh_motion, method="SMPL (learned model)", body_model=lambda cfg: f"SMPL {cfg.gender}",
-    joints=mm.SMPL_24, uncertainty="the embedder's uncertainty", previews=render_previews)
+    joints=mm.SMPL_24, uncertainty="the embedder's uncertainty", previews=render_previews, drawer=overlay_drawer,
+    advice={"accel": "--set tracklets.smooth_window=9", "jitter": "--set tracklets.smooth_window=9",
+            "root": "--set tracklets.smooth_window=9 (the root's depth comes from the box size)",
+            "sliding": "--set tracklets.smooth_window=9", "gaps": "--set tracks.track_buffer=60 --set detect.conf=0.05",
+            "low_score": "--set detect.conf=0.2 (drop weak boxes), or check the frames in the video",
+            "short": "--set tracklets.max_gap=20 (join broken tracks)"})
 compute = partial(report_compute, SMPL_SOURCE)
 
 
@@ -79,8 +93,8 @@ def publish_report(results: dict, video_path: str | Path, out_dir: str | Path,
     return publish(results["report"].ref, Path(out_dir) / (folder or Path(video_path).stem), manifest_name=None)
 
 
-STAGE = Stage(name="report", version=3, config=ReportConfig, output=REPORT, compute=compute,
+STAGE = Stage(name="report", version=4, config=ReportConfig, output=REPORT, compute=compute,
               inputs=("probe", "tracklets", "mesh"),
-              assets=lambda cfg: (smpl_asset(cfg.gender),) if cfg.preview_frames else (),
+              assets=lambda cfg: (smpl_asset(cfg.gender),) if cfg.preview_frames or cfg.video_max_frames else (),
               publish=lambda runner, results, video, out, folder=None: publish_report(results, video, out, folder),
               doc="smoothness and quality report per video: JSON, PNG plots, self-contained HTML, preview")

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,6 +25,9 @@ from video2mesh.pipeline.runner import Runner
 from video2mesh.pipeline.store import ArtifactStore
 from video2mesh.stages import fit_report, probe
 from video2mesh.stages._report_core import MotionReportConfig, track_metrics
+
+from tests.browser import canvas_pixels, chromium, inspect_page
+from video2mesh.pipeline.viewer_lib import HOW, viewer_bundle
 
 from .fakes import FAKE_TRACKLETS, FPS, TRACKS, write_video
 from .fit_fakes import fake_fit_stage, fit_frame, rig_params
@@ -135,10 +139,14 @@ def test_html_names_the_method_and_shows_every_track_and_preview(published):
     folder, paths = published
     page = (folder / "report.html").read_text()
     assert "Anny fit (licence-free)" in page and "SMPL" not in page
-    assert not re.search(r'src="(?!data:)', page), "every image must be inlined"
+    # images inlined; the video and the viewer's library are files beside the page
+    assert sorted(set(re.findall(r'src="(?!data:)([^"]*)"', page))) == ["overlay.mp4", "viewer/three-viewer.js"][:1 + (viewer_bundle() is not None)]
+    for ref in re.findall(r'src="(?!data:)([^"]*)"', page):
+        assert (folder / ref).is_file()
     for tid in TRACKS:
-        assert f'id="track-{tid}"' in page
+        assert f'id="track-{tid}"' in page and f'id="verdict-{tid}"' in page
     assert {p.name for p in (folder / "plots").iterdir()} == {"overview.png", "track_000.png", "track_001.png"}
+    assert {p.name for p in (folder / "thumbs").iterdir()} == {"track_000.png", "track_001.png"}
     previews = sorted((folder / "preview").iterdir())
     assert len(previews) == 2
     import cv2
@@ -155,7 +163,36 @@ def test_html_renders_headless_in_chromium(published, tmp_path):
            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (folder / "report.html").as_uri()]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90).stdout
     n_images = len(re.findall(r"<img ", dom))
-    assert n_images == 2 + 1 + 2 and f'data-images-decoded="{n_images}"' in dom   # previews, overview, track plots
+    assert n_images == 2 + 1 + 2 + 2 and f'data-images-decoded="{n_images}"' in dom   # previews, overview, track plots, thumbnails
     for tid in TRACKS:
         assert f"Track {tid}</h2>" in dom
     assert "Anny fit (licence-free)" in dom
+
+
+def test_report_json_has_a_verdict_per_track(published):
+    folder, _ = published
+    doc = json.loads((folder / "report.json").read_text())
+    for t in doc["tracks"]:
+        assert t["verdict"]["verdict"] in ("usable", "check", "redo")
+        # the fakes: 12 and 7 frames at 25 fps, under 2 s: both say so
+        assert any("short track" in r["why"] and r["try"].startswith("--set") for r in t["verdict"]["reasons"])
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium not installed")
+def test_report_plays_and_draws_in_headless_chromium_offline(published):
+    """Network blocked: the video plays (H.264 decodes), no console errors, the 3D canvas is not blank."""
+    folder, _ = published
+    res = inspect_page(folder / "report.html")
+    assert res["console_errors"] == [] and res["pageErrors"] is None
+    assert res["network"] == []
+    assert res["error"] is None and res["readyState"] >= 2 and res["played"] is True
+    assert res["duration"] == pytest.approx(12 / FPS, abs=0.05) and res["currentTime"] > 0.2
+    if viewer_bundle() is None:
+        pytest.skip(f"3D viewer not set up: {HOW}")
+    assert res["viewer"] == "ok"
+    assert abs(int(res["viewerFrame"]) - res["currentTime"] * FPS) <= 2     # the 3D view follows the video's clock
+    px = canvas_pixels(res)
+    assert px.shape[0] > 200 and px.shape[1] > 200
+    hsv = cv2.cvtColor(px, cv2.COLOR_BGR2HSV)
+    assert (hsv[..., 1] > 80).mean() > 0.002          # the tracks' coloured skeletons (floor and sky are grey)
+    assert px.std() > 5                                # not a blank canvas

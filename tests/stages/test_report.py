@@ -9,7 +9,9 @@ import subprocess
 import numpy as np
 import pytest
 
+from tests.browser import chromium, inspect_page
 from video2mesh.models.metrics import motion as mm
+from video2mesh.pipeline.viewer_lib import viewer_bundle
 from video2mesh.stages import _report_core, report
 
 from .fakes import FPS, TRACKS, make_runner, write_video
@@ -51,9 +53,12 @@ def test_report_json_numbers_match_the_metrics_on_the_mesh_table(published):
 def test_html_is_self_contained_and_lists_every_track(published):
     folder, paths, *_ = published
     page = (folder / "report.html").read_text()
-    assert not re.search(r'src="(?!data:)', page), "every image must be inlined"
+    refs = re.findall(r'src="(?!data:)([^"]*)"', page)        # images are inlined; video and viewer library beside
+    assert set(refs) <= {"overlay.mp4", "viewer/three-viewer.js"} and "overlay.mp4" in refs
+    for ref in refs:
+        assert (folder / ref).is_file()
     for tid in TRACKS:
-        assert f'id="track-{tid}"' in page
+        assert f'id="track-{tid}"' in page and f'id="verdict-{tid}"' in page
     assert {p.name for p in (folder / "plots").iterdir()} == {"overview.png", "track_000.png", "track_001.png"}
     previews = sorted((folder / "preview").iterdir())
     assert len(previews) == 3
@@ -126,3 +131,14 @@ def test_no_uncertainty_gives_valid_json():
     assert doc["series"]["uncertainty"] == [None] * n and doc["uncertainty"]["mean"] is None
     assert doc["series"]["accel_mm"]["root"] == [0.0] * (n - 2)
     _report_core.track_plot(summary, series)
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium not installed")
+def test_smpl_report_plays_offline_without_console_errors(published):
+    folder, *_ = published
+    res = inspect_page(folder / "report.html")
+    assert res["console_errors"] == [] and res["network"] == [] and res["pageErrors"] is None
+    assert res["readyState"] >= 2 and res["currentTime"] > 0.2 and res["duration"] == pytest.approx(12 / FPS, abs=0.05)
+    assert res["viewer"] == ("ok" if viewer_bundle() else None)     # no bundle: no viewer script, one line instead
+    doc = json.loads((folder / "report.json").read_text())
+    assert doc["overlay_video"]["frames"] == 12 and doc["reference_bands"]["source"].startswith("CMU")
