@@ -5,7 +5,9 @@ The Anny counterpart of stages/export.py, with its conventions. Layout once publ
     track_000_anny.npz  track_000_anny.bvh  track_000_anny.glb  track_000_anny_obj/frame_000001.obj ...
     manifest.json
 Frame numbers in names are 1-based video frames (video frame 0 -> frame_000001). Axes of every file:
-Y up, metres, camera at the origin looking along -Z (stages.export.AXES). One shape per person: the
+the `world` stage's output frame: by default the world (Y up, floor y = 0, the person starting at the
+origin facing +Z, metres; the camera per frame in the npz's cam_R / cam_t and as the GLB's camera);
+with `--set world.frame=camera` Y up, metres, camera at the origin looking along -Z (stages.export.AXES). One shape per person: the
 fit's per-track phenotype. The skeleton is Anny's 104-bone 'anny' rig (bone names and parents from
 the model); root motion is the root bone's position.
 
@@ -17,7 +19,10 @@ the model); root motion is the root bone's position.
 - `.npz`: the rig parameters as fitted (bone_rotations (N, 104, 3) local axis-angle in the rest model
   axes, global_orient (N, 3), transl (N, 3) camera axes, phenotype (6,)), the rig (bone_names, parents,
   rest_offsets_model), frame (N,) 0-based video frames, fps, joints (N, 104, 3) Y-up bone heads,
-  keypoints3d (N, 17, 3) COCO Y-up, residual_px (N,), confidence (N,), body_model, axes strings.
+  keypoints3d (N, 17, 3) COCO Y-up, residual_px (N,), confidence (N,), body_model, axes strings; from
+  the `world` stage: frame_space ("world" | "camera"), cam_R (N, 3, 3) / cam_t (N, 3) output frame ->
+  GL camera (x_cam = cam_R x + cam_t), contact (N, 2) bool left/right foot, floor (4,) plane
+  a x + b y + c z + d = 0, feet3d (N, 6, 3) Y-up foot points (models.body.anny_keypoints.FOOT_NAMES).
 
 `track_files` computes the bytes (no file is written); `stages.fit_anny.export_fit` writes them to a
 folder for callers outside the pipeline.
@@ -45,12 +50,14 @@ from .outputs import ANNY_LICENCE_NOTE, file_rows, files_artifact, publish
 
 log = logging.getLogger(__name__)
 
-FIT_EXPORT = files_artifact("fit_export", version=1,
+FIT_EXPORT = files_artifact("fit_export", version=2,
                             doc="Per-track Anny animation files (npz, bvh, glb, obj) of the licence-free path, with sha256.")
 FORMATS = ("npz", "bvh", "glb", "obj")
 BODY_MODEL = "anny"
 LICENCE = "Anny: code Apache-2.0, MakeHuman data CC0 (see the manifest's licence note)"
 _UNITS_PER_M = {"m": 1.0, "cm": 100.0}
+WORLD_AXES = ("Y up, right-handed, metres; world frame: floor y = 0, the person's root above the origin at the "
+              "first frame, facing +Z; the camera per frame in the npz's cam_R / cam_t (world -> GL camera axes)")
 _OBJ_BATCH = 64   # frames posed at once for the OBJ meshes (~1 MB of temporaries per frame)
 
 
@@ -125,8 +132,10 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
         log.warning("track %d has %d frame gaps; bvh/glb/obj assume the listed frames, see `frame` in the npz", tid, gaps)
     keep = np.arange(0, n, cfg.obj_stride)
     obj_skipped = "obj" in cfg.formats and bool(cfg.obj_max_frames) and len(keep) > cfg.obj_max_frames
+    world = "frame_space" in g and str(g.frame_space.iloc[0]) == "world"
+    axes = WORLD_AXES if world else AXES
     base = {"track_id": tid, "fps": fps, "frame_first": int(frames[0]), "frame_last": int(frames[-1]), "n_frames": n,
-            "axes": AXES, "body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE,
+            "axes": axes, "body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE,
             "phenotype": {k: round(float(v), 6) for k, v in zip(PHENOTYPES, phen)}}
     if obj_skipped:
         base["obj_skipped"] = f"{len(keep)} OBJ frames > fit_export.obj_max_frames={cfg.obj_max_frames}; raise it or obj_stride"
@@ -135,6 +144,7 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
         heads = pose_rig(body, sk, rots, orient, transl, vertices=False)["heads"]
         kp3d = stack(g["keypoints3d"], 51, np.float64).reshape(n, 17, 3) if "keypoints3d" in g else np.zeros((n, 17, 3))
         opt = {c: g[c].to_numpy(np.float32) for c in ("residual_px", "confidence") if c in g}
+        opt.update(world_arrays(g, n))
         data = npz_bytes({
             "body_model": np.array(BODY_MODEL), "rig": np.array("anny"), "bone_names": np.array(names),
             "parents": np.asarray(par, np.int64), "rest_offsets_model": y["heads"] - y["heads"][par.clip(0)],
@@ -143,8 +153,9 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
             "mocap_framerate": np.array(fps), "joints": (heads @ CAMERA_TO_YUP.T).astype(np.float32),
             "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32), **opt,
             "axes": np.array("bone_rotations: local axis-angle in rest model axes (z up, facing -y); global_orient/"
-                             "transl: rest model -> camera (x right, y down, z forward), metres; joints, keypoints3d: "
-                             + AXES),
+                             "transl: rest model -> (x, -y, -z) of the Y-up frame below (the camera's x right, y down, "
+                             "z forward in camera space), metres; joints, keypoints3d, feet3d, floor, cam_R/cam_t's "
+                             "source frame: " + axes),
             "units": np.array("metres, radians"),
         })
         out.append((tid, "npz", f"{stem}.npz", data, {**base, "units": "metres, radians (axis-angle)"}))
@@ -185,13 +196,25 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
     return out
 
 
+def world_arrays(g: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
+    """The `world` stage's extras for the npz (none for bare `fit` rows): frame_space, cam_R (N, 3, 3) /
+    cam_t (N, 3) output frame -> GL camera, contact (N, 2) bool left/right, floor (4,), feet3d (N, 6, 3)."""
+    if "cam_R" not in g:
+        return {}
+    return {"frame_space": np.array(str(g.frame_space.iloc[0])),
+            "cam_R": stack(g["cam_R"], 9, np.float64).reshape(n, 3, 3), "cam_t": stack(g["cam_t"], 3, np.float64),
+            "contact": np.stack([g.contact_left.to_numpy(bool), g.contact_right.to_numpy(bool)], 1),
+            "floor": stack(g["floor"], 4, np.float64)[0],
+            "feet3d": (stack(g["feet3d"], 18, np.float64).reshape(n, 6, 3) @ CAMERA_TO_YUP.T).astype(np.float32)}
+
+
 def track_ids(ctx: Context) -> list[int]:
-    return sorted(int(t) for t in ctx.input("fit", columns=["track_id"]).track_id.unique())
+    return sorted(int(t) for t in ctx.input("world", columns=["track_id"]).track_id.unique())
 
 
 def plan(ctx: Context, cfg: FitExportConfig) -> list[Chunk]:
     """One chunk per track (chunk i = i-th track id in ascending order), spanning its frames."""
-    df = ctx.input("fit", columns=["frame", "track_id"])
+    df = ctx.input("world", columns=["frame", "track_id"])
     g = df.groupby("track_id").frame.agg(["min", "max"]).sort_index()
     return [Chunk(i, int(r["min"]), int(r["max"]) + 1) for i, (_, r) in enumerate(g.iterrows())]
 
@@ -201,14 +224,15 @@ def compute(ctx: Context, cfg: FitExportConfig, chunk: Chunk) -> pd.DataFrame:
     if chunk.index >= len(ids):
         return FIT_EXPORT.empty()
     tid = ids[chunk.index]
-    g = ctx.input("fit", filters=[("track_id", "==", tid)]).sort_values("frame").reset_index(drop=True)
+    g = ctx.input("world", filters=[("track_id", "==", tid)]).sort_values("frame").reset_index(drop=True)
     files = track_files(g, load_body(ctx), fps=ctx.video.fps, cfg=cfg)
     ctx.advance(max(chunk.stop - chunk.start, 1))
     return file_rows(files)
 
 
-STAGE = Stage(name="fit_export", version=2, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
-              inputs=("probe", "fit"), plan=plan,
+# v3: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space)
+STAGE = Stage(name="fit_export", version=3, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
+              inputs=("probe", "world"), plan=plan,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")
 
 
@@ -224,7 +248,7 @@ def publish_fit_export(runner, results: dict, video_path: str | Path, out_dir: s
     probe = runner.store.read_df(results["probe"].ref.path).iloc[0]
     header = {
         "video": Path(video_path).name, "video_sha256": str(probe.digest), "fps": float(probe.fps),
-        "n_frames": int(probe.n_frames), "axes": AXES, "units": "metres unless the file's entry says otherwise",
+        "n_frames": int(probe.n_frames), "axes": "per file (the world frame unless run with --set world.frame=camera)", "units": "metres unless the file's entry says otherwise",
         "frame_numbers": "`frame_*` in names are 1-based video frames; frame_first/frame_last are 0-based",
         "method": "licence-free", "method_label": "Anny body fitted to BlazePose keypoints (licence-free)",
         "body_model": BODY_MODEL, "rig": "anny", "licence": ANNY_LICENCE_NOTE,

@@ -28,7 +28,7 @@ from .blazepose import ASSETS, MEDIAPIPE_VERSION, WHEEL_MEMBERS
 
 log = logging.getLogger(__name__)
 
-STAGES = ("probe", "tracklets", "blazepose", "fit")
+STAGES = ("probe", "tracklets", "blazepose", "fit", "camera_motion", "world")
 OUTPUT_STAGES = ("fit_export", "fit_report")
 BODY_MODEL = "anny"
 ASSET_NAMES = tuple(a.name for a in ASSETS)
