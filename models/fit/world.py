@@ -76,6 +76,8 @@ def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float
     r = fill_rotations(r, ok)
     c = chain_rotations(r)
     speed = np.degrees(np.linalg.norm(Rotation.from_matrix(r).as_rotvec(), axis=-1)) * fps
+    if len(speed) > 1:
+        speed[0] = speed[1]                         # frame 0 has no previous frame, not a still camera
     speed = median_filter(speed, size=max(int(round(fps / 2)) | 1, 1), mode="nearest")
     return c, np.exp(-(speed / cfg.static_deg_s) ** 2)
 
