@@ -3,7 +3,9 @@
 Per track (video2mesh.models.fit.world): the camera's rotation from the `camera_motion` homographies
 (H = K R K^-1 with the fit's pinhole K), foot contacts, the root's world trajectory by body odometry
 blended with the camera-space root where the camera is still, the floor plane and gravity from the
-contact feet, and planting (the root moved so contact feet neither slide nor leave the floor).
+contact feet, and planting: the root moved (smoothly) so contact feet neither slide nor leave the
+floor, and a two-bone leg IK (models.fit.leg_ik) for what the root cannot do (both feet planted);
+the IK changes the leg bones' rotations and so `bone_rotations`, `keypoints3d` and `feet3d`.
 World frame: Y up, floor y = 0, the person's root above the origin at the track's first frame,
 facing +Z, metres. `frame = "camera"` keeps the fit's camera-space motion (identity camera).
 
@@ -12,7 +14,8 @@ The artifact has every column of `fit`, with `transl`, `global_orient`, `keypoin
 (exactly the fit's camera axes when frame_space = "camera"), so that everything reading `fit` columns
 (fit_export's files, fit_report's metrics) works unchanged and writes Y-up output-frame files.
 `cam_R`, `cam_t`: the camera per frame, output frame (Y up) -> GL camera axes (x right, y up, looking
-along -Z; stages.export.AXES): x_cam = cam_R x + cam_t reproduces the fit's camera-space body exactly.
+along -Z; stages.export.AXES): x_cam = cam_R x + cam_t reproduces the fit's camera-space body exactly
+(but for the legs' planting IK, by construction of the camera from the body).
 `floor`: plane (a, b, c, d), a x + b y + c z + d = 0 in the Y-up output frame (world: 0 1 0 0; camera:
 in the track's first frame's GL camera axes).
 """
@@ -29,6 +32,7 @@ from scipy.spatial.transform import Rotation
 
 from video2mesh.models.body.anny_body import AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
+from video2mesh.models.fit.leg_ik import leg_ik
 from video2mesh.models.fit.world import WorldConfig, camera_rotations, solve_world, world_to_camera_gl
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
@@ -69,24 +73,23 @@ class WorldStageConfig(WorldConfig):
             raise ConfigError(f"world.frame must be 'world' or 'camera', got {self.frame!r}")
 
 
-def foot_points(body: AnnyBody, phenotype: np.ndarray, rots: np.ndarray, orient: np.ndarray,
-                transl: np.ndarray) -> np.ndarray:
-    """(T, 6, 3) camera-space foot vertices (FOOT_VERTICES) by Anny's LBS, from the fit's rig columns."""
-    import torch
-
-    with torch.no_grad():
-        sk = body.skeleton(torch.as_tensor(phenotype[None], dtype=body.dtype))
+def rig_points(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np.ndarray) -> dict[str, np.ndarray]:
+    """pose_rig's world `rotations` (T, J, 3, 3) and `heads` (T, J, 3), plus `feet` (T, 6, 3), the foot
+    vertices FOOT_VERTICES by Anny's LBS, and `coco` (T, 17, 3), Anny's COCO regressor (as the fit's
+    keypoints3d), all in the axes of orient / transl (camera), metres."""
     rig = pose_rig(body, sk, rots, orient, transl, vertices=False)
     g, p = rig["rotations"], rig["heads"]                                  # (T, J, 3, 3), (T, J, 3)
     h = sk.heads.detach().cpu().numpy().astype(np.float64)
     v = sk.rest_vertices.detach().cpu().numpy().astype(np.float64)[FOOT_VERTICES]
     wi = body.model.vertex_bone_indices.cpu().numpy()[FOOT_VERTICES]
     ww = body.model.vertex_bone_weights.detach().cpu().numpy().astype(np.float64)[FOOT_VERTICES]
-    out = np.zeros((len(rots), len(FOOT_VERTICES), 3))
+    feet = np.zeros((len(rots), len(FOOT_VERTICES), 3))
     for k in range(wi.shape[1]):
         j = wi[:, k]
-        out += ww[None, :, k, None] * (np.einsum("tvrc,vc->tvr", g[:, j], v - h[j]) + p[:, j])
-    return out
+        feet += ww[None, :, k, None] * (np.einsum("tvrc,vc->tvr", g[:, j], v - h[j]) + p[:, j])
+    a = sk.kp_a.detach().cpu().numpy().astype(np.float64)                  # (17, J, 4): keypoint = sum_j T_j a_kj
+    coco = np.einsum("tjrc,kjc->tkr", g, a[..., :3]) + np.einsum("tjr,kj->tkr", p - np.einsum("tjrc,jc->tjr", g, h), a[..., 3])
+    return {**rig, "feet": feet, "coco": coco}
 
 
 def track_homographies(frames: np.ndarray, cam: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -121,25 +124,37 @@ def transform_track(g: pd.DataFrame, a: np.ndarray, b: np.ndarray, feet_cam: np.
 def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tuple[int, int], fps: float,
                 cfg: WorldStageConfig) -> pd.DataFrame:
     """One track's `fit` rows (sorted by frame) -> its `world` rows."""
+    import torch
+
     n = len(g)
     frames = g.frame.to_numpy(np.int64)
     rots = stack(g.bone_rotations, N_BONES * 3, np.float64).reshape(n, N_BONES, 3)
     orient = stack(g.global_orient, 3, np.float64)
     transl = stack(g.transl, 3, np.float64)
-    feet = foot_points(body, stack(g.phenotype, 6, np.float64)[0], rots, orient, transl)
+    with torch.no_grad():
+        sk = body.skeleton(torch.as_tensor(stack(g.phenotype, 6, np.float64)[:1], dtype=body.dtype))
+    rig = rig_points(body, sk, rots, orient, transl)
     h, ok = track_homographies(frames, cam)
     k = intrinsics(float(g.focal_px.iloc[0]), *image_wh)
     wcfg = WorldConfig(**{f.name: getattr(cfg, f.name) for f in fields(WorldConfig)})
     c, still = camera_rotations(h, ok, k, fps, wcfg)
-    w = solve_world(transl, Rotation.from_rotvec(orient).as_matrix(), feet, c, still, fps, wcfg)
+    w = solve_world(transl, Rotation.from_rotvec(orient).as_matrix(), rig["feet"], c, still, fps, wcfg)
+    out = g.reset_index(drop=True).copy()
     if cfg.frame == "world":
         a, b, floor = w.A, w.b, np.array([0.0, 1.0, 0.0, 0.0])
+        if cfg.plant and cfg.leg_ik and np.abs(w.foot_shift).max() > 0:   # the legs finish the planting
+            rots = leg_ik(list(body.bone_names), rots, rig["rotations"], rig["heads"], w.foot_shift)
+            rig = rig_points(body, sk, rots, orient, transl)
+            out["bone_rotations"] = list(rots.reshape(n, -1).astype(np.float32))
+            out["keypoints3d"] = list(rig["coco"].reshape(n, -1).astype(np.float32))
+            # a leg that could not reach (target too far) must not leave a foot under the floor
+            low = (np.einsum("tij,tkj->tki", a, rig["feet"]) + b[:, None])[..., 1].min(1)
+            b = b + np.maximum(-low, 0.0)[:, None] * [0.0, 1.0, 0.0]
     else:   # the identity camera: x_out = F (F x_cam) = x_cam; the floor in the first frame's GL axes
         a, b = np.tile(FLIP, (n, 1, 1)), np.zeros((n, 3))
         floor = np.concatenate([FLIP @ w.A[0].T @ [0.0, 1.0, 0.0], [w.b[0, 1]]])
     cam_r, cam_t = world_to_camera_gl(a, b)
-    out = g.reset_index(drop=True).copy()
-    for col, vals in transform_track(g, a, b, feet).items():
+    for col, vals in transform_track(out, a, b, rig["feet"]).items():
         out[col] = vals
     out["frame_space"] = cfg.frame
     out["cam_R"] = list(cam_r.reshape(n, 9).astype(np.float32))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.ndimage import median_filter
+from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.sparse.linalg import spsolve
 from scipy.spatial.transform import Rotation
 
@@ -53,6 +53,8 @@ class WorldConfig:
     floor_prior_m: float = 0.05       # strength of the body-vertical prior on the floor normal
     iterations: int = 2               # contact -> trajectory -> floor rounds
     plant: bool = True
+    plant_smooth_frames: float = 1.0  # Gaussian sigma of the root's planting correction (frames)
+    leg_ik: bool = True               # the legs take what the root cannot (double support): models.fit.leg_ik
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class WorldTrack:
     contact: np.ndarray    # (T, 2) bool, left / right foot planted
     up_ref: np.ndarray     # (3,) gravity-up in the first camera's axes
     static: np.ndarray     # (T,) camera stillness weight in [0, 1]
+    foot_shift: np.ndarray  # (T, 2, 3) camera axes: how far each foot must still move (leg IK), metres
 
 
 def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float,
@@ -180,35 +183,54 @@ def fit_floor(points: np.ndarray, up0: np.ndarray, prior_m: float) -> tuple[np.n
     return n, float(c @ n)
 
 
-def plant(root: np.ndarray, mid_rel: np.ndarray, low_rel: np.ndarray, contact: np.ndarray,
-          up: np.ndarray, floor_d: float) -> np.ndarray:
-    """Root (T, 3) moved so that each contact segment's foot stays at its mean position, its lowest
-    point on the floor n . x = floor_d, and no foot point below it; corrections are linearly
-    interpolated between contact frames. low_rel (T, 2, 3) lowest foot points relative to the root."""
+def _segments(c: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of the runs of True in a (T,) bool array."""
+    c = np.concatenate([[False], c, [False]])
+    return list(zip(np.flatnonzero(~c[:-1] & c[1:]), np.flatnonzero(c[:-1] & ~c[1:])))
+
+
+def plant(root: np.ndarray, mid_rel: np.ndarray, low_rel: np.ndarray, contact: np.ndarray, up: np.ndarray,
+          floor_d: float, smooth_frames: float = 1.0, fade_frames: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Root (T, 3) moved so that contact feet stay put on the floor, and what is left for the legs.
+
+    Each contact segment's foot should stay at its mean horizontal position with its lowest point on
+    the floor n . x = floor_d. The root takes the mean of the contact feet's corrections, linearly
+    interpolated between contact frames and Gaussian-smoothed over `smooth_frames` (no jumps where the
+    supporting foot changes); what the root cannot do (two feet in double support, the smoothing) is
+    returned per foot, shift (T, 2, 3), for a leg IK, fading out over `fade_frames` after contact.
+    No foot point ends under the floor. low_rel (T, 2, 3): lowest foot points relative to the root."""
     n = len(root)
-    delta = np.zeros((n, 3))
-    count = np.zeros(n)
+    want = np.zeros((n, 2, 3))
     for f in range(2):
-        c = np.concatenate([[False], contact[:, f], [False]])
-        starts, stops = np.flatnonzero(~c[:-1] & c[1:]), np.flatnonzero(c[:-1] & ~c[1:])
-        for a, b in zip(starts, stops):
+        for a, b in _segments(contact[:, f]):
             world = root[a:b] + mid_rel[a:b, f]
-            target = world.mean(0)
-            d = target - world
+            d = world.mean(0) - world
             d -= (d @ up)[:, None] * up                                          # horizontal: stay put
             d += (floor_d - (root[a:b] + low_rel[a:b, f]) @ up)[:, None] * up   # vertical: on the floor
-            delta[a:b] += d
-            count[a:b] += 1
-    have = count > 0
-    if not have.any():
-        return root.copy()
-    delta[have] /= count[have, None]
-    idx = np.flatnonzero(have)
-    t = np.arange(n)
-    delta = np.stack([np.interp(t, idx, delta[idx, k]) for k in range(3)], 1)
+            want[a:b, f] = d
+    have = contact.any(1)
+    delta = np.zeros((n, 3))
+    if have.any():
+        idx, t = np.flatnonzero(have), np.arange(n)
+        mean = (want * contact[..., None]).sum(1)[have] / contact.sum(1)[have, None]
+        delta = np.stack([np.interp(t, idx, mean[:, k]) for k in range(3)], 1)
+    if smooth_frames > 0 and have.any():
+        delta = gaussian_filter1d(delta, smooth_frames, axis=0, mode="nearest")
     out = root + delta
-    sink = floor_d - ((out[:, None] + low_rel) @ up).min(1)                       # > 0: a foot under the floor
-    return out + np.maximum(sink, 0.0)[:, None] * up
+    shift = np.where(contact[..., None], want - delta[:, None], 0.0)
+    for f in range(2):                                                           # fade the leg's shift out
+        for a, b in _segments(contact[:, f]):
+            for k in range(1, fade_frames + 1):
+                w = 1.0 - k / (fade_frames + 1)
+                if b - 1 + k < n and not contact[b - 1 + k, f]:
+                    shift[b - 1 + k, f] = w * shift[b - 1, f]
+                if a - k >= 0 and not contact[a - k, f]:
+                    shift[a - k, f] = w * shift[a, f]
+    sink = floor_d - ((out[:, None] + low_rel + shift) @ up).min(1)              # > 0: a foot under the floor
+    raise_ = np.maximum(sink, 0.0)
+    out = out + raise_[:, None] * up
+    shift -= np.where(contact[..., None], raise_[:, None, None] * up, 0.0)       # contact feet stay on the floor
+    return out, shift
 
 
 def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -250,13 +272,15 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
         up, floor_d = fit_floor(pts, up, cfg.floor_prior_m) if len(pts) >= 3 else (up, float(np.percentile(
             ((root[:, None] + low_rel) @ up).min(1), 5)))
         height = (root[:, None] + low_rel) @ up - floor_d
-    low_idx = (rel @ up).argmin(2)
-    low_all = rel.reshape(n, 6, 3)
+    shift = np.zeros((n, 2, 3))
     if cfg.plant:
+        low_idx = (rel @ up).argmin(2)
         low_rel = np.take_along_axis(rel, low_idx[..., None, None], 2)[:, :, 0]
-        root = plant(root, mid_rel, low_rel, contact, up, floor_d)
-        sink = floor_d - ((root[:, None] + low_all) @ up).min(1)
-        root = root + np.maximum(sink, 0.0)[:, None] * up
+        root, shift = plant(root, mid_rel, low_rel, contact, up, floor_d, cfg.plant_smooth_frames)
+        if not cfg.leg_ik:   # without the legs, the root alone keeps every foot point above the floor
+            sink = floor_d - ((root[:, None] + rel.reshape(n, 6, 3)) @ up).min(1)
+            root = root + np.maximum(sink, 0.0)[:, None] * up
+            shift[:] = 0.0
     k0 = max(1, min(n, int(round(fps / 2))))
     forward = np.einsum("tij,tjk,k->ti", ct[:k0], orient_cam[:k0], MODEL_FORWARD).mean(0)
     w = world_axes(up, forward)
@@ -264,7 +288,8 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     o[1] = floor_d
     a = w @ ct                                                             # (T, 3, 3)
     b = (root - cam_root) @ w.T - o
-    return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static)
+    return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static,
+                      foot_shift=np.einsum("tij,tfj->tfi", cam_rot, shift))
 
 
 def world_to_camera_gl(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ def world_of(kind: str, run: bool = False, n: int = 150, noise: float = 0.0):
         rc = rc + rng.normal(0, noise, rc.shape)
     still = np.ones(n) if kind == "still" else np.zeros(n)
     w = solve_world(rc, orient, feet_c, c, still, FPS)
+    feet_c = feet_c + np.repeat(w.foot_shift, 3, axis=1)     # what the leg IK moves (the stage does it)
     to_world = lambda x: np.einsum("tij,t...j->t...i", w.A, x) + w.b.reshape(n, *([1] * (x.ndim - 2)), 3)  # noqa: E731
     return w, root, contact, to_world(rc), to_world(feet_c), (rc, orient, feet_c)
 
