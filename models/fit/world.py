@@ -45,15 +45,15 @@ class WorldConfig:
     contact_off_m: float = 0.09       # ... and stays planted until it rises above this (hysteresis)
     speed_on_mps: float = 0.6         # a planted foot's world speed (walking body speed is ~1.4 m/s)
     speed_off_mps: float = 1.0
-    sigma_odo_m: float = 0.01         # per-frame noise of a foot's position relative to the root
+    sigma_odo_m: float = 0.02         # per-frame noise of a foot's position relative to the root (fit jitter)
     sigma_cam_m: float = 0.10         # per-frame noise of the camera-space root (depth jitter)
-    accel_mps2: float = 4.0           # typical root acceleration while walking/running (smoothness scale)
+    accel_mps2: float = 2.5           # typical root acceleration while walking/running (smoothness scale)
     static_deg_s: float = 3.0         # camera turning slower than this counts as still (weight e^-(w/w0)^2)
     max_rotation_err: float = 0.05    # K^-1 H K further than this from a rotation: not a pure turn, dropped
     floor_prior_m: float = 0.05       # strength of the body-vertical prior on the floor normal
     iterations: int = 2               # contact -> trajectory -> floor rounds
     plant: bool = True
-    plant_smooth_frames: float = 1.0  # Gaussian sigma of the root's planting correction (frames)
+    plant_smooth_frames: float = 2.0  # Gaussian sigma of the root's planting correction (frames)
     leg_ik: bool = True               # the legs take what the root cannot (double support): models.fit.leg_ik
 
 
