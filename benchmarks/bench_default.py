@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def _blazepose():
     from video2mesh.models.runners.blazepose import BlazePose
     from video2mesh.pipeline.assets import AssetRegistry
-    from video2mesh.stages.blazepose import ASSETS
+    from video2mesh.stages.licence_free import ASSETS
 
     reg = AssetRegistry(ASSETS)
     if not all(reg.status(a.name).present for a in ASSETS):
@@ -67,7 +67,7 @@ def cases(quick: bool, device: str) -> list[Case]:
 
         from video2mesh.models.body.anny_body import FIT_BONES
         from video2mesh.models.fit.anny_fit import MODEL_TO_CAMERA, FitConfig, linear_skeleton, fit_track
-        from video2mesh.stages.fit_anny import load_body
+        from video2mesh.stages.licence_free import load_body
 
         body = load_body(None)
         lin = linear_skeleton(body)

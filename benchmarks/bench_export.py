@@ -26,7 +26,7 @@ def _track(n: int) -> pd.DataFrame:
 
 def _model() -> dict:
     from video2mesh.models.body import synthetic_smpl
-    from video2mesh.stages.export import load_smpl_arrays
+    from video2mesh.stages._smpl import load_smpl_arrays
 
     return load_smpl_arrays(synthetic_smpl.write(Path(tempfile.mkdtemp()), "NEUTRAL"))
 

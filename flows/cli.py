@@ -19,6 +19,7 @@ from pathlib import Path
 
 from video2mesh.pipeline import config as cfgmod
 from video2mesh.pipeline.errors import ConfigError, V2MError
+from video2mesh.stages._methods import CHOICES, METHODS
 
 
 def _set_env_defaults(cache: str | None) -> None:
@@ -157,9 +158,7 @@ def _print_methods(a: argparse.Namespace) -> None:
         except V2MError as e:
             print(f"method {m.name:<13} unavailable: {e}")
             continue
-        how = {"licence-free": "run `v2m models setup-default` once",
-               "smpl": "put them in the models folder or pass --weights NAME=PATH; README lists the sources"}[m.name]
-        print(f"method {m.name:<13} {'ready' if not missing else 'needs ' + ', '.join(missing) + ': ' + how}")
+        print(f"method {m.name:<13} {'ready' if not missing else 'needs ' + ', '.join(missing) + ': ' + m.setup}")
 
 
 def cmd_stages(a: argparse.Namespace) -> int:
@@ -238,14 +237,9 @@ def _spec_options(sp: argparse.ArgumentParser, out_default: str | None = "out") 
     sp.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
     sp.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     sp.add_argument("--until", help="stop after this stage (e.g. tracklets)")
-    sp.add_argument("--method", default="auto", choices=["auto", "smpl", "licence-free"],
+    sp.add_argument("--method", default="auto", choices=CHOICES,
                     help="auto: the learned SMPL model when all its files are present, else the licence-free "
                          "Anny fit (the first line of output says which)")
-
-
-# `v2m export` / `v2m report`: the stage that makes those files, per method.
-OUTPUT_STAGES = {"export": {"smpl": "export", "licence-free": "fit_export"},
-                 "report": {"smpl": "report", "licence-free": "fit_report"}}
 
 
 def cmd_outputs(a: argparse.Namespace) -> int:
@@ -255,7 +249,7 @@ def cmd_outputs(a: argparse.Namespace) -> int:
 
     a.until = None                     # the method is chosen on its whole path, then cut at the stage
     spec, _ = resolve_method(_spec_from_args(a))
-    a.method, a.until, a.engine = spec.method, OUTPUT_STAGES[a.cmd][spec.method], "local"
+    a.method, a.until, a.engine = spec.method, METHODS[spec.method].outputs[a.cmd], "local"
     return cmd_run(a)
 
 

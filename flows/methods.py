@@ -6,30 +6,13 @@
   registries ship (`v2m models setup-default`).
 - `auto` (default): `smpl` when every file of that path is present, else `licence-free`, saying
   which and why on the first line of output, in run.json, the published manifest and the report.
+The methods themselves (label, stages, settings) are declared in stages/_methods.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from video2mesh.pipeline.errors import AssetMissing, ConfigError
 from video2mesh.pipeline.runner import Runner
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    label: str
-    targets: tuple[str, ...]                                       # last stages of this path
-    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # defaults under the user's settings
-
-
-METHODS = {
-    "smpl": Method("smpl", "SMPL, learned model (paper's method; VIBE-initialised)", ("export", "report")),
-    "licence-free": Method("licence-free", "Anny body fitted to BlazePose keypoints (licence-free)",
-                           ("fit_export", "fit_report"), {"detect": {"backend": "blazepose"}}),
-}
-CHOICES = ("auto", *METHODS)
+from video2mesh.stages._methods import CHOICES, METHODS, Method  # noqa: F401  (declared beside the stages)
 
 
 def targets(method: Method, runner: Runner, until: str | None) -> list[str]:

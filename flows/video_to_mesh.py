@@ -127,18 +127,14 @@ def _info_stub(summary: dict[str, Any]) -> VideoInfo:
 
 
 def publish_outputs(runner, results: dict[str, StageResult], video: str, out: Path) -> dict[str, int]:
-    """Write the files of whichever file-table stages ran (export, report, fit_export, fit_report) into
-    `<out>/<video-stem>/`, from their finished artifacts (nothing is re-run). Returns {stage: files written}."""
-    from video2mesh.stages.export import publish_export
-    from video2mesh.stages.fit_export import publish_fit_export
-    from video2mesh.stages.fit_report import publish_fit_report
-    from video2mesh.stages.report import publish_report
+    """Write the files of whichever file-table stages ran (those that declare `publish`: a method's
+    outputs, stages/_methods.py) into `<out>/<video-stem>/`, from their finished artifacts (nothing is
+    re-run). Returns {stage: files written}."""
+    from video2mesh.stages import all_stages
 
-    writers = {"export": lambda: publish_export(runner, results, video, out),
-               "report": lambda: publish_report(results, video, out),
-               "fit_export": lambda: publish_fit_export(runner, results, video, out),
-               "fit_report": lambda: publish_fit_report(results, video, out)}
-    return {name: len(write()) for name, write in writers.items() if name in results}
+    declared = all_stages()
+    return {name: len(declared[name].publish(runner, results, video, out))
+            for name in results if name in declared and declared[name].publish is not None}
 
 
 def _flow_artifact(spec: RunSpec, summary: dict[str, Any]) -> None:

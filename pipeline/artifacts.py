@@ -6,7 +6,6 @@ list columns (keypoints 17x3 -> 51 floats, homography 9, feature 2048, pose 72..
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -81,8 +80,3 @@ def _to_arrow(series: pd.Series, field: pa.Field, artifact: str) -> pa.Array:
         return pa.array(series.to_numpy(), type=t, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise StageFailed(f"artifact {artifact!r}: column {field.name!r} does not fit type {t}: {e}") from e
-
-
-def frame_array(df: pd.DataFrame, cols: Mapping[str, int]) -> dict[str, np.ndarray]:
-    """Stack several fixed-size list columns at once: {'kp': 51} -> {'kp': (N, 51)}."""
-    return {c: stack(df[c], w) for c, w in cols.items()}

@@ -56,6 +56,9 @@ class Stage:
     - `plan`: (ctx, cfg) -> chunks; default one chunk over the whole video. Chunked stages resume
       at the first missing part after a crash.
     - `version`: bump when the code's results change, so old cache entries are not reused.
+    - `publish`: file-table stages only: (runner, results, video_path, out_dir) -> written paths;
+      writes the finished artifact's files into `<out_dir>/<video-stem>/` (the flow calls it after a
+      run; it runs nothing). Not part of the cache key.
     """
 
     name: str
@@ -67,6 +70,7 @@ class Stage:
     assets: Callable[[Any], tuple[str, ...]] = _no_assets
     plan: Callable[["Context", Any], list[Chunk]] | None = None
     doc: str = ""
+    publish: Callable[..., list[Path]] | None = None
 
     def chunks(self, ctx: "Context", cfg: Any) -> list[Chunk]:
         if self.plan is None:

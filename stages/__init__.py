@@ -9,9 +9,11 @@ import pkgutil
 from functools import lru_cache
 from importlib import import_module
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from video2mesh.pipeline.assets import Asset
-from video2mesh.pipeline.stage import Stage
+if TYPE_CHECKING:  # importing the package stays light (the CLI reads stages._methods before anything heavy)
+    from video2mesh.pipeline.assets import Asset
+    from video2mesh.pipeline.stage import Stage
 
 
 @lru_cache(maxsize=1)
@@ -34,5 +36,5 @@ def all_stages() -> dict[str, Stage]:
 
 
 def all_assets() -> list[Asset]:
-    """Every weight file any stage may use (modules declare them as `ASSETS`)."""
-    return [a for mod in _modules() for a in getattr(mod, "ASSETS", ())]
+    """Every weight file any stage may use (stage modules declare them as `ASSETS`)."""
+    return [a for mod in _modules() if hasattr(mod, "STAGE") for a in getattr(mod, "ASSETS", ())]

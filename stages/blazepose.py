@@ -18,43 +18,11 @@ import pyarrow as pa
 
 from video2mesh.models.runners.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS, BlazePose, Roi, roi_from_box
 from video2mesh.pipeline.artifacts import Artifact, fixed
-from video2mesh.pipeline.assets import Asset
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
+from .licence_free import ASSETS, WHEEL_MEMBERS  # noqa: F401  (this stage's weight files, declared with their set-up)
+
 log = logging.getLogger(__name__)
-
-MEDIAPIPE_VERSION = "0.10.21"
-_SETUP = ("Run `v2m models setup-default` (or `make setup`): it fetches the mediapipe=={v} wheel from "
-          "PyPI with pip (no install) and extracts this file.").format(v=MEDIAPIPE_VERSION)
-
-ASSETS = [
-    Asset(
-        name="blazepose_detector",
-        filename="pose_detection.tflite",
-        source=f"MediaPipe BlazePose person detector (mediapipe=={MEDIAPIPE_VERSION} wheel, "
-               "mediapipe/modules/pose_detection/pose_detection.tflite)",
-        licence="Apache-2.0",
-        url=None,
-        sha256="9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
-        instructions=_SETUP,
-        used_by=("blazepose",),
-    ),
-    Asset(
-        name="blazepose_landmark",
-        filename="pose_landmark_full.tflite",
-        source=f"MediaPipe BlazePose full landmark model (mediapipe=={MEDIAPIPE_VERSION} wheel, "
-               "mediapipe/modules/pose_landmark/pose_landmark_full.tflite)",
-        licence="Apache-2.0",
-        url=None,
-        sha256="e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
-        instructions=_SETUP,
-        used_by=("blazepose",),
-    ),
-]
-WHEEL_MEMBERS = {
-    "blazepose_detector": "mediapipe/modules/pose_detection/pose_detection.tflite",
-    "blazepose_landmark": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
-}
 
 BLAZEPOSE = Artifact(
     "blazepose",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -96,7 +96,7 @@ def body_box(hip: np.ndarray, circle: np.ndarray, half_width: float = 0.5) -> np
     return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
 
 
-def detect_blazepose(model, frames: list[np.ndarray], cfg: DetectConfig) -> list[np.ndarray]:
+def detect_blazepose(model, frames: list[np.ndarray], cfg: DetectConfig, device: str = "cpu") -> list[np.ndarray]:
     """Person boxes from the BlazePose detector for BGR frames: (K, 5) arrays [x1, y1, x2, y2, score]."""
     import cv2
 
@@ -108,10 +108,8 @@ def detect_blazepose(model, frames: list[np.ndarray], cfg: DetectConfig) -> list
     return out
 
 
-def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
-    """Person boxes for a batch of BGR frames: a list of (K, 5) arrays [x1, y1, x2, y2, score]."""
-    if cfg.backend == "blazepose":
-        return detect_blazepose(model, frames, cfg)
+def detect_yolo(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
+    """Person boxes from an ultralytics YOLO for BGR frames: (K, 5) arrays [x1, y1, x2, y2, score]."""
     extra = {"half": True} if cfg.half and device.startswith("cuda") else {}
     results = model.predict(
         frames, imgsz=cfg.imgsz, conf=cfg.conf, iou=cfg.iou, classes=[PERSON], max_det=cfg.max_det,
@@ -141,8 +139,34 @@ def write_random_checkpoint(path, arch: str = "yolo11n.yaml", seed: int = 0):
     return path
 
 
+def _load_blazepose(ctx: Context):
+    from video2mesh.models.runners.blazepose import BlazePose
+
+    return BlazePose(ctx.weight("blazepose_detector"), ctx.weight("blazepose_landmark"))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A detector: the weight files it reads, how to load it (once per run), how it finds people."""
+
+    assets: tuple[str, ...]
+    load: Callable[[Context], Any]
+    detect: Callable[[Any, list[np.ndarray], DetectConfig, str], list[np.ndarray]]
+
+
+BACKENDS = {
+    "yolo": Backend(("yolo",), lambda ctx: load_detector(ctx.weight("yolo"), ctx.device), detect_yolo),
+    "blazepose": Backend(("blazepose_detector", "blazepose_landmark"), _load_blazepose, detect_blazepose),
+}
+
+
+def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
+    """Person boxes for a batch of BGR frames from `cfg.backend`: a list of (K, 5) arrays [x1, y1, x2, y2, score]."""
+    return BACKENDS[cfg.backend].detect(model, frames, cfg, device)
+
+
 def assets(cfg: DetectConfig) -> tuple[str, ...]:
-    return ("blazepose_detector", "blazepose_landmark") if cfg.backend == "blazepose" else ("yolo",)
+    return BACKENDS[cfg.backend].assets
 
 
 def plan(ctx: Context, cfg: DetectConfig) -> list[Chunk]:
@@ -150,12 +174,7 @@ def plan(ctx: Context, cfg: DetectConfig) -> list[Chunk]:
 
 
 def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
-    if cfg.backend == "blazepose":
-        from video2mesh.models.runners.blazepose import BlazePose
-
-        model = ctx.memo("blazepose", lambda: BlazePose(ctx.weight("blazepose_detector"), ctx.weight("blazepose_landmark")))
-    else:
-        model = ctx.memo("yolo", lambda: load_detector(ctx.weight("yolo"), ctx.device))
+    model = ctx.memo(cfg.backend, lambda: BACKENDS[cfg.backend].load(ctx))
     rows: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     ids: list[int] = []

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from video2mesh.models.body.anny_body import AnnyBody
+from video2mesh.models.body.anny_body import N_BONES, AnnyBody
 from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
 from video2mesh.models.runners.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
-from video2mesh.pipeline.assets import default_models_dir
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
-log = logging.getLogger(__name__)
+from .licence_free import load_body
 
-N_BONES = 104   # bones of Anny's 'anny' rig
+log = logging.getLogger(__name__)
 
 FIT = Artifact(
     "fit",
@@ -63,15 +61,6 @@ class FitAnnyConfig:
     w_3d: float = FitConfig.w_3d
     w_prior: float = FitConfig.w_prior
     w_smooth: float = FitConfig.w_smooth
-
-
-def load_body(ctx: Context | None = None, rig: str = "anny") -> AnnyBody:
-    """The Anny model, its cache beside the weights in the models folder."""
-    from video2mesh.stages.licence_free import anny_cache_dir
-
-    models_dir = ctx.registry.models_dir if ctx is not None else default_models_dir()
-    build = lambda: AnnyBody.load(anny_cache_dir(models_dir), rig=rig)  # noqa: E731
-    return ctx.memo(f"anny-{rig}", build) if ctx is not None else build()
 
 
 def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]) -> np.ndarray:
@@ -141,39 +130,3 @@ STAGE = Stage(name="fit", version=1, config=FitAnnyConfig, output=FIT, compute=c
               inputs=("probe", "tracklets", "blazepose"),
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")
 
-
-# --- export -------------------------------------------------------------------------------------
-# camera axes (x right, y down, z forward) -> y-up world facing the viewer; rest model axes (z up,
-# facing -y) -> the same y-up world (rest body faces +z).
-CAMERA_TO_YUP = np.diag([1.0, -1.0, -1.0])
-MODEL_TO_YUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-EXPORT_FORMATS = ("bvh", "glb", "obj", "npz")
-
-
-def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", formats=EXPORT_FORMATS,
-               body: AnnyBody | None = None) -> dict[int, dict[str, Path]]:
-    """Write each track of a `fit` artifact as animator files `<stem>_track<id>_anny.*` into `out_dir`,
-    for callers outside the pipeline (the pipeline's way is the `fit_export` stage + publish).
-
-    The bytes come from stages.fit_export.track_files (see its module docstring for the formats);
-    `.obj` frames go to `<stem>_track<id>_anny_obj/frame_<1-based frame>.obj`, without a frame limit.
-    Returns {track_id: {format: path}} (for "obj" the folder).
-    """
-    from pathlib import Path
-
-    from .fit_export import FitExportConfig, track_files
-
-    out_dir = Path(out_dir)
-    body = body or load_body(None)
-    cfg = FitExportConfig(formats=tuple(formats), obj_max_frames=0)
-    written: dict[int, dict[str, Path]] = {}
-    for tid, g in fit.sort_values(["track_id", "frame"]).groupby("track_id"):
-        base = f"{stem}_track{int(tid):03d}_anny"
-        paths: dict[str, Path] = {}
-        for _, kind, rel, data, _meta in track_files(g.reset_index(drop=True), body, fps, cfg, stem=base):
-            dest = out_dir / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
-            paths[kind] = dest.parent if kind == "obj" else dest
-        written[int(tid)] = paths
-    return written

@@ -1,13 +1,15 @@
 """fit_export: per track of the licence-free `fit`, animator files (.npz, .bvh, .glb, .obj) as a file table.
 
-The Anny counterpart of stages/export.py, with its conventions. Layout once published
+The Anny counterpart of stages/export.py: a declaration over the same export core
+(stages/_export_core.py: formats, options, file names, manifest); this module is the Anny adapter
+(`anny_track`). Layout once published
 (`fit_export_outputs`) under `<out>/<video-stem>/`:
     track_000_anny.npz  track_000_anny.bvh  track_000_anny.glb  track_000_anny_obj/frame_000001.obj ...
     manifest.json
 Frame numbers in names are 1-based video frames (video frame 0 -> frame_000001). Axes of every file:
-the `world` stage's output frame: by default the world (Y up, floor y = 0, the person starting at the
-origin facing +Z, metres; the camera per frame in the npz's cam_R / cam_t and as the GLB's camera);
-with `--set world.frame=camera` Y up, metres, camera at the origin looking along -Z (stages.export.AXES). One shape per person: the
+the `world` stage's output frame: by default the world (WORLD_AXES: Y up, floor y = 0, the person
+starting at the origin facing +Z, metres; the camera per frame in the npz's cam_R / cam_t); with
+`--set world.frame=camera` Y up, metres, camera at the origin looking along -Z (_export_core.AXES). One shape per person: the
 fit's per-track phenotype. The skeleton is Anny's 104-bone 'anny' rig (bone names and parents from
 the model); root motion is the root bone's position.
 
@@ -24,64 +26,48 @@ the model); root motion is the root bone's position.
   GL camera (x_cam = cam_R x + cam_t), contact (N, 2) bool left/right foot, floor (4,) plane
   a x + b y + c z + d = 0, feet3d (N, 6, 3) Y-up foot points (models.body.anny_keypoints.FOOT_NAMES).
 
-`track_files` computes the bytes (no file is written); `stages.fit_anny.export_fit` writes them to a
-folder for callers outside the pipeline.
+`track_files` computes the bytes (no file is written); `export_fit` writes them to a folder for
+callers outside the pipeline.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.writers.animation import bvh_text, obj_text
-from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
-from video2mesh.models.body.anny_body import PHENOTYPES, AnnyBody, pose_rig
+from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, AnnyBody, pose_rig
+from video2mesh.models.writers.animation import CAMERA_TO_YUP
 from video2mesh.pipeline.artifacts import stack
-from video2mesh.pipeline.errors import ConfigError, InputError
-from video2mesh.pipeline.stage import Chunk, Context, Stage
+from video2mesh.pipeline.errors import InputError
+from video2mesh.pipeline.stage import Stage
 
-from .export import AXES, npz_bytes
-from .fit_anny import CAMERA_TO_YUP, MODEL_TO_YUP, N_BONES, load_body
-from .outputs import ANNY_LICENCE_NOTE, file_rows, files_artifact, publish
+from . import _export_core as core
+from ._export_core import AXES
+from .licence_free import load_body
+from .outputs import ANNY_LICENCE_NOTE, files_artifact
 
 log = logging.getLogger(__name__)
 
 FIT_EXPORT = files_artifact("fit_export", version=2,
                             doc="Per-track Anny animation files (npz, bvh, glb, obj) of the licence-free path, with sha256.")
-FORMATS = ("npz", "bvh", "glb", "obj")
 BODY_MODEL = "anny"
 LICENCE = "Anny: code Apache-2.0, MakeHuman data CC0 (see the manifest's licence note)"
-_UNITS_PER_M = {"m": 1.0, "cm": 100.0}
 WORLD_AXES = ("Y up, right-handed, metres; world frame: floor y = 0, the person's root above the origin at the "
               "first frame, facing +Z; the camera per frame in the npz's cam_R / cam_t (world -> GL camera axes)")
-_OBJ_BATCH = 64   # frames posed at once for the OBJ meshes (~1 MB of temporaries per frame)
 
 
 @dataclass(frozen=True)
-class FitExportConfig:
-    """What to export of the fitted Anny motion (same options as export.ExportConfig, minus gender)."""
+class FitExportConfig(core.AnimationExportConfig):
+    """What to export of the fitted Anny motion (export.ExportConfig's options, minus gender)."""
 
-    formats: tuple[str, ...] = FORMATS
-    obj_stride: int = 1               # write every n-th frame's OBJ
+    stage = "fit_export"
     obj_max_frames: int = 450         # an Anny OBJ is ~0.9 MB a frame (13,718 vertices): the same ~400 MB
                                       # cap as export's 900 SMPL frames; longer tracks skip it (0 = no limit)
-    bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
-    bvh_rotation_order: str = "ZXY"
-
-    def __post_init__(self) -> None:
-        bad = sorted(set(self.formats) - set(FORMATS))
-        if bad:
-            raise ConfigError(f"fit_export.formats has unknown format(s) {bad}; choose from {list(FORMATS)}")
-        if self.bvh_units not in _UNITS_PER_M:
-            raise ConfigError(f"fit_export.bvh_units must be one of {list(_UNITS_PER_M)}, got {self.bvh_units!r}")
-        if self.obj_stride < 1:
-            raise ConfigError("fit_export.obj_stride must be >= 1")
-        if sorted(self.bvh_rotation_order) != ["X", "Y", "Z"]:
-            raise ConfigError(f"fit_export.bvh_rotation_order must be a permutation of XYZ, got {self.bvh_rotation_order!r}")
 
 
 def yup_rig(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np.ndarray) -> dict[str, np.ndarray]:
@@ -103,19 +89,14 @@ def yup_rig(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np
     return {"local": local, "offsets": offsets, "root_pos": transl @ CAMERA_TO_YUP.T, "heads": h}
 
 
-def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfig = FitExportConfig(),
-                stem: str | None = None) -> list[tuple]:
-    """(track_id, kind, relative path, bytes, meta) of one track's `fit` rows (sorted by frame).
-
-    Paths are `<stem>.npz|.bvh|.glb` and `<stem>_obj/frame_<1-based frame>.obj`, stem defaulting to
-    `track_<id>_anny`. Writes nothing.
-    """
+def anny_track(g: pd.DataFrame, body: AnnyBody) -> core.RigTrack:
+    """The export core's view of one track's `fit` rows (sorted by frame): the rig in the Y-up frame
+    (yup_rig), the track's phenotype as its shape, the .npz of the module docstring."""
     import torch
 
     tid = int(g.track_id.iloc[0])
     if "rig" in g and set(g.rig) != {"anny"}:
         raise InputError(f"fit track {tid} uses rig(s) {sorted(set(g.rig))}; fit_export writes the 'anny' rig only")
-    stem = stem or f"track_{tid:03d}_anny"
     frames = g.frame.to_numpy(np.int64)
     n = len(frames)
     phen = stack(g["phenotype"], 6, np.float64)[0]
@@ -125,27 +106,15 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
     with torch.no_grad():
         sk = body.skeleton(torch.as_tensor(phen[None], dtype=body.dtype))
     y = yup_rig(body, sk, rots, orient, transl)
-    names = tuple(body.bone_names)
-    par = body.parents
-    gaps = int(np.sum(np.diff(frames) != 1))
-    if gaps:
-        log.warning("track %d has %d frame gaps; bvh/glb/obj assume the listed frames, see `frame` in the npz", tid, gaps)
-    keep = np.arange(0, n, cfg.obj_stride)
-    obj_skipped = "obj" in cfg.formats and bool(cfg.obj_max_frames) and len(keep) > cfg.obj_max_frames
-    world = "frame_space" in g and str(g.frame_space.iloc[0]) == "world"
-    axes = WORLD_AXES if world else AXES
-    base = {"track_id": tid, "fps": fps, "frame_first": int(frames[0]), "frame_last": int(frames[-1]), "n_frames": n,
-            "axes": axes, "body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE,
-            "phenotype": {k: round(float(v), 6) for k, v in zip(PHENOTYPES, phen)}}
-    if obj_skipped:
-        base["obj_skipped"] = f"{len(keep)} OBJ frames > fit_export.obj_max_frames={cfg.obj_max_frames}; raise it or obj_stride"
-    out: list[tuple] = []
-    if "npz" in cfg.formats:
+    names, par = tuple(body.bone_names), body.parents
+    axes = WORLD_AXES if "frame_space" in g and str(g.frame_space.iloc[0]) == "world" else AXES
+
+    def npz(fps: float) -> dict:
         heads = pose_rig(body, sk, rots, orient, transl, vertices=False)["heads"]
         kp3d = stack(g["keypoints3d"], 51, np.float64).reshape(n, 17, 3) if "keypoints3d" in g else np.zeros((n, 17, 3))
         opt = {c: g[c].to_numpy(np.float32) for c in ("residual_px", "confidence") if c in g}
         opt.update(world_arrays(g, n))
-        data = npz_bytes({
+        return {
             "body_model": np.array(BODY_MODEL), "rig": np.array("anny"), "bone_names": np.array(names),
             "parents": np.asarray(par, np.int64), "rest_offsets_model": y["heads"] - y["heads"][par.clip(0)],
             "bone_rotations": rots, "global_orient": orient, "transl": transl, "phenotype": phen,
@@ -157,43 +126,28 @@ def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfi
                              "z forward in camera space), metres; joints, keypoints3d, feet3d, floor, cam_R/cam_t's "
                              "source frame: " + axes),
             "units": np.array("metres, radians"),
-        })
-        out.append((tid, "npz", f"{stem}.npz", data, {**base, "units": "metres, radians (axis-angle)"}))
-    if "bvh" in cfg.formats:
-        text = bvh_text(y["local"], y["root_pos"], y["offsets"], 1.0 / fps, names, par, order=cfg.bvh_rotation_order,
-                        units_per_m=_UNITS_PER_M[cfg.bvh_units])
-        out.append((tid, "bvh", f"{stem}.bvh", text.encode(), {
-            **base, "units": f"{cfg.bvh_units}, degrees", "joints": N_BONES,
-            "rotation_order": f"intrinsic {cfg.bvh_rotation_order} (R = R{cfg.bvh_rotation_order[0]} "
-                              f"R{cfg.bvh_rotation_order[1]} R{cfg.bvh_rotation_order[2]})"}))
-    if "glb" in cfg.formats:
+        }
+
+    def bind_pose() -> core.BindPose:
         h = y["heads"]
         verts = (sk.rest_vertices.detach().cpu().numpy().astype(np.float64) - h[0]) @ MODEL_TO_YUP.T
         wi = body.model.vertex_bone_indices.cpu().numpy()
         ww = body.model.vertex_bone_weights.detach().cpu().numpy().astype(np.float64)
         dense = np.zeros((len(verts), N_BONES))
         np.add.at(dense, (np.repeat(np.arange(len(verts)), wi.shape[1]), wi.reshape(-1)), ww.reshape(-1))
-        glb = skinned_glb(SkinnedAnimation(
-            vertices=verts, faces=body.faces, weights=dense, rest_joints=(h - h[0]) @ MODEL_TO_YUP.T,
-            times_s=(frames - frames[0]) / fps,
-            local_quat=Rotation.from_matrix(y["local"].reshape(-1, 3, 3)).as_quat().reshape(n, N_BONES, 4),
-            root_pos=y["root_pos"], joint_names=names, parents=tuple(int(p) for p in par), name=stem,
-            extras={"body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE, "phenotype": [float(x) for x in phen]}))
-        out.append((tid, "glb", f"{stem}.glb", glb, {**base, "units": "metres, seconds",
-                                                       "animation": f"skinned ({N_BONES} bones, top-4 LBS weights)"}))
-    if "obj" in cfg.formats:
-        if obj_skipped:
-            log.warning("track %d: %s", tid, base["obj_skipped"])
-        else:
-            for s in range(0, len(keep), _OBJ_BATCH):
-                ks = keep[s:s + _OBJ_BATCH]
-                verts = pose_rig(body, sk, rots[ks], orient[ks], transl[ks])["vertices"] @ CAMERA_TO_YUP.T
-                for v, k in zip(verts, ks):
-                    f1 = int(frames[k]) + 1
-                    text = obj_text(v, body.faces, comment=f"video2mesh track {tid} video frame {f1} (1-based); body model: anny")
-                    out.append((tid, "obj", f"{stem}_obj/frame_{f1:06d}.obj", text.encode(),
-                                {**base, "units": "metres", "frame": int(frames[k])}))
-    return out
+        return core.BindPose(verts, dense, (h - h[0]) @ MODEL_TO_YUP.T)
+
+    def posed(ks: np.ndarray) -> np.ndarray:
+        return pose_rig(body, sk, rots[ks], orient[ks], transl[ks])["vertices"] @ CAMERA_TO_YUP.T
+
+    return core.RigTrack(
+        track_id=tid, frames=frames, local=y["local"], root_pos=y["root_pos"], offsets=y["offsets"], names=names,
+        parents=par, faces=body.faces,
+        meta={"body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE, "axes": axes,
+              "phenotype": {k: round(float(v), 6) for k, v in zip(PHENOTYPES, phen)}},
+        npz=npz, bind_pose=bind_pose, posed=posed, glb_note=f"skinned ({N_BONES} bones, top-4 LBS weights)",
+        glb_extras={"body_model": BODY_MODEL, "rig": "anny", "licence": LICENCE, "phenotype": [float(x) for x in phen]},
+        bvh_meta={"joints": N_BONES}, obj_note="; body model: anny", obj_batch=64)
 
 
 def world_arrays(g: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
@@ -208,50 +162,43 @@ def world_arrays(g: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
             "feet3d": (stack(g["feet3d"], 18, np.float64).reshape(n, 6, 3) @ CAMERA_TO_YUP.T).astype(np.float32)}
 
 
-def track_ids(ctx: Context) -> list[int]:
-    return sorted(int(t) for t in ctx.input("world", columns=["track_id"]).track_id.unique())
+def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfig = FitExportConfig(),
+                stem: str | None = None) -> list[tuple]:
+    """(track_id, kind, relative path, bytes, meta) of one track's `fit` rows (sorted by frame).
+
+    Paths are `<stem>.npz|.bvh|.glb` and `<stem>_obj/frame_<1-based frame>.obj`, stem defaulting to
+    `track_<id>_anny`. Writes nothing.
+    """
+    return core.track_files(anny_track(g, body), fps, cfg, stem or f"track_{int(g.track_id.iloc[0]):03d}_anny")
 
 
-def plan(ctx: Context, cfg: FitExportConfig) -> list[Chunk]:
-    """One chunk per track (chunk i = i-th track id in ascending order), spanning its frames."""
-    df = ctx.input("world", columns=["frame", "track_id"])
-    g = df.groupby("track_id").frame.agg(["min", "max"]).sort_index()
-    return [Chunk(i, int(r["min"]), int(r["max"]) + 1) for i, (_, r) in enumerate(g.iterrows())]
+def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", formats=core.FORMATS,
+               body: AnnyBody | None = None) -> dict[int, dict[str, Path]]:
+    """Write each track of a `fit` artifact as animator files `<stem>_track<id>_anny.*` into `out_dir`,
+    for callers outside the pipeline (the pipeline's way is this stage + publish). `.obj` frames go to
+    `<stem>_track<id>_anny_obj/frame_<1-based frame>.obj`, without a frame limit.
+    Returns {track_id: {format: path}} (for "obj" the folder).
+    """
+    body = body or load_body(None)
+    cfg = FitExportConfig(formats=tuple(formats), obj_max_frames=0)
+    return {int(tid): core.write_files(track_files(g.reset_index(drop=True), body, fps, cfg,
+                                                   stem=f"{stem}_track{int(tid):03d}_anny"), out_dir)
+            for tid, g in fit.sort_values(["track_id", "frame"]).groupby("track_id")}
 
 
-def compute(ctx: Context, cfg: FitExportConfig, chunk: Chunk) -> pd.DataFrame:
-    ids = track_ids(ctx)
-    if chunk.index >= len(ids):
-        return FIT_EXPORT.empty()
-    tid = ids[chunk.index]
-    g = ctx.input("world", filters=[("track_id", "==", tid)]).sort_values("frame").reset_index(drop=True)
-    files = track_files(g, load_body(ctx), fps=ctx.video.fps, cfg=cfg)
-    ctx.advance(max(chunk.stop - chunk.start, 1))
-    return file_rows(files)
+SOURCE = core.ExportSource(stage="fit_export", artifact=FIT_EXPORT, input="world",
+                           rig_track=lambda ctx, cfg, rows: anny_track(rows, load_body(ctx)), stem="track_{tid:03d}_anny",
+                           method="licence-free", body_model=lambda cfg: BODY_MODEL, licence=ANNY_LICENCE_NOTE,
+                           manifest={"rig": "anny", "axes": "per file: the world frame (" + WORLD_AXES + ") unless "
+                                     "run with --set world.frame=camera (" + AXES + ")"})
 
+
+# (runner, results, video_path, out_dir) -> paths: publish a finished `fit_export` with manifest.json, running nothing
+publish_fit_export = partial(core.publish_export, SOURCE)
+# (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `fit_export`, then publish
+fit_export_outputs = partial(core.export_outputs, SOURCE)
 
 # v3: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space)
-STAGE = Stage(name="fit_export", version=3, config=FitExportConfig, output=FIT_EXPORT, compute=compute,
-              inputs=("probe", "world"), plan=plan,
+STAGE = Stage(name="fit_export", version=3, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
+              inputs=("probe", "world"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")
-
-
-def fit_export_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
-    """Run (or reuse from the cache) everything up to `fit_export` for one video and publish its files
-    into `<out_dir>/<video-stem>/`, with manifest.json. Returns the written paths."""
-    return publish_fit_export(runner, runner.run(video_path, until="fit_export"), video_path, out_dir)
-
-
-def publish_fit_export(runner, results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
-    """Publish a finished `fit_export` (`results`: StageResults by stage name, with probe and fit_export)
-    into `<out_dir>/<video-stem>/`, with manifest.json. Runs nothing. Returns the written paths."""
-    probe = runner.store.read_df(results["probe"].ref.path).iloc[0]
-    header = {
-        "video": Path(video_path).name, "video_sha256": str(probe.digest), "fps": float(probe.fps),
-        "n_frames": int(probe.n_frames), "axes": "per file (the world frame unless run with --set world.frame=camera)", "units": "metres unless the file's entry says otherwise",
-        "frame_numbers": "`frame_*` in names are 1-based video frames; frame_first/frame_last are 0-based",
-        "method": "licence-free", "method_label": "Anny body fitted to BlazePose keypoints (licence-free)",
-        "body_model": BODY_MODEL, "rig": "anny", "licence": ANNY_LICENCE_NOTE,
-        "export_key": results["fit_export"].ref.key,
-    }
-    return publish(results["fit_export"].ref, Path(out_dir) / Path(video_path).stem, header=header)

@@ -1,7 +1,7 @@
 """fit_report: the smoothness and quality report of the licence-free path (Anny fitted to BlazePose).
 
-Same metrics, plots and page as `report` (stages/report.py: every line of it is shared through
-`report_compute`); only the adapter from the `fit` artifact to the motion table differs:
+Same metrics, plots and page as `report` (every line of them is shared through
+stages/_report_core.py); only the adapter from the `fit` artifact to the motion table differs:
 - joints: the fit's COCO-17 keypoints (`keypoints3d`, metres) in the `world` stage's output frame (the
   world by default, camera space with `--set world.frame=camera`), body parts of
   video2mesh.models.metrics.motion.COCO_17, relative to the hip midpoint; feet = the two ankles;
@@ -27,7 +27,8 @@ from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.stage import Context, Stage
 
 from .outputs import files_artifact, publish
-from .report import MotionReportConfig, MotionSource, preview_pick, preview_png, report_compute
+from ._report_core import MotionReportConfig, MotionSource, preview_pick, preview_png, report_compute
+from .licence_free import load_body
 
 FIT_REPORT = files_artifact("fit_report", version=1,
                             doc="report.json, report.html and PNG plots/previews of one video (licence-free path).")
@@ -64,9 +65,7 @@ def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame
     import cv2
     import torch
 
-    from video2mesh.models.body.anny_body import pose_rig
-
-    from .fit_anny import N_BONES, load_body
+    from video2mesh.models.body.anny_body import N_BONES, pose_rig
 
     pick = preview_pick(np.unique(fit.frame.to_numpy(np.int64)), cfg.preview_frames)
     if not pick:
@@ -98,12 +97,6 @@ FIT_SOURCE = MotionSource(
     to_motion=fit_motion, method="Anny fit (licence-free)", body_model=lambda cfg: "anny",
     joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",))
 
-# v3: reads `world` (world frame by default), contacts from it, previews reprojected through its camera
-STAGE = Stage(name="fit_report", version=3, config=MotionReportConfig, output=FIT_REPORT,
-              compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "world"),
-              doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")
-
-
 def fit_report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
     """Run (or reuse from the cache) everything up to `fit_report` for one video and publish report.json,
     report.html, plots/ and preview/ into `<out_dir>/<video-stem>/`. Returns the written paths."""
@@ -114,3 +107,10 @@ def publish_fit_report(results: dict, video_path: str | Path, out_dir: str | Pat
     """Publish a finished `fit_report` (`results`: StageResults by stage name) into
     `<out_dir>/<video-stem>/`. Runs nothing. Returns the written paths."""
     return publish(results["fit_report"].ref, Path(out_dir) / Path(video_path).stem, manifest_name=None)
+
+
+# v3: reads `world` (world frame by default), contacts from it, previews reprojected through its camera
+STAGE = Stage(name="fit_report", version=3, config=MotionReportConfig, output=FIT_REPORT,
+              compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "world"),
+              publish=lambda runner, results, video, out: publish_fit_report(results, video, out),
+              doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")

@@ -5,7 +5,8 @@ and shared by every track present in both frames; it is not stored. Per track, a
 its box at frame t-1 (or the whole frame, as You2Me does for camera motion) displaced by the flow
 gives correspondences, and a DLT (video2mesh.models.maths.geometry) gives H with H[0,0] = 1. A track's first frame,
 a box outside the image, too few usable points or a degenerate fit give the identity with
-valid=False. `video2mesh.models.maths.geometry.homography_stacks` turns a track's rows into the 135-d stacks d_t.
+valid=False. `video2mesh.models.maths.geometry.homography_stacks` turns a track's rows into the 135-d stacks d_t
+(the mesh stage does so as it streams).
 """
 from __future__ import annotations
 
@@ -224,19 +225,6 @@ def compute(ctx: Context, cfg: HomographyConfig, chunk: Chunk) -> pd.DataFrame:
         "h": list(h_out),
         "valid": valid,
     })
-
-
-def track_stacks(df: pd.DataFrame, window: int = 15) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """The mesh stage's d_t per track from rows of this artifact (any order).
-
-    Returns:
-        {track_id: (frames (T,) int64 ascending, stacks (T, window * 9) float32)}. Rows are taken in
-        frame order; tracklets are gap-filled, so consecutive rows are consecutive frames.
-    """
-    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for tid, g in df.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
-        out[int(tid)] = (g.frame.to_numpy(np.int64), homography_stacks(stack(g.h, 9), window))
-    return out
 
 
 def plan(ctx: Context, cfg: HomographyConfig) -> list[Chunk]:

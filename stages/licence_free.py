@@ -1,14 +1,17 @@
-"""The licence-free default path: BlazePose keypoints -> Anny fit, set up from package registries only.
+"""The licence-free default path's models: BlazePose's two files and the Anny body, set up from package
+registries only. A helper module (no stage): the `blazepose`, `detect` (blazepose backend), `fit`,
+`fit_export` and `fit_report` stages take their models from here.
 
+- `ASSETS`: the two BlazePose .tflite files (sha256, where `setup_default_models` takes them from);
+  registered through the `blazepose` stage, which uses them.
 - `setup_default_models()` (CLI: `v2m models setup-default`, Makefile `setup`): `pip download`s the
   mediapipe wheel (PyPI, no install: mediapipe itself would downgrade numpy and break pandas/pyarrow),
-  extracts the two BlazePose .tflite files into the models folder, checks their sha256 against the
-  asset registry, and builds Anny's model cache (~80 s once, ~800 MB) beside them.
+  extracts the two BlazePose .tflite files into the models folder, checks their sha256 against
+  `ASSETS`, and builds Anny's model cache (~80 s once, ~800 MB) beside them.
 - `licence_free_available(registry)`: whether this path can run now, and why not.
-- `STAGES`: the stage names of this path, in order; `OUTPUT_STAGES`: its file-table stages
-  (`fit_export`, `fit_report`), published by stages.fit_export.fit_export_outputs and
-  stages.fit_report.fit_report_outputs.
-Nothing here touches the network unless `setup_default_models` is called.
+- `load_body(ctx)`: the Anny model (memoised per run), its cache in the models folder.
+Which stages make up the path is declared in stages/_methods.py. Nothing here touches the network
+unless `setup_default_models` is called.
 """
 from __future__ import annotations
 
@@ -20,17 +23,35 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
+from video2mesh.pipeline.assets import Asset, AssetRegistry, default_models_dir
 from video2mesh.pipeline.errors import AssetMissing
 from video2mesh.pipeline.hashing import sha256_file
-
-from .blazepose import ASSETS, MEDIAPIPE_VERSION, WHEEL_MEMBERS
+from video2mesh.pipeline.stage import Context
 
 log = logging.getLogger(__name__)
 
-STAGES = ("probe", "tracklets", "blazepose", "fit", "camera_motion", "world")
-OUTPUT_STAGES = ("fit_export", "fit_report")
-BODY_MODEL = "anny"
+MEDIAPIPE_VERSION = "0.10.21"
+_SETUP = ("Run `v2m models setup-default` (or `make setup`): it fetches the mediapipe=={v} wheel from "
+          "PyPI with pip (no install) and extracts this file.").format(v=MEDIAPIPE_VERSION)
+
+WHEEL_MEMBERS = {
+    "blazepose_detector": "mediapipe/modules/pose_detection/pose_detection.tflite",
+    "blazepose_landmark": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+}
+
+
+def _wheel_asset(name: str, what: str, sha256: str) -> Asset:
+    """A BlazePose file as it lies in the mediapipe wheel (WHEEL_MEMBERS), under its own file name."""
+    member = WHEEL_MEMBERS[name]
+    return Asset(name=name, filename=member.rpartition("/")[2], licence="Apache-2.0", url=None, sha256=sha256,
+                 source=f"MediaPipe BlazePose {what} (mediapipe=={MEDIAPIPE_VERSION} wheel, {member})",
+                 instructions=_SETUP, used_by=("blazepose",))
+
+
+ASSETS = [
+    _wheel_asset("blazepose_detector", "person detector", "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"),
+    _wheel_asset("blazepose_landmark", "full landmark model", "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
+]
 ASSET_NAMES = tuple(a.name for a in ASSETS)
 
 
@@ -39,6 +60,16 @@ def anny_cache_dir(models_dir: str | os.PathLike | None = None) -> Path:
     from video2mesh.models.body.anny_body import default_cache_dir
 
     return default_cache_dir(Path(models_dir) if models_dir else default_models_dir())
+
+
+def load_body(ctx: Context | None = None, rig: str = "anny"):
+    """The Anny model (an AnnyBody), its cache beside the weights in the models folder; memoised per
+    run when a stage's `ctx` is given, else loaded from the default models folder."""
+    from video2mesh.models.body.anny_body import AnnyBody
+
+    models_dir = ctx.registry.models_dir if ctx is not None else default_models_dir()
+    build = lambda: AnnyBody.load(anny_cache_dir(models_dir), rig=rig)  # noqa: E731
+    return ctx.memo(f"anny-{rig}", build) if ctx is not None else build()
 
 
 def _anny_importable() -> tuple[bool, str]:

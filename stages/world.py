@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.body.anny_body import AnnyBody, pose_rig
+from video2mesh.models.body.anny_body import N_BONES, AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
 from video2mesh.models.fit.leg_ik import leg_ik
 from video2mesh.models.fit.world import WorldConfig, camera_rotations, solve_world, world_to_camera_gl
@@ -39,7 +39,7 @@ from video2mesh.pipeline.artifacts import Artifact, fixed, stack
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
-from .fit_anny import FIT, N_BONES, load_body
+from .licence_free import load_body
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,13 @@ FLIP = np.diag([1.0, -1.0, -1.0])     # OpenCV camera axes <-> GL / Y-up axes (i
 WORLD = Artifact(
     "world",
     version=1,
-    schema=pa.schema(list(FIT.schema) + [
+    # the `fit` artifact's columns (stages/fit_anny.FIT; a stage does not import another stage, a test
+    # checks they stay equal), then the world's own
+    schema=pa.schema([
+        ("frame", pa.int64()), ("track_id", pa.int32()), ("body_model", pa.string()), ("rig", pa.string()),
+        ("bone_rotations", fixed(N_BONES * 3)), ("global_orient", fixed(3)), ("transl", fixed(3)),
+        ("phenotype", fixed(6)), ("keypoints", fixed(51)), ("keypoints3d", fixed(51)), ("residual_px", pa.float32()),
+        ("confidence", pa.float32()), ("swapped", pa.bool_()), ("focal_px", pa.float32()),
         ("frame_space", pa.string()),     # "world" or "camera"
         ("feet3d", fixed(18)),            # left big toe, small toe, heel, right ... (models.body.anny_keypoints)
         ("cam_R", fixed(9)),              # row-major, output frame (Y up) -> GL camera axes

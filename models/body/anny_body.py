@@ -43,6 +43,10 @@ FIT_BONES: dict[str, float] = {
     "lowerarm01.R": 0.5, "lowerarm02.R": 4.0, "wrist.R": 4.0,
     "neck01": 3.0, "neck02": 3.0, "neck03": 3.0, "head": 2.0,
 }
+N_BONES = 104   # bones of the 'anny' rig (the `fit` artifact stores a rotation for each)
+# Rest model axes (z up, facing -y) -> the export frame (Y up, the rest body facing +z); the camera's
+# axes go to that frame by video2mesh.models.writers.animation.CAMERA_TO_YUP.
+MODEL_TO_YUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
 def default_cache_dir(models_dir: str | os.PathLike) -> Path:

@@ -24,9 +24,13 @@ skeleton at the fitted phenotype and refines the pose on it.
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
+import roma
 import torch
 
 from video2mesh.models.body.anny_body import COCO_FLIP, FIT_BONES, AnnyBody, Skeleton
@@ -35,7 +39,8 @@ log = logging.getLogger(__name__)
 
 # Rest-pose model axes (z up, facing -y) -> camera axes (y down, facing the camera = -z).
 MODEL_TO_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-_TORSO = [5, 6, 11, 12]
+_TORSO = [5, 6, 11, 12]   # COCO shoulders and hips
+_HIPS = slice(11, 13)     # COCO left and right hip: their midpoint is the body's centre, in 2D and 3D
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class FitConfig:
     min_score: float = 0.3          # keypoints below this score are ignored
     swap_margin: float = 0.8        # swap a frame's labels if its error falls below this fraction
     num_threads: int = 1            # the tensors are small: one thread is ~10x faster than 2 on a busy CPU
+                                    # (set from the main thread only: see torch_threads)
 
 
 @dataclass
@@ -101,121 +107,202 @@ def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: t
               cfg: FitConfig = FitConfig(), linear=None) -> FitResult:
     """Fit one track. kp2d (T, 17, 3) px + score, world (T, 17, 3) metres (camera-aligned, hip-centred),
     image_size (W, H). `linear` may pass a precomputed `linear_skeleton(body)` (shared by tracks)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.num_threads)
+    with torch_threads(cfg.num_threads):
+        prob = _Problem.build(body, image_size, focal_px, cfg, linear or linear_skeleton(body))
+        targets = _Targets.build(kp2d, world, cfg.min_score, body.dtype)
+        x = _initial_unknowns(prob, kp2d, world, targets.size)
+        on_linear = lambda: prob.linear_skeleton_at(x.phen)  # noqa: E731
+        _descend(prob, x, targets, [x.glob, x.trans], cfg.iters_global, on_linear)
+        half = cfg.iters_pose // 2
+        _descend(prob, x, targets, [x.glob, x.trans, x.theta, x.phen], half, on_linear)
+        swapped = _swapped_frames(prob, x, targets)
+        if swapped.any():
+            log.info("left/right swapped in %d of %d frames", int(swapped.sum()), len(swapped))
+            targets = targets.relabelled(torch.as_tensor(swapped))
+        _descend(prob, x, targets, [x.glob, x.trans, x.theta, x.phen], cfg.iters_pose - half, on_linear)
+        with torch.no_grad():
+            exact = body.skeleton(torch.sigmoid(x.phen)[None])
+        _descend(prob, x, targets, [x.glob, x.trans, x.theta], cfg.iters_refine, lambda: exact)
+        return _result(prob, x, targets, exact, swapped)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `n` inside the block and the previous count restored after.
+
+    The count is process-wide, so only the main thread changes it: `v2m watch` runs videos on worker
+    threads, where one worker's restore would undo another's setting (and the workers would race on
+    which value is "previous"); there the block runs with the process's own setting.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
     try:
-        return _fit_track(body, kp2d, world, image_size, focal_px, cfg, linear)
+        yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
-def _fit_track(body, kp2d, world, image_size, focal_px, cfg, linear) -> FitResult:
-    dt = body.dtype
-    t_frames = kp2d.shape[0]
-    w_img, h_img = image_size
-    bones = body.bone_index(FIT_BONES)
-    prior_w = torch.tensor(list(FIT_BONES.values()), dtype=dt)
-    s0, h0, jh, a0, ja = linear or linear_skeleton(body)
-    centre = torch.tensor([w_img / 2, h_img / 2], dtype=dt)
+@dataclass(frozen=True)
+class _Problem:
+    """The fixed parts of one track's fit: body, fitted bones with their prior weights (n_fit,), the
+    linearised rest skeleton (see linear_skeleton), camera (focal px, principal point (2,) px)."""
 
-    kp = torch.as_tensor(kp2d[..., :2], dtype=dt)
-    score = torch.as_tensor(np.where(kp2d[..., 2] >= cfg.min_score, kp2d[..., 2], 0.0), dtype=dt)
-    wl = torch.as_tensor(world, dtype=dt)
-    wl = wl - wl[:, 11:13].mean(1, keepdim=True)
-    size = torch.as_tensor(_person_size(kp2d), dtype=dt)[:, None]            # (T, 1) px
+    body: AnnyBody
+    bones: list[int]
+    prior_w: torch.Tensor
+    linear: tuple
+    focal_px: float
+    centre: torch.Tensor
+    cfg: FitConfig
 
-    # Initial global rotation from the torso (rest model vs world landmarks), depth from scale.
-    with torch.no_grad():
-        rest_kp = body.keypoints_fk(*body.fk(torch.zeros(1, len(bones), 3, dtype=dt), s0, bones), s0)[0].numpy()
-    rest_c = rest_kp - rest_kp[11:13].mean(0)
-    glob0, trans0 = [], []
-    for t in range(t_frames):
-        dst = world[t][_TORSO] - world[t][11:13].mean(0)
-        r = _kabsch(rest_c[_TORSO], dst) if np.isfinite(dst).all() and np.abs(dst).sum() > 1e-6 else MODEL_TO_CAMERA
-        glob0.append(_rotvec(r))
-        hip2d = kp2d[t, 11:13, :2].mean(0)
-        height_m = np.ptp(rest_kp[:, 2])
-        z = focal_px * height_m / max(float(size[t, 0]), 1.0)
-        trans0.append([(hip2d[0] - w_img / 2) * z / focal_px, (hip2d[1] - h_img / 2) * z / focal_px, z])
-    glob = torch.tensor(np.array(glob0), dtype=dt, requires_grad=True)
-    trans = torch.tensor(np.array(trans0), dtype=dt)
-    # translation of the model origin = hip-centre translation minus the rotated hip offset
-    with torch.no_grad():
-        import roma
+    @classmethod
+    def build(cls, body: AnnyBody, image_size: tuple[int, int], focal_px: float, cfg: FitConfig, linear) -> _Problem:
+        w_img, h_img = image_size
+        return cls(body=body, bones=body.bone_index(FIT_BONES),
+                   prior_w=torch.tensor(list(FIT_BONES.values()), dtype=body.dtype), linear=linear,
+                   focal_px=focal_px, centre=torch.tensor([w_img / 2, h_img / 2], dtype=body.dtype), cfg=cfg)
 
-        hip_model = torch.as_tensor(rest_kp[11:13].mean(0), dtype=dt)
-        trans = trans - (roma.rotvec_to_rotmat(glob) @ hip_model)
-    trans.requires_grad_(True)
-    theta = torch.zeros(t_frames, len(bones), 3, dtype=dt, requires_grad=True)
-    phen = torch.zeros(6, dtype=dt, requires_grad=True)                    # logits; sigmoid(0) = 0.5
-
-    def skeleton(phi_logit):
-        dphi = torch.sigmoid(phi_logit) - 0.5
+    def linear_skeleton_at(self, phen_logit: torch.Tensor) -> Skeleton:
+        """Rest skeleton at phenotype sigmoid(phen_logit) (6,), linearised around the average (0.5)."""
+        s0, h0, jh, a0, ja = self.linear
+        dphi = torch.sigmoid(phen_logit) - 0.5
         return Skeleton(heads=h0 + jh @ dphi, rest_rotations=s0.rest_rotations, ref_from_rest=s0.ref_from_rest,
                         parents=s0.parents, kp_a=a0 + ja @ dphi, rest_vertices=s0.rest_vertices)
 
-    def forward(sk):
-        import roma
 
-        model_kp = body.keypoints_fk(*body.fk(theta, sk, bones), sk)                  # (T, 17, 3)
-        rg = roma.rotvec_to_rotmat(glob)
-        cam = model_kp @ rg.transpose(1, 2) + trans[:, None]
-        proj = focal_px * cam[..., :2] / cam[..., 2:].clamp(min=1e-3) + centre
-        return cam, proj
+@dataclass(frozen=True)
+class _Targets:
+    """What a track is fitted to. kp (T, 17, 2) px; score (T, 17), 0 below min_score; world (T, 17, 3)
+    metres, hip-centred; size (T, 1) the person's size in px (scales the 2D error)."""
 
-    def energy(sk, kp, score, wl, per_frame=False):
-        cam, proj = forward(sk)
-        r2 = ((proj - kp) ** 2).sum(-1) / size ** 2
-        gm = r2 / (r2 + cfg.gm_sigma ** 2)
-        e2d = (score * gm).sum(-1) / score.sum(-1).clamp(min=1e-6)
-        rel = cam - cam[:, 11:13].mean(1, keepdim=True)
-        e3d = (score * ((rel - wl) ** 2).sum(-1)).sum(-1) / score.sum(-1).clamp(min=1e-6)
-        if per_frame:
-            return e2d + cfg.w_3d / cfg.w_2d * e3d
-        e = cfg.w_2d * e2d.mean() + cfg.w_3d * e3d.mean()
-        e = e + cfg.w_prior * (prior_w[None, :, None] * theta ** 2).sum((1, 2)).mean()
-        if t_frames > 1:
-            e = e + cfg.w_smooth * (((theta[1:] - theta[:-1]) ** 2).sum((1, 2)).mean()
-                                    + ((glob[1:] - glob[:-1]) ** 2).sum(-1).mean()
-                                    + ((trans[1:] - trans[:-1]) ** 2).sum(-1).mean())
-        return e + cfg.w_shape * ((torch.sigmoid(phen) - 0.5) ** 2).sum()
+    kp: torch.Tensor
+    score: torch.Tensor
+    world: torch.Tensor
+    size: torch.Tensor
 
-    def run(params, iters, sk_fn):
-        opt = torch.optim.Adam(params, lr=cfg.lr)
-        for _ in range(iters):
-            opt.zero_grad()
-            e = energy(sk_fn(), kp, score, wl)
-            e.backward()
-            opt.step()
-        return float(e.detach())
+    @classmethod
+    def build(cls, kp2d: np.ndarray, world: np.ndarray, min_score: float, dtype: torch.dtype) -> _Targets:
+        wl = torch.as_tensor(world, dtype=dtype)
+        return cls(kp=torch.as_tensor(kp2d[..., :2], dtype=dtype),
+                   score=torch.as_tensor(np.where(kp2d[..., 2] >= min_score, kp2d[..., 2], 0.0), dtype=dtype),
+                   world=wl - wl[:, _HIPS].mean(1, keepdim=True),
+                   size=torch.as_tensor(_person_size(kp2d), dtype=dtype)[:, None])
 
-    run([glob, trans], cfg.iters_global, lambda: skeleton(phen))
-    half = cfg.iters_pose // 2
-    run([glob, trans, theta, phen], half, lambda: skeleton(phen))
-    # Left/right: relabel the frames whose error drops when left and right are swapped.
+    def flipped(self) -> _Targets:
+        """Left and right labels exchanged in every frame."""
+        return _Targets(self.kp[:, COCO_FLIP], self.score[:, COCO_FLIP], self.world[:, COCO_FLIP], self.size)
+
+    def relabelled(self, swapped: torch.Tensor) -> _Targets:
+        """Left and right labels exchanged in the frames where `swapped` (T,) bool is true."""
+        f = self.flipped()
+        return _Targets(torch.where(swapped[:, None, None], f.kp, self.kp),
+                        torch.where(swapped[:, None], f.score, self.score),
+                        torch.where(swapped[:, None, None], f.world, self.world), self.size)
+
+
+@dataclass(frozen=True)
+class _Unknowns:
+    """The optimised tensors: glob (T, 3) axis-angle rest model -> camera; trans (T, 3) camera metres
+    of the model origin; theta (T, n_fit, 3) bone rotations; phen (6,) logits (sigmoid(0) = 0.5)."""
+
+    glob: torch.Tensor
+    trans: torch.Tensor
+    theta: torch.Tensor
+    phen: torch.Tensor
+
+
+def _initial_unknowns(prob: _Problem, kp2d: np.ndarray, world: np.ndarray, size: torch.Tensor) -> _Unknowns:
+    """Global rotation from the torso (rest model vs world landmarks), depth from the person's size in
+    px against the rest model's height; rest pose, average shape."""
+    body, dt = prob.body, prob.body.dtype
+    s0 = prob.linear[0]
     with torch.no_grad():
-        sk = skeleton(phen)
-        e_keep = energy(sk, kp, score, wl, per_frame=True)
-        e_swap = energy(sk, kp[:, COCO_FLIP], score[:, COCO_FLIP], wl[:, COCO_FLIP], per_frame=True)
-        swapped = (e_swap < cfg.swap_margin * e_keep).numpy()
-    if swapped.any():
-        log.info("left/right swapped in %d of %d frames", int(swapped.sum()), t_frames)
-        sw = torch.as_tensor(swapped)
-        kp = torch.where(sw[:, None, None], kp[:, COCO_FLIP], kp)
-        score = torch.where(sw[:, None], score[:, COCO_FLIP], score)
-        wl = torch.where(sw[:, None, None], wl[:, COCO_FLIP], wl)
-    run([glob, trans, theta, phen], cfg.iters_pose - half, lambda: skeleton(phen))
+        rest_kp = body.keypoints_fk(*body.fk(torch.zeros(1, len(prob.bones), 3, dtype=dt), s0, prob.bones), s0)[0].numpy()
+    rest_c = rest_kp - rest_kp[_HIPS].mean(0)
+    height_m = np.ptp(rest_kp[:, 2])
+    glob0, trans0 = [], []
+    for t in range(len(kp2d)):
+        dst = world[t][_TORSO] - world[t][_HIPS].mean(0)
+        r = _kabsch(rest_c[_TORSO], dst) if np.isfinite(dst).all() and np.abs(dst).sum() > 1e-6 else MODEL_TO_CAMERA
+        glob0.append(_rotvec(r))
+        z = prob.focal_px * height_m / max(float(size[t, 0]), 1.0)
+        hip_px = kp2d[t, _HIPS, :2].mean(0) - prob.centre.numpy()
+        trans0.append([hip_px[0] * z / prob.focal_px, hip_px[1] * z / prob.focal_px, z])
+    glob = torch.tensor(np.array(glob0), dtype=dt, requires_grad=True)
+    # translation of the model origin = hip-centre translation minus the rotated hip offset
     with torch.no_grad():
-        exact = body.skeleton(torch.sigmoid(phen)[None])
-    run([glob, trans, theta], cfg.iters_refine, lambda: exact)
+        hip_model = torch.as_tensor(rest_kp[_HIPS].mean(0), dtype=dt)
+        trans = torch.tensor(np.array(trans0), dtype=dt) - (roma.rotvec_to_rotmat(glob) @ hip_model)
+    return _Unknowns(glob=glob, trans=trans.requires_grad_(True),
+                     theta=torch.zeros(len(kp2d), len(prob.bones), 3, dtype=dt, requires_grad=True),
+                     phen=torch.zeros(6, dtype=dt, requires_grad=True))
 
+
+def _project(prob: _Problem, x: _Unknowns, sk: Skeleton) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model keypoints in camera space (T, 17, 3) metres and projected (T, 17, 2) px."""
+    model_kp = prob.body.keypoints_fk(*prob.body.fk(x.theta, sk, prob.bones), sk)                  # (T, 17, 3)
+    cam = model_kp @ roma.rotvec_to_rotmat(x.glob).transpose(1, 2) + x.trans[:, None]
+    proj = prob.focal_px * cam[..., :2] / cam[..., 2:].clamp(min=1e-3) + prob.centre
+    return cam, proj
+
+
+def _data_terms(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame (T,) score-weighted 2D Geman-McClure error and hip-centred 3D squared error."""
+    cam, proj = _project(prob, x, sk)
+    r2 = ((proj - tg.kp) ** 2).sum(-1) / tg.size ** 2
+    gm = r2 / (r2 + prob.cfg.gm_sigma ** 2)
+    e2d = (tg.score * gm).sum(-1) / tg.score.sum(-1).clamp(min=1e-6)
+    rel = cam - cam[:, _HIPS].mean(1, keepdim=True)
+    e3d = (tg.score * ((rel - tg.world) ** 2).sum(-1)).sum(-1) / tg.score.sum(-1).clamp(min=1e-6)
+    return e2d, e3d
+
+
+def _energy(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets) -> torch.Tensor:
+    """The scalar energy of the module docstring."""
+    cfg = prob.cfg
+    e2d, e3d = _data_terms(prob, x, sk, tg)
+    e = cfg.w_2d * e2d.mean() + cfg.w_3d * e3d.mean()
+    e = e + cfg.w_prior * (prob.prior_w[None, :, None] * x.theta ** 2).sum((1, 2)).mean()
+    if len(x.theta) > 1:
+        e = e + cfg.w_smooth * (((x.theta[1:] - x.theta[:-1]) ** 2).sum((1, 2)).mean()
+                                + ((x.glob[1:] - x.glob[:-1]) ** 2).sum(-1).mean()
+                                + ((x.trans[1:] - x.trans[:-1]) ** 2).sum(-1).mean())
+    return e + cfg.w_shape * ((torch.sigmoid(x.phen) - 0.5) ** 2).sum()
+
+
+def _descend(prob: _Problem, x: _Unknowns, tg: _Targets, params: list[torch.Tensor], iters: int,
+             skeleton: Callable[[], Skeleton]) -> None:
+    """`iters` Adam steps on `params` (a fresh optimiser per phase), the skeleton rebuilt per step."""
+    opt = torch.optim.Adam(params, lr=prob.cfg.lr)
+    for _ in range(iters):
+        opt.zero_grad()
+        _energy(prob, x, skeleton(), tg).backward()
+        opt.step()
+
+
+def _swapped_frames(prob: _Problem, x: _Unknowns, tg: _Targets) -> np.ndarray:
+    """(T,) bool: frames whose data error drops below swap_margin of itself with left/right exchanged."""
+    cfg = prob.cfg
     with torch.no_grad():
-        cam, proj = forward(exact)
-        err = ((proj - kp) ** 2).sum(-1).sqrt()
-        resid = (score * err).sum(-1) / score.sum(-1).clamp(min=1e-6)
-    return FitResult(theta=theta.detach().numpy(), global_orient=glob.detach().numpy(), transl=trans.detach().numpy(),
-                     phenotype=torch.sigmoid(phen).detach().numpy(), keypoints2d=proj.numpy(),
-                     keypoints3d=cam.numpy(), residual_px=resid.numpy(), swapped=swapped, skeleton=exact, bones=bones)
+        sk = prob.linear_skeleton_at(x.phen)
+        e_keep = _data_terms(prob, x, sk, tg)
+        e_swap = _data_terms(prob, x, sk, tg.flipped())
+        per_frame = [e2d + cfg.w_3d / cfg.w_2d * e3d for e2d, e3d in (e_keep, e_swap)]
+        return (per_frame[1] < cfg.swap_margin * per_frame[0]).numpy()
+
+
+def _result(prob: _Problem, x: _Unknowns, tg: _Targets, exact: Skeleton, swapped: np.ndarray) -> FitResult:
+    with torch.no_grad():
+        cam, proj = _project(prob, x, exact)
+        err = ((proj - tg.kp) ** 2).sum(-1).sqrt()
+        resid = (tg.score * err).sum(-1) / tg.score.sum(-1).clamp(min=1e-6)
+    return FitResult(theta=x.theta.detach().numpy(), global_orient=x.glob.detach().numpy(),
+                     transl=x.trans.detach().numpy(), phenotype=torch.sigmoid(x.phen).detach().numpy(),
+                     keypoints2d=proj.numpy(), keypoints3d=cam.numpy(), residual_px=resid.numpy(), swapped=swapped,
+                     skeleton=exact, bones=prob.bones)
 
 
 def _person_size(kp2d: np.ndarray) -> np.ndarray:

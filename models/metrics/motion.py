@@ -81,14 +81,6 @@ def acceleration_mm(x_m: np.ndarray) -> np.ndarray:
     return np.linalg.norm(second_difference(x_m), axis=-1) * 1000.0
 
 
-def accel_error_mm(pred_m: np.ndarray, gt_m: np.ndarray) -> np.ndarray:
-    """(T, J, 3) predicted and ground-truth joints, metres -> (T-2,) accel error mm/frame^2."""
-    pred_m, gt_m = _check_traj("pred", pred_m), _check_traj("gt", gt_m)
-    if pred_m.shape != gt_m.shape:
-        raise ValueError(f"pred {pred_m.shape} and gt {gt_m.shape} must have the same shape")
-    return np.linalg.norm(second_difference(pred_m) - second_difference(gt_m), axis=-1).mean(-1) * 1000.0
-
-
 @dataclass(frozen=True)
 class Jitter:
     """Per joint (J,): RMS of the high-band acceleration (mm/frame^2) and its energy share (0..1)."""

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from video2mesh.models.maths.geometry import homography_stacks
+
 log = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("vid_name", "frame_id", "joints2D", "bbox", "features")
@@ -65,13 +67,6 @@ def split_into_windows(vid_name: np.ndarray, seqlen: int = 16, stride: int = 16)
         raise ValueError("rows of one video are not contiguous in vid_name; sort the database by video first")
     out = [(s, s + seqlen - 1) for a, e in zip(starts, ends) for s in range(a, e - seqlen + 1, stride)]
     return np.array(out, dtype=np.int64).reshape(-1, 2)
-
-
-def homography_stack(h: np.ndarray, window: int = 15) -> np.ndarray:
-    """(T, 9) per-frame homographies (frame t-1 -> t) -> (T, 9 * window), oldest first, identity before frame 0."""
-    eye = np.eye(3).reshape(9)
-    padded = np.concatenate([np.tile(eye, (window - 1, 1)), h])
-    return np.stack([padded[t:t + window].reshape(-1) for t in range(len(h))])
 
 
 @dataclass(frozen=True)
@@ -120,7 +115,7 @@ class VibeWindows(torch.utils.data.Dataset):
         if self.homography is None:
             hom = np.tile(np.eye(3, dtype=np.float32).reshape(1, 9), (t, 15))
         else:
-            hom = homography_stack(self.homography[sl]).astype(np.float32)
+            hom = homography_stacks(self.homography[sl])
         item = {"features": self.db["features"][sl].astype(np.float32), "kp2d": self.kp2d[sl], "homography": hom,
                 "j14": self.j14[sl], "pose": self.pose[sl], "betas": self.betas[sl], "has_3d": self.has_3d[sl],
                 "has_smpl": self.has_smpl[sl], "valid": self.valid[sl], "frame": np.arange(s, e + 1)}

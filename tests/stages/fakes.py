@@ -22,7 +22,7 @@ from video2mesh.pipeline.runner import Runner
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 from video2mesh.pipeline.store import ArtifactStore
 from video2mesh.stages import probe
-from video2mesh.stages.export import load_smpl_arrays, smpl_layer
+from video2mesh.stages._smpl import load_smpl_arrays, smpl_layer
 
 MESH = Artifact("mesh", 1, pa.schema([
     ("frame", pa.int64()), ("track_id", pa.int32()), ("pose", fixed(72)), ("betas", fixed(10)),

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from video2mesh.pipeline.stage import Chunk, Context, Stage
-from video2mesh.stages.fit_anny import FIT, N_BONES
+from video2mesh.models.body.anny_body import N_BONES
+from video2mesh.stages.fit_anny import FIT
 
 
 @dataclass(frozen=True)

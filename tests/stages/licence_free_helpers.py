@@ -30,7 +30,7 @@ def _pip_reachable() -> bool:
 
 def blazepose_registry() -> AssetRegistry:
     """Registry with both .tflite files present: runs the set-up once if pip can reach PyPI, else skips."""
-    from video2mesh.stages.blazepose import ASSETS
+    from video2mesh.stages.licence_free import ASSETS
     from video2mesh.stages.licence_free import setup_default_models
 
     pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
@@ -46,7 +46,7 @@ def blazepose_registry() -> AssetRegistry:
 def anny_body():
     """The Anny model (builds its cache in the models folder on first use: ~80 s, offline)."""
     pytest.importorskip("anny", reason="the anny package is not installed")
-    from video2mesh.stages.fit_anny import load_body
+    from video2mesh.stages.licence_free import load_body
 
     return load_body(None)
 

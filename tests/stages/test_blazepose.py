@@ -108,7 +108,7 @@ def test_setup_extracts_and_verifies_the_wheel_members(tmp_path):
     import zipfile
 
     from video2mesh.pipeline.errors import AssetMissing
-    from video2mesh.stages.blazepose import ASSETS, WHEEL_MEMBERS
+    from video2mesh.stages.licence_free import ASSETS, WHEEL_MEMBERS
     from video2mesh.stages.licence_free import extract_from_wheel
 
     wheel = tmp_path / "mediapipe-0.10.21-py3-none-any.whl"

@@ -13,8 +13,9 @@ import torch
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.hashing import sha256_file
-from video2mesh.stages import export
+from video2mesh.stages import _smpl, export, fit_export
 
+from ._glb import load_valid_glb
 from .fakes import TRACKS, make_runner, synthetic_motion, write_video
 
 
@@ -32,7 +33,7 @@ def smplx_joints(smpl_dir, tid):
     """SMPL joints (T, 24, 3) in the export frame (Y up, metres) straight from smplx."""
     a, b = TRACKS[tid]
     pose, trans, betas = synthetic_motion(tid, np.arange(a, b))
-    layer = export.smpl_layer(export.load_smpl_arrays(smpl_dir / "SMPL_NEUTRAL.pkl"))
+    layer = _smpl.smpl_layer(_smpl.load_smpl_arrays(smpl_dir / "SMPL_NEUTRAL.pkl"))
     with torch.no_grad():
         out = layer(global_orient=torch.tensor(pose[:, :3], dtype=torch.float32),
                     body_pose=torch.tensor(pose[:, 3:], dtype=torch.float32),
@@ -87,7 +88,7 @@ def test_obj_sequence_loads_in_trimesh_with_model_faces(published, synthetic_smp
     objs = sorted((folder / "track_000_obj").glob("*.obj"))
     # stride 2 over video frames 0..11 -> frames 0, 2, ..., 10 named 1-based
     assert [p.name for p in objs] == [f"frame_{f + 1:06d}.obj" for f in range(0, 12, 2)]
-    arrays = export.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
+    arrays = _smpl.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
     m = trimesh.load(objs[1], process=False, maintain_order=True, force="mesh")  # keep unreferenced verts
     assert m.vertices.shape == (6890, 3)
     np.testing.assert_array_equal(m.faces, arrays["f"])
@@ -96,16 +97,9 @@ def test_obj_sequence_loads_in_trimesh_with_model_faces(published, synthetic_smp
 
 
 def test_glb_loads_validates_and_animates_like_smpl(published, synthetic_smpl_dir):
-    trimesh = pytest.importorskip("trimesh")
-    pygltflib = pytest.importorskip("pygltflib")
-    from pygltflib.validator import validate
     folder, *_ = published
-    path = folder / "track_000.glb"
-    scene = trimesh.load(path, process=False)
-    geoms = list(scene.geometry.values()) if hasattr(scene, "geometry") else [scene]
+    geoms, g = load_valid_glb(folder / "track_000.glb")
     assert geoms[0].vertices.shape == (6890, 3)
-    g = pygltflib.GLTF2().load(str(path))
-    validate(g)
     n = TRACKS[0][1] - TRACKS[0][0]
     anim = g.animations[0]
     assert len(anim.channels) == 25
@@ -188,19 +182,30 @@ def test_bad_config_names_the_valid_choices():
         export.ExportConfig(formats=("fbx",))
 
 
+@pytest.mark.parametrize("make, stage", [(lambda **k: export.ExportConfig(**k), "export"),
+                                         (lambda **k: fit_export.FitExportConfig(**k), "fit_export")])
+def test_both_export_stages_check_their_options_alike_and_name_themselves(make, stage):
+    """One set of options (stages/_export_core.py) for both body models; the error names the stage."""
+    for bad, word in (({"bvh_rotation_order": "XXZ"}, "permutation"), ({"obj_stride": 0}, "obj_stride"),
+                      ({"bvh_units": "ft"}, "bvh_units"), ({"formats": ("fbx",)}, "fbx")):
+        with pytest.raises(ConfigError, match=rf"^{stage}\..*{word}"):
+            make(**bad)
+    assert make().obj_max_frames == {"export": 900, "fit_export": 450}[stage]   # ~400 MB of OBJ either way
+
+
 def test_load_smpl_arrays_names_what_is_missing(tmp_path, synthetic_smpl_dir):
     """(Reading chumpy pickles is video2mesh.models.body.smpl's job, tested in tests/models/body/test_smpl.py.)"""
     import pickle
 
-    arrays = export.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
+    arrays = _smpl.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
     assert arrays["J_regressor"].shape == (24, 6890) and arrays["f"].dtype == np.int64
     bad = tmp_path / "bad.pkl"
     bad.write_bytes(pickle.dumps({"v_template": np.zeros(3)}))
     with pytest.raises(InputError, match="lacks"):
-        export.load_smpl_arrays(bad)
+        _smpl.load_smpl_arrays(bad)
     (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
     with pytest.raises(InputError, match="not a readable SMPL model file"):
-        export.load_smpl_arrays(tmp_path / "junk.pkl")
+        _smpl.load_smpl_arrays(tmp_path / "junk.pkl")
 
 
 def test_no_tracks_gives_empty_outputs(tmp_path, synthetic_smpl_dir):
@@ -222,7 +227,7 @@ def test_obj_limit_skips_obj_and_says_so_in_the_meta(published, synthetic_smpl_d
     folder, paths, runner, video = published
     mesh = runner.store.read_df(runner.run(video, until="mesh")["mesh"].ref.path)
     rows = mesh[mesh.track_id == 1].sort_values("frame")
-    arrays = export.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
+    arrays = _smpl.load_smpl_arrays(synthetic_smpl_dir / "SMPL_NEUTRAL.pkl")
     files = export.export_track(rows, arrays, 25.0, export.ExportConfig(formats=("bvh", "obj"), obj_max_frames=3))
     assert [f[1] for f in files] == ["bvh"]
     assert "obj_max_frames=3" in files[0][4]["obj_skipped"]

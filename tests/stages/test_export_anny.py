@@ -24,7 +24,8 @@ def synthetic_fit(body):
 
     from video2mesh.models.body.anny_body import FIT_BONES
     from video2mesh.models.fit.anny_fit import MODEL_TO_CAMERA
-    from video2mesh.stages.fit_anny import N_BONES, bone_rotations
+    from video2mesh.models.body.anny_body import N_BONES
+    from video2mesh.stages.fit_anny import bone_rotations
 
     bones = body.bone_index(FIT_BONES)
     g = torch.Generator().manual_seed(3)
@@ -56,7 +57,7 @@ def test_rig_parameters_reproduce_the_fitted_keypoints(body, synthetic_fit):
 
     from video2mesh.models.body.anny_body import COCO_NAMES, pose_rig
     from video2mesh.pipeline.artifacts import stack
-    from video2mesh.stages.fit_anny import N_BONES
+    from video2mesh.models.body.anny_body import N_BONES
 
     df, kp_cam, sk = synthetic_fit
     rig = pose_rig(body, sk, stack(df["bone_rotations"], N_BONES * 3).reshape(3, N_BONES, 3).astype(np.float64),
@@ -73,7 +74,9 @@ def test_files_load_in_independent_readers(body, synthetic_fit, tmp_path):
 
     from video2mesh.models.body.anny_body import pose_rig
     from video2mesh.pipeline.artifacts import stack
-    from video2mesh.stages.fit_anny import CAMERA_TO_YUP, N_BONES, export_fit
+    from video2mesh.models.body.anny_body import N_BONES
+    from video2mesh.models.writers.animation import CAMERA_TO_YUP
+    from video2mesh.stages.fit_export import export_fit
 
     df, kp_cam, sk = synthetic_fit
     paths = export_fit(df, tmp_path, fps=12.0, stem="clip", body=body)[0]
@@ -140,7 +143,7 @@ def test_glb_skinning_reproduces_the_posed_mesh(body, synthetic_fit, tmp_path):
     (Anny uses up to 9 weights per vertex, glTF's first set 4; the rest of the error is that cut)."""
     from scipy.spatial.transform import Rotation
 
-    from video2mesh.stages.fit_anny import export_fit
+    from video2mesh.stages.fit_export import export_fit
 
     df, _, _ = synthetic_fit
     paths = export_fit(df, tmp_path, fps=12.0, body=body, formats=("glb", "obj"))[0]

@@ -13,8 +13,10 @@ from video2mesh.pipeline.hashing import sha256_file
 from video2mesh.pipeline.runner import Runner
 from video2mesh.pipeline.store import ArtifactStore
 from video2mesh.stages import fit_export, probe
-from video2mesh.stages.fit_anny import CAMERA_TO_YUP, N_BONES
+from video2mesh.models.body.anny_body import N_BONES
+from video2mesh.models.writers.animation import CAMERA_TO_YUP
 
+from ._glb import load_valid_glb
 from .fakes import FPS, write_video
 from .fit_fakes import fake_fit_stage, fit_frame, rig_params, world_stages
 from .licence_free_helpers import anny_body
@@ -74,19 +76,10 @@ def test_bvh_forward_kinematics_matches_the_rig(published, body, tid):
 
 
 def test_glb_loads_validates_and_has_every_frame(published, body):
-    trimesh = pytest.importorskip("trimesh")
-    pygltflib = pytest.importorskip("pygltflib")
-    from pygltflib.validator import validate
-
-    folder, *_ = published
-    path = folder / "track_000_anny.glb"
-    scene = trimesh.load(path, process=False)
-    geoms = list(scene.geometry.values()) if hasattr(scene, "geometry") else [scene]
-    _, _, fit, *_ = published
+    folder, _, fit, *_ = published
+    geoms, g = load_valid_glb(folder / "track_000_anny.glb")
     assert geoms[0].vertices.shape == rig_heads_yup(body, fit, 0)[1].shape[1:]      # (13718, 3)
     assert len(geoms[0].faces) == len(body.faces)
-    g = pygltflib.GLTF2().load(str(path))
-    validate(g)
     n = len(TRACKS[0])
     anim = g.animations[0]
     assert len(anim.channels) == N_BONES + 1

@@ -23,7 +23,7 @@ from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
 from video2mesh.pipeline.runner import Runner
 from video2mesh.pipeline.store import ArtifactStore
 from video2mesh.stages import fit_report, probe
-from video2mesh.stages.report import MotionReportConfig, track_metrics
+from video2mesh.stages._report_core import MotionReportConfig, track_metrics
 
 from .fakes import FAKE_TRACKLETS, FPS, TRACKS, write_video
 from .fit_fakes import fake_fit_stage, fit_frame, rig_params, world_stages

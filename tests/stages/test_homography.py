@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from video2mesh.models.nets import flow as flowlib
-from video2mesh.models.maths.geometry import apply_homography_np, box_grid, dlt_homography_np, homography_stacks
+from video2mesh.models.maths.geometry import apply_homography_np, box_grid, dlt_homography_np
 from video2mesh.pipeline.artifacts import Artifact, stack
 from video2mesh.pipeline.assets import AssetRegistry
 from video2mesh.pipeline.errors import AssetMissing, ConfigError, StageFailed
@@ -148,19 +148,6 @@ def test_stage_recovers_warp_and_flags_degenerate_tracks(tmp_path, warped_video)
     Htrue = step_h()
     errs = [corner_error(h[i], Htrue, TRACKS[int(df.track_id[i])][int(df.frame[i])]) for i in np.flatnonzero(good)]
     assert max(errs) < 1.0, errs                                             # mp4v artefacts included
-
-
-def test_track_stacks_per_track_in_frame_order():
-    rng = np.random.default_rng(3)
-    rows = [(f, t, rng.normal(size=9).astype(np.float32)) for t, n in ((0, 5), (3, 2)) for f in range(10, 10 + n)]
-    df = pd.DataFrame(rows, columns=["frame", "track_id", "h"]).sample(frac=1.0, random_state=0)
-    out = hs.track_stacks(df, window=3)
-    assert sorted(out) == [0, 3]
-    frames, d = out[0]
-    assert np.array_equal(frames, np.arange(10, 15)) and d.shape == (5, 27)
-    h0 = np.stack([r[2] for r in rows if r[1] == 0])
-    assert np.array_equal(d, homography_stacks(h0, 3))
-    assert np.array_equal(out[3][1][1, 9:], np.concatenate([rows[5][2], rows[6][2]]))
 
 
 def test_chunking_does_not_change_results(tmp_path, warped_video):

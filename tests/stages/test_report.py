@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from video2mesh.models.metrics import motion as mm
-from video2mesh.stages import report
+from video2mesh.stages import _report_core, report
 
 from .fakes import FPS, TRACKS, make_runner, write_video
 
@@ -97,10 +97,10 @@ def test_short_tracks_give_valid_json_without_made_up_numbers(n):
     mesh = pd.DataFrame({"frame": np.arange(n), "track_id": 0, "joints3d": [np.zeros(72)] * n,
                          "trans": [np.zeros(3)] * n, "uncertainty": np.full(n, 0.2)})
     trk = pd.DataFrame({"frame": np.arange(n), "score": 0.9, "interpolated": False})
-    summary, series = report.track_metrics(mesh, trk, FPS, report.ReportConfig())
+    summary, series = _report_core.track_metrics(mesh, trk, FPS, report.ReportConfig())
     json.dumps(summary, allow_nan=False)
     assert summary["accel_mm"]["head"]["mean"] == (None if n < 3 else 0.0)
-    report.track_plot(summary, series)
+    _report_core.track_plot(summary, series)
 
 
 def test_report_names_the_smpl_method_and_body_model(published):
@@ -121,8 +121,8 @@ def test_no_uncertainty_gives_valid_json():
     mesh = pd.DataFrame({"frame": np.arange(n), "track_id": 0, "joints3d": [np.zeros(72)] * n,
                          "trans": [np.zeros(3)] * n, "uncertainty": np.full(n, np.nan)})
     trk = pd.DataFrame({"frame": np.arange(n), "score": 0.9, "interpolated": False})
-    summary, series = report.track_metrics(mesh, trk, FPS, report.ReportConfig())
+    summary, series = _report_core.track_metrics(mesh, trk, FPS, report.ReportConfig())
     doc = json.loads(json.dumps(summary, allow_nan=False))
     assert doc["series"]["uncertainty"] == [None] * n and doc["uncertainty"]["mean"] is None
     assert doc["series"]["accel_mm"]["root"] == [0.0] * (n - 2)
-    report.track_plot(summary, series)
+    _report_core.track_plot(summary, series)

@@ -22,7 +22,8 @@ from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
 from video2mesh.pipeline.runner import Runner
 from video2mesh.pipeline.store import ArtifactStore
 from video2mesh.stages import camera_motion, fit_export, probe
-from video2mesh.stages.fit_anny import CAMERA_TO_YUP, N_BONES
+from video2mesh.models.body.anny_body import N_BONES
+from video2mesh.models.writers.animation import CAMERA_TO_YUP
 
 from .fakes import FAKE_TRACKLETS, write_video
 from .fit_fakes import fake_fit_stage, fit_frame, rig_params, world_stages
@@ -109,3 +110,11 @@ def test_world_npz_conventions(world_npz):
         assert np.abs(low[d["contact"]]).max() < 0.01
     r = d["cam_R"]
     np.testing.assert_allclose(r @ np.swapaxes(r, 1, 2), np.tile(np.eye(3), (len(r), 1, 1)), atol=1e-5)
+
+
+def test_world_artifact_extends_the_fit_schema():
+    """stages/world.py lists the fit's columns itself (no stage imports another): they must stay equal."""
+    from video2mesh.stages.fit_anny import FIT
+    from video2mesh.stages.world import WORLD
+
+    assert list(WORLD.schema)[:len(FIT.schema)] == list(FIT.schema)

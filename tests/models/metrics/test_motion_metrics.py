@@ -49,18 +49,6 @@ def test_jitter_splits_energy_at_the_cutoff():
     np.testing.assert_allclose(only_low.rms_mm, 0, atol=1e-9)
 
 
-def test_accel_error_of_smooth_offset_is_zero_and_of_noise_is_closed_form():
-    gt = sinusoid(1.0, 0.1, 30)
-    np.testing.assert_allclose(mm.accel_error_mm(gt + constant_velocity(30), gt), 0, atol=1e-9)
-    # alternating +-e noise on one axis: second difference is +-4e, so the error is 4e x 1000 everywhere
-    e = 0.003
-    noise = np.zeros_like(gt)
-    noise[:, :, 2] = e * (-1.0) ** np.arange(30)[:, None]
-    np.testing.assert_allclose(mm.accel_error_mm(gt + noise, gt), 4 * e * 1000, rtol=1e-9)
-    with pytest.raises(ValueError, match="same shape"):
-        mm.accel_error_mm(gt, gt[:-1])
-
-
 def test_foot_sliding_counts_horizontal_motion_only_while_in_contact():
     t = 20
     feet = np.zeros((t, 1, 3))

@@ -60,14 +60,6 @@ def test_vibe_windows_roundtrip_through_joblib(tmp_path):
         D.load_vibe_db(tmp_path / "bad.pt")
 
 
-def test_homography_stack_pads_identity_and_keeps_order():
-    h = np.arange(3 * 9, dtype=float).reshape(3, 9)
-    s = D.homography_stack(h, window=15)
-    assert s.shape == (3, 135)
-    assert np.allclose(s[0, -9:], h[0]) and np.allclose(s[0, :9], np.eye(3).reshape(9))
-    assert np.allclose(s[2, -27:], h.reshape(-1))
-
-
 BVH = """HIERARCHY
 ROOT Hips
 {

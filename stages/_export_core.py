@@ -1,0 +1,233 @@
+"""The export core shared by both methods' export stages (`export`: SMPL from `mesh`; `fit_export`:
+Anny from `fit`): per track, files for animators (.npz, .bvh, .glb, .obj sequence) as rows of a file
+table, and their publication with a manifest.
+
+A helper module (no stage). A body model comes in through an `ExportSource` (as the report's
+MotionSource): the artifact it reads, how one track's rows become a `RigTrack` (the rig's motion in
+the export frame plus the body model's own .npz arrays, bind-pose mesh and posed vertices), and what
+the manifest says about it. Formats, options, file names, manifest entries, the OBJ size limit and
+the frame-gap warning are here, once.
+
+Every file uses AXES: Y up, metres, camera at the origin looking along -Z. Frame numbers in file
+names are 1-based video frames (video frame 0 -> frame_000001); frame_first/frame_last are 0-based.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.transform import Rotation
+
+from video2mesh.models.writers.animation import bvh_text, obj_text
+from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
+from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.errors import ConfigError
+from video2mesh.pipeline.stage import Chunk, Context
+
+from ._methods import METHODS
+from .outputs import file_rows, publish
+
+log = logging.getLogger(__name__)
+
+AXES = "Y up, right-handed; camera at the origin looking along -Z (camera x right, y down, z forward -> x, -y, -z)"
+FORMATS = ("npz", "bvh", "glb", "obj")
+UNITS_PER_M = {"m": 1.0, "cm": 100.0}
+
+
+@dataclass(frozen=True)
+class AnimationExportConfig:
+    """Options of an export stage; each stage's config subclasses it and names itself in `stage`."""
+
+    stage: ClassVar[str] = "export"   # the stage whose settings these are (in error messages)
+    formats: tuple[str, ...] = FORMATS
+    obj_stride: int = 1               # write every n-th frame's OBJ
+    obj_max_frames: int = 900         # longer tracks skip the OBJ sequence (0 = no limit); see the subclasses
+    bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
+    bvh_rotation_order: str = "ZXY"
+
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.formats) - set(FORMATS))
+        if bad:
+            raise ConfigError(f"{self.stage}.formats has unknown format(s) {bad}; choose from {list(FORMATS)}")
+        if self.bvh_units not in UNITS_PER_M:
+            raise ConfigError(f"{self.stage}.bvh_units must be one of {list(UNITS_PER_M)}, got {self.bvh_units!r}")
+        if self.obj_stride < 1:
+            raise ConfigError(f"{self.stage}.obj_stride must be >= 1")
+        if sorted(self.bvh_rotation_order) != ["X", "Y", "Z"]:
+            raise ConfigError(f"{self.stage}.bvh_rotation_order must be a permutation of XYZ, got {self.bvh_rotation_order!r}")
+
+
+@dataclass(frozen=True)
+class BindPose:
+    """The .glb's skinned mesh in the export frame: vertices (V, 3) metres, LBS weights (V, J),
+    rest_joints (J, 3) bind-pose joint positions."""
+
+    vertices: np.ndarray
+    weights: np.ndarray
+    rest_joints: np.ndarray
+
+
+@dataclass(frozen=True)
+class RigTrack:
+    """One person's motion on a body model's rig, as the writers take it. N frames, J joints.
+
+    local (N, J, 3, 3) joint rotations relative to the parent (root: rest model -> Y-up world);
+    root_pos (N, 3) metres; offsets (J, 3) rest offsets to the parent (root 0), metres; names and
+    parents (J,) the rig's joints; faces (F, 3) of the body mesh. The costly parts are made only for
+    the formats asked: `npz(fps)` the .npz arrays, `bind_pose()` the .glb mesh, `posed(idx)` the
+    vertices (k, V, 3) Y-up metres of frames `idx` (indices into `frames`, at most `obj_batch`).
+    """
+
+    track_id: int
+    frames: np.ndarray                       # (N,) 0-based video frames
+    local: np.ndarray
+    root_pos: np.ndarray
+    offsets: np.ndarray
+    names: tuple[str, ...]
+    parents: np.ndarray
+    faces: np.ndarray
+    meta: dict[str, Any]                     # the body model's entries in every file's manifest entry
+    npz: Callable[[float], dict[str, Any]]
+    bind_pose: Callable[[], BindPose]
+    posed: Callable[[np.ndarray], np.ndarray]
+    glb_note: str                            # the .glb entry's "animation" text
+    glb_extras: dict | None = None           # glTF asset extras
+    bvh_meta: dict[str, Any] | None = None   # further entries of the .bvh's manifest entry
+    obj_note: str = ""                       # appended to each OBJ's comment line
+    obj_batch: int = 64                      # frames posed at once for the OBJ meshes
+
+
+def npz_bytes(arrays: dict[str, Any]) -> bytes:
+    """An .npz (zip of .npy) with fixed timestamps, so equal inputs give byte-identical files."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            b = io.BytesIO()
+            np.lib.format.write_array(b, np.asanyarray(value), allow_pickle=False)
+            zf.writestr(info, b.getvalue())
+    return buf.getvalue()
+
+
+def track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: str) -> list[tuple]:
+    """(track_id, kind, relative path, bytes, meta) of one track: `<stem>.npz|.bvh|.glb` and
+    `<stem>_obj/frame_<1-based frame>.obj`, in that order, for the formats in `cfg`. Writes nothing."""
+    tid, frames = track.track_id, track.frames
+    n = len(frames)
+    gaps = int(np.sum(np.diff(frames) != 1))
+    if gaps:
+        log.warning("track %d has %d frame gaps; bvh/glb/obj assume the listed frames, see `frame` in the npz", tid, gaps)
+    keep = np.arange(0, n, cfg.obj_stride)
+    obj_skipped = "obj" in cfg.formats and bool(cfg.obj_max_frames) and len(keep) > cfg.obj_max_frames
+    base = {"track_id": tid, "fps": fps, "frame_first": int(frames[0]), "frame_last": int(frames[-1]), "n_frames": n,
+            "axes": AXES, **track.meta}
+    if obj_skipped:
+        base["obj_skipped"] = f"{len(keep)} OBJ frames > {cfg.stage}.obj_max_frames={cfg.obj_max_frames}; raise it or obj_stride"
+    out: list[tuple] = []
+    if "npz" in cfg.formats:
+        out.append((tid, "npz", f"{stem}.npz", npz_bytes(track.npz(fps)), {**base, "units": "metres, radians (axis-angle)"}))
+    if "bvh" in cfg.formats:
+        order = cfg.bvh_rotation_order
+        text = bvh_text(track.local, track.root_pos, track.offsets, 1.0 / fps, track.names, track.parents, order=order,
+                        units_per_m=UNITS_PER_M[cfg.bvh_units])
+        out.append((tid, "bvh", f"{stem}.bvh", text.encode(), {
+            **base, "units": f"{cfg.bvh_units}, degrees", **(track.bvh_meta or {}),
+            "rotation_order": f"intrinsic {order} (R = R{order[0]} R{order[1]} R{order[2]})"}))
+    if "glb" in cfg.formats:
+        bind = track.bind_pose()
+        quat = Rotation.from_matrix(track.local.reshape(-1, 3, 3)).as_quat().reshape(n, len(track.names), 4)  # (x, y, z, w)
+        glb = skinned_glb(SkinnedAnimation(
+            vertices=bind.vertices, faces=track.faces, weights=bind.weights, rest_joints=bind.rest_joints,
+            times_s=(frames - frames[0]) / fps, local_quat=quat, root_pos=track.root_pos, name=stem,
+            joint_names=track.names, parents=tuple(int(p) for p in track.parents), extras=track.glb_extras))
+        out.append((tid, "glb", f"{stem}.glb", glb, {**base, "units": "metres, seconds", "animation": track.glb_note}))
+    if "obj" in cfg.formats:
+        if obj_skipped:
+            log.warning("track %d: %s", tid, base["obj_skipped"])
+        else:
+            for s in range(0, len(keep), track.obj_batch):
+                ks = keep[s:s + track.obj_batch]
+                for v, k in zip(track.posed(ks), ks):
+                    f1 = int(frames[k]) + 1
+                    text = obj_text(v, track.faces, comment=f"video2mesh track {tid} video frame {f1} (1-based){track.obj_note}")
+                    out.append((tid, "obj", f"{stem}_obj/frame_{f1:06d}.obj", text.encode(),
+                                {**base, "units": "metres", "frame": int(frames[k])}))
+    return out
+
+
+def write_files(files: list[tuple], out_dir: str | Path) -> dict[str, Path]:
+    """Write `track_files` output under `out_dir` (for callers outside the pipeline, whose way is the
+    stage + publish). Returns {kind: path}, for "obj" the folder."""
+    paths: dict[str, Path] = {}
+    for _, kind, rel, data, _meta in files:
+        dest = Path(out_dir) / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        paths[kind] = dest.parent if kind == "obj" else dest
+    return paths
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """A body model's way into the export core (see the module docstring)."""
+
+    stage: str                                   # the export stage (and its artifact)
+    artifact: Artifact
+    input: str                                   # upstream artifact, one row per (frame, track)
+    rig_track: Callable[[Context, Any, pd.DataFrame], RigTrack]   # (ctx, cfg, one track's rows by frame)
+    stem: str                                    # file stem, formatted with tid, e.g. "track_{tid:03d}"
+    method: str                                  # its method in stages._methods.METHODS
+    body_model: Callable[[Any], str]             # cfg -> the manifest's body model
+    licence: str                                 # the manifest's licence note
+    manifest: dict[str, Any] | None = None       # further manifest entries
+
+
+def track_ids(source: ExportSource, ctx: Context) -> list[int]:
+    return sorted(int(t) for t in ctx.input(source.input, columns=["track_id"]).track_id.unique())
+
+
+def plan(source: ExportSource, ctx: Context, cfg: AnimationExportConfig) -> list[Chunk]:
+    """One chunk per track (chunk i = i-th track id in ascending order), spanning its frames."""
+    df = ctx.input(source.input, columns=["frame", "track_id"])
+    g = df.groupby("track_id").frame.agg(["min", "max"]).sort_index()
+    return [Chunk(i, int(r["min"]), int(r["max"]) + 1) for i, (_, r) in enumerate(g.iterrows())]
+
+
+def compute(source: ExportSource, ctx: Context, cfg: AnimationExportConfig, chunk: Chunk) -> pd.DataFrame:
+    """The files of the chunk's track (bind `source` with functools.partial to get a stage's compute)."""
+    ids = track_ids(source, ctx)
+    if chunk.index >= len(ids):
+        return source.artifact.empty()
+    tid = ids[chunk.index]
+    rows = ctx.input(source.input, filters=[("track_id", "==", tid)]).sort_values("frame").reset_index(drop=True)
+    files = track_files(source.rig_track(ctx, cfg, rows), ctx.video.fps, cfg, source.stem.format(tid=tid))
+    ctx.advance(max(chunk.stop - chunk.start, 1))
+    return file_rows(files)
+
+
+def publish_export(source: ExportSource, runner, results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Publish a finished export stage (`results`: StageResults by stage name, with probe and the stage)
+    into `<out_dir>/<video-stem>/`, with manifest.json. Runs nothing. Returns the written paths."""
+    probe = runner.store.read_df(results["probe"].ref.path).iloc[0]
+    method = METHODS[source.method]
+    header = {
+        "video": Path(video_path).name, "video_sha256": str(probe.digest), "fps": float(probe.fps),
+        "n_frames": int(probe.n_frames), "axes": AXES, "units": "metres unless the file's entry says otherwise",
+        "frame_numbers": "`frame_*` in names are 1-based video frames; frame_first/frame_last are 0-based",
+        "method": method.name, "method_label": method.label, "body_model": source.body_model(runner.config(source.stage)),
+        **(source.manifest or {}), "licence": source.licence, "export_key": results[source.stage].ref.key,
+    }
+    return publish(results[source.stage].ref, Path(out_dir) / Path(video_path).stem, header=header)
+
+
+def export_outputs(source: ExportSource, runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Run (or reuse from the cache) everything up to the export stage for one video and publish its
+    files into `<out_dir>/<video-stem>/`, with manifest.json. Returns the written paths."""
+    return publish_export(source, runner, runner.run(video_path, until=source.stage), video_path, out_dir)
