@@ -56,9 +56,9 @@ class Stage:
     - `plan`: (ctx, cfg) -> chunks; default one chunk over the whole video. Chunked stages resume
       at the first missing part after a crash.
     - `version`: bump when the code's results change, so old cache entries are not reused.
-    - `publish`: file-table stages only: (runner, results, video_path, out_dir) -> written paths;
-      writes the finished artifact's files into `<out_dir>/<video-stem>/` (the flow calls it after a
-      run; it runs nothing). Not part of the cache key.
+    - `publish`: file-table stages only: (runner, results, video_path, out_dir, folder=None) ->
+      written paths; writes the finished artifact's files into `<out_dir>/<folder or video-stem>/`
+      (the flow calls it after a run; it runs nothing). Not part of the cache key.
     """
 
     name: str

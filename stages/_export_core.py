@@ -212,9 +212,11 @@ def compute(source: ExportSource, ctx: Context, cfg: AnimationExportConfig, chun
     return file_rows(files)
 
 
-def publish_export(source: ExportSource, runner, results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+def publish_export(source: ExportSource, runner, results: dict, video_path: str | Path, out_dir: str | Path,
+                   folder: str | None = None) -> list[Path]:
     """Publish a finished export stage (`results`: StageResults by stage name, with probe and the stage)
-    into `<out_dir>/<video-stem>/`, with manifest.json. Runs nothing. Returns the written paths."""
+    into `<out_dir>/<folder>/` (default: the video's stem), with manifest.json. Runs nothing. Returns
+    the written paths."""
     probe = runner.store.read_df(results["probe"].ref.path).iloc[0]
     method = METHODS[source.method]
     header = {
@@ -224,7 +226,7 @@ def publish_export(source: ExportSource, runner, results: dict, video_path: str 
         "method": method.name, "method_label": method.label, "body_model": source.body_model(runner.config(source.stage)),
         **(source.manifest or {}), "licence": source.licence, "export_key": results[source.stage].ref.key,
     }
-    return publish(results[source.stage].ref, Path(out_dir) / Path(video_path).stem, header=header)
+    return publish(results[source.stage].ref, Path(out_dir) / (folder or Path(video_path).stem), header=header)
 
 
 def export_outputs(source: ExportSource, runner, video_path: str | Path, out_dir: str | Path) -> list[Path]:

@@ -104,7 +104,7 @@ SOURCE = core.ExportSource(stage="export", artifact=EXPORT, input="mesh", rig_tr
                            method="smpl", body_model=lambda cfg: f"SMPL {cfg.gender}", licence=SMPL_LICENCE_NOTE)
 
 
-# (runner, results, video_path, out_dir) -> paths: publish a finished `export` with manifest.json, running nothing
+# (runner, results, video_path, out_dir, folder=None) -> paths: publish a finished `export` with manifest.json, running nothing
 publish_export = partial(core.publish_export, SOURCE)
 # (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `export`, then publish
 export_outputs = partial(core.export_outputs, SOURCE)

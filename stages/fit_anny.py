@@ -129,4 +129,3 @@ def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
 STAGE = Stage(name="fit", version=1, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose"),
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")
-

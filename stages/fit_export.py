@@ -193,7 +193,7 @@ SOURCE = core.ExportSource(stage="fit_export", artifact=FIT_EXPORT, input="world
                                      "run with --set world.frame=camera (" + AXES + ")"})
 
 
-# (runner, results, video_path, out_dir) -> paths: publish a finished `fit_export` with manifest.json, running nothing
+# (runner, results, video_path, out_dir, folder=None) -> paths: publish a finished `fit_export` with manifest.json, running nothing
 publish_fit_export = partial(core.publish_export, SOURCE)
 # (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `fit_export`, then publish
 fit_export_outputs = partial(core.export_outputs, SOURCE)

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 
 from video2mesh.models.nets import flow as flowlib
-from video2mesh.models.maths.geometry import box_grid, dlt_homography_np, homography_stacks
-from video2mesh.pipeline.artifacts import Artifact, fixed, stack
+from video2mesh.models.maths.geometry import box_grid, dlt_homography_np
+from video2mesh.pipeline.artifacts import Artifact, fixed
 from video2mesh.pipeline.assets import Asset
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
