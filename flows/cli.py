@@ -7,6 +7,7 @@
     v2m watch INBOX --out DIR [--stable-seconds S] [--concurrency N] [--deployment NAME] [--once]
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
+    v2m bench accuracy [--mocap DIR_OR_FILE ...] [--fast] [--frames N] [--method M] [--set S.K=V ...] [--json FILE]
     v2m export VIDEO... | v2m report VIDEO...   (run options as for `run`; upstream stages from the cache)
 """
 from __future__ import annotations
@@ -178,6 +179,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from video2mesh import benchmarks
     from .spec import RunSpec
 
+    if a.what == "accuracy":
+        return cmd_bench_accuracy(a)
     device = RunSpec(device=a.device).resolved_device()
     rows = []
     for case in benchmarks.discover(quick=a.quick, device=device, only=a.only):
@@ -187,6 +190,18 @@ def cmd_bench(a: argparse.Namespace) -> int:
     if a.json:
         benchmarks.write_json(a.json, rows, benchmarks.environment(device))
         print(f"wrote {a.json}")
+    return 0
+
+
+def cmd_bench_accuracy(a: argparse.Namespace) -> int:
+    """`v2m bench accuracy`: ground-truth clips through the normal pipeline, scored (benchmarks/accuracy/bench.py)."""
+    from video2mesh.benchmarks.accuracy.bench import run_accuracy
+    from .spec import RunSpec, default_cache_root
+
+    root = Path(a.root).expanduser() if a.root else default_cache_root() / "accuracy"
+    spec = RunSpec(out=str(root / "runs"), cache=a.cache, models_dir=a.models_dir, weights=_kv(a.weights, "--weights"),
+                   settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
+    run_accuracy(a.mocap, fast=a.fast, frames=a.frames or None, spec=spec, root=root, json_path=a.json)
     return 0
 
 
@@ -334,6 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="write results here")
     b.add_argument("--only", action="append", help="only these groups (repeatable)")
     b.add_argument("--device", default="auto")
+    b.add_argument("what", nargs="?", choices=["accuracy"], help="accuracy: score the pipeline on rendered mocap "
+                   "(docs/accuracy.md); without it, time each stage/model")
+    b.add_argument("--mocap", action="append", help="accuracy: BVH file or folder (repeatable; default ../shared/data/mocap)")
+    b.add_argument("--fast", action="store_true", help="accuracy: no rendering; GT keypoints with BlazePose-like noise")
+    b.add_argument("--frames", type=int, default=300, help="accuracy: frames per clip (0 = whole mocap)")
+    b.add_argument("--method", default="licence-free", choices=["smpl", "licence-free"], help="accuracy: method to score")
+    b.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="accuracy: stage parameter")
+    b.add_argument("--root", help="accuracy: folder of GT sets and runs (default <cache root>/accuracy)")
+    b.add_argument("--cache", help="accuracy: pipeline cache root")
+    common(b)
     b.set_defaults(func=cmd_bench)
     _output_commands(sub, common)
     for name, what in (("train-embedder", "train the Pr-VIPE pose embedder on 3D poses (BVH mocap, SMPL)"),

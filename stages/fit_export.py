@@ -21,10 +21,10 @@ the model); root motion is the root bone's position.
 - `.npz`: the rig parameters as fitted (bone_rotations (N, 104, 3) local axis-angle in the rest model
   axes, global_orient (N, 3), transl (N, 3) camera axes, phenotype (6,)), the rig (bone_names, parents,
   rest_offsets_model), frame (N,) 0-based video frames, fps, joints (N, 104, 3) Y-up bone heads,
-  keypoints3d (N, 17, 3) COCO Y-up, residual_px (N,), confidence (N,), body_model, axes strings; from
-  the `world` stage: frame_space ("world" | "camera"), cam_R (N, 3, 3) / cam_t (N, 3) output frame ->
-  GL camera (x_cam = cam_R x + cam_t), contact (N, 2) bool left/right foot, floor (4,) plane
-  a x + b y + c z + d = 0, feet3d (N, 6, 3) Y-up foot points (models.body.anny_keypoints.FOOT_NAMES).
+  keypoints3d (N, 17, 3) COCO Y-up, feet3d (N, 6, 3) the foot points of models.body.anny_keypoints
+  (feet_names) Y-up, residual_px (N,), confidence (N,), body_model, axes strings; from the `world`
+  stage: frame_space ("world" | "camera"), cam_R (N, 3, 3) / cam_t (N, 3) output frame -> GL camera
+  (x_cam = cam_R x + cam_t), contact (N, 2) bool left/right foot, floor (4,) plane a x + b y + c z + d = 0.
 
 `track_files` computes the bytes (no file is written); `export_fit` writes them to a folder for
 callers outside the pipeline.
@@ -41,6 +41,7 @@ import pandas as pd
 from scipy.spatial.transform import Rotation
 
 from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, AnnyBody, pose_rig
+from video2mesh.models.body.anny_keypoints import FOOT_NAMES, FOOT_VERTICES
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.errors import InputError
@@ -114,13 +115,17 @@ def anny_track(g: pd.DataFrame, body: AnnyBody) -> core.RigTrack:
         kp3d = stack(g["keypoints3d"], 51, np.float64).reshape(n, 17, 3) if "keypoints3d" in g else np.zeros((n, 17, 3))
         opt = {c: g[c].to_numpy(np.float32) for c in ("residual_px", "confidence") if c in g}
         opt.update(world_arrays(g, n))
+        if "feet3d" not in opt:   # bare `fit` rows (export_fit): pose the mesh for the foot points
+            feet = np.concatenate([pose_rig(body, sk, rots[s:s + 64], orient[s:s + 64], transl[s:s + 64])
+                                   ["vertices"][:, FOOT_VERTICES] for s in range(0, n, 64)])
+            opt["feet3d"] = (feet @ CAMERA_TO_YUP.T).astype(np.float32)
         return {
             "body_model": np.array(BODY_MODEL), "rig": np.array("anny"), "bone_names": np.array(names),
             "parents": np.asarray(par, np.int64), "rest_offsets_model": y["heads"] - y["heads"][par.clip(0)],
             "bone_rotations": rots, "global_orient": orient, "transl": transl, "phenotype": phen,
             "phenotype_names": np.array(PHENOTYPES), "frame": frames, "frames": frames, "fps": np.array(fps),
             "mocap_framerate": np.array(fps), "joints": (heads @ CAMERA_TO_YUP.T).astype(np.float32),
-            "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32), **opt,
+            "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32), "feet_names": np.array(FOOT_NAMES), **opt,
             "axes": np.array("bone_rotations: local axis-angle in rest model axes (z up, facing -y); global_orient/"
                              "transl: rest model -> (x, -y, -z) of the Y-up frame below (the camera's x right, y down, "
                              "z forward in camera space), metres; joints, keypoints3d, feet3d, floor, cam_R/cam_t's "
@@ -198,7 +203,7 @@ publish_fit_export = partial(core.publish_export, SOURCE)
 # (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `fit_export`, then publish
 fit_export_outputs = partial(core.export_outputs, SOURCE)
 
-# v3: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space)
-STAGE = Stage(name="fit_export", version=3, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
+# v4: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space)
+STAGE = Stage(name="fit_export", version=4, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "world"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")

@@ -144,7 +144,8 @@ class Bvh:
 
 
 def read_bvh(path: str | Path) -> Bvh:
-    """Parse a BVH file and run forward kinematics (Euler channels in the order the file lists them)."""
+    """Parse a BVH file and run forward kinematics (Euler channels in the order the file lists them; position
+    channels, on the root or any joint, replace that joint's OFFSET)."""
     path = Path(path)
     tokens = re.split(r"\s+", path.read_text().strip())
     names, parents, offsets, channels, end_sites = [], [], [], [], {}
@@ -199,12 +200,16 @@ def read_bvh(path: str | Path) -> Bvh:
         local = Rotation.from_euler("".join(c[0].upper() for c in rot_names), vals[:, rcols], degrees=True).as_matrix()
         trans = np.stack([vals[:, ch.index(a)] if a in ch else np.zeros(n_frames)
                           for a in ("Xposition", "Yposition", "Zposition")], -1)
+        # A joint with position channels takes them as its translation in place of its OFFSET (as bvhio
+        # does): Bandai's Hips carries the walk that way below a static joint_Root.
+        has_pos = any(c.endswith("position") for c in ch)
+        local_t = trans if has_pos else np.broadcast_to(offsets_a[j], trans.shape)
         p = parents_a[j]
         if p < 0:
-            rot[:, j], pos[:, j] = local, trans + offsets_a[j]
+            rot[:, j], pos[:, j] = local, local_t
         else:
             rot[:, j] = rot[:, p] @ local
-            pos[:, j] = pos[:, p] + rot[:, p] @ offsets_a[j]
+            pos[:, j] = pos[:, p] + np.einsum("fij,fj->fi", rot[:, p], local_t)
     ends = {k: np.einsum("fij,j->fi", rot[:, names.index(k)], v) + pos[:, names.index(k)] for k, v in end_sites.items()}
     return Bvh(tuple(names), parents_a, offsets_a, pos, ends, frame_time)
 

@@ -109,8 +109,12 @@ def test_npz_holds_the_rig_parameters(published, body):
     assert np.array_equal(z["frame"], TRACKS[1]) and float(z["fps"]) == pytest.approx(FPS)
     g = fit[fit.track_id == 1].sort_values("frame")
     np.testing.assert_allclose(z["bone_rotations"].reshape(n, -1), stack(g.bone_rotations, N_BONES * 3), atol=1e-7)
-    ref, _ = rig_heads_yup(body, fit, 1)
+    ref, verts = rig_heads_yup(body, fit, 1)
     np.testing.assert_allclose(z["joints"], ref, atol=1e-5)
+    from video2mesh.models.body.anny_keypoints import FOOT_NAMES, keypoints23
+
+    assert list(z["feet_names"]) == FOOT_NAMES             # the scorer's foot points, from the posed mesh
+    np.testing.assert_allclose(z["feet3d"], keypoints23(body, verts)[:, 17:], atol=1e-5)
 
 
 def test_manifest_names_anny_and_its_licence_not_smpls(published):

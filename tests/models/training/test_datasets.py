@@ -128,13 +128,16 @@ def test_random_views_match_closed_form_projection():
     assert np.allclose(d[0], np.stack([cam[..., 0], -cam[..., 1]], -1) / (cam[..., 2:] + 5), atol=1e-6)
 
 
-def test_bvh_reader_agrees_with_bvhio_on_cmu_file(shared_data):
+@pytest.mark.parametrize("name, frames", [("scaled_131_01.bvh", (0, 311, 994)),
+                                          # Bandai: cm, 30 fps, the walk on Hips' own position channels
+                                          ("bandai/dataset-2_walk_normal_001.bvh", (0, 100, 272))])
+def test_bvh_reader_agrees_with_bvhio(shared_data, name, frames):
     bvhio = pytest.importorskip("bvhio")
-    path = shared_data / "mocap" / "scaled_131_01.bvh"
+    path = shared_data / "mocap" / name
     ours = D.read_bvh(path)
     root = bvhio.readAsHierarchy(str(path))
     joints = {j.Name: j for j, _, _ in root.layout()}
-    for f in (0, 311, 994):
+    for f in frames:
         root.loadPose(f)
         ref = np.array([tuple(joints[n].PositionWorld) for n in ours.names])
         assert np.abs(ours.positions[f] - ref).max() < 1e-4, f
