@@ -13,8 +13,10 @@ artifacts of the stages they replace:
 3. `blazepose`: for every tracklet row, the GT person whose box overlaps most gives the noisy COCO-17
    keypoints and the hip-centred 3D landmarks, written with the BLAZEPOSE schema at the blazepose key
    (which hashes the tracklets key, so a changed tracker setting gives a new key, never a stale hit).
-4. The normal run (flows.video_to_mesh.run_video) finds probe..blazepose cached and computes fit,
-   fit_export, fit_report as for any video.
+4. `camera_motion`: the homographies of the GT camera's rotation (what a perfect background flow
+   gives; the stand-in frames have no background), at the key the runner computes.
+5. The normal run (flows.video_to_mesh.run_video) finds probe..blazepose and camera_motion cached and
+   computes fit, world, fit_export, fit_report as for any video.
 """
 from __future__ import annotations
 
@@ -181,6 +183,22 @@ def inject(runner, video: Path, gt: dict, noise: NoiseModel) -> None:
     tracklets = runner.store.read_df(res["tracklets"].ref.path)
     _write_artifact(runner, info, "blazepose", {"probe": probe_res.ref.key, "tracklets": res["tracklets"].ref.key},
                     blazepose_rows(gt, tracklets, noise))
+    if "camera_motion" in runner.stages:   # the stand-in frames have no background to measure: perfect flow
+        _write_artifact(runner, info, "camera_motion", {"probe": probe_res.ref.key, "tracklets": res["tracklets"].ref.key},
+                        camera_motion_rows(gt))
+
+
+def camera_motion_rows(gt: dict) -> pd.DataFrame:
+    """The `camera_motion` artifact a perfect background flow would give: per frame the homography
+    K R_t R_{t-1}^T K^-1 of the GT camera's rotation (pixels, H[0,0] = 1; frame 0 invalid). The GT
+    camera's translation has no homography: the world stage must recover it from the body."""
+    k, r = gt["K"], gt["R_wc"]
+    n = len(r)
+    h = np.tile(np.eye(3), (n, 1, 1))
+    h[1:] = k @ r[1:] @ np.swapaxes(r[:-1], 1, 2) @ np.linalg.inv(k)
+    h /= h[:, :1, :1]
+    return pd.DataFrame({"frame": np.arange(n, dtype=np.int64), "h": list(h.reshape(n, 9).astype(np.float32)),
+                         "valid": np.arange(n) > 0, "n_points": np.zeros(n, np.int32), "residual_px": np.zeros(n, np.float32)})
 
 
 def fast_clip(gt_path: Path, noise: NoiseModel) -> Path:
