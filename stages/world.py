@@ -68,6 +68,9 @@ WORLD = Artifact(
 )
 
 
+FIT_COLUMNS = tuple(WORLD.schema.names[:14])   # the `fit` columns carried (transformed where they are 3D)
+
+
 @dataclass(frozen=True)
 class WorldStageConfig(WorldConfig):
     """frame: "world" (default) or "camera" (the fit's camera space, as before this stage)."""
