@@ -50,6 +50,7 @@ class WorldConfig:
     accel_mps2: float = 2.5           # typical root acceleration while walking/running (smoothness scale)
     static_deg_s: float = 3.0         # camera turning slower than this counts as still (weight e^-(w/w0)^2)
     max_rotation_err: float = 0.05    # K^-1 H K further than this from a rotation: not a pure turn, dropped
+    still_rotation_err: float = 0.005 # ... and this far (a dolly's floor at 1 m/s, 30 fps: ~0.01) is not still
     floor_prior_m: float = 0.05       # strength of the body-vertical prior on the floor normal
     iterations: int = 2               # contact -> trajectory -> floor rounds
     plant: bool = True
@@ -76,13 +77,18 @@ def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float
     ok = np.asarray(valid, bool) & (err < cfg.max_rotation_err)
     ok[0] = True                                    # frame 0's identity is exact by definition
     r[0] = np.eye(3)
+    err = np.where(ok, err, cfg.max_rotation_err)   # no estimate: not evidence of a still camera
     r = fill_rotations(r, ok)
     c = chain_rotations(r)
     speed = np.degrees(np.linalg.norm(Rotation.from_matrix(r).as_rotvec(), axis=-1)) * fps
     if len(speed) > 1:
-        speed[0] = speed[1]                         # frame 0 has no previous frame, not a still camera
-    speed = median_filter(speed, size=max(int(round(fps / 2)) | 1, 1), mode="nearest")
-    return c, np.exp(-(speed / cfg.static_deg_s) ** 2)
+        speed[0], err[0] = speed[1], err[1]         # frame 0 has no previous frame, not a still camera
+    win = max(int(round(fps / 2)) | 1, 1)
+    speed = median_filter(speed, size=win, mode="nearest")
+    # a travelling camera turns little but its background does not move as a rotation would (parallax):
+    # K^-1 H K far from a rotation is not a still camera either
+    err = median_filter(err, size=win, mode="nearest")
+    return c, np.exp(-(speed / cfg.static_deg_s) ** 2 - (err / cfg.still_rotation_err) ** 2)
 
 
 def _hysteresis(on: np.ndarray, off: np.ndarray) -> np.ndarray:
