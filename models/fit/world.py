@@ -53,6 +53,7 @@ class WorldConfig:
     still_rotation_err: float = 0.005 # ... and this far (a dolly's floor at 1 m/s, 30 fps: ~0.01) is not still
     floor_prior_m: float = 0.05       # strength of the body-vertical prior on the floor normal
     iterations: int = 2               # contact -> trajectory -> floor rounds
+    max_flight_s: float = 0.4         # longest gap between contacts treated as ballistic flight
     plant: bool = True
     plant_smooth_frames: float = 2.0  # Gaussian sigma of the root's planting correction (frames)
     leg_ik: bool = True               # the legs take what the root cannot (double support): models.fit.leg_ik
@@ -135,6 +136,16 @@ def detect_contacts(low_rel: np.ndarray, mid_rel: np.ndarray, root: np.ndarray, 
     return _hysteresis(on, off)
 
 
+def flight_frames(support: np.ndarray, max_frames: int) -> np.ndarray:
+    """(T,) frames of a flight phase: without support, in a gap of at most `max_frames` between supported
+    frames (a run's flight lasts ~0.1-0.3 s; a longer gap is missed contacts, not a jump)."""
+    out = np.zeros(len(support), bool)
+    for a, b in _segments(~np.asarray(support, bool)):
+        if a > 0 and b < len(support) and b - a <= max_frames:
+            out[a:b] = True
+    return out
+
+
 def solve_trajectory(cam_root: np.ndarray, mid_rel: np.ndarray, contact: np.ndarray, static: np.ndarray,
                      up: np.ndarray, fps: float, cfg: WorldConfig, flight: bool) -> np.ndarray:
     """Root positions T (T, 3) in reference axes; see the module docstring for the three terms.
@@ -158,8 +169,9 @@ def solve_trajectory(cam_root: np.ndarray, mid_rel: np.ndarray, contact: np.ndar
         add([t], [1.0], max(float(static[t]), 1e-6 if t == 0 else 0.0) / cfg.sigma_cam_m ** 2, cam_root[t])
     sig_acc = cfg.accel_mps2 / fps ** 2
     g = -GRAVITY * up / fps ** 2
+    airborne = flight_frames(contact.any(1), int(round(cfg.max_flight_s * fps))) if flight else np.zeros(n, bool)
     for t in range(1, n - 1):
-        target = g if flight and not contact[t].any() else np.zeros(3)
+        target = g if airborne[t] else np.zeros(3)
         add([t - 1, t, t + 1], [1.0, -2.0, 1.0], 1.0 / sig_acc ** 2, target)
     a = sp.csr_matrix((vals, (rows, cols)), shape=(len(w), n))
     wa = sp.diags(np.asarray(w)) @ a

@@ -94,3 +94,11 @@ def test_floor_plane_from_noisy_contact_points():
     n, d = fit_floor(pts, np.array([0.0, 1.0, 0.0]), prior_m=0.05)
     assert np.degrees(np.arccos(n @ n_true)) < 1.0
     assert d == pytest.approx(0.7, abs=0.01)
+
+
+def test_flight_only_between_contacts_and_short():
+    from video2mesh.models.fit.world import flight_frames
+
+    support = np.array([1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], bool)
+    np.testing.assert_array_equal(flight_frames(support, 3), [0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    assert not flight_frames(np.zeros(20, bool), 5).any()    # no contact at all: no parabola
