@@ -43,6 +43,8 @@ class WorldConfig:
 
     contact_on_m: float = 0.05        # a foot within this of the lower foot (and of the floor) may be planted
     contact_off_m: float = 0.09       # ... and stays planted until it rises above this (hysteresis)
+    air_on_m: float = 0.12            # a foot this high above the fitted floor is not planted (flight) ...
+    air_off_m: float = 0.18           # ... and leaves contact above this
     speed_on_mps: float = 0.6         # a planted foot's world speed (walking body speed is ~1.4 m/s)
     speed_off_mps: float = 1.0
     sigma_odo_m: float = 0.02         # per-frame noise of a foot's position relative to the root (fit jitter)
@@ -130,9 +132,9 @@ def detect_contacts(low_rel: np.ndarray, mid_rel: np.ndarray, root: np.ndarray, 
     fast = np.where(trust[:, None], v > cfg.speed_off_mps, ~back)
     on = (margin < cfg.contact_on_m) & slow
     off = (margin > cfg.contact_off_m) | fast
-    if height is not None:
-        on &= height < cfg.contact_on_m
-        off |= height > cfg.contact_off_m
+    if height is not None:   # loose: the floor height comes from a trajectory that may have drifted
+        on &= height < cfg.air_on_m
+        off |= height > cfg.air_off_m
     return _hysteresis(on, off)
 
 
@@ -280,7 +282,7 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     for it in range(max(cfg.iterations, 1)):
         low_idx = (rel @ up).argmin(2)                                     # (T, 2) lowest foot point
         low_rel = np.take_along_axis(rel, low_idx[..., None, None], 2)[:, :, 0]
-        trust = static > 0.5 if it == 0 else None                          # first pass: camera-only root
+        trust = static > 0.5            # world speeds need a trajectory; odometry's own is circular
         fwd = np.einsum("tij,tjk,k->ti", ct, orient_cam, MODEL_FORWARD)
         fwd -= (fwd @ up)[:, None] * up
         fwd /= np.maximum(np.linalg.norm(fwd, axis=1, keepdims=True), 1e-9)
