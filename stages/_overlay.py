@@ -45,6 +45,13 @@ def draw_skeleton(img: np.ndarray, pts: np.ndarray, edges, color) -> None:
         cv2.circle(img, tuple(q), th + 1, color, -1, cv2.LINE_AA)
 
 
+def to_camera(v: np.ndarray, cam_r: np.ndarray, cam_t: np.ndarray) -> np.ndarray:
+    """(V, 3) points in the `world` artifact's camera-convention output axes -> the frame's camera axes
+    (x right, y down, z forward): x_cv = F (cam_R (F x) + cam_t), F = diag(1, -1, -1)."""
+    f = np.array([1.0, -1.0, -1.0])
+    return ((v * f) @ np.asarray(cam_r, np.float64).reshape(3, 3).T + np.asarray(cam_t, np.float64)) * f
+
+
 def fit_drawer(body, fit: pd.DataFrame):
     """draw(frame, bgr) -> [(track_id, box)] over `fit` rows (see stages._report_media); `body` the
     loaded AnnyBody the fit used."""
@@ -65,11 +72,14 @@ def fit_drawer(body, fit: pd.DataFrame):
                     skeletons[tid] = body.skeleton(torch.as_tensor(np.asarray(r.phenotype, np.float64)[None], dtype=body.dtype))
             v = pose_rig(body, skeletons[tid], np.asarray(r.bone_rotations, np.float64).reshape(1, -1, 3),
                          np.asarray(r.global_orient, np.float64)[None], np.asarray(r.transl, np.float64)[None])["vertices"][0]
+            kp = np.asarray(r.keypoints3d, np.float64).reshape(17, 3)
+            if hasattr(r, "cam_R"):        # `world` rows: back into this frame's camera to draw over the video
+                v, kp = to_camera(v, r.cam_R, r.cam_t), to_camera(kp, r.cam_R, r.cam_t)
             h, w = img.shape[:2]
             pix = project_pinhole(v, float(r.focal_px), w, h)
             color = preview.track_color(tid)
             draw_silhouette(img, pix, faces, color)
-            kp = project_pinhole(np.asarray(r.keypoints3d, np.float64).reshape(17, 3), float(r.focal_px), w, h)
+            kp = project_pinhole(kp, float(r.focal_px), w, h)
             draw_skeleton(img, kp, COCO_EDGES, color)
             lo, hi = pix.min(0), pix.max(0)
             out.append((tid, (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))))

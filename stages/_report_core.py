@@ -122,7 +122,9 @@ def track_metrics(mesh: pd.DataFrame, tracklets: pd.DataFrame, fps: float, cfg: 
     jit_root = mm.jitter(root, fps, cutoff)
     feet_ids = list(joints.feet.values())
     feet = (rel[:, feet_ids] + root) @ CAMERA_TO_YUP.T                  # Y up
-    slide = mm.foot_sliding(feet, cfg.contact_height_m, cfg.contact_vspeed_mm)
+    # a motion table with its own contacts (the licence-free path's `world` stage) is measured on them
+    given = stack(mesh.contact, 2, bool) if "contact" in mesh and len(feet_ids) == 2 else None
+    slide = mm.foot_sliding(feet, cfg.contact_height_m, cfg.contact_vspeed_mm, contact=given)
     tr = tracklets.set_index("frame").reindex(frames)
     interp = tr.interpolated.fillna(False).to_numpy(bool)
     score = tr.score.fillna(0).to_numpy(np.float64)

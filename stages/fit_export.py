@@ -7,7 +7,9 @@ The Anny counterpart of stages/export.py: a declaration over the same export cor
     track_000_anny.npz  track_000_anny.bvh  track_000_anny.glb  track_000_anny_obj/frame_000001.obj ...
     manifest.json
 Frame numbers in names are 1-based video frames (video frame 0 -> frame_000001). Axes of every file:
-Y up, metres, camera at the origin looking along -Z (_export_core.AXES). One shape per person: the
+the `world` stage's output frame: by default the world (WORLD_AXES: Y up, floor y = 0, the person
+starting at the origin facing +Z, metres; the camera per frame in the npz's cam_R / cam_t); with
+`--set world.frame=camera` Y up, metres, camera at the origin looking along -Z (_export_core.AXES). One shape per person: the
 fit's per-track phenotype. The skeleton is Anny's 104-bone 'anny' rig (bone names and parents from
 the model); root motion is the root bone's position.
 
@@ -20,7 +22,9 @@ the model); root motion is the root bone's position.
   axes, global_orient (N, 3), transl (N, 3) camera axes, phenotype (6,)), the rig (bone_names, parents,
   rest_offsets_model), frame (N,) 0-based video frames, fps, joints (N, 104, 3) Y-up bone heads,
   keypoints3d (N, 17, 3) COCO Y-up, feet3d (N, 6, 3) the foot points of models.body.anny_keypoints
-  (feet_names) Y-up, residual_px (N,), confidence (N,), body_model, axes strings.
+  (feet_names) Y-up, residual_px (N,), confidence (N,), body_model, axes strings; from the `world`
+  stage: frame_space ("world" | "camera"), cam_R (N, 3, 3) / cam_t (N, 3) output frame -> GL camera
+  (x_cam = cam_R x + cam_t), contact (N, 2) bool left/right foot, floor (4,) plane a x + b y + c z + d = 0.
 
 `track_files` computes the bytes (no file is written); `export_fit` writes them to a folder for
 callers outside the pipeline.
@@ -50,11 +54,13 @@ from .outputs import ANNY_LICENCE_NOTE, files_artifact
 
 log = logging.getLogger(__name__)
 
-FIT_EXPORT = files_artifact("fit_export", version=1,
+FIT_EXPORT = files_artifact("fit_export", version=2,
                             doc="Per-track Anny animation files (npz, bvh, glb, obj) of the licence-free path, with sha256.")
 BODY_MODEL = "anny"
 LICENCE = "Anny: code Apache-2.0, MakeHuman data CC0 (see the manifest's licence note)"
 RIGS = ("anny", "mixamo", "game_engine")   # skeletons the anny package ships for the same mesh
+WORLD_AXES = ("Y up, right-handed, metres; world frame: floor y = 0, the person's root above the origin at the "
+              "first frame, facing +Z; the camera per frame in the npz's cam_R / cam_t (world -> GL camera axes)")
 
 
 @dataclass(frozen=True)
@@ -149,23 +155,27 @@ def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None
     if rig_body is not None and rig_body.rig != "anny":    # bvh/glb/usd/fbx on a standard rig; npz/obj as fitted
         y, skin_sk = retargeted(body, sk, phen, rots, orient, transl, rig_body)
         names, par, skin_body, rig = tuple(rig_body.bone_names), rig_body.parents, rig_body, rig_body.rig
+    axes = WORLD_AXES if "frame_space" in g and str(g.frame_space.iloc[0]) == "world" else AXES
 
     def npz(fps: float) -> dict:
         heads = pose_rig(body, sk, rots, orient, transl, vertices=False)["heads"]
         kp3d = stack(g["keypoints3d"], 51, np.float64).reshape(n, 17, 3) if "keypoints3d" in g else np.zeros((n, 17, 3))
         opt = {c: g[c].to_numpy(np.float32) for c in ("residual_px", "confidence") if c in g}
-        feet = np.concatenate([posed(np.arange(s, min(s + 64, n)))[:, FOOT_VERTICES] for s in range(0, n, 64)])   # Y-up
+        opt.update(world_arrays(g, n))
+        if "feet3d" not in opt:   # bare `fit` rows (export_fit): pose the mesh for the foot points
+            opt["feet3d"] = np.concatenate([posed(np.arange(s, min(s + 64, n)))[:, FOOT_VERTICES]
+                                            for s in range(0, n, 64)]).astype(np.float32)   # Y-up
         return {
             "body_model": np.array(BODY_MODEL), "rig": np.array("anny"), "bone_names": np.array(names),
             "parents": np.asarray(par, np.int64), "rest_offsets_model": y["heads"] - y["heads"][par.clip(0)],
             "bone_rotations": rots, "global_orient": orient, "transl": transl, "phenotype": phen,
             "phenotype_names": np.array(PHENOTYPES), "frame": frames, "frames": frames, "fps": np.array(fps),
             "mocap_framerate": np.array(fps), "joints": (heads @ CAMERA_TO_YUP.T).astype(np.float32),
-            "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32),
-            "feet3d": feet.astype(np.float32), "feet_names": np.array(FOOT_NAMES), **opt,
+            "keypoints3d": (kp3d @ CAMERA_TO_YUP.T).astype(np.float32), "feet_names": np.array(FOOT_NAMES), **opt,
             "axes": np.array("bone_rotations: local axis-angle in rest model axes (z up, facing -y); global_orient/"
-                             "transl: rest model -> camera (x right, y down, z forward), metres; joints, keypoints3d: "
-                             + AXES),
+                             "transl: rest model -> (x, -y, -z) of the Y-up frame below (the camera's x right, y down, "
+                             "z forward in camera space), metres; joints, keypoints3d, feet3d, floor, cam_R/cam_t's "
+                             "source frame: " + axes),
             "units": np.array("metres, radians"),
         }
 
@@ -180,11 +190,23 @@ def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None
     return core.RigTrack(
         track_id=tid, frames=frames, local=y["local"], root_pos=y["root_pos"], offsets=y["offsets"], names=names,
         parents=par, faces=body.faces,
-        meta={"body_model": BODY_MODEL, "rig": rig, "licence": LICENCE,
+        meta={"body_model": BODY_MODEL, "rig": rig, "licence": LICENCE, "axes": axes,
               "phenotype": {k: round(float(v), 6) for k, v in zip(PHENOTYPES, phen)}},
         npz=npz, bind_pose=bind_pose, posed=posed, glb_note=f"skinned ({len(names)} bones, top-4 LBS weights)",
         glb_extras={"body_model": BODY_MODEL, "rig": rig, "licence": LICENCE, "phenotype": [float(x) for x in phen]},
         bvh_meta={"joints": len(names)}, obj_note="; body model: anny", obj_batch=64, uvs=body.uvs, uv_faces=body.uv_faces)
+
+
+def world_arrays(g: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
+    """The `world` stage's extras for the npz (none for bare `fit` rows): frame_space, cam_R (N, 3, 3) /
+    cam_t (N, 3) output frame -> GL camera, contact (N, 2) bool left/right, floor (4,), feet3d (N, 6, 3)."""
+    if "cam_R" not in g:
+        return {}
+    return {"frame_space": np.array(str(g.frame_space.iloc[0])),
+            "cam_R": stack(g["cam_R"], 9, np.float64).reshape(n, 3, 3), "cam_t": stack(g["cam_t"], 3, np.float64),
+            "contact": np.stack([g.contact_left.to_numpy(bool), g.contact_right.to_numpy(bool)], 1),
+            "floor": stack(g["floor"], 4, np.float64)[0],
+            "feet3d": (stack(g["feet3d"], 18, np.float64).reshape(n, 6, 3) @ CAMERA_TO_YUP.T).astype(np.float32)}
 
 
 def track_files(g: pd.DataFrame, body: AnnyBody, fps: float, cfg: FitExportConfig = FitExportConfig(),
@@ -213,11 +235,13 @@ def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", form
             for tid, g in fit.sort_values(["track_id", "frame"]).groupby("track_id")}
 
 
-SOURCE = core.ExportSource(stage="fit_export", artifact=FIT_EXPORT, input="fit",
+SOURCE = core.ExportSource(stage="fit_export", artifact=FIT_EXPORT, input="world",
                            rig_track=lambda ctx, cfg, rows: anny_track(
                                rows, load_body(ctx), load_body(ctx, rig=cfg.rig) if cfg.rig != "anny" else None),
                            stem="track_{tid:03d}_anny", method="licence-free", body_model=lambda cfg: BODY_MODEL,
-                           licence=ANNY_LICENCE_NOTE)   # each file's manifest entry names its rig
+                           licence=ANNY_LICENCE_NOTE,   # each file's manifest entry names its rig
+                           manifest={"axes": "per file: the world frame (" + WORLD_AXES + ") unless "
+                                     "run with --set world.frame=camera (" + AXES + ")"})
 
 
 # (runner, results, video_path, out_dir, folder=None) -> paths: publish a finished `fit_export` with manifest.json, running nothing
@@ -225,6 +249,8 @@ publish_fit_export = partial(core.publish_export, SOURCE)
 # (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `fit_export`, then publish
 fit_export_outputs = partial(core.export_outputs, SOURCE)
 
-STAGE = Stage(name="fit_export", version=3, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
-              inputs=("probe", "fit"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
+# v5: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space);
+# usd/fbx formats, standard rigs, OBJ normals/UVs
+STAGE = Stage(name="fit_export", version=5, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
+              inputs=("probe", "world"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")

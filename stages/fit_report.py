@@ -2,14 +2,16 @@
 
 Same metrics, plots and page as `report` (every line of them is shared through
 stages/_report_core.py); only the adapter from the `fit` artifact to the motion table differs:
-- joints: the fit's COCO-17 keypoints in camera space (`keypoints3d`, metres), body parts of
+- joints: the fit's COCO-17 keypoints (`keypoints3d`, metres) in the `world` stage's output frame (the
+  world by default, camera space with `--set world.frame=camera`), body parts of
   video2mesh.models.metrics.motion.COCO_17, relative to the hip midpoint; feet = the two ankles;
-- root: the fit's `transl` (camera-space position of Anny's root bone);
+- root: `transl` (position of Anny's root bone) in that frame; foot contacts: the `world` stage's;
 - uncertainty: 1 - the fit's confidence = r / (r + 0.02 s), r the frame's score-weighted reprojection
   residual to BlazePose's keypoints (px), s the person's keypoint extent (px): 0 for a perfect fit,
   0.5 when the residual is 2% of the person's size. `residual_px` itself is summarised too.
 Preview: the fitted Anny mesh drawn over `preview_frames` frames (pinhole camera of the fit: focal
-`focal_px`, principal point at the image centre), OpenCV only (video2mesh.models.writers.preview).
+`focal_px`, principal point at the image centre; world-frame meshes go back through the `world`
+stage's camera cam_R / cam_t, which reproduces the fit exactly), OpenCV only (video2mesh.models.writers.preview).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from video2mesh.models.writers import preview
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.stage import Context, Stage
 
-from ._overlay import fit_drawer, project_pinhole
+from ._overlay import fit_drawer, project_pinhole, to_camera
 from ._report_core import MotionReportConfig, MotionSource, preview_pick, preview_png, report_compute
 from .licence_free import load_body
 from .outputs import files_artifact, publish
@@ -35,12 +37,15 @@ UNCERTAINTY = "1 - fit confidence (reprojection residual r px vs 2% of the perso
 
 
 def fit_motion(fit: pd.DataFrame) -> pd.DataFrame:
-    """Motion table of `fit` rows (see the module docstring)."""
-    return pd.DataFrame({
+    """Motion table of `fit` or `world` rows (see the module docstring); `world` rows add the contacts."""
+    out = pd.DataFrame({
         "frame": fit.frame.to_numpy(np.int64), "track_id": fit.track_id.to_numpy(np.int32),
         "joints3d": list(stack(fit.keypoints3d, 51, np.float64)), "trans": list(stack(fit.transl, 3, np.float64)),
         "uncertainty": 1.0 - fit.confidence.to_numpy(np.float64), "residual_px": fit.residual_px.to_numpy(np.float64),
     })
+    if "contact_left" in fit:
+        out["contact"] = list(np.stack([fit.contact_left.to_numpy(bool), fit.contact_right.to_numpy(bool)], 1))
+    return out
 
 
 def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame) -> list[tuple[int, bytes]]:
@@ -62,6 +67,8 @@ def render_fit_previews(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame
                 sk = body.skeleton(torch.as_tensor(np.asarray(r.phenotype, np.float64)[None], dtype=body.dtype))
             v = pose_rig(body, sk, np.asarray(r.bone_rotations, np.float64).reshape(1, N_BONES, 3),
                          np.asarray(r.global_orient, np.float64)[None], np.asarray(r.transl, np.float64)[None])["vertices"][0]
+            if "cam_R" in r:
+                v = to_camera(v, r.cam_R, r.cam_t)
             pix = project_pinhole(v, float(r.focal_px), img.shape[1], img.shape[0])
             color = preview.track_color(int(r.track_id))
             img = preview.draw_mesh(img, pix, v, body.faces, color)
@@ -78,8 +85,8 @@ def overlay_drawer(ctx: Context, cfg: MotionReportConfig, fit: pd.DataFrame):
 
 
 FIT_SOURCE = MotionSource(
-    input="fit", columns=("frame", "track_id", "keypoints3d", "transl", "confidence", "residual_px", "bone_rotations",
-                          "global_orient", "phenotype", "focal_px"),
+    input="world", columns=("frame", "track_id", "keypoints3d", "transl", "confidence", "residual_px", "bone_rotations",
+                            "global_orient", "phenotype", "focal_px", "cam_R", "cam_t", "contact_left", "contact_right"),
     to_motion=fit_motion, method="Anny fit (licence-free)", body_model=lambda cfg: "anny",
     joints=mm.COCO_17, uncertainty=UNCERTAINTY, previews=render_fit_previews, extra_stats=("residual_px",),
     drawer=overlay_drawer, uncertainty_check=0.5,
@@ -104,7 +111,8 @@ def publish_fit_report(results: dict, video_path: str | Path, out_dir: str | Pat
     return publish(results["fit_report"].ref, Path(out_dir) / (folder or Path(video_path).stem), manifest_name=None)
 
 
-STAGE = Stage(name="fit_report", version=3, config=MotionReportConfig, output=FIT_REPORT,
-              compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "fit"),
+# v3: reads `world` (world frame by default), contacts from it, previews reprojected through its camera
+STAGE = Stage(name="fit_report", version=4, config=MotionReportConfig, output=FIT_REPORT,
+              compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "world"),
               publish=lambda runner, results, video, out, folder=None: publish_fit_report(results, video, out, folder),
               doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")

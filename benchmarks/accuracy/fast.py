@@ -13,8 +13,10 @@ artifacts of the stages they replace:
 3. `blazepose`: for every tracklet row, the GT person whose box overlaps most gives the noisy COCO-17
    keypoints and the hip-centred 3D landmarks, written with the BLAZEPOSE schema at the blazepose key
    (which hashes the tracklets key, so a changed tracker setting gives a new key, never a stale hit).
-4. The normal run (flows.video_to_mesh.run_video) finds probe..blazepose cached and computes fit,
-   fit_export, fit_report as for any video.
+4. `camera_motion`: the homographies the GT floor induces between frames (what a perfect flow on the
+   floor gives; the stand-in frames have no background), at the key the runner computes.
+5. The normal run (flows.video_to_mesh.run_video) finds probe..blazepose and camera_motion cached and
+   computes fit, world, fit_export, fit_report as for any video.
 """
 from __future__ import annotations
 
@@ -181,6 +183,27 @@ def inject(runner, video: Path, gt: dict, noise: NoiseModel) -> None:
     tracklets = runner.store.read_df(res["tracklets"].ref.path)
     _write_artifact(runner, info, "blazepose", {"probe": probe_res.ref.key, "tracklets": res["tracklets"].ref.key},
                     blazepose_rows(gt, tracklets, noise))
+    if "camera_motion" in runner.stages:   # the stand-in frames have no background to measure: perfect flow
+        _write_artifact(runner, info, "camera_motion", {"probe": probe_res.ref.key, "tracklets": res["tracklets"].ref.key},
+                        camera_motion_rows(gt))
+
+
+def camera_motion_rows(gt: dict) -> pd.DataFrame:
+    """The `camera_motion` artifact a perfect flow on the floor would give: per frame the homography the
+    floor plane (y = 0) induces between frames t-1 and t, K (R + t n^T / d) K^-1 with the relative
+    motion (R, t) of the GT camera and the floor's normal n and distance d in camera t-1 (pixels,
+    H[0,0] = 1; frame 0 invalid): a turn is a pure rotation, a travelling camera adds parallax."""
+    k, r, tw = gt["K"], gt["R_wc"], gt["t_wc"]
+    n = len(r)
+    h = np.tile(np.eye(3), (n, 1, 1))
+    rr = r[1:] @ np.swapaxes(r[:-1], 1, 2)
+    tr = tw[1:] - np.einsum("tij,tj->ti", rr, tw[:-1])
+    nc = r[:-1] @ np.array([0.0, 1.0, 0.0])
+    dc = np.einsum("ti,ti->t", nc, tw[:-1])
+    h[1:] = k @ (rr + tr[:, :, None] * nc[:, None, :] / dc[:, None, None]) @ np.linalg.inv(k)
+    h /= h[:, :1, :1]
+    return pd.DataFrame({"frame": np.arange(n, dtype=np.int64), "h": list(h.reshape(n, 9).astype(np.float32)),
+                         "valid": np.arange(n) > 0, "n_points": np.zeros(n, np.int32), "residual_px": np.zeros(n, np.float32)})
 
 
 def fast_clip(gt_path: Path, noise: NoiseModel) -> Path:

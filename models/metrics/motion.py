@@ -124,8 +124,11 @@ class FootSliding:
 
 
 def foot_sliding(feet_m: np.ndarray, contact_height_m: float = 0.05, contact_vspeed_mm: float = 10.0,
-                 ground_percentile: float = 5.0) -> FootSliding:
-    """Foot contact and sliding of (T, F, 3) foot-joint positions, metres, Y up (see module docstring)."""
+                 ground_percentile: float = 5.0, contact: np.ndarray | None = None) -> FootSliding:
+    """Foot contact and sliding of (T, F, 3) foot-joint positions, metres, Y up (see module docstring).
+
+    `contact` (T, F) bool: contacts known from elsewhere (e.g. the world stage), used instead of the
+    height/speed rule."""
     feet = _check_traj("feet_m", feet_m)
     t, f, _ = feet.shape
     if t < 2:
@@ -134,7 +137,7 @@ def foot_sliding(feet_m: np.ndarray, contact_height_m: float = 0.05, contact_vsp
     vspeed = np.zeros((t, f))
     vspeed[1:] = np.abs(np.diff(feet[:, :, 1], axis=0)) * 1000.0
     vspeed[0] = vspeed[1]
-    contact = (height < contact_height_m) & (vspeed < contact_vspeed_mm)
+    contact = (height < contact_height_m) & (vspeed < contact_vspeed_mm) if contact is None else np.asarray(contact, bool)
     step = np.linalg.norm(np.diff(feet[:, :, [0, 2]], axis=0), axis=-1) * 1000.0   # (T-1, F)
     both = contact[1:] & contact[:-1]
     n = both.sum(0)

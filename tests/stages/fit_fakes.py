@@ -84,3 +84,29 @@ def fake_fit_stage(df: pd.DataFrame) -> Stage:
         return df
 
     return Stage("fit", 1, FakeFitConfig, FIT, compute, inputs=("probe",))
+
+
+@dataclass(frozen=True)
+class FakeCameraConfig:
+    """The fake has no parameters."""
+
+
+def fake_camera_stage() -> Stage:
+    """A `camera_motion` stage of a still camera: the identity homography, valid, at every frame."""
+    from video2mesh.stages.camera_motion import CAMERA_MOTION
+
+    def compute(ctx: Context, cfg: FakeCameraConfig, chunk: Chunk) -> pd.DataFrame:
+        n = ctx.video.n_frames
+        return pd.DataFrame({"frame": np.arange(n, dtype=np.int64), "h": list(np.tile(np.eye(3, dtype=np.float32).reshape(9), (n, 1))),
+                             "valid": np.ones(n, bool), "n_points": np.full(n, 100, np.int32),
+                             "residual_px": np.zeros(n, np.float32)})
+
+    return Stage("camera_motion", 1, FakeCameraConfig, CAMERA_MOTION, compute, inputs=("probe",))
+
+
+def world_stages(frame: str = "camera") -> tuple[dict[str, Stage], dict]:
+    """Stages camera_motion (still fake) + world, and the world config for `frame` ("camera": the fit's
+    camera space, as the exports were before the world stage)."""
+    from video2mesh.stages import world
+
+    return {"camera_motion": fake_camera_stage(), "world": world.STAGE}, {"world": world.WorldStageConfig(frame=frame)}

@@ -18,7 +18,7 @@ from video2mesh.models.writers.animation import CAMERA_TO_YUP
 
 from ._glb import load_valid_glb
 from .fakes import FPS, write_video
-from .fit_fakes import fake_fit_stage, fit_frame, rig_params
+from .fit_fakes import fake_fit_stage, fit_frame, rig_params, world_stages
 from .licence_free_helpers import anny_body
 
 TRACKS = {0: np.arange(2, 7), 1: np.arange(0, 4)}   # track 0 starts at video frame 2 -> frame_000003.obj
@@ -34,8 +34,10 @@ def published(tmp_path_factory, body):
     tmp = tmp_path_factory.mktemp("fit_export")
     video = write_video(tmp / "clip.mp4")
     fit = fit_frame(TRACKS, rig=lambda tid, fr: rig_params(body, tid, fr))
-    runner = Runner(stages={"probe": probe.STAGE, "fit": fake_fit_stage(fit), "fit_export": fit_export.STAGE},
-                    store=ArtifactStore(tmp / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()))
+    extra, configs = world_stages("camera")
+    runner = Runner(stages={"probe": probe.STAGE, "fit": fake_fit_stage(fit), "fit_export": fit_export.STAGE, **extra},
+                    store=ArtifactStore(tmp / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()),
+                    configs=configs)
     paths = fit_export.fit_export_outputs(runner, video, tmp / "out")
     return tmp / "out" / "clip", paths, fit, runner, video
 
@@ -156,7 +158,7 @@ def test_no_tracks_gives_empty_outputs(tmp_path):
 
     video = write_video(tmp_path / "clip.mp4")
     runner = Runner(stages={"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "fit": fake_fit_stage(FIT.empty()),
-                            "fit_export": fit_export.STAGE, "fit_report": fit_report.STAGE},
+                            "fit_export": fit_export.STAGE, "fit_report": fit_report.STAGE, **world_stages()[0]},
                     store=ArtifactStore(tmp_path / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()))
     paths = fit_export.fit_export_outputs(runner, video, tmp_path / "out")
     assert [p.name for p in paths] == ["manifest.json"]

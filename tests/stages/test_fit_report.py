@@ -30,7 +30,7 @@ from tests.browser import canvas_pixels, chromium, inspect_page
 from video2mesh.pipeline.viewer_lib import HOW, viewer_bundle
 
 from .fakes import FAKE_TRACKLETS, FPS, TRACKS, write_video
-from .fit_fakes import fake_fit_stage, fit_frame, rig_params
+from .fit_fakes import fake_fit_stage, fit_frame, rig_params, world_stages
 from .licence_free_helpers import anny_body
 
 A, B, W = 0.05, 0.1, 2 * np.pi / 10        # metres, metres, rad/frame (2.5 Hz at 25 fps: below the jitter cutoff)
@@ -110,10 +110,11 @@ def published(tmp_path_factory):
         return rig_params(body, tid, frames)
 
     fit = fit_frame(tracks, rig=rig_and_motion, keypoints3d=lambda tid, fr: sinusoid(tid, fr) if tid == 0 else constant_velocity(tid, fr))
+    extra, configs = world_stages("camera")
     runner = Runner(stages={"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "fit": fake_fit_stage(fit),
-                            "fit_report": fit_report.STAGE},
+                            "fit_report": fit_report.STAGE, **extra},
                     store=ArtifactStore(tmp / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()),
-                    configs={"fit_report": MotionReportConfig(preview_frames=2)})
+                    configs={"fit_report": MotionReportConfig(preview_frames=2), **configs})
     paths = fit_report.fit_report_outputs(runner, video, tmp / "out")
     return tmp / "out" / "clip", paths
 

@@ -1,0 +1,321 @@
+"""World frame of a fitted track: camera rotation, foot contacts, body odometry, floor and planting.
+
+Inputs are one track's camera-space fit (OpenCV camera axes: x right, y down, z forward; metres):
+root position p_t, rest-model -> camera rotation O_t, six foot points (left big toe, small toe, heel,
+right ...), and the camera's rotation C_t (first camera's axes -> camera t's, from background
+homographies). Everything is first expressed in the "reference" axes of the first camera, where a
+tripod camera's body motion is C_t^T p_t; the root's reference position T_t is then solved as a
+weighted least-squares problem over the whole track:
+
+- odometry: while foot f is in contact at t-1 and t, T_t - T_{t-1} = -(m_f(t) - m_f(t-1)), m_f the
+  foot's midpoint relative to the root in reference axes (a planted foot does not move);
+- camera evidence: T_t = C_t^T p_t, weighted by how static the camera is (a turning camera may also
+  be travelling; a still one is not), so under a still camera the result follows the camera-space one;
+- dynamics: T_{t+1} - 2 T_t + T_{t-1} = a_t dt^2, a_t = gravity in flight frames (no contact), else 0.
+
+Contacts use the lower foot (relative height), the foot's world speed under the current trajectory and
+(after the first pass) its height above the floor, with hysteresis. The floor is a plane fitted to the
+lowest foot points of contact frames (with the body's mean vertical as a prior normal); gravity is its
+normal. Planting moves the root so that each contact foot stays where it was planted and touches the
+floor. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
+origin, the body at frame 0 facing +Z, metres. Per frame x_world = A_t x_cam + b_t (A_t rotation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.ndimage import gaussian_filter1d, median_filter
+from scipy.sparse.linalg import spsolve
+from scipy.spatial.transform import Rotation
+
+from video2mesh.models.maths.camera_motion import chain_rotations, fill_rotations, rotation_from_homography
+
+GRAVITY = 9.81
+MODEL_UP = np.array([0.0, 0.0, 1.0])          # Anny's rest model: z up, facing -y
+MODEL_FORWARD = np.array([0.0, -1.0, 0.0])
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Thresholds and weights of the world solve; odd defaults carry their reason."""
+
+    contact_on_m: float = 0.05        # a foot within this of the lower foot (and of the floor) may be planted
+    contact_off_m: float = 0.09       # ... and stays planted until it rises above this (hysteresis)
+    air_on_m: float = 0.12            # a foot this high above the fitted floor is not planted (flight) ...
+    air_off_m: float = 0.18           # ... and leaves contact above this
+    speed_on_mps: float = 0.6         # a planted foot's world speed (walking body speed is ~1.4 m/s)
+    speed_off_mps: float = 1.0
+    sigma_odo_m: float = 0.02         # per-frame noise of a foot's position relative to the root (fit jitter)
+    sigma_cam_m: float = 0.10         # per-frame noise of the camera-space root (depth jitter)
+    accel_mps2: float = 2.5           # typical root acceleration while walking/running (smoothness scale)
+    static_deg_s: float = 3.0         # camera turning slower than this counts as still (weight e^-(w/w0)^2)
+    max_rotation_err: float = 0.05    # K^-1 H K further than this from a rotation: not a pure turn, dropped
+    still_rotation_err: float = 0.005 # ... and this far (a dolly's floor at 1 m/s, 30 fps: ~0.01) is not still
+    floor_prior_m: float = 0.05       # strength of the body-vertical prior on the floor normal
+    iterations: int = 2               # contact -> trajectory -> floor rounds
+    max_flight_s: float = 0.4         # longest gap between contacts treated as ballistic flight
+    plant: bool = True
+    plant_smooth_frames: float = 2.0  # Gaussian sigma of the root's planting correction (frames)
+    leg_ik: bool = True               # the legs take what the root cannot (double support): models.fit.leg_ik
+
+
+@dataclass(frozen=True)
+class WorldTrack:
+    """One track in the world frame. x_world = A[t] @ x_cam + b[t] (Y-up world, camera axes OpenCV)."""
+
+    A: np.ndarray          # (T, 3, 3) rotations, camera -> world
+    b: np.ndarray          # (T, 3) metres
+    contact: np.ndarray    # (T, 2) bool, left / right foot planted
+    up_ref: np.ndarray     # (3,) gravity-up in the first camera's axes
+    static: np.ndarray     # (T,) camera stillness weight in [0, 1]
+    foot_shift: np.ndarray  # (T, 2, 3) camera axes: how far each foot must still move (leg IK), metres
+
+
+def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float,
+                     cfg: WorldConfig = WorldConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Chained camera rotations C (T, 3, 3) and stillness (T,) of per-frame homographies h (T, 3, 3)."""
+    r, err = rotation_from_homography(h, k)
+    ok = np.asarray(valid, bool) & (err < cfg.max_rotation_err)
+    ok[0] = True                                    # frame 0's identity is exact by definition
+    r[0] = np.eye(3)
+    err = np.where(ok, err, cfg.max_rotation_err)   # no estimate: not evidence of a still camera
+    r = fill_rotations(r, ok)
+    c = chain_rotations(r)
+    speed = np.degrees(np.linalg.norm(Rotation.from_matrix(r).as_rotvec(), axis=-1)) * fps
+    if len(speed) > 1:
+        speed[0], err[0] = speed[1], err[1]         # frame 0 has no previous frame, not a still camera
+    win = max(int(round(fps / 2)) | 1, 1)
+    speed = median_filter(speed, size=win, mode="nearest")
+    # a travelling camera turns little but its background does not move as a rotation would (parallax):
+    # K^-1 H K far from a rotation is not a still camera either
+    err = median_filter(err, size=win, mode="nearest")
+    return c, np.exp(-(speed / cfg.static_deg_s) ** 2 - (err / cfg.still_rotation_err) ** 2)
+
+
+def _hysteresis(on: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """(T, F) bool: enters where `on`, leaves where `off`."""
+    state = np.zeros(on.shape, bool)
+    cur = on[0].copy()
+    for t in range(len(on)):
+        cur = np.where(cur, ~off[t], on[t])
+        state[t] = cur
+    return state
+
+
+def detect_contacts(low_rel: np.ndarray, mid_rel: np.ndarray, root: np.ndarray, up: np.ndarray, fps: float, cfg: WorldConfig,
+                    height: np.ndarray | None = None, speed_ok: np.ndarray | None = None,
+                    forward: np.ndarray | None = None) -> np.ndarray:
+    """(T, 2) contacts from lowest-point heights relative to the root low_rel (T, 2), foot midpoints
+    relative to the root mid_rel (T, 2, 3), the current root trajectory (T, 3), optional heights above the floor (T, 2)
+    and a per-frame mask where the world-speed test is trusted (T,). Where it is not (a turning camera
+    before any odometry), a planted foot is the one moving backwards relative to the root along the
+    body's horizontal forward direction forward (T, 3): a swinging foot moves forwards."""
+    mid_world = root[:, None] + mid_rel
+    margin = low_rel - low_rel.min(1, keepdims=True)
+    v = np.zeros(low_rel.shape)
+    back = np.zeros(low_rel.shape, bool)
+    if len(v) > 1:
+        d = np.diff(mid_world, axis=0)
+        d -= (d @ up)[..., None] * up
+        v[1:] = np.linalg.norm(d, axis=-1) * fps
+        v[0] = v[1]
+        v = median_filter(v, size=(3, 1), mode="nearest")
+        if forward is not None:
+            s = np.einsum("tfk,tk->tf", np.diff(mid_rel, axis=0), forward[1:]) * fps
+            s = median_filter(np.concatenate([s[:1], s]), size=(3, 1), mode="nearest")
+            # the more backward-moving foot, and not moving forward (both swing forward in flight)
+            back = (s <= s.min(1, keepdims=True) + cfg.speed_on_mps / 2) & (s < cfg.speed_on_mps / 3)
+    trust = np.ones(len(v), bool) if speed_ok is None else np.asarray(speed_ok, bool)
+    slow = np.where(trust[:, None], v < cfg.speed_on_mps, back)
+    fast = np.where(trust[:, None], v > cfg.speed_off_mps, ~back)
+    on = (margin < cfg.contact_on_m) & slow
+    off = (margin > cfg.contact_off_m) | fast
+    if height is not None:   # loose: the floor height comes from a trajectory that may have drifted
+        on &= height < cfg.air_on_m
+        off |= height > cfg.air_off_m
+    return _hysteresis(on, off)
+
+
+def flight_frames(support: np.ndarray, max_frames: int) -> np.ndarray:
+    """(T,) frames of a flight phase: without support, in a gap of at most `max_frames` between supported
+    frames (a run's flight lasts ~0.1-0.3 s; a longer gap is missed contacts, not a jump)."""
+    out = np.zeros(len(support), bool)
+    for a, b in _segments(~np.asarray(support, bool)):
+        if a > 0 and b < len(support) and b - a <= max_frames:
+            out[a:b] = True
+    return out
+
+
+def solve_trajectory(cam_root: np.ndarray, mid_rel: np.ndarray, contact: np.ndarray, static: np.ndarray,
+                     up: np.ndarray, fps: float, cfg: WorldConfig, flight: bool) -> np.ndarray:
+    """Root positions T (T, 3) in reference axes; see the module docstring for the three terms.
+
+    cam_root (T, 3) C_t^T p_t; mid_rel (T, 2, 3) foot midpoints relative to the root; contact (T, 2);
+    static (T,) in [0, 1]; `flight`: frames without contact get gravity as their acceleration target.
+    """
+    n = len(cam_root)
+    rows, cols, vals, w, y = [], [], [], [], []
+
+    def add(idx, coef, weight, target):
+        r = len(w)
+        rows.extend([r] * len(idx)); cols.extend(idx); vals.extend(coef)
+        w.append(weight); y.append(target)
+
+    for t in range(1, n):
+        for f in range(2):
+            if contact[t - 1, f] and contact[t, f]:
+                add([t, t - 1], [1.0, -1.0], 1.0 / cfg.sigma_odo_m ** 2, -(mid_rel[t, f] - mid_rel[t - 1, f]))
+    for t in range(n):
+        add([t], [1.0], max(float(static[t]), 1e-6 if t == 0 else 0.0) / cfg.sigma_cam_m ** 2, cam_root[t])
+    sig_acc = cfg.accel_mps2 / fps ** 2
+    g = -GRAVITY * up / fps ** 2
+    airborne = flight_frames(contact.any(1), int(round(cfg.max_flight_s * fps))) if flight else np.zeros(n, bool)
+    for t in range(1, n - 1):
+        target = g if airborne[t] else np.zeros(3)
+        add([t - 1, t, t + 1], [1.0, -2.0, 1.0], 1.0 / sig_acc ** 2, target)
+    a = sp.csr_matrix((vals, (rows, cols)), shape=(len(w), n))
+    wa = sp.diags(np.asarray(w)) @ a
+    lhs = (a.T @ wa).tocsc() + sp.identity(n, format="csc") * 1e-9
+    rhs = wa.T @ np.asarray(y)
+    return np.asarray(spsolve(lhs, rhs)).reshape(n, 3)
+
+
+def fit_floor(points: np.ndarray, up0: np.ndarray, prior_m: float) -> tuple[np.ndarray, float]:
+    """Plane n . x = d through (N, 3) points, the normal pulled towards up0; (n, d), n . up0 > 0.
+
+    Minimises sum (n . (x - c))^2 - lambda (n . up0)^2 over unit n (lambda = N prior_m^2), then drops
+    points further than 3 x the median distance and refits once."""
+    up0 = up0 / np.linalg.norm(up0)
+    pts = np.asarray(points, np.float64)
+    if len(pts) < 3:
+        return up0, float(np.median(pts @ up0)) if len(pts) else 0.0
+    keep = np.ones(len(pts), bool)
+    for _ in range(2):
+        p = pts[keep]
+        c = p.mean(0)
+        m = (p - c).T @ (p - c) - len(p) * prior_m ** 2 * np.outer(up0, up0)
+        n = np.linalg.eigh(m)[1][:, 0]
+        n = n if n @ up0 > 0 else -n
+        dist = np.abs((pts - c) @ n)
+        keep = dist <= max(3.0 * float(np.median(dist)), 0.01)
+    return n, float(c @ n)
+
+
+def _segments(c: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of the runs of True in a (T,) bool array."""
+    c = np.concatenate([[False], c, [False]])
+    return list(zip(np.flatnonzero(~c[:-1] & c[1:]), np.flatnonzero(c[:-1] & ~c[1:])))
+
+
+def plant(root: np.ndarray, mid_rel: np.ndarray, low_rel: np.ndarray, contact: np.ndarray, up: np.ndarray,
+          floor_d: float, smooth_frames: float = 1.0, fade_frames: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Root (T, 3) moved so that contact feet stay put on the floor, and what is left for the legs.
+
+    Each contact segment's foot should stay at its mean horizontal position with its lowest point on
+    the floor n . x = floor_d. The root takes the mean of the contact feet's corrections, linearly
+    interpolated between contact frames and Gaussian-smoothed over `smooth_frames` (no jumps where the
+    supporting foot changes); what the root cannot do (two feet in double support, the smoothing) is
+    returned per foot, shift (T, 2, 3), for a leg IK, fading out over `fade_frames` after contact.
+    No foot point ends under the floor. low_rel (T, 2, 3): lowest foot points relative to the root."""
+    n = len(root)
+    want = np.zeros((n, 2, 3))
+    for f in range(2):
+        for a, b in _segments(contact[:, f]):
+            world = root[a:b] + mid_rel[a:b, f]
+            d = world.mean(0) - world
+            d -= (d @ up)[:, None] * up                                          # horizontal: stay put
+            d += (floor_d - (root[a:b] + low_rel[a:b, f]) @ up)[:, None] * up   # vertical: on the floor
+            want[a:b, f] = d
+    have = contact.any(1)
+    delta = np.zeros((n, 3))
+    if have.any():
+        idx, t = np.flatnonzero(have), np.arange(n)
+        mean = (want * contact[..., None]).sum(1)[have] / contact.sum(1)[have, None]
+        delta = np.stack([np.interp(t, idx, mean[:, k]) for k in range(3)], 1)
+    if smooth_frames > 0 and have.any():
+        delta = gaussian_filter1d(delta, smooth_frames, axis=0, mode="nearest")
+    out = root + delta
+    shift = np.where(contact[..., None], want - delta[:, None], 0.0)
+    for f in range(2):                                                           # fade the leg's shift out
+        for a, b in _segments(contact[:, f]):
+            for k in range(1, fade_frames + 1):
+                w = 1.0 - k / (fade_frames + 1)
+                if b - 1 + k < n and not contact[b - 1 + k, f]:
+                    shift[b - 1 + k, f] = w * shift[b - 1, f]
+                if a - k >= 0 and not contact[a - k, f]:
+                    shift[a - k, f] = w * shift[a, f]
+    sink = floor_d - ((out[:, None] + low_rel + shift) @ up).min(1)              # > 0: a foot under the floor
+    raise_ = np.maximum(sink, 0.0)
+    out = out + raise_[:, None] * up
+    shift -= np.where(contact[..., None], raise_[:, None, None] * up, 0.0)       # contact feet stay on the floor
+    return out, shift
+
+
+def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """(3, 3) W with rows x, y = up, z = forward made horizontal; x = y cross z (right-handed)."""
+    y = up / np.linalg.norm(up)
+    z = forward - (forward @ y) * y
+    if np.linalg.norm(z) < 1e-6:                    # facing straight up or down: any horizontal axis
+        z = np.cross(y, [1.0, 0.0, 0.0]) if abs(y[0]) < 0.9 else np.cross(y, [0.0, 0.0, 1.0])
+    z /= np.linalg.norm(z)
+    return np.stack([np.cross(y, z), y, z])
+
+
+def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarray, cam_rot: np.ndarray,
+                static: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig()) -> WorldTrack:
+    """World frame of one track (see the module docstring).
+
+    root_cam (T, 3), orient_cam (T, 3, 3) rest model -> camera, feet_cam (T, 6, 3) left big toe, small
+    toe, heel, right ..., cam_rot (T, 3, 3) first camera's axes -> camera t, static (T,) in [0, 1].
+    """
+    n = len(root_cam)
+    ct = np.swapaxes(cam_rot, 1, 2)                                        # camera t -> reference
+    cam_root = np.einsum("tij,tj->ti", ct, root_cam)
+    rel = np.einsum("tij,tkj->tki", ct, feet_cam - root_cam[:, None]).reshape(n, 2, 3, 3)
+    mid_rel = rel.mean(2)                                                  # (T, 2, 3)
+    body_up = np.einsum("tij,tjk,k->ti", ct, orient_cam, MODEL_UP).mean(0)
+    up = body_up / np.linalg.norm(body_up) if np.linalg.norm(body_up) > 0.5 else np.array([0.0, -1.0, 0.0])
+    root, height, floor_d = cam_root.copy(), None, 0.0
+    contact = np.zeros((n, 2), bool)
+    for it in range(max(cfg.iterations, 1)):
+        low_idx = (rel @ up).argmin(2)                                     # (T, 2) lowest foot point
+        low_rel = np.take_along_axis(rel, low_idx[..., None, None], 2)[:, :, 0]
+        trust = static > 0.5            # world speeds need a trajectory; odometry's own is circular
+        fwd = np.einsum("tij,tjk,k->ti", ct, orient_cam, MODEL_FORWARD)
+        fwd -= (fwd @ up)[:, None] * up
+        fwd /= np.maximum(np.linalg.norm(fwd, axis=1, keepdims=True), 1e-9)
+        contact = detect_contacts(low_rel @ up, mid_rel, root, up, fps, cfg, height, trust, fwd)
+        root = solve_trajectory(cam_root, mid_rel, contact, static, up, fps, cfg, flight=it > 0)
+        pts = (root[:, None] + low_rel)[contact]
+        up, floor_d = fit_floor(pts, up, cfg.floor_prior_m) if len(pts) >= 3 else (up, float(np.percentile(
+            ((root[:, None] + low_rel) @ up).min(1), 5)))
+        height = (root[:, None] + low_rel) @ up - floor_d
+    shift = np.zeros((n, 2, 3))
+    if cfg.plant:
+        low_idx = (rel @ up).argmin(2)
+        low_rel = np.take_along_axis(rel, low_idx[..., None, None], 2)[:, :, 0]
+        root, shift = plant(root, mid_rel, low_rel, contact, up, floor_d, cfg.plant_smooth_frames)
+        if not cfg.leg_ik:   # without the legs, the root alone keeps every foot point above the floor
+            sink = floor_d - ((root[:, None] + rel.reshape(n, 6, 3)) @ up).min(1)
+            root = root + np.maximum(sink, 0.0)[:, None] * up
+            shift[:] = 0.0
+    k0 = max(1, min(n, int(round(fps / 2))))
+    forward = np.einsum("tij,tjk,k->ti", ct[:k0], orient_cam[:k0], MODEL_FORWARD).mean(0)
+    w = world_axes(up, forward)
+    o = w @ root[0]
+    o[1] = floor_d
+    a = w @ ct                                                             # (T, 3, 3)
+    b = (root - cam_root) @ w.T - o
+    return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static,
+                      foot_shift=np.einsum("tij,tfj->tfi", cam_rot, shift))
+
+
+def world_to_camera_gl(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GL camera pose (camera looking along -Z, Y up) world -> camera: x_gl = R x_world + t.
+
+    x_world = A x_cv + b and x_gl = F x_cv (F = diag(1, -1, -1)) give R = F A^T, t = -F A^T b."""
+    f = np.diag([1.0, -1.0, -1.0])
+    r = f @ np.swapaxes(a, 1, 2)
+    return r, -np.einsum("tij,tj->ti", r, b)

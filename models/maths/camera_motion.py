@@ -1,0 +1,120 @@
+"""Camera rotation from background homographies: H = K R K^-1 for a camera that only turns.
+
+For a pinhole camera with intrinsics K that rotates by R between two frames (or sees a scene far
+enough away that its translation does not show), image points move by the homography
+H ~ K R K^-1, so K^-1 H K is R up to scale. `rotation_from_homography` takes the nearest rotation
+(SVD, determinant forced to +1) after dividing by the cube root of the determinant, and reports how
+far from a rotation the scaled matrix was (zoom, parallax or a bad fit show up there).
+
+Conventions: camera axes x right, y down, z forward (OpenCV); R maps a direction seen from camera
+t-1 to the same direction seen from camera t (d_t = R d_{t-1}); chained, C_t = R_t C_{t-1} maps the
+first frame's camera axes to camera t's. Points of the background (people masked out) are found by
+`background_grid` and the homography by `robust_homography` (DLT of models.maths.geometry with
+iterative trimming of the points it does not explain, e.g. other moving things).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from .geometry import apply_homography_np, box_grid, dlt_homography_np
+
+
+def intrinsics(focal_px: float, width: int, height: int) -> np.ndarray:
+    """(3, 3) K of the fit's pinhole: focal `focal_px`, principal point at the image centre."""
+    return np.array([[focal_px, 0.0, width / 2.0], [0.0, focal_px, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def nearest_rotation(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation closest in Frobenius norm to each (..., 3, 3) matrix (SVD, det +1)."""
+    u, _, vt = np.linalg.svd(m)
+    d = np.sign(np.linalg.det(u @ vt))
+    u = u.copy()
+    u[..., :, 2] *= d[..., None]
+    return u @ vt
+
+
+def rotation_from_homography(h: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera rotation of homographies H ~ K R K^-1.
+
+    Args:
+        h: (..., 3, 3) homographies in pixels, frame t-1 -> t (any scale).
+        k: (3, 3) intrinsics.
+
+    Returns:
+        R (..., 3, 3) rotations and err (...,): Frobenius distance of the determinant-normalised
+        K^-1 H K to R (0 for a pure rotation; a 2% zoom gives 0.016).
+    """
+    m = np.linalg.inv(k) @ np.asarray(h, np.float64) @ k
+    det = np.linalg.det(m)
+    scale = np.cbrt(np.where(np.abs(det) > 1e-12, det, 1.0))
+    m = m / scale[..., None, None]
+    r = nearest_rotation(m)
+    return r, np.linalg.norm(m - r, axis=(-2, -1))
+
+
+def background_grid(width: int, height: int, boxes: np.ndarray, grid: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """A grid x grid lattice over the frame and which of its points lie outside every person box.
+
+    boxes (K, 4) x1 y1 x2 y2 pixels, each grown by `margin` of its size on every side (limbs stick
+    out of detector boxes). Returns points (G, 2) pixels and keep (G,) bool.
+    """
+    pts = box_grid(np.array([[0.0, 0.0, width - 1.0, height - 1.0]]), grid)[0]
+    keep = np.ones(len(pts), bool)
+    for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
+        mx, my = margin * (x2 - x1), margin * (y2 - y1)
+        inside = (pts[:, 0] >= x1 - mx) & (pts[:, 0] <= x2 + mx) & (pts[:, 1] >= y1 - my) & (pts[:, 1] <= y2 + my)
+        keep &= ~inside
+    return pts, keep
+
+
+def robust_homography(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, min_points: int = 16,
+                      iterations: int = 3, floor_px: float = 0.5, k_median: float = 3.0) -> tuple[np.ndarray, bool, int, float]:
+    """DLT homography src -> dst refitted on the points it explains.
+
+    Each round keeps the points whose transfer error is below max(floor_px, k_median x the median
+    error of the kept points) and refits. Returns H (3, 3), valid, inlier count, median transfer
+    error (px) of the inliers.
+    """
+    m = np.asarray(mask, bool) & np.isfinite(src).all(-1) & np.isfinite(dst).all(-1)
+    h, ok = dlt_homography_np(src, dst, m, min_points=min_points)
+    err = np.full(len(src), np.inf)
+    for _ in range(iterations):
+        if not ok:
+            break
+        with np.errstate(all="ignore"):
+            err = np.linalg.norm(apply_homography_np(h, np.where(m[:, None], src, 0.0)) - dst, axis=-1)
+        err = np.where(m, err, np.inf)
+        keep = m & (err <= max(floor_px, k_median * float(np.median(err[m]))))
+        if keep.sum() < min_points:
+            break
+        h, ok = dlt_homography_np(src, dst, keep, min_points=min_points)
+        m = keep
+    n = int(m.sum())
+    med = float(np.median(err[m])) if ok and n and np.isfinite(err[m]).all() else float("nan")
+    return h, bool(ok), n, med
+
+
+def fill_rotations(r_rel: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) relative rotations with invalid frames replaced by their nearest valid neighbours'
+    mean rotation vector (a camera keeps turning through a dropout); identity when none is valid."""
+    r_rel = np.asarray(r_rel, np.float64).copy()
+    valid = np.asarray(valid, bool)
+    if not valid.any():
+        return np.tile(np.eye(3), (len(r_rel), 1, 1))
+    idx = np.flatnonzero(valid)
+    vec = Rotation.from_matrix(r_rel[idx]).as_rotvec()
+    for t in np.flatnonzero(~valid):
+        j = np.searchsorted(idx, t)
+        near = [vec[i] for i in (j - 1, j) if 0 <= i < len(idx)]
+        r_rel[t] = Rotation.from_rotvec(np.mean(near, 0)).as_matrix()
+    return r_rel
+
+
+def chain_rotations(r_rel: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) C_t = R_t C_{t-1}, C_0 = I (r_rel[0] is ignored): first camera's axes -> camera t's."""
+    c = np.zeros_like(np.asarray(r_rel, np.float64))
+    c[0] = np.eye(3)
+    for t in range(1, len(c)):
+        c[t] = r_rel[t] @ c[t - 1]
+    return nearest_rotation(c)

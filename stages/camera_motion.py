@@ -1,0 +1,109 @@
+"""camera_motion: per frame, the background homography from frame t-1 to t, people masked out.
+
+Dense flow (video2mesh.models.nets.flow, OpenCV DIS by default: no weights) between successive frames
+at a working resolution; a regular grid over the whole frame, minus every tracklet's box at t-1
+(grown by `box_margin`), displaced by the flow gives background correspondences, and a DLT refitted on
+the points it explains (video2mesh.models.maths.camera_motion.robust_homography) gives H in image
+pixels. The `world` stage turns H into the camera's rotation with the fit's intrinsics (H = K R K^-1).
+Frame 0, too few background points or a failed fit give the identity with valid=False.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from video2mesh.models.maths.camera_motion import background_grid, robust_homography
+from video2mesh.models.nets import flow as flowlib
+from video2mesh.pipeline.artifacts import Artifact, fixed
+from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
+
+log = logging.getLogger(__name__)
+
+CAMERA_MOTION = Artifact(
+    "camera_motion",
+    version=1,
+    schema=pa.schema([
+        ("frame", pa.int64()),
+        ("h", fixed(9)),                  # row-major H, frame-1 -> frame, image pixels, H[0,0] = 1
+        ("valid", pa.bool_()),
+        ("n_points", pa.int32()),         # background points the final fit used
+        ("residual_px", pa.float32()),    # their median transfer error, image pixels (NaN if invalid)
+    ]),
+    doc="Background (people masked) homography per frame, frame t-1 -> t; identity where valid is false.",
+)
+
+
+@dataclass(frozen=True)
+class CameraMotionConfig:
+    """How the background motion is measured."""
+
+    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+    work_long_side: int = 512         # flow resolution, as the homography stage (~24 pairs/s on 2 cores)
+    grid: int = 32                    # grid x grid points over the frame before masking people out
+    box_margin: float = 0.15          # tracklet boxes grown by this share of their size on every side
+    min_points: int = 24              # fewer background points: no estimate for this frame
+    chunk_frames: int = 256
+
+    def __post_init__(self) -> None:
+        if self.grid < 4 or self.min_points < 4 or self.work_long_side < 16 or self.box_margin < 0:
+            raise ValueError("camera_motion: grid >= 4, min_points >= 4, work_long_side >= 16, box_margin >= 0")
+
+
+def pair_homography(flow: np.ndarray, image_wh: tuple[int, int], boxes: np.ndarray,
+                    cfg: CameraMotionConfig) -> tuple[np.ndarray, bool, int, float]:
+    """H (3, 3) image pixels, valid, points used, median error of one pair's (h, w, 2) working-size flow."""
+    w_img, h_img = image_wh
+    h, w = flow.shape[:2]
+    sx, sy = w / w_img, h / h_img
+    src, keep = background_grid(w_img, h_img, boxes, cfg.grid, cfg.box_margin)
+    work = np.stack([(src[:, 0] + 0.5) * sx - 0.5, (src[:, 1] + 0.5) * sy - 0.5], -1)
+    f = flowlib.sample_flow(flow, work).astype(np.float64)
+    dst = src + np.stack([f[:, 0] / sx, f[:, 1] / sy], -1)
+    inside = (dst[:, 0] >= 0) & (dst[:, 0] <= w_img - 1) & (dst[:, 1] >= 0) & (dst[:, 1] <= h_img - 1)
+    return robust_homography(src, dst, keep & np.isfinite(dst).all(-1) & inside, min_points=cfg.min_points)
+
+
+def compute(ctx: Context, cfg: CameraMotionConfig, chunk: Chunk) -> pd.DataFrame:
+    start, stop = chunk.start, chunk.stop
+    if stop <= start:
+        return CAMERA_MOTION.empty()
+    w_img, h_img = ctx.video.width, ctx.video.height
+    boxes = ctx.input_frames("tracklets", max(start - 1, 0), stop, columns=["frame", "x1", "y1", "x2", "y2"])
+    by_frame = {int(f): g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64) for f, g in boxes.groupby("frame")}
+    size = flowlib.work_size(w_img, h_img, cfg.work_long_side, multiple=1)
+    dis = ctx.memo("camera_motion:dis", lambda: flowlib.DISFlow(cfg.dis_preset))
+    n = stop - start
+    hs = np.tile(np.eye(3).reshape(1, 9), (n, 1))
+    valid, npts, res = np.zeros(n, bool), np.zeros(n, np.int32), np.full(n, np.nan)
+    # the previous chunk's last frame is kept: the decoder cannot step back without decoding from 0
+    carry = ctx.memo("camera_motion:last_frame", dict)
+    first, last = max(start - 1, 0), None
+    if carry.get("t") == first and carry.get("size") == size:
+        last, first = carry["img"], first + 1
+    for t, frame in ctx.frames(first, stop, rgb=False):
+        img = flowlib.resize_rgb(frame, size)
+        if t >= start and t > 0 and last is not None:
+            fl = dis(last[None], img[None])[0]
+            h, ok, k, med = pair_homography(fl, (w_img, h_img), by_frame.get(t - 1, np.zeros((0, 4))), cfg)
+            i = t - start
+            hs[i], valid[i], npts[i], res[i] = h.reshape(9), ok, k, med
+        if t >= start:
+            ctx.advance(1)
+        carry.update(t=t, img=img, size=size)
+        last = img
+    return pd.DataFrame({"frame": np.arange(start, stop, dtype=np.int64), "h": list(hs.astype(np.float32)),
+                         "valid": valid, "n_points": npts, "residual_px": res.astype(np.float32)})
+
+
+def plan(ctx: Context, cfg: CameraMotionConfig) -> list[Chunk]:
+    return frame_chunks(ctx.video.n_frames, cfg.chunk_frames)
+
+
+STAGE = Stage(name="camera_motion", version=1, config=CameraMotionConfig, output=CAMERA_MOTION, compute=compute,
+              inputs=("probe", "tracklets"), plan=plan,
+              doc="background homography per frame (people masked out, DIS flow + trimmed DLT): the camera's motion")

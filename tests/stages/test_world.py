@@ -1,0 +1,123 @@
+"""world + camera_motion stages: the licence-free exports in the world frame, checked against the fit.
+
+- camera_motion on a video panned by known rotations (a texture warped by K R K^-1 per frame);
+- world on a fake fit (known Anny rig) with a still camera: the npz's camera reprojects the world-frame
+  joints onto the fit's camera-space joints, the conventions hold (start at the origin facing +Z,
+  floor y = 0), contacts and floor are exported; `world.frame=camera` is covered by test_fit_export.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from video2mesh.models.fit.world import WorldConfig, camera_rotations
+from video2mesh.models.maths.camera_motion import intrinsics
+from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
+from video2mesh.pipeline.runner import Runner
+from video2mesh.pipeline.store import ArtifactStore
+from video2mesh.stages import camera_motion, fit_export, probe
+from video2mesh.models.body.anny_body import N_BONES
+from video2mesh.models.writers.animation import CAMERA_TO_YUP
+
+from .fakes import FAKE_TRACKLETS, write_video
+from .fit_fakes import fake_fit_stage, fit_frame, rig_params, world_stages
+from .licence_free_helpers import anny_body
+
+W, H, FPS, STEP_DEG = 320, 240, 25.0, 0.4
+
+
+def panned_video(path, n=8):
+    """Frames of one texture seen by a camera turning STEP_DEG per frame about its vertical axis."""
+    rng = np.random.default_rng(0)
+    big = np.zeros((H, W), np.float32)
+    for s in (2, 6, 18):
+        big += cv2.GaussianBlur(rng.random((H, W)).astype(np.float32), (0, 0), s) * s
+    tex = cv2.cvtColor(cv2.normalize(big, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    k = intrinsics(float(max(W, H)), W, H)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    for t in range(n):
+        r = Rotation.from_euler("y", STEP_DEG * t, degrees=True).as_matrix()
+        vw.write(cv2.warpPerspective(tex, k @ r @ np.linalg.inv(k), (W, H), flags=cv2.INTER_CUBIC,
+                                     borderMode=cv2.BORDER_REFLECT))
+    vw.release()
+    return path
+
+
+def test_camera_motion_recovers_a_pan(tmp_path):
+    video = panned_video(tmp_path / "pan.mp4")
+    runner = Runner(stages={"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "camera_motion": camera_motion.STAGE},
+                    store=ArtifactStore(tmp_path / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()),
+                    configs={"camera_motion": camera_motion.CameraMotionConfig(grid=24)})
+    res = runner.run(video, until="camera_motion")
+    df = runner.store.read_df(res["camera_motion"].ref.path).sort_values("frame")
+    assert df.frame.tolist() == list(range(8)) and not df.valid.iloc[0] and df.valid.iloc[1:].all()
+    c, still = camera_rotations(stack(df.h, 9, np.float64).reshape(-1, 3, 3), df.valid.to_numpy(),
+                                intrinsics(float(max(W, H)), W, H), FPS, WorldConfig())
+    turn = np.degrees(Rotation.from_matrix(c[-1]).as_rotvec())
+    assert turn[1] == pytest.approx(STEP_DEG * 7, abs=0.1)      # frame t = frame 0 warped by K R_t K^-1: C_t = R_t
+    assert abs(turn[0]) < 0.1 and abs(turn[2]) < 0.1
+    assert still.max() < 0.01                                   # 10 deg/s: not a still camera
+
+
+@pytest.fixture(scope="module")
+def world_npz(tmp_path_factory):
+    body = anny_body()
+    tmp = tmp_path_factory.mktemp("world")
+    video = write_video(tmp / "clip.mp4")
+    fit = fit_frame({0: np.arange(0, 12)}, rig=lambda tid, fr: rig_params(body, tid, fr))
+    extra, configs = world_stages("world")
+    runner = Runner(stages={"probe": probe.STAGE, "fit": fake_fit_stage(fit), "fit_export": fit_export.STAGE, **extra},
+                    store=ArtifactStore(tmp / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()),
+                    configs={**configs, "fit_export": fit_export.FitExportConfig(formats=("npz", "glb"))})
+    paths = fit_export.fit_export_outputs(runner, video, tmp / "out")
+    npz = next(p for p in paths if p.suffix == ".npz")
+    with zipfile.ZipFile(npz) as z:
+        d = {n[:-4]: np.load(io.BytesIO(z.read(n)), allow_pickle=False) for n in z.namelist()}
+    return d, fit, body
+
+
+def test_world_npz_reprojects_onto_the_fit_exactly(world_npz):
+    import torch
+
+    from video2mesh.models.body.anny_body import pose_rig
+
+    d, fit, body = world_npz
+    n = len(fit)
+    assert str(d["frame_space"]) == "world"
+    assert d["cam_R"].shape == (n, 3, 3) and d["cam_t"].shape == (n, 3) and d["contact"].shape == (n, 2)
+    assert d["contact"].dtype == bool and d["feet3d"].shape == (n, 6, 3) and d["keypoints3d"].shape == (n, 17, 3)
+    with torch.no_grad():
+        sk = body.skeleton(torch.as_tensor(stack(fit.phenotype, 6)[:1]))
+    heads = pose_rig(body, sk, stack(fit.bone_rotations, N_BONES * 3, np.float64).reshape(n, N_BONES, 3),
+                     stack(fit.global_orient, 3, np.float64), stack(fit.transl, 3, np.float64), vertices=False)["heads"]
+    gl = np.einsum("tij,tkj->tki", d["cam_R"], d["joints"].astype(np.float64)) + d["cam_t"][:, None]
+    np.testing.assert_allclose(gl, heads @ CAMERA_TO_YUP.T, atol=2e-5)   # float32 files: ~1e-6 relative
+
+
+def test_world_npz_conventions(world_npz):
+    d, _, _ = world_npz
+    np.testing.assert_allclose(d["floor"], [0.0, 1.0, 0.0, 0.0])
+    np.testing.assert_allclose(d["joints"][0, 0, [0, 2]], 0.0, atol=1e-5)    # root above the origin
+    assert d["feet3d"][..., 1].min() > -1e-4                                 # nothing under the floor
+    low = d["feet3d"].reshape(-1, 2, 3, 3)[..., 1].min(2)
+    if d["contact"].any():
+        assert np.abs(low[d["contact"]]).max() < 0.01
+    r = d["cam_R"]
+    np.testing.assert_allclose(r @ np.swapaxes(r, 1, 2), np.tile(np.eye(3), (len(r), 1, 1)), atol=1e-5)
+
+
+def test_world_artifact_extends_the_fit_schema():
+    """stages/world.py lists the fit columns it carries itself (no stage imports another): each must be
+    a column of `fit` with the same type (fit may have more, e.g. its inputs, that the world drops)."""
+    from video2mesh.stages.fit_anny import FIT
+    from video2mesh.stages.world import FIT_COLUMNS, WORLD
+
+    assert len(FIT_COLUMNS) >= 14
+    for name in FIT_COLUMNS:
+        assert WORLD.schema.field(name) == FIT.schema.field(name), name
