@@ -77,6 +77,7 @@ class FitAnnyConfig:
     sigma_3d: float = 0.1             # robust scale of the world-landmark term, metres (0 = squares)
     window: int = 256                 # frames per fitted window (= the stage's resumable chunk)
     overlap: int = 32                 # context frames fitted on each side of a window, not kept
+    lr_end: float = 0.02              # Adam's rate decays to this share per phase (1 = constant, as before v2)
 
 
 def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]) -> np.ndarray:
@@ -99,7 +100,7 @@ def _fit_config(cfg: FitAnnyConfig, fps: float) -> FitConfig:
         raise ConfigError(f"fit.window={cfg.window}, fit.overlap={cfg.overlap}: need window >= 16, overlap >= 0")
     return FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
                      w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=cfg.w_smooth, sigma_3d=cfg.sigma_3d,
-                     w_accel=SMOOTHING[cfg.smoothing].w_accel, fps=fps)
+                     w_accel=SMOOTHING[cfg.smoothing].w_accel, fps=fps, lr_end=cfg.lr_end)
 
 
 def _plan(ctx: Context, cfg: FitAnnyConfig) -> list[Chunk]:

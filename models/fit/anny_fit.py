@@ -77,6 +77,7 @@ class FitConfig:
     iters_pose: int = 200           # everything, with the left/right check half-way
     iters_refine: int = 40          # pose on the exact skeleton of the fitted shape
     lr: float = 0.05
+    lr_end: float = 1.0             # each phase's rate decays to lr x lr_end (cosine; 1 = constant, as before)
     w_2d: float = 1.0
     w_3d: float = 2.0
     w_prior: float = 0.002
@@ -347,11 +348,16 @@ def _descend(prob: _Problem, x: _Unknowns, tg: _Targets, params: list[torch.Tens
     The acceleration prior joins once the pose is free: in the global phase the per-frame depth guesses
     still jitter by decimetres, and a prior that strong would outweigh the (bounded, robust) 2D term."""
     opt = torch.optim.Adam(params, lr=prob.cfg.lr)
+    # cosine decay to lr_end x lr: at a constant rate Adam keeps stepping ~lr around the minimum in every
+    # per-frame unknown (a few cm, a few degrees), and that dither is jitter in the exported motion
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iters, 1), eta_min=prob.cfg.lr * prob.cfg.lr_end)
     dynamics = any(p is x.theta for p in params)
     for _ in range(iters):
         opt.zero_grad()
         _energy(prob, x, skeleton(), tg, dynamics).backward()
         opt.step()
+        if prob.cfg.lr_end < 1.0:
+            sched.step()
 
 
 def _swapped_frames(prob: _Problem, x: _Unknowns, tg: _Targets, sk: Skeleton | None = None) -> np.ndarray:

@@ -108,7 +108,7 @@ def test_windowed_fit_equals_single_fit(body):
     uv = f * cam[..., :2] / cam[..., 2:] + np.array([w / 2, h / 2])
     kp2d = np.concatenate([uv, np.ones_like(uv[..., :1])], -1)
     world = cam - cam[:, 11:13].mean(1, keepdims=True)
-    cfg = FitConfig(iters_global=20, iters_pose=80, iters_refine=10, w_accel=SMOOTHING["standard"].w_accel,
+    cfg = FitConfig(iters_global=20, iters_pose=80, iters_refine=10, w_accel=SMOOTHING["standard"].w_accel, lr_end=0.02,
                     sigma_3d=0.1, fps=30.0)
     lin = linear_skeleton(body)
     one = lambda k, wl: fit_track(body, k, wl, (w, h), f, cfg, linear=lin, phenotype=phen)  # noqa: E731
