@@ -48,7 +48,7 @@ def cases(quick: bool, device: str) -> list[Case]:
             body = load_body(None)
             lin = linear_skeleton(body)
             kp2d, world = _track(body, lin, t_frames)
-            cfg = FitConfig(**ITERS, w_accel=SMOOTHING["standard"].w_accel, sigma_3d=0.1, fps=30.0, lr_end=0.02)
+            cfg = FitConfig(**ITERS, w_accel=SMOOTHING["standard"].w_accel, sigma_3d=0.1, lr_end=0.02)
             phen = np.full(6, 0.5)
             one = lambda k, w: fit_track(body, k, w, (1080, 1920), 1080.0, cfg, linear=lin, phenotype=phen)  # noqa: E731
             st = FitAnnyConfig()

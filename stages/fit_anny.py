@@ -93,14 +93,14 @@ def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]
         return roma.rotmat_to_rotvec(local).numpy()
 
 
-def _fit_config(cfg: FitAnnyConfig, fps: float) -> FitConfig:
+def _fit_config(cfg: FitAnnyConfig) -> FitConfig:
     if cfg.smoothing not in SMOOTHING:
         raise ConfigError(f"fit.smoothing={cfg.smoothing!r}: use one of {', '.join(SMOOTHING)}")
     if cfg.window < 16 or cfg.overlap < 0:
         raise ConfigError(f"fit.window={cfg.window}, fit.overlap={cfg.overlap}: need window >= 16, overlap >= 0")
     return FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
                      w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=cfg.w_smooth, sigma_3d=cfg.sigma_3d,
-                     w_accel=SMOOTHING[cfg.smoothing].w_accel, fps=fps, lr_end=cfg.lr_end)
+                     w_accel=SMOOTHING[cfg.smoothing].w_accel, lr_end=cfg.lr_end)
 
 
 def _plan(ctx: Context, cfg: FitAnnyConfig) -> list[Chunk]:
@@ -125,7 +125,7 @@ def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.n
         ti = _track_input(g, fps, cfg)
         body = load_body(ctx, cfg.rig)
         r = fit_track(body, ti.keypoints, ti.world, (ctx.video.width, ctx.video.height),
-                      float(cfg.focal_scale * max(ctx.video.width, ctx.video.height)), _fit_config(cfg, fps),
+                      float(cfg.focal_scale * max(ctx.video.width, ctx.video.height)), _fit_config(cfg),
                       linear=ctx.memo("anny-linear", lambda: linear_skeleton(body)))
         return r.phenotype
     return ctx.memo(f"fit-shape-{tid}-{first}", build)
@@ -134,7 +134,7 @@ def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.n
 def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
     if cfg.rig != "anny":
         raise ConfigError(f"fit.rig={cfg.rig!r}: only the 'anny' rig is fitted for now (its bone list is in video2mesh.models.body.anny_body.FIT_BONES)")
-    fcfg = _fit_config(cfg, ctx.video.fps)
+    fcfg = _fit_config(cfg)
     lo, hi = max(chunk.start - cfg.overlap, 0), chunk.stop + cfg.overlap
     bp = ctx.input_frames("blazepose", lo, hi, columns=_COLUMNS)
     if bp.empty or chunk.stop <= chunk.start:

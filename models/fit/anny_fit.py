@@ -20,8 +20,10 @@ Energy (weights in FitConfig):
 - temporal smoothness: squared first differences of bone rotations, global rotation and translation;
 - temporal dynamics prior (`w_accel`): squared accelerations of the camera-space keypoints per body
   part (the paper's part groups on COCO-17: torso, head, left/right arm, left/right leg, weights
-  PART_ACCEL: heavy parts move smoothly, hands may accelerate), in metres per frame^2 of a 30 fps
-  video (so one weight suits every frame rate);
+  PART_ACCEL: heavy parts move smoothly, hands may accelerate), in metres per frame^2: per frame, not
+  per second^2, because what it fights is BlazePose's per-frame noise, whose second difference per
+  frame is the same at any frame rate (real motion per frame is smaller at higher rates, so the same
+  weight bends it less there);
 - shape prior: weak pull of the phenotype towards the average (0.5).
 Left/right swaps: after a first fit, each frame's labels are swapped (left <-> right, 2D and 3D
 together) where that lowers the frame's 2D error by `swap_margin`, then the fit continues.
@@ -88,7 +90,6 @@ class FitConfig:
     swap_margin: float = 0.8        # swap a frame's labels if its error falls below this fraction
     w_accel: float = 0.0            # part-based acceleration prior (0 = off, the fit before it existed)
     sigma_3d: float = 0.0           # robust scale of the 3D term, metres (0 = plain squares)
-    fps: float = 30.0               # the track's frame rate (scales the acceleration prior)
     num_threads: int = 1            # the tensors are small: one thread is ~10x faster than 2 on a busy CPU
                                     # (set from the main thread only: see torch_threads)
 
@@ -330,14 +331,14 @@ def _energy(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets, dynamics: 
                                 + ((x.glob[1:] - x.glob[:-1]) ** 2).sum(-1).mean()
                                 + ((x.trans[1:] - x.trans[:-1]) ** 2).sum(-1).mean())
     if dynamics and cfg.w_accel > 0 and len(x.theta) > 2:
-        e = e + cfg.w_accel * _accel_prior(cam, cfg.fps)
+        e = e + cfg.w_accel * _accel_prior(cam)
     return e + cfg.w_shape * ((torch.sigmoid(x.phen) - 0.5) ** 2).sum()
 
 
-def _accel_prior(cam: torch.Tensor, fps: float) -> torch.Tensor:
+def _accel_prior(cam: torch.Tensor) -> torch.Tensor:
     """Part-weighted mean squared acceleration of camera-space keypoints cam (T, 17, 3) metres, in
-    (m per frame^2 of a 30 fps video)^2."""
-    acc = (cam[2:] - 2 * cam[1:-1] + cam[:-2]) * (fps / 30.0) ** 2                    # (T-2, 17, 3): A / 30^2 = a_f f^2 / 30^2
+    (m / frame^2)^2."""
+    acc = cam[2:] - 2 * cam[1:-1] + cam[:-2]                                           # (T-2, 17, 3)
     w = torch.as_tensor(part_accel_weights(), dtype=cam.dtype)
     return ((acc ** 2).sum(-1) * w).sum(-1).mean() / w.sum()
 

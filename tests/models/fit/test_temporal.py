@@ -109,7 +109,7 @@ def test_windowed_fit_equals_single_fit(body):
     kp2d = np.concatenate([uv, np.ones_like(uv[..., :1])], -1)
     world = cam - cam[:, 11:13].mean(1, keepdims=True)
     cfg = FitConfig(iters_global=20, iters_pose=80, iters_refine=10, w_accel=SMOOTHING["standard"].w_accel, lr_end=0.02,
-                    sigma_3d=0.1, fps=30.0)
+                    sigma_3d=0.1)
     lin = linear_skeleton(body)
     one = lambda k, wl: fit_track(body, k, wl, (w, h), f, cfg, linear=lin, phenotype=phen)  # noqa: E731
     single = one(kp2d, world)
