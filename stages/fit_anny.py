@@ -4,6 +4,13 @@ One shape (phenotype) per tracklet, per-frame bone rotations, global rotation an
 translation; see models/fit/anny_fit.py for the energy. The camera is a pinhole with the principal
 point at the image centre and focal length `focal_scale * max(W, H)` px (default 1.0: a 53 degree
 field of view along the long side, typical of phones and action cameras; the true value is unknown).
+
+Temporal quality (models/fit/temporal.py): BlazePose's left/right labels are made continuous over
+time, the landmarks robustly smoothed per `smoothing` preset (off | standard | strong) and weighted by
+visibility x presence, and the fit gets the part-based acceleration prior of the preset. Long tracks
+are fitted in windows of `window` frames (the stage's chunks, so a killed run resumes per window) with
+`overlap` frames of context each side; a track longer than one window gets its shape from a first fit
+of its first `window` frames, and every window fits the pose at that shape.
 """
 from __future__ import annotations
 
@@ -16,9 +23,11 @@ import pyarrow as pa
 
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody
 from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
-from video2mesh.models.runners.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS
+from video2mesh.models.fit.temporal import SMOOTHING, prepare_track
+from video2mesh.models.runners.blazepose import N_LANDMARKS
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
-from video2mesh.pipeline.stage import Chunk, Context, Stage
+from video2mesh.pipeline.errors import ConfigError
+from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 from .licence_free import load_body
 
@@ -26,7 +35,7 @@ log = logging.getLogger(__name__)
 
 FIT = Artifact(
     "fit",
-    version=1,
+    version=2,
     schema=pa.schema([
         ("frame", pa.int64()),
         ("track_id", pa.int32()),
@@ -43,6 +52,8 @@ FIT = Artifact(
         ("confidence", pa.float32()),      # 1 / (1 + residual / (2% of the person's size))
         ("swapped", pa.bool_()),           # left/right labels of BlazePose were swapped in this frame
         ("focal_px", pa.float32()),
+        ("keypoints_input", fixed(51)),    # COCO-17 the fit saw: relabelled, smoothed x px, y px, weight
+        ("flipped_input", pa.bool_()),     # BlazePose's left/right exchanged here for temporal continuity
     ]),
     doc="Anny fitted per tracklet; the rig's bone names/parents come from video2mesh.models.body.anny_body.",
 )
@@ -61,6 +72,12 @@ class FitAnnyConfig:
     w_3d: float = FitConfig.w_3d
     w_prior: float = FitConfig.w_prior
     w_smooth: float = FitConfig.w_smooth
+    smoothing: str = "standard"       # off | standard | strong (models/fit/temporal.SMOOTHING)
+    flip_fix: bool = True             # make BlazePose's left/right labels continuous over time
+    sigma_3d: float = 0.1             # robust scale of the world-landmark term, metres (0 = squares)
+    window: int = 256                 # frames per fitted window (= the stage's resumable chunk)
+    overlap: int = 32                 # context frames fitted on each side of a window, not kept
+    lr_end: float = 0.02              # Adam's rate decays to this share per phase (1 = constant, as before v2)
 
 
 def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]) -> np.ndarray:
@@ -76,46 +93,65 @@ def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]
         return roma.rotmat_to_rotvec(local).numpy()
 
 
+def _fit_config(cfg: FitAnnyConfig) -> FitConfig:
+    if cfg.smoothing not in SMOOTHING:
+        raise ConfigError(f"fit.smoothing={cfg.smoothing!r}: use one of {', '.join(SMOOTHING)}")
+    if cfg.window < 16 or cfg.overlap < 0:
+        raise ConfigError(f"fit.window={cfg.window}, fit.overlap={cfg.overlap}: need window >= 16, overlap >= 0")
+    return FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
+                     w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=cfg.w_smooth, sigma_3d=cfg.sigma_3d,
+                     w_accel=SMOOTHING[cfg.smoothing].w_accel, lr_end=cfg.lr_end)
+
+
+def _plan(ctx: Context, cfg: FitAnnyConfig) -> list[Chunk]:
+    return frame_chunks(ctx.video.n_frames, max(cfg.window, 1))
+
+
+_COLUMNS = ["frame", "track_id", "keypoints", "landmarks", "world"]
+
+
+def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig):
+    lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
+    world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)
+    return prepare_track(g["frame"].to_numpy(), lm, world, fps, SMOOTHING[cfg.smoothing], cfg.flip_fix)
+
+
+def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.ndarray:
+    """(6,) phenotype of a track longer than one window: the joint fit of its first `window` frames."""
+    def build():
+        g = ctx.input_frames("blazepose", first, first + cfg.window, columns=_COLUMNS)
+        g = g[g["track_id"] == tid].sort_values("frame")
+        fps = ctx.video.fps
+        ti = _track_input(g, fps, cfg)
+        body = load_body(ctx, cfg.rig)
+        r = fit_track(body, ti.keypoints, ti.world, (ctx.video.width, ctx.video.height),
+                      float(cfg.focal_scale * max(ctx.video.width, ctx.video.height)), _fit_config(cfg),
+                      linear=ctx.memo("anny-linear", lambda: linear_skeleton(body)))
+        return r.phenotype
+    return ctx.memo(f"fit-shape-{tid}-{first}", build)
+
+
 def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
-    import roma
-    import torch
-
     if cfg.rig != "anny":
-        from video2mesh.pipeline.errors import ConfigError
-
         raise ConfigError(f"fit.rig={cfg.rig!r}: only the 'anny' rig is fitted for now (its bone list is in video2mesh.models.body.anny_body.FIT_BONES)")
-    bp = ctx.input("blazepose", columns=["frame", "track_id", "keypoints", "world"])
-    if bp.empty:
+    fcfg = _fit_config(cfg)
+    lo, hi = max(chunk.start - cfg.overlap, 0), chunk.stop + cfg.overlap
+    bp = ctx.input_frames("blazepose", lo, hi, columns=_COLUMNS)
+    if bp.empty or chunk.stop <= chunk.start:
+        ctx.advance(chunk.stop - chunk.start)
         return FIT.empty()
-    w, h = ctx.video.width, ctx.video.height
-    focal = float(cfg.focal_scale * max(w, h))
-    body = load_body(ctx, cfg.rig)
-    linear = ctx.memo("anny-linear", lambda: linear_skeleton(body))
-    fcfg = FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
-                     w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=cfg.w_smooth)
+    spans = ctx.memo("fit-track-spans", lambda: ctx.input("blazepose", columns=["frame", "track_id"])
+                     .groupby("track_id")["frame"].agg(["min", "max", "count"]))
     out = []
     for tid, g in bp.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
-        if len(g) < cfg.min_frames:
+        span = spans.loc[tid]
+        frames = g["frame"].to_numpy()
+        if span["count"] < cfg.min_frames or not ((frames >= chunk.start) & (frames < chunk.stop)).any():
             continue
-        kp = stack(g["keypoints"], 51).reshape(-1, 17, 3)
-        world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)[:, COCO_FROM_BLAZEPOSE]
-        r = fit_track(body, kp, world, (w, h), focal, fcfg, linear=linear)
-        rots = bone_rotations(body, r.theta, r.skeleton, r.bones)
-        with torch.no_grad():
-            rg = roma.rotvec_to_rotmat(torch.as_tensor(r.global_orient, dtype=body.dtype))
-            root = rg @ r.skeleton.rest_rotations[0].T          # rest model -> camera
-            orient = roma.rotmat_to_rotvec(root).numpy()
-        size = np.array([max(float(np.linalg.norm(np.ptp(k[:, :2], axis=0))), 16.0) for k in kp])
-        kp_out = np.concatenate([r.keypoints2d, kp[..., 2:]], -1)
-        for i, f in enumerate(g["frame"].to_numpy()):
-            out.append({
-                "frame": int(f), "track_id": int(tid), "body_model": "anny", "rig": cfg.rig,
-                "bone_rotations": rots[i].reshape(-1), "global_orient": orient[i], "transl": r.transl[i],
-                "phenotype": r.phenotype, "keypoints": kp_out[i].reshape(-1), "keypoints3d": r.keypoints3d[i].reshape(-1),
-                "residual_px": float(r.residual_px[i]), "confidence": float(1.0 / (1.0 + r.residual_px[i] / (0.02 * size[i]))),
-                "swapped": bool(r.swapped[i]), "focal_px": focal,
-            })
-    ctx.advance(ctx.video.n_frames)
+        whole = span["min"] >= lo and span["max"] < hi       # the window holds the whole track
+        phen = None if whole else _track_shape(ctx, cfg, int(tid), int(span["min"]))
+        out += _fit_rows(ctx, cfg, fcfg, int(tid), g, chunk, phen)
+    ctx.advance(chunk.stop - chunk.start)
     if not out:
         return FIT.empty()
     df = pd.DataFrame(out)
@@ -126,6 +162,41 @@ def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
     return df
 
 
-STAGE = Stage(name="fit", version=1, config=FitAnnyConfig, output=FIT, compute=compute,
-              inputs=("probe", "tracklets", "blazepose"),
+def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd.DataFrame, chunk: Chunk,
+              phenotype: np.ndarray | None) -> list[dict]:
+    """Fit one track's frames of a window and return the rows of the window's own frames [start, stop)."""
+    import roma
+    import torch
+
+    w, h = ctx.video.width, ctx.video.height
+    focal = float(cfg.focal_scale * max(w, h))
+    body = load_body(ctx, cfg.rig)
+    linear = ctx.memo("anny-linear", lambda: linear_skeleton(body))
+    ti = _track_input(g, ctx.video.fps, cfg)
+    kp = ti.keypoints
+    r = fit_track(body, kp, ti.world, (w, h), focal, fcfg, linear=linear, phenotype=phenotype)
+    rots = bone_rotations(body, r.theta, r.skeleton, r.bones)
+    with torch.no_grad():
+        rg = roma.rotvec_to_rotmat(torch.as_tensor(r.global_orient, dtype=body.dtype))
+        root = rg @ r.skeleton.rest_rotations[0].T          # rest model -> camera
+        orient = roma.rotmat_to_rotvec(root).numpy()
+    size = np.array([max(float(np.linalg.norm(np.ptp(k[:, :2], axis=0))), 16.0) for k in kp])
+    kp_out = np.concatenate([r.keypoints2d, kp[..., 2:]], -1)
+    rows = []
+    for i, f in enumerate(g["frame"].to_numpy()):
+        if not chunk.start <= f < chunk.stop:
+            continue
+        rows.append({
+            "frame": int(f), "track_id": tid, "body_model": "anny", "rig": cfg.rig,
+            "bone_rotations": rots[i].reshape(-1), "global_orient": orient[i], "transl": r.transl[i],
+            "phenotype": r.phenotype, "keypoints": kp_out[i].reshape(-1), "keypoints3d": r.keypoints3d[i].reshape(-1),
+            "residual_px": float(r.residual_px[i]), "confidence": float(1.0 / (1.0 + r.residual_px[i] / (0.02 * size[i]))),
+            "swapped": bool(r.swapped[i]), "focal_px": focal,
+            "keypoints_input": kp[i].reshape(-1), "flipped_input": bool(ti.flipped[i]),
+        })
+    return rows
+
+
+STAGE = Stage(name="fit", version=2, config=FitAnnyConfig, output=FIT, compute=compute,
+              inputs=("probe", "tracklets", "blazepose"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -10,10 +10,20 @@ Energy (weights in FitConfig):
 - 2D: score-weighted Geman-McClure reprojection error of the 17 COCO keypoints, in units of the
   person's size in pixels (so one weight suits every resolution);
 - 3D: hip-centred model keypoints, rotated to camera axes, against BlazePose's world landmarks (metric
-  3D, camera-aligned axes), which pins body proportions and depth order of the limbs;
+  3D, camera-aligned axes), which pins body proportions and depth order of the limbs; robust when
+  `sigma_3d` > 0: sigma^2 r^2 / (r^2 + sigma^2), equal to r^2 for small residuals, bounded by sigma^2
+  for a landmark that is simply wrong;
+- per-keypoint weights: the caller's score (BlazePose visibility x presence x temporal robustness,
+  see models/fit/temporal.py), zero below `min_score`;
 - pose prior: weighted squared rotation angles away from Anny's rest pose (per-bone weights: twist,
   spine and neck segments are stiffer);
 - temporal smoothness: squared first differences of bone rotations, global rotation and translation;
+- temporal dynamics prior (`w_accel`): squared accelerations of the camera-space keypoints per body
+  part (the paper's part groups on COCO-17: torso, head, left/right arm, left/right leg, weights
+  PART_ACCEL: heavy parts move smoothly, hands may accelerate), in metres per frame^2: per frame, not
+  per second^2, because what it fights is BlazePose's per-frame noise, whose second difference per
+  frame is the same at any frame rate (real motion per frame is smaller at higher rates, so the same
+  weight bends it less there);
 - shape prior: weak pull of the phenotype towards the average (0.5).
 Left/right swaps: after a first fit, each frame's labels are swapped (left <-> right, 2D and 3D
 together) where that lowers the frame's 2D error by `swap_margin`, then the fit continues.
@@ -41,6 +51,24 @@ log = logging.getLogger(__name__)
 MODEL_TO_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 _TORSO = [5, 6, 11, 12]   # COCO shoulders and hips
 _HIPS = slice(11, 13)     # COCO left and right hip: their midpoint is the body's centre, in 2D and 3D
+# The paper's part groups on COCO-17 with acceleration-prior weights (relative; see w_accel): the torso
+# carries the mass and moves smoothly, head and legs less so, wrists and elbows may accelerate most.
+PART_ACCEL: dict[str, tuple[tuple[int, ...], float]] = {
+    "torso": ((5, 6, 11, 12), 2.0),
+    "head": ((0, 1, 2, 3, 4), 1.0),
+    "arm_left": ((7, 9), 0.5),
+    "arm_right": ((8, 10), 0.5),
+    "leg_left": ((13, 15), 1.0),
+    "leg_right": ((14, 16), 1.0),
+}
+
+
+def part_accel_weights() -> np.ndarray:
+    """(17,) per-keypoint weight of the acceleration prior, from PART_ACCEL."""
+    w = np.zeros(17)
+    for idx, wt in PART_ACCEL.values():
+        w[list(idx)] = wt
+    return w
 
 
 @dataclass(frozen=True)
@@ -51,6 +79,7 @@ class FitConfig:
     iters_pose: int = 200           # everything, with the left/right check half-way
     iters_refine: int = 40          # pose on the exact skeleton of the fitted shape
     lr: float = 0.05
+    lr_end: float = 1.0             # each phase's rate decays to lr x lr_end (cosine; 1 = constant, as before)
     w_2d: float = 1.0
     w_3d: float = 2.0
     w_prior: float = 0.002
@@ -59,6 +88,8 @@ class FitConfig:
     gm_sigma: float = 0.1           # Geman-McClure scale, in person sizes
     min_score: float = 0.3          # keypoints below this score are ignored
     swap_margin: float = 0.8        # swap a frame's labels if its error falls below this fraction
+    w_accel: float = 0.0            # part-based acceleration prior (0 = off, the fit before it existed)
+    sigma_3d: float = 0.0           # robust scale of the 3D term, metres (0 = plain squares)
     num_threads: int = 1            # the tensors are small: one thread is ~10x faster than 2 on a busy CPU
                                     # (set from the main thread only: see torch_threads)
 
@@ -104,13 +135,17 @@ def linear_skeleton(body: AnnyBody, step: float = 0.1) -> tuple[Skeleton, torch.
 
 
 def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: tuple[int, int], focal_px: float,
-              cfg: FitConfig = FitConfig(), linear=None) -> FitResult:
+              cfg: FitConfig = FitConfig(), linear=None, phenotype: np.ndarray | None = None) -> FitResult:
     """Fit one track. kp2d (T, 17, 3) px + score, world (T, 17, 3) metres (camera-aligned, hip-centred),
-    image_size (W, H). `linear` may pass a precomputed `linear_skeleton(body)` (shared by tracks)."""
+    image_size (W, H). `linear` may pass a precomputed `linear_skeleton(body)` (shared by tracks).
+    `phenotype` (6,) in (0, 1) fixes the shape (windows of a long track share their track's shape):
+    only the pose is fitted, on the exact skeleton of that shape."""
     with torch_threads(cfg.num_threads):
         prob = _Problem.build(body, image_size, focal_px, cfg, linear or linear_skeleton(body))
         targets = _Targets.build(kp2d, world, cfg.min_score, body.dtype)
         x = _initial_unknowns(prob, kp2d, world, targets.size)
+        if phenotype is not None:
+            return _fit_pose_only(prob, x, targets, np.asarray(phenotype, np.float64))
         on_linear = lambda: prob.linear_skeleton_at(x.phen)  # noqa: E731
         _descend(prob, x, targets, [x.glob, x.trans], cfg.iters_global, on_linear)
         half = cfg.iters_pose // 2
@@ -124,6 +159,24 @@ def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: t
             exact = body.skeleton(torch.sigmoid(x.phen)[None])
         _descend(prob, x, targets, [x.glob, x.trans, x.theta], cfg.iters_refine, lambda: exact)
         return _result(prob, x, targets, exact, swapped)
+
+
+def _fit_pose_only(prob: _Problem, x: _Unknowns, targets: _Targets, phenotype: np.ndarray) -> FitResult:
+    """The same phases as fit_track with the shape fixed at `phenotype` (6,), on its exact skeleton."""
+    cfg = prob.cfg
+    with torch.no_grad():
+        p = torch.as_tensor(np.clip(phenotype, 1e-6, 1 - 1e-6), dtype=prob.body.dtype)
+        x.phen.copy_(torch.log(p / (1 - p)))
+        exact = prob.body.skeleton(p[None])
+    on_exact = lambda: exact  # noqa: E731
+    _descend(prob, x, targets, [x.glob, x.trans], cfg.iters_global, on_exact)
+    half = cfg.iters_pose // 2
+    _descend(prob, x, targets, [x.glob, x.trans, x.theta], half, on_exact)
+    swapped = _swapped_frames(prob, x, targets, exact)
+    if swapped.any():
+        targets = targets.relabelled(torch.as_tensor(swapped))
+    _descend(prob, x, targets, [x.glob, x.trans, x.theta], cfg.iters_pose - half + cfg.iters_refine, on_exact)
+    return _result(prob, x, targets, exact, swapped)
 
 
 @contextmanager
@@ -249,45 +302,70 @@ def _project(prob: _Problem, x: _Unknowns, sk: Skeleton) -> tuple[torch.Tensor, 
     return cam, proj
 
 
-def _data_terms(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame (T,) score-weighted 2D Geman-McClure error and hip-centred 3D squared error."""
-    cam, proj = _project(prob, x, sk)
+def _data_terms(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets,
+                projected: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame (T,) score-weighted 2D Geman-McClure error and hip-centred 3D squared error
+    (`projected`: _project's output when the caller has it already)."""
+    cam, proj = projected if projected is not None else _project(prob, x, sk)
     r2 = ((proj - tg.kp) ** 2).sum(-1) / tg.size ** 2
     gm = r2 / (r2 + prob.cfg.gm_sigma ** 2)
     e2d = (tg.score * gm).sum(-1) / tg.score.sum(-1).clamp(min=1e-6)
     rel = cam - cam[:, _HIPS].mean(1, keepdim=True)
-    e3d = (tg.score * ((rel - tg.world) ** 2).sum(-1)).sum(-1) / tg.score.sum(-1).clamp(min=1e-6)
+    r3 = ((rel - tg.world) ** 2).sum(-1)
+    if prob.cfg.sigma_3d > 0:
+        s2 = prob.cfg.sigma_3d ** 2
+        r3 = s2 * r3 / (r3 + s2)
+    e3d = (tg.score * r3).sum(-1) / tg.score.sum(-1).clamp(min=1e-6)
     return e2d, e3d
 
 
-def _energy(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets) -> torch.Tensor:
-    """The scalar energy of the module docstring."""
+def _energy(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets, dynamics: bool = True) -> torch.Tensor:
+    """The scalar energy of the module docstring (`dynamics`: with the acceleration prior)."""
     cfg = prob.cfg
-    e2d, e3d = _data_terms(prob, x, sk, tg)
+    cam, proj = _project(prob, x, sk)
+    e2d, e3d = _data_terms(prob, x, sk, tg, (cam, proj))
     e = cfg.w_2d * e2d.mean() + cfg.w_3d * e3d.mean()
     e = e + cfg.w_prior * (prob.prior_w[None, :, None] * x.theta ** 2).sum((1, 2)).mean()
     if len(x.theta) > 1:
         e = e + cfg.w_smooth * (((x.theta[1:] - x.theta[:-1]) ** 2).sum((1, 2)).mean()
                                 + ((x.glob[1:] - x.glob[:-1]) ** 2).sum(-1).mean()
                                 + ((x.trans[1:] - x.trans[:-1]) ** 2).sum(-1).mean())
+    if dynamics and cfg.w_accel > 0 and len(x.theta) > 2:
+        e = e + cfg.w_accel * _accel_prior(cam)
     return e + cfg.w_shape * ((torch.sigmoid(x.phen) - 0.5) ** 2).sum()
+
+
+def _accel_prior(cam: torch.Tensor) -> torch.Tensor:
+    """Part-weighted mean squared acceleration of camera-space keypoints cam (T, 17, 3) metres, in
+    (m / frame^2)^2."""
+    acc = cam[2:] - 2 * cam[1:-1] + cam[:-2]                                           # (T-2, 17, 3)
+    w = torch.as_tensor(part_accel_weights(), dtype=cam.dtype)
+    return ((acc ** 2).sum(-1) * w).sum(-1).mean() / w.sum()
 
 
 def _descend(prob: _Problem, x: _Unknowns, tg: _Targets, params: list[torch.Tensor], iters: int,
              skeleton: Callable[[], Skeleton]) -> None:
-    """`iters` Adam steps on `params` (a fresh optimiser per phase), the skeleton rebuilt per step."""
+    """`iters` Adam steps on `params` (a fresh optimiser per phase), the skeleton rebuilt per step.
+    The acceleration prior joins once the pose is free: in the global phase the per-frame depth guesses
+    still jitter by decimetres, and a prior that strong would outweigh the (bounded, robust) 2D term."""
     opt = torch.optim.Adam(params, lr=prob.cfg.lr)
+    # cosine decay to lr_end x lr: at a constant rate Adam keeps stepping ~lr around the minimum in every
+    # per-frame unknown (a few cm, a few degrees), and that dither is jitter in the exported motion
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iters, 1), eta_min=prob.cfg.lr * prob.cfg.lr_end)
+    dynamics = any(p is x.theta for p in params)
     for _ in range(iters):
         opt.zero_grad()
-        _energy(prob, x, skeleton(), tg).backward()
+        _energy(prob, x, skeleton(), tg, dynamics).backward()
         opt.step()
+        if prob.cfg.lr_end < 1.0:
+            sched.step()
 
 
-def _swapped_frames(prob: _Problem, x: _Unknowns, tg: _Targets) -> np.ndarray:
+def _swapped_frames(prob: _Problem, x: _Unknowns, tg: _Targets, sk: Skeleton | None = None) -> np.ndarray:
     """(T,) bool: frames whose data error drops below swap_margin of itself with left/right exchanged."""
     cfg = prob.cfg
     with torch.no_grad():
-        sk = prob.linear_skeleton_at(x.phen)
+        sk = sk if sk is not None else prob.linear_skeleton_at(x.phen)
         e_keep = _data_terms(prob, x, sk, tg)
         e_swap = _data_terms(prob, x, sk, tg.flipped())
         per_frame = [e2d + cfg.w_3d / cfg.w_2d * e3d for e2d, e3d in (e_keep, e_swap)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,7 +131,11 @@ def test_fitted_keypoints_reproject_onto_blazepose(shared_data, tmp_path, body, 
     size = np.array([np.linalg.norm(np.ptp(k[:, :2], axis=0)) for k in a])
     per_frame = (err * ok).sum(1) / ok.sum(1)
     assert (per_frame / size < MAX_REL_ERROR).all(), per_frame / size
-    assert np.allclose(m.residual_px, (err * a[..., 2] * (a[..., 2] >= 0.3)).sum(1) / (a[..., 2] * (a[..., 2] >= 0.3)).sum(1), rtol=1e-3, atol=0.05)
+    # residual_px: against what the fit saw (the relabelled, smoothed keypoints and their weights)
+    inp = stack(m["keypoints_input"], 51).reshape(-1, 17, 3)
+    w_in = inp[..., 2] * (inp[..., 2] >= 0.3)
+    err_in = np.linalg.norm(inp[..., :2] - b[..., :2], axis=-1)
+    assert np.allclose(m.residual_px, (err_in * w_in).sum(1) / w_in.sum(1), rtol=1e-3, atol=0.05)
     assert (fit.body_model == "anny").all()
     # one shape per person
     for _, g in fit.groupby("track_id"):
@@ -159,3 +164,65 @@ def test_nothing_touches_the_network(shared_data, tmp_path, body, monkeypatch):
 
     ok, why = licence_free_available(reg)
     assert ok, why
+
+
+def test_smoothing_presets_change_the_stage_key_and_bad_values_are_one_line_errors():
+    from video2mesh.pipeline.errors import ConfigError
+    from video2mesh.pipeline.stage import Chunk
+    from video2mesh.stages import fit_anny
+
+    from video2mesh.models.fit.temporal import SMOOTHING
+
+    keys = set()
+    for name in SMOOTHING:
+        runner = _key_runner(fit_anny.FitAnnyConfig(smoothing=name))
+        keys.add(runner.stage_key("fit", {"probe": "p", "tracklets": "t", "blazepose": "b"}))
+    assert len(keys) == 3
+    assert fit_anny._fit_config(fit_anny.FitAnnyConfig(smoothing="off")).w_accel == 0.0
+    assert fit_anny._fit_config(fit_anny.FitAnnyConfig(smoothing="strong")).w_accel > \
+        fit_anny._fit_config(fit_anny.FitAnnyConfig()).w_accel > 0
+    with pytest.raises(ConfigError, match="off, standard, strong"):
+        fit_anny.compute(None, fit_anny.FitAnnyConfig(smoothing="silky"), Chunk(0, 0, 1))
+
+
+def _key_runner(cfg):
+    from video2mesh.pipeline.assets import AssetRegistry
+    from video2mesh.pipeline.runner import Runner
+    from video2mesh.pipeline.store import ArtifactStore
+    from video2mesh.stages import fit_anny, probe
+
+    from .licence_free_helpers import FAKE_TRACKLETS
+    import tempfile
+
+    stages = {"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "blazepose": _bp_stage(), "fit": fit_anny.STAGE}
+    return Runner(stages=stages, store=ArtifactStore(tempfile.mkdtemp()), registry=AssetRegistry([]),
+                  configs={"fit": cfg})
+
+
+def _bp_stage():
+    from video2mesh.stages import blazepose
+
+    return blazepose.STAGE
+
+
+def test_windows_resume_to_the_same_rows(shared_data, tmp_path, body):
+    """A 30-frame track fitted in 16-frame windows (two chunks, the shape from the first window): a run
+    that lost its first window's part recomputes it alone and ends with the same rows."""
+    from video2mesh.stages.fit_anny import FitAnnyConfig
+
+    reg = blazepose_registry()
+    cfg = FitAnnyConfig(iters_global=10, iters_pose=30, iters_refine=5, window=16, overlap=4)
+    video = shared_data / "videos" / "mmhuman3d_single_person_demo.mp4"
+    runner, res = run_path(video, tmp_path, reg, until="fit", max_frames=30, max_people=1, fit_cfg=cfg)
+    d = res["fit"].ref.path
+    full = runner.store.read_df(d).sort_values("frame").reset_index(drop=True)
+    assert res["fit"].parts_total == 2 and len(full) == 30
+    ph = stack(full["phenotype"], 6)
+    assert np.allclose(ph, ph[0])                               # one shape across the windows
+    (Path(d) / "manifest.json").unlink()
+    (Path(d) / "part-00000.parquet").unlink()
+    runner2, res2 = run_path(video, tmp_path, reg, until="fit", max_frames=30, max_people=1, fit_cfg=cfg)
+    assert res2["fit"].status == "resumed" and res2["fit"].parts_computed == 1
+    again = runner2.store.read_df(res2["fit"].ref.path).sort_values("frame").reset_index(drop=True)
+    for col in ("bone_rotations", "transl", "keypoints3d", "keypoints_input"):
+        assert np.array_equal(stack(again[col], len(again[col].iloc[0])), stack(full[col], len(full[col].iloc[0]))), col

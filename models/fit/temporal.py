@@ -1,0 +1,124 @@
+"""Temporal quality of the licence-free fit: smoothing presets, input preparation, windows of long tracks.
+
+- `SMOOTHING`: the presets behind `--set fit.smoothing=off|standard|strong`. `off` is the fit as it was
+  (raw BlazePose input, no dynamics prior); `standard` smooths the input landmarks with a robust local
+  quadratic over +-0.1 s and adds the part-based acceleration prior; `strong` doubles the window and
+  quadruples the prior (for users who want calm motion more than every flick of a wrist).
+- `prepare_track`: BlazePose's per-frame landmarks -> the fit's targets: left/right labels made
+  continuous over time (models/fit/smoothing.consistent_labels), per-keypoint weights
+  visibility x presence x temporal robustness, and robustly smoothed 2D keypoints and world landmarks
+  (models/fit/smoothing.robust_smooth; the raw values stay in the `blazepose` artifact).
+- `windows` / `fit_windowed`: a long track is fitted in windows of `window` frames, each with
+  `overlap` frames of context on both sides that are fitted but not kept, so memory is bounded by the
+  window and time is linear in the length; every window depends only on its own frames (and the
+  track's shape, fixed beforehand), so windows can be computed in any order, resumed, or in parallel.
+Shapes: T frames; COCO-17 keypoints; BlazePose-33 landmarks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from video2mesh.models.body.anny_body import COCO_FLIP
+from video2mesh.models.runners.blazepose import BLAZEPOSE_FLIP, COCO_FROM_BLAZEPOSE
+
+from .smoothing import consistent_labels, half_window_frames, robust_smooth
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """One smoothing preset: input window (s, each side), acceleration prior weight (FitConfig.w_accel)."""
+
+    name: str
+    input_half_window_s: float
+    w_accel: float
+
+
+SMOOTHING: dict[str, Smoothing] = {
+    "off": Smoothing("off", 0.0, 0.0),
+    "standard": Smoothing("standard", 0.1, 2.5),
+    "strong": Smoothing("strong", 0.2, 10.0),
+}
+MIN_SCALE_PX = 0.5      # robust residual scale floor of 2D keypoints (sub-pixel noise is not an outlier)
+MIN_SCALE_M = 0.005     # the same for world landmarks, metres
+
+
+@dataclass(frozen=True)
+class TrackInput:
+    """The fit's targets for one track. keypoints (T, 17, 3) px + weight; world (T, 17, 3) metres;
+    flipped (T,) bool: BlazePose's left/right labels were exchanged here to keep the track continuous."""
+
+    keypoints: np.ndarray
+    world: np.ndarray
+    flipped: np.ndarray
+
+
+def person_size(kp: np.ndarray) -> np.ndarray:
+    """(T,) diagonal of the keypoints' box in px (at least 16)."""
+    return np.maximum(np.linalg.norm(np.ptp(kp[..., :2], axis=1), axis=-1), 16.0)
+
+
+def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray, fps: float,
+                  preset: Smoothing, flip_fix: bool = True) -> TrackInput:
+    """frames (T,) int increasing; landmarks (T, 33, 5) x px, y px, z, visibility, presence;
+    world33 (T, 33, 3) metres. Missing frames between `frames` count as missing samples."""
+    lm = np.asarray(landmarks, np.float64).copy()
+    wl = np.asarray(world33, np.float64).copy()
+    flipped = np.zeros(len(frames), bool)
+    if flip_fix and len(frames) > 1:
+        kp = lm[:, COCO_FROM_BLAZEPOSE]
+        flipped = consistent_labels(kp[..., :2], COCO_FLIP, person_size(kp), confidence=kp[..., 3] * kp[..., 4])
+        lm[flipped] = lm[flipped][:, BLAZEPOSE_FLIP]
+        wl[flipped] = wl[flipped][:, BLAZEPOSE_FLIP]
+    conf = np.clip(lm[..., 3] * lm[..., 4], 0.0, 1.0)                                      # (T, 33)
+    h = half_window_frames(preset.input_half_window_s, fps)
+    xy, rob = _smooth_dense(frames, lm[..., :2], conf, h, MIN_SCALE_PX)
+    world, _ = _smooth_dense(frames, wl, conf, h, MIN_SCALE_M)
+    weight = conf * rob.min(-1)
+    idx = COCO_FROM_BLAZEPOSE
+    return TrackInput(keypoints=np.concatenate([xy[:, idx], weight[:, idx, None]], -1),
+                      world=world[:, idx], flipped=flipped)
+
+
+def _smooth_dense(frames: np.ndarray, values: np.ndarray, conf: np.ndarray, half_window: int,
+                  min_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """robust_smooth of values (T, K, D) with weights conf (T, K) on the frame grid (gaps = weight 0)."""
+    t_n, k_n, d_n = values.shape
+    if half_window <= 0 or t_n < 3:
+        return values.copy(), np.ones_like(values)
+    f = np.asarray(frames, np.int64) - int(frames[0])
+    dense = np.zeros((int(f[-1]) + 1, k_n * d_n))
+    c = np.zeros_like(dense)
+    dense[f] = values.reshape(t_n, -1)
+    c[f] = np.repeat(conf, d_n, axis=1)
+    # a quadratic needs >= 7 samples to smooth at all (on 3 or 5 it nearly interpolates): below that
+    # (low frame rates) a local line
+    degree = 2 if half_window >= 3 else 1
+    out, rob = robust_smooth(dense, c + (c > 0) * 1e-3, half_window=half_window, degree=degree, min_scale=min_scale)
+    return out[f].reshape(values.shape), rob[f].reshape(values.shape)
+
+
+def windows(n_frames: int, window: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """[(start, stop, lo, hi)]: kept frames [start, stop), fitted frames [lo, hi) (kept plus context)."""
+    window = max(int(window), 1)
+    out = []
+    for start in range(0, max(n_frames, 1), window):
+        stop = min(start + window, n_frames)
+        out.append((start, stop, max(start - overlap, 0), min(stop + overlap, n_frames)))
+    return out
+
+
+def fit_windowed(fit, kp2d: np.ndarray, world: np.ndarray, window: int, overlap: int) -> dict[str, np.ndarray]:
+    """Run `fit(kp2d[lo:hi], world[lo:hi]) -> FitResult` per window and keep each window's own frames.
+
+    Returns the concatenated per-frame arrays of FitResult (theta, global_orient, transl, keypoints2d,
+    keypoints3d, residual_px, swapped); the shape must be fixed by the caller's `fit` (all windows alike).
+    """
+    keys = ("theta", "global_orient", "transl", "keypoints2d", "keypoints3d", "residual_px", "swapped")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for start, stop, lo, hi in windows(len(kp2d), window, overlap):
+        r = fit(kp2d[lo:hi], world[lo:hi])
+        for k in keys:
+            parts[k].append(np.asarray(getattr(r, k))[start - lo:stop - lo])
+    return {k: np.concatenate(v) for k, v in parts.items()}
