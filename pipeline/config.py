@@ -100,6 +100,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 errors.append(str(e))
         raise ConfigError(errors[0])
     if origin is typing.Literal:
+        if isinstance(value, bool):
+            # YAML 1.1 reads off/on/yes/no as booleans: `--set fit.smoothing=off` means the string
+            words = [a for a in args if isinstance(a, str) and yaml.safe_load(a) is value]
+            value = words[0] if len(words) == 1 else value
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value

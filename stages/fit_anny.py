@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -72,9 +73,10 @@ class FitAnnyConfig:
     w_3d: float = FitConfig.w_3d
     w_prior: float = FitConfig.w_prior
     w_smooth: float = FitConfig.w_smooth
-    smoothing: str = "standard"       # off | standard | strong (models/fit/temporal.SMOOTHING)
+    smoothing: Literal["off", "standard", "strong"] = "standard"   # models/fit/temporal.SMOOTHING
     flip_fix: bool = True             # make BlazePose's left/right labels continuous over time
-    sigma_3d: float = 0.1             # robust scale of the world-landmark term, metres (0 = squares)
+    sigma_3d: float = 0.0             # robust scale of the world-landmark term, metres (0 = squares: 0.1
+                                      # doubled PA-MPJPE on `v2m bench accuracy --fast`, see docs/temporal.md)
     window: int = 256                 # frames per fitted window (= the stage's resumable chunk)
     overlap: int = 32                 # context frames fitted on each side of a window, not kept
     lr_end: float = 0.02              # Adam's rate decays to this share per phase (1 = constant, as before v2)

@@ -57,3 +57,14 @@ def test_load_yaml_errors(tmp_path):
     p.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         c.load_yaml(p)
+
+
+def test_yaml_booleans_become_the_literal_word_they_were_written_as():
+    """`--set fit.smoothing=off`: YAML 1.1 reads `off` as False; a Literal of words takes it back."""
+    from video2mesh.pipeline.config import from_mapping, parse_sets
+    from video2mesh.stages.fit_anny import FitAnnyConfig
+
+    raw = parse_sets(["fit.smoothing=off"])
+    assert raw["fit"]["smoothing"] is False
+    assert from_mapping(FitAnnyConfig, raw["fit"]).smoothing == "off"
+    assert from_mapping(FitAnnyConfig, {"smoothing": "strong"}).smoothing == "strong"

@@ -206,7 +206,7 @@ def _bp_stage():
 
 
 def test_windows_resume_to_the_same_rows(shared_data, tmp_path, body):
-    """A 30-frame track fitted in 16-frame windows (two chunks, the shape from the first window): a run
+    """A 30-frame track fitted in 16-frame windows (the shape from its first window): a run
     that lost its first window's part recomputes it alone and ends with the same rows."""
     from video2mesh.stages.fit_anny import FitAnnyConfig
 
@@ -216,7 +216,7 @@ def test_windows_resume_to_the_same_rows(shared_data, tmp_path, body):
     runner, res = run_path(video, tmp_path, reg, until="fit", max_frames=30, max_people=1, fit_cfg=cfg)
     d = res["fit"].ref.path
     full = runner.store.read_df(d).sort_values("frame").reset_index(drop=True)
-    assert res["fit"].parts_total == 2 and len(full) == 30
+    assert res["fit"].parts_total == 3 and len(full) == 30      # 40-frame video: windows 0-16, 16-32, 32-40
     ph = stack(full["phenotype"], 6)
     assert np.allclose(ph, ph[0])                               # one shape across the windows
     (Path(d) / "manifest.json").unlink()
