@@ -103,7 +103,7 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None) -> dict[st
            "stages": {n: {"status": s["status"], "seconds": round(s["seconds"], 1)} for n, s in summary["stages"].items()},
            "camera": gt["meta"].get("camera", {}).get("kind") or gt["meta"].get("camera", {}).get("name"),
            "frame_space": sorted({p.frame_space for p in preds}), "outputs": str(out)}
-    from video2mesh.stages.fit_anny import load_body
+    from video2mesh.stages.licence_free import load_body
 
     body = load_body(None) if any(p.rig is not None for p in preds) and "verts_world" in gt else None
     row.update(score_clip(gt, preds, boxes, body))

@@ -39,7 +39,7 @@ def build_fast_set(mocap_files: Sequence[Path], root: Path, *, frames: int | Non
         clip_dir = set_dir / f"{i:02d}_{f.stem}_{cam.name}_{phen.name}"
         if not (clip_dir / "gt.npz").exists():
             if body is None:
-                from video2mesh.stages.fit_anny import load_body
+                from video2mesh.stages.licence_free import load_body
 
                 body = load_body(None)
             mocap = load_mocap(f, fps=fps, frames=frames)
@@ -72,12 +72,12 @@ def procedural_gt(clip_dir: Path, frames: int = 40, fps: float = 30.0, speed_ms:
 
     from video2mesh.models.body.anny_body import FIT_BONES, PHENOTYPES
     from video2mesh.models.body.anny_keypoints import keypoints23
-    from video2mesh.stages.fit_anny import MODEL_TO_YUP
+    from video2mesh.models.body.anny_body import MODEL_TO_YUP
 
     from .retarget import _vertices
 
     if body is None:
-        from video2mesh.stages.fit_anny import load_body
+        from video2mesh.stages.licence_free import load_body
 
         body = load_body(None)
     names = list(FIT_BONES)

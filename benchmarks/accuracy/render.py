@@ -112,7 +112,7 @@ def build_set(mocap_files: Sequence[Path], root: Path, *, frames: int | None = 3
 
 
 def _load_body():
-    from video2mesh.stages.fit_anny import load_body
+    from video2mesh.stages.licence_free import load_body
 
     return load_body(None)
 

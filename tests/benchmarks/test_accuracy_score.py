@@ -134,7 +134,7 @@ def test_pve_of_the_posed_rig_itself_is_zero(tmp_path):
     from video2mesh.benchmarks.accuracy.score import pve_mm
     from video2mesh.models.body.anny_body import pose_rig
     from video2mesh.models.body.anny_keypoints import keypoints23
-    from video2mesh.stages.fit_anny import load_body
+    from video2mesh.stages.licence_free import load_body
     import torch
 
     body = load_body(None)
