@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from video2mesh.pipeline.errors import AssetMissing, ConfigError, V2MError
 from video2mesh.pipeline.hashing import sha256_file
+from video2mesh.pipeline.names import find_output_dir, fit_bytes
 from video2mesh.pipeline.store import atomic_write_bytes
 from video2mesh.pipeline.video import VIDEO_SUFFIXES
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DONE, FAILED, CLAIMED, RELEASED = "done", "failed", "claimed", "released"
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
+NAME_MAX = 255  # bytes in a file name (ext4, APFS, NTFS): a sidecar beside a long name is cut to fit
 
 
 def _pid_alive(pid: int) -> bool:
@@ -176,7 +178,7 @@ def submit_deployment(name: str) -> Callable[[Path, RunSpec], str]:
         if not run.state or not run.state.is_completed():
             state = run.state.name if run.state else "unknown"
             raise V2MError(f"flow run {run.name} ({run.id}) of {name} ended {state}: {run.state.message if run.state else ''}")
-        return str(Path(spec.out) / video.stem)
+        return str(find_output_dir(spec.out, video, sha256_file(video)))
     return submit
 
 
@@ -237,10 +239,10 @@ class Watcher:
         dest = folder / p.name
         n = 1
         while dest.exists():
-            dest = folder / f"{p.stem}.{n}{p.suffix}"
+            dest = folder / f"{fit_bytes(p.stem, NAME_MAX - 16 - len(p.suffix.encode()))}.{n}{p.suffix}"
             n += 1
         shutil.move(str(p), dest)
-        atomic_write_bytes(folder / f"{dest.name}{sidecar}", text.encode())
+        atomic_write_bytes(folder / (fit_bytes(dest.name, NAME_MAX - len(sidecar)) + sidecar), text.encode())
         self._seen.pop(p, None)
         return dest
 
@@ -343,10 +345,12 @@ class Watcher:
     def preflight(self) -> None:
         """In-process runs: fail now, not once per video, if weights or settings are wrong."""
         if self.cfg.deployment is None and self.submit is submit_local:
-            from .spec import build_runner
+            from . import methods
+            from .spec import build_runner, resolve_method
 
-            runner = build_runner(self.spec)
-            runner.preflight(runner.order([self.spec.until] if self.spec.until else None))
+            spec = resolve_method(self.spec)[0] if self.spec.method == "auto" else self.spec
+            runner = build_runner(spec)  # only the chosen method's stages and weights, as `v2m run` checks
+            runner.preflight(methods.targets(methods.METHODS[spec.method], runner, spec.until))
 
     def install_signal_handlers(self) -> None:
         def handler(signum, _frame):

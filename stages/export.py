@@ -228,7 +228,8 @@ def export_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[
     return publish_export(runner, runner.run(video_path, until="export"), video_path, out_dir)
 
 
-def publish_export(runner, results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+def publish_export(runner, results: dict, video_path: str | Path, out_dir: str | Path,
+                   folder: str | None = None) -> list[Path]:
     """Publish a finished `export` (`results`: StageResults by stage name, with probe and export)
     into `<out_dir>/<video-stem>/`, with manifest.json. Runs nothing. Returns the written paths."""
     cfg = runner.config("export")
@@ -241,4 +242,4 @@ def publish_export(runner, results: dict, video_path: str | Path, out_dir: str |
         "body_model": f"SMPL {cfg.gender}", "licence": SMPL_LICENCE_NOTE,
         "export_key": results["export"].ref.key,
     }
-    return publish(results["export"].ref, Path(out_dir) / Path(video_path).stem, header=header)
+    return publish(results["export"].ref, Path(out_dir) / (folder or Path(video_path).stem), header=header)

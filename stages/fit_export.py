@@ -218,7 +218,8 @@ def fit_export_outputs(runner, video_path: str | Path, out_dir: str | Path) -> l
     return publish_fit_export(runner, runner.run(video_path, until="fit_export"), video_path, out_dir)
 
 
-def publish_fit_export(runner, results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+def publish_fit_export(runner, results: dict, video_path: str | Path, out_dir: str | Path,
+                       folder: str | None = None) -> list[Path]:
     """Publish a finished `fit_export` (`results`: StageResults by stage name, with probe and fit_export)
     into `<out_dir>/<video-stem>/`, with manifest.json. Runs nothing. Returns the written paths."""
     probe = runner.store.read_df(results["probe"].ref.path).iloc[0]
@@ -230,4 +231,4 @@ def publish_fit_export(runner, results: dict, video_path: str | Path, out_dir: s
         "body_model": BODY_MODEL, "rig": "anny", "licence": ANNY_LICENCE_NOTE,
         "export_key": results["fit_export"].ref.key,
     }
-    return publish(results["fit_export"].ref, Path(out_dir) / Path(video_path).stem, header=header)
+    return publish(results["fit_export"].ref, Path(out_dir) / (folder or Path(video_path).stem), header=header)

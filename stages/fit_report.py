@@ -95,7 +95,8 @@ def fit_report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> l
     return publish_fit_report(runner.run(video_path, until="fit_report"), video_path, out_dir)
 
 
-def publish_fit_report(results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+def publish_fit_report(results: dict, video_path: str | Path, out_dir: str | Path,
+                       folder: str | None = None) -> list[Path]:
     """Publish a finished `fit_report` (`results`: StageResults by stage name) into
     `<out_dir>/<video-stem>/`. Runs nothing. Returns the written paths."""
-    return publish(results["fit_report"].ref, Path(out_dir) / Path(video_path).stem, manifest_name=None)
+    return publish(results["fit_report"].ref, Path(out_dir) / (folder or Path(video_path).stem), manifest_name=None)

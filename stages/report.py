@@ -359,7 +359,8 @@ def report_outputs(runner, video_path: str | Path, out_dir: str | Path) -> list[
     return publish_report(runner.run(video_path, until="report"), video_path, out_dir)
 
 
-def publish_report(results: dict, video_path: str | Path, out_dir: str | Path) -> list[Path]:
+def publish_report(results: dict, video_path: str | Path, out_dir: str | Path,
+                   folder: str | None = None) -> list[Path]:
     """Publish a finished `report` (`results`: StageResults by stage name) into `<out_dir>/<video-stem>/`.
     Runs nothing. Returns the written paths."""
-    return publish(results["report"].ref, Path(out_dir) / Path(video_path).stem, manifest_name=None)
+    return publish(results["report"].ref, Path(out_dir) / (folder or Path(video_path).stem), manifest_name=None)
