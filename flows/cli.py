@@ -67,16 +67,16 @@ def cmd_run(a: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from video2mesh.pipeline.video import check_path
+    from video2mesh.pipeline.video import check_video
 
     from . import progress as prog
     from .spec import resolve_method
     from .video_to_mesh import _info_stub, output_dir, run_video, video_to_mesh
 
     path_errors = []
-    for v in a.videos:
+    for v in a.videos:  # open each (two frames): a bad file is reported before weights or Prefect
         try:
-            check_path(v)
+            check_video(v)
         except V2MError as e:
             path_errors.append(e)
     if len(path_errors) == len(a.videos):  # nothing to run: say so before looking at weights
@@ -172,15 +172,13 @@ def _print_methods(a: argparse.Namespace) -> None:
 
 
 def cmd_stages(a: argparse.Namespace) -> int:
-    import dataclasses
-
     from video2mesh import stages
 
     for name, st in stages.all_stages().items():
         print(f"{name:<12} v{st.version}  inputs={','.join(st.inputs) or '-'}  {st.doc}")
         if a.verbose:
-            for f in dataclasses.fields(st.config):
-                print(f"    {name}.{f.name} = {getattr(st.config(), f.name)!r}")
+            for key, default, allowed in cfgmod.describe(st.config):
+                print(f"    {name}.{key} = {default!r}" + (f"    ({allowed})" if allowed else ""))
     return 0
 
 

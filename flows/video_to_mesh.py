@@ -17,17 +17,19 @@ from prefect.cache_policies import NONE
 from prefect.states import Failed
 
 from video2mesh.pipeline import logs
-from video2mesh.pipeline.errors import ConfigError, V2MError
+from video2mesh.pipeline.errors import ConfigError, InputError, V2MError
 from video2mesh.pipeline.names import artifact_key, claim_output_dir, find_output_dir
 from video2mesh.pipeline.runner import PROBE, StageResult
 from video2mesh.pipeline.store import atomic_write_json
-from video2mesh.pipeline.video import VideoInfo, check_path
+from video2mesh.pipeline.video import VideoInfo, check_video
 
 from . import methods
 from .spec import RunSpec, build_runner, resolve_method
 from . import progress
 
 log = logging.getLogger(__name__)
+
+NOBODY_AFTER = "tracklets"  # no tracklet: nobody to fit or export, an input error rather than empty files
 
 
 @task(name="probe", cache_policy=NONE)
@@ -62,7 +64,7 @@ def error_line(video: str, e: BaseException) -> str:
 
 def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, Any]:
     """All stages for one video; writes `<out>/<stem>/run.json` and returns its content."""
-    check_path(video)  # a wrong path is reported before anything else
+    check_video(video)  # a wrong path or a file that is no video is reported before anything else
     reason = ""
     if spec.method == "auto":
         spec, reason = resolve_method(spec)
@@ -80,6 +82,9 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
             results[name] = stage_task.with_options(name=name)(name, info, inputs, spec, return_state=True).result()
         else:
             results[name] = runner.run_stage(name, info, {k: r.ref for k, r in inputs.items()})
+        if name == NOBODY_AFTER and name != names[-1] and results[name].ref.rows == 0:
+            raise InputError(f"{info.path}: no person found (no track lasts {runner.config(name).min_len} frames); "
+                             "give a video where a whole person is in view, or lower --set tracklets.min_len")
     summary = {
         "video": info.path,
         "video_digest": info.digest,

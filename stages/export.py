@@ -20,7 +20,7 @@ import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from scipy.spatial.transform import Rotation
 from video2mesh.models.writers import animation as anim
 from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
 from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError, InputError
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
@@ -48,8 +49,8 @@ class ExportConfig:
 
     gender: str = "neutral"
     formats: tuple[str, ...] = FORMATS
-    obj_stride: int = 1               # write every n-th frame's OBJ
-    obj_max_frames: int = 900         # OBJ is ~0.45 MB a frame: longer tracks skip it (0 = no limit)
+    obj_stride: Annotated[int, Range(1, 1_000_000)] = 1  # write every n-th frame's OBJ
+    obj_max_frames: Annotated[int, Range(0, None)] = 900  # OBJ is ~0.45 MB a frame: longer tracks skip it (0 = no limit)
     bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
     bvh_rotation_order: str = "ZXY"
 

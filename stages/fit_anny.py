@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
 from video2mesh.models.runners.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
 from video2mesh.pipeline.assets import default_models_dir
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 log = logging.getLogger(__name__)
@@ -55,14 +57,14 @@ class FitAnnyConfig:
     """Parameters of the Anny fitting stage (the energy's weights are FitConfig's defaults)."""
 
     rig: str = "anny"
-    focal_scale: float = 1.0          # focal length = focal_scale * max(W, H) px (unknown camera)
-    min_frames: int = 1
-    iters_global: int = FitConfig.iters_global
-    iters_pose: int = FitConfig.iters_pose
-    iters_refine: int = FitConfig.iters_refine
-    w_3d: float = FitConfig.w_3d
-    w_prior: float = FitConfig.w_prior
-    w_smooth: float = FitConfig.w_smooth
+    focal_scale: Annotated[float, Range(0, 100, lo_open=True)] = 1.0  # focal length = focal_scale * max(W, H) px (unknown camera)
+    min_frames: Annotated[int, Range(1, None)] = 1
+    iters_global: Annotated[int, Range(1, 100_000)] = FitConfig.iters_global
+    iters_pose: Annotated[int, Range(2, 100_000)] = FitConfig.iters_pose
+    iters_refine: Annotated[int, Range(1, 100_000)] = FitConfig.iters_refine
+    w_3d: Annotated[float, Range(0, 1e6)] = FitConfig.w_3d
+    w_prior: Annotated[float, Range(0, 1e6)] = FitConfig.w_prior
+    w_smooth: Annotated[float, Range(0, 1e6)] = FitConfig.w_smooth
 
 
 def load_body(ctx: Context | None = None, rig: str = "anny") -> AnnyBody:

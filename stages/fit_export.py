@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from video2mesh.models.writers.animation import bvh_text, obj_text
 from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
 from video2mesh.models.body.anny_body import PHENOTYPES, AnnyBody, pose_rig
 from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError, InputError
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
@@ -59,8 +61,8 @@ class FitExportConfig:
     """What to export of the fitted Anny motion (same options as export.ExportConfig, minus gender)."""
 
     formats: tuple[str, ...] = FORMATS
-    obj_stride: int = 1               # write every n-th frame's OBJ
-    obj_max_frames: int = 450         # an Anny OBJ is ~0.9 MB a frame (13,718 vertices): the same ~400 MB
+    obj_stride: Annotated[int, Range(1, 1_000_000)] = 1  # write every n-th frame's OBJ
+    obj_max_frames: Annotated[int, Range(0, None)] = 450  # an Anny OBJ is ~0.9 MB a frame (13,718 vertices): the same ~400 MB
                                       # cap as export's 900 SMPL frames; longer tracks skip it (0 = no limit)
     bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
     bvh_rotation_order: str = "ZXY"

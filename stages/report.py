@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import cv2
 import numpy as np
@@ -42,6 +42,7 @@ from video2mesh.models.metrics import motion as mm
 from video2mesh.models.writers import preview
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
 from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
@@ -57,12 +58,12 @@ REPORT = files_artifact("report", version=1, doc="report.json, report.html and P
 class MotionReportConfig:
     """Thresholds of the report (any motion source)."""
 
-    jitter_cutoff_hz: float = 6.0       # human motion lies mostly below 6 Hz (the usual mocap filter cutoff)
-    low_score: float = 0.5
-    contact_height_m: float = 0.05
-    contact_vspeed_mm: float = 10.0     # mm/frame: 0.3 m/s at 30 fps
-    preview_frames: int = 3             # 0 = no preview (and no body model needed)
-    preview_width: int = 480
+    jitter_cutoff_hz: Annotated[float, Range(0, None, lo_open=True)] = 6.0  # human motion lies mostly below 6 Hz (the usual mocap filter cutoff)
+    low_score: Annotated[float, Range(0, 1)] = 0.5
+    contact_height_m: Annotated[float, Range(0, 10)] = 0.05
+    contact_vspeed_mm: Annotated[float, Range(0, 10_000)] = 10.0  # mm/frame: 0.3 m/s at 30 fps
+    preview_frames: Annotated[int, Range(0, 1000)] = 3  # 0 = no preview (and no body model needed)
+    preview_width: Annotated[int, Range(16, 8192)] = 480
 
     def __post_init__(self) -> None:
         if self.jitter_cutoff_hz <= 0 or self.preview_frames < 0 or self.preview_width < 16:
