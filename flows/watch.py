@@ -52,6 +52,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _stamp(p: Path) -> tuple[int, int] | None:
+    """(size, mtime) of a file, None once it is gone."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 class Ledger:
     """Digest -> state ('claimed', 'done', 'failed', 'released'), in SQLite (atomic, survives kills).
 
@@ -257,6 +266,7 @@ class Watcher:
     # -- one item ---------------------------------------------------------------------------------
     def _consider(self, p: Path, pool: ThreadPoolExecutor) -> None:
         """Start `p`, or file it at once if its content was already handled."""
+        stamp = _stamp(p)  # before hashing: a change from here on counts as a replacement
         digest = self.digest(p)
         if any(d == digest for _, d in self._running.values()):
             return  # a copy of what is running now: filed as a duplicate once that ends
@@ -269,9 +279,10 @@ class Watcher:
             return
         if not self.ledger.claim(digest, p.name, self.cfg.retry_failed):
             return  # another live watcher has it
-        self._running[pool.submit(self._process, p, digest)] = (p, digest)
+        self._running[pool.submit(self._process, p, digest, stamp)] = (p, digest)
 
-    def _process(self, p: Path, digest: str) -> None:
+    def _process(self, p: Path, digest: str, stamp: tuple[int, int] | None) -> None:
+        """Run one video and file it; a file replaced meanwhile is not filed under the old content's result."""
         try:
             out_dir = self.submit(p, self.spec)
         except (AssetMissing, ConfigError) as e:  # not this video's fault: keep it, stop watching
@@ -280,15 +291,33 @@ class Watcher:
             self.exit_code = e.exit_code
             self.stop.set()
         except V2MError as e:
+            if self._replaced(p, stamp, digest):
+                return
             self.ledger.finish(digest, FAILED, error=str(e))
             self._file_failed(p, str(e))
         except Exception as e:  # a bug: keep the traceback next to the video
             err = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
+            if self._replaced(p, stamp, digest):
+                return
             self.ledger.finish(digest, FAILED, error=err)
             self._file_failed(p, err)
         else:
+            if self._replaced(p, stamp, digest, out_dir):
+                return
             self.ledger.finish(digest, DONE, out_dir=out_dir)
             self._file_done(p, {"digest": digest, "out_dir": out_dir, "duplicate_of": None})
+
+    def _replaced(self, p: Path, stamp: tuple[int, int] | None, digest: str, out_dir: str | None = None) -> bool:
+        """True (and the ledger settled) when `p` changed while it ran: the new content stays in the
+        inbox for its own run; the old content is done if it finished, else released."""
+        if _stamp(p) == stamp:
+            return False
+        if out_dir is not None:
+            self.ledger.finish(digest, DONE, out_dir=out_dir)
+        else:
+            self.ledger.release(digest)
+        log.warning("%s: replaced while it ran; the new content stays in the inbox and runs next", p.name)
+        return True
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> int:
