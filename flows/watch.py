@@ -290,11 +290,12 @@ class Watcher:
             self.ledger.release(digest)
             self.exit_code = e.exit_code
             self.stop.set()
-        except V2MError as e:
+        except V2MError as e:  # the error beside the file; a stage's bug with its traceback
             if self._replaced(p, stamp, digest):
                 return
-            self.ledger.finish(digest, FAILED, error=str(e))
-            self._file_failed(p, str(e))
+            err = str(e) if e.__cause__ is None else f"{e}\n\n{''.join(traceback.format_exception(e.__cause__))}"
+            self.ledger.finish(digest, FAILED, error=err)
+            self._file_failed(p, err)
         except Exception as e:  # a bug: keep the traceback next to the video
             err = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
             if self._replaced(p, stamp, digest):

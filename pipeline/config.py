@@ -48,6 +48,9 @@ def allowed(tp: Any) -> str:
         return " and ".join(str(m) for m in typing.get_args(tp)[1:] if isinstance(m, Range))
     if typing.get_origin(tp) is typing.Literal:
         return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        parts = [allowed(a) for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(p for p in parts if p) + (" or null" if type(None) in typing.get_args(tp) and any(parts) else "")
     return ""
 
 
