@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 LOG_DIR = "logs"
+KEEP = 100
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 
 _path: Path | None = None
@@ -62,6 +63,8 @@ def install(cache_root: str | os.PathLike, verbose: bool = False, terminal: bool
         return _path
     folder = Path(cache_root).expanduser() / LOG_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    for old in sorted(folder.glob("v2m-*.log"))[:-KEEP]:  # one file per command: keep the newest KEEP
+        old.unlink(missing_ok=True)
     _path = folder / f"v2m-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{os.getpid()}.log"
     root = logging.getLogger()
     fh = logging.FileHandler(_path, encoding="utf-8", delay=True)
