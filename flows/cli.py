@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -36,9 +37,18 @@ def _set_env_defaults(cache: str | None, cmd: str, verbose: bool) -> None:
     if cmd in PREFECT_COMMANDS:  # Prefect warns at import when its home is missing: make it first
         Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
         logs.install(root, verbose=verbose, chatty=("video2mesh.flows.watch", "video2mesh.flows.serve"))
+        from .serve import reap_orphaned_ephemeral
+
+        reap_orphaned_ephemeral(os.environ["PREFECT_HOME"])  # left by a killed run on this cache
+        # SIGTERM (kill, timeout, a supervisor) ends like Ctrl-C: Prefect stops its embedded server on the way out.
+        signal.signal(signal.SIGTERM, _interrupt)
     else:
         logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _kv(items: list[str], what: str) -> dict[str, str]:

@@ -82,6 +82,31 @@ def reap_orphan(home: Path) -> None:
     (home / PID_FILE).unlink(missing_ok=True)
 
 
+EPHEMERAL_APP = b"prefect.server.api.server:create_app"
+
+
+def reap_orphaned_ephemeral(home: str | os.PathLike) -> int:
+    """Stop the embedded API servers (`uvicorn ... prefect.server.api.server:create_app`) that a killed
+    `v2m run` left behind on this Prefect home: orphans (parent gone, adopted by init) whose PREFECT_HOME
+    is `home`. A live run's server has its run as parent and is left alone. Returns how many were stopped."""
+    want = f"PREFECT_HOME={Path(home).expanduser()}".encode()
+    stopped = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if EPHEMERAL_APP not in (proc / "cmdline").read_bytes():
+                continue
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == 1 and want in env:
+            log.info("stopping an orphaned embedded Prefect server (pid %s) on %s", proc.name, home)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)  # it only serves a dead run: nothing to flush
+                stopped += 1
+    return stopped
+
+
 def wait_healthy(api_url: str, timeout_s: float = 180.0, proc: subprocess.Popen | None = None) -> None:
     """Poll `<api>/health` until it answers 200; fail early if the server process died."""
     deadline = time.monotonic() + timeout_s

@@ -204,3 +204,34 @@ def test_killed_serve_leaves_no_server(tmp_path, tiny_yolo):
         if server_pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server_pid, signal.SIGKILL)
+
+
+def test_orphaned_embedded_servers_are_stopped_by_the_next_run(tmp_path):
+    """`v2m run` killed by SIGKILL leaves Prefect's embedded API server (uvicorn) running, adopted by init:
+    the next command on the same Prefect home stops it; one on another home, or with a live parent, stays."""
+    from video2mesh.flows.serve import EPHEMERAL_APP, reap_orphaned_ephemeral
+
+    def orphan(home: Path) -> int:
+        """A stand-in server whose parent exits at once (so init adopts it); returns its pid."""
+        code = ("import subprocess, sys\n"
+                f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '{EPHEMERAL_APP.decode()}'],"
+                f" env={{'PREFECT_HOME': '{home}'}}, start_new_session=True, stdout=subprocess.DEVNULL,"
+                " stderr=subprocess.DEVNULL)\nprint(p.pid)")
+        return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+    mine, other = orphan(tmp_path / "home"), orphan(tmp_path / "other-home")
+    try:
+        time.sleep(0.5)
+        if int(Path(f"/proc/{mine}/stat").read_text().rsplit(")", 1)[1].split()[1]) != 1:
+            pytest.skip("orphans are adopted by a subreaper here, not init")
+        assert reap_orphaned_ephemeral(tmp_path / "home") == 1
+        deadline = time.time() + 10
+        while time.time() < deadline and Path(f"/proc/{mine}").exists() and \
+                Path(f"/proc/{mine}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.1)
+        assert not Path(f"/proc/{mine}").exists() or "Z" in Path(f"/proc/{mine}/stat").read_text().rsplit(")", 1)[1][:3]
+        assert Path(f"/proc/{other}").exists(), "another home's server is not ours to stop"
+    finally:
+        for pid in (mine, other):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
