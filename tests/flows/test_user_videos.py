@@ -94,8 +94,9 @@ def test_unicode_name_gives_the_same_outputs(good_run):
             for j in (ja, jb):
                 j.pop("video", None)
                 j.pop("published", None)
-            if rel == "run.json":
-                assert ja.keys() == jb.keys() and ja["stages"] == jb["stages"] and ja["settings"] == jb["settings"]
+            if rel == "run.json":  # the second ran from the first's cache: same artifacts, other statuses/times
+                assert ja.keys() == jb.keys() and ja["settings"] == jb["settings"]
+                assert {n: r["ref"] for n, r in ja["stages"].items()} == {n: r["ref"] for n, r in jb["stages"].items()}
             else:
                 assert ja == jb
         else:
