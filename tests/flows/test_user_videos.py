@@ -104,8 +104,11 @@ def test_unicode_name_gives_the_same_outputs(good_run):
 
 
 def _keypoints(out: Path, name: str) -> pd.DataFrame:
-    ref = json.loads((out / name / "run.json").read_text())["stages"]["blazepose"]["ref"]
-    return pd.read_parquet(ref["path"]).sort_values(["track_id", "frame"]).reset_index(drop=True)
+    from video2mesh.pipeline.store import ArtifactStore
+
+    run = json.loads((out / name / "run.json").read_text())
+    df = ArtifactStore(Path(run["cache_root"])).read_df(run["stages"]["blazepose"]["ref"]["path"])
+    return df.sort_values(["track_id", "frame"]).reset_index(drop=True)
 
 
 def test_rotated_phone_video_is_upright_and_overlays_line_up(good_run):
