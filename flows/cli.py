@@ -94,7 +94,7 @@ def cmd_run(a: argparse.Namespace) -> int:
             print(f"v2m: error: {e}", file=sys.stderr)
         return max(e.exit_code for e in path_errors)
     spec, reason = resolve_method(_spec_from_args(a))
-    print(reason, file=sys.stderr)  # the first line of output says which body model and why
+    print(getattr(a, "method_reason", None) or reason, file=sys.stderr)  # the first line: which body model, why
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=a.quiet or not console.is_terminal) as bar:
@@ -280,7 +280,7 @@ def cmd_outputs(a: argparse.Namespace) -> int:
     from .spec import resolve_method
 
     a.until = None                     # the method is chosen on its whole path, then cut at the stage
-    spec, _ = resolve_method(_spec_from_args(a))
+    spec, a.method_reason = resolve_method(_spec_from_args(a))  # said by cmd_run (not "as asked")
     a.method, a.until, a.engine = spec.method, OUTPUT_STAGES[a.cmd][spec.method], "local"
     return cmd_run(a)
 
