@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         print("v2m: interrupted; finished stages and chunks are kept, re-run to resume", file=sys.stderr)
         return 130
     except Exception as e:  # a bug: one line here, the traceback in the log file (and on the terminal with -v)
-        logging.getLogger("video2mesh.flows.cli").exception("unexpected error")
+        logs.detail().exception("unexpected error")
         where = logs.log_path()
         print(f"v2m: error: unexpected {type(e).__name__}: {' '.join(str(e).split())[:300]} (a bug; "
               f"{'the traceback is in ' + str(where) if where else 'run with -v for the traceback'})", file=sys.stderr)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 LOG_DIR = "logs"
 KEEP = 100
+DETAIL = "video2mesh.detail"  # tracebacks of errors already told as one line: the file (and -v) only
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 
 _path: Path | None = None
@@ -27,6 +28,11 @@ _handlers: list[logging.Handler] = []
 def log_path() -> Path | None:
     """The log file of this process, once `install` ran."""
     return _path
+
+
+def detail() -> logging.Logger:
+    """The logger for detail behind a one-line error (its traceback): not on the terminal without -v."""
+    return logging.getLogger(DETAIL)
 
 
 class _Quiet(logging.Filter):
@@ -85,6 +91,10 @@ def install(cache_root: str | os.PathLike, verbose: bool = False, terminal: bool
         _handlers.append(th)
     for h in _handlers:
         root.addHandler(h)
+    detail().propagate = False  # its records skip the terminal unless verbose
+    detail().addHandler(fh)
+    if terminal and verbose:
+        detail().addHandler(_handlers[-1])
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("video2mesh").setLevel(logging.DEBUG)
     logging.captureWarnings(True)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 from .assets import AssetRegistry
 from .errors import ConfigError, StageFailed, V2MError
 from .hashing import DigestMemo, digest_obj, sha256_file
-from .logs import log_path
+from .logs import detail, log_path
 from .stage import Context, Stage
 from .store import ArtifactRef, ArtifactStore
 from .video import VideoInfo, check_path, probe
@@ -172,7 +172,7 @@ class Runner:
             except V2MError:
                 raise
             except Exception as e:  # a bug or a library error: name the stage and the video
-                log.exception("stage %s failed on %s", name, info.path)
+                detail().exception("stage %s failed on %s", name, info.path)
                 where = log_path()
                 raise StageFailed(f"stage {name!r} failed on {info.path}: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
                                   + (f"; the traceback is in {where}" if where else "")) from e
