@@ -125,9 +125,9 @@ SETTINGS = {  # --set ...: what the one line must say
 }
 
 
-@pytest.mark.parametrize("engine", ["prefect", "local"])
-@pytest.mark.parametrize("setting", list(SETTINGS))
+@pytest.mark.parametrize("setting, engine", [(s, "prefect") for s in SETTINGS] + [("fit.iters_pose=-5", "local")])
 def test_bad_setting_before_any_work(setting, engine, tmp_path, clip, fresh_models):
+    """Checked before any work: the same line from either engine (one case for the local one: same code path)."""
     p = v2m_user(["run", str(clip), "--out", str(tmp_path / "out"), "--set", setting, "--engine", engine],
                  fresh_models, tmp_path / "cache")
     assert_one_line_error(p, 2, None, SETTINGS[setting])
