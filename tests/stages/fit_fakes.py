@@ -69,6 +69,7 @@ def fit_frame(tracks: dict[int, np.ndarray], rig: Callable[[int, np.ndarray], di
                 "transl": p["transl"][i], "phenotype": p["phenotype"], "keypoints": np.full(51, 10.0),
                 "keypoints3d": kp3[i].reshape(-1), "residual_px": 2.0 * (1 - conf[i]) / conf[i],
                 "confidence": conf[i], "swapped": False, "focal_px": 96.0,
+                "keypoints_input": np.full(51, 10.0), "flipped_input": False,   # fit v2's columns (temporal.py)
             })
     df = pd.DataFrame(rows)
     df["frame"] = df["frame"].astype(np.int64)
