@@ -15,22 +15,42 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 from video2mesh.pipeline import config as cfgmod
+from video2mesh.pipeline import logs
 from video2mesh.pipeline.errors import ConfigError, V2MError
 from video2mesh.stages._methods import CHOICES, METHODS
 
 
-def _set_env_defaults(cache: str | None) -> None:
-    """Offline, quiet, tool homes inside the cache root (done at the edge, before prefect or
-    ultralytics is imported, never at import time)."""
+PREFECT_COMMANDS = ("run", "serve", "watch", "export", "report")
+
+
+def _set_env_defaults(cache: str | None, cmd: str, verbose: bool) -> None:
+    """Offline, quiet, tool homes inside the cache root, logging into the cache's log file (done at the
+    edge, before prefect or ultralytics is imported, never at import time)."""
     from .spec import default_cache_root, tool_env
 
     root = Path(cache).expanduser() if cache else default_cache_root()
     for k, v in {**tool_env(root), "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
         os.environ.setdefault(k, v)
+    if cmd in PREFECT_COMMANDS:  # Prefect warns at import when its home is missing: make it first
+        Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+        logs.install(root, verbose=verbose, chatty=("video2mesh.flows.watch", "video2mesh.flows.serve"))
+        from .serve import reap_orphaned_ephemeral
+
+        reap_orphaned_ephemeral(os.environ["PREFECT_HOME"])  # left by a killed run on this cache
+        # SIGTERM (kill, timeout, a supervisor) ends like Ctrl-C: Prefect stops its embedded server on the way out.
+        signal.signal(signal.SIGTERM, _interrupt)
+    else:
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _kv(items: list[str], what: str) -> dict[str, str]:
@@ -59,16 +79,16 @@ def cmd_run(a: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from video2mesh.pipeline.video import check_path
+    from video2mesh.pipeline.video import check_video
 
     from . import progress as prog
     from .spec import resolve_method
     from .video_to_mesh import _info_stub, output_dir, run_video, video_to_mesh
 
     path_errors = []
-    for v in a.videos:
+    for v in a.videos:  # open each (two frames): a bad file is reported before weights or Prefect
         try:
-            check_path(v)
+            check_video(v)
         except V2MError as e:
             path_errors.append(e)
     if len(path_errors) == len(a.videos):  # nothing to run: say so before looking at weights
@@ -76,22 +96,19 @@ def cmd_run(a: argparse.Namespace) -> int:
             print(f"v2m: error: {e}", file=sys.stderr)
         return max(e.exit_code for e in path_errors)
     spec, reason = resolve_method(_spec_from_args(a))
-    print(reason, file=sys.stderr)  # the first line of output says which body model and why
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    print(getattr(a, "method_reason", None) or reason, file=sys.stderr)  # the first line: which body model, why
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=a.quiet or not console.is_terminal) as bar:
         prog.set_factory(prog.rich_factory(bar))
         try:
             if a.engine == "prefect":
-                kw = dataclasses.asdict(spec)
-                try:
-                    summaries = video_to_mesh(videos=a.videos, **kw)
-                except V2MError as e:  # every video failed: the flow run is marked failed
-                    failures = getattr(e, "failures", [str(e)])
-                    summaries = [{"error": f, "exit_code": getattr(e, "exit_code", 1)} for f in failures]
+                state = video_to_mesh(videos=a.videos, **dataclasses.asdict(spec), return_state=True)
+                summaries = state.result(raise_on_failure=False)  # per video: its summary or its error
+                if isinstance(summaries, BaseException):
+                    raise summaries
             else:
-                summaries = [_try(lambda v=v: run_video(v, spec, use_prefect=False)) for v in a.videos]
+                summaries = [_try(v, lambda v=v: run_video(v, spec, use_prefect=False)) for v in a.videos]
         finally:
             prog.set_factory(None)
     codes = []
@@ -109,11 +126,13 @@ def cmd_run(a: argparse.Namespace) -> int:
     return max(codes) if len(codes) == len(summaries) else 1
 
 
-def _try(fn) -> dict:
+def _try(video: str, fn) -> dict:
+    from .video_to_mesh import error_line
+
     try:
         return fn()
     except V2MError as e:
-        return {"error": str(e), "exit_code": e.exit_code}
+        return {"video": video, "error": error_line(video, e), "exit_code": e.exit_code}
 
 
 def cmd_models(a: argparse.Namespace) -> int:
@@ -168,15 +187,13 @@ def _print_methods(a: argparse.Namespace) -> None:
 
 
 def cmd_stages(a: argparse.Namespace) -> int:
-    import dataclasses
-
     from video2mesh import stages
 
     for name, st in stages.all_stages().items():
         print(f"{name:<12} v{st.version}  inputs={','.join(st.inputs) or '-'}  {st.doc}")
         if a.verbose:
-            for f in dataclasses.fields(st.config):
-                print(f"    {name}.{f.name} = {getattr(st.config(), f.name)!r}")
+            for key, default, allowed in cfgmod.describe(st.config):
+                print(f"    {name}.{key} = {default!r}" + (f"    ({allowed})" if allowed else ""))
     return 0
 
 
@@ -215,8 +232,12 @@ def cmd_serve(a: argparse.Namespace) -> int:
     import dataclasses
 
     from .serve import serve
+    from .spec import resolve_method
 
-    defaults = {k: v for k, v in dataclasses.asdict(_spec_from_args(a)).items() if v not in (None, {}, "auto")}
+    spec = _spec_from_args(a)
+    if a.api_url is None:  # the runs execute on this machine: the method they will take, or why none can
+        print(resolve_method(spec)[1], file=sys.stderr)
+    defaults = {k: v for k, v in dataclasses.asdict(spec).items() if v not in (None, {}, "auto")}
     for k in ("out", "cache", "models_dir"):  # the flow runs in another process and folder: absolute paths
         if k in defaults:
             defaults[k] = str(Path(defaults[k]).expanduser().resolve())
@@ -229,16 +250,19 @@ def cmd_watch(a: argparse.Namespace) -> int:
     """Process each video dropped into INBOX once (see flows/watch.py)."""
     import dataclasses
 
+    from .spec import resolve_method
     from .watch import WatchConfig, Watcher
 
     spec = _spec_from_args(a)
+    if a.deployment is None:  # in-process runs: the method `v2m run` would take, decided once and said
+        spec, reason = resolve_method(spec)
+        print(reason, file=sys.stderr)
     spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser().resolve()),
                                cache=str(spec.cache_root.resolve()),
                                weights={n: str(Path(w).expanduser().resolve()) for n, w in spec.weights.items()})
     cfg = WatchConfig(inbox=str(Path(a.inbox).expanduser().resolve()), ledger=a.ledger, stable_s=a.stable_seconds,
                       poll_s=a.poll_seconds, concurrency=a.concurrency, lease_s=a.lease_seconds, grace_s=a.grace_seconds,
                       deployment=a.deployment, retry_failed=a.retry_failed, once=a.once)
-    logging.getLogger("video2mesh.flows.watch").setLevel(logging.INFO)
     w = Watcher(cfg, spec)
     w.preflight()
     w.install_signal_handlers()
@@ -257,6 +281,8 @@ def _spec_options(sp: argparse.ArgumentParser, out_default: str | None = "out") 
     sp.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="override one stage parameter")
     sp.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     sp.add_argument("--until", help="stop after this stage (e.g. tracklets)")
+    sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                    help="debug logging and tracebacks on the terminal (they always go to the log file under the cache)")
     sp.add_argument("--method", default="auto", choices=CHOICES,
                     help="auto: the learned SMPL model when all its files are present, else the licence-free "
                          "Anny fit (the first line of output says which)")
@@ -268,7 +294,7 @@ def cmd_outputs(a: argparse.Namespace) -> int:
     from .spec import resolve_method
 
     a.until = None                     # the method is chosen on its whole path, then cut at the stage
-    spec, _ = resolve_method(_spec_from_args(a))
+    spec, a.method_reason = resolve_method(_spec_from_args(a))  # said by cmd_run (not "as asked")
     a.method, a.until, a.engine = spec.method, METHODS[spec.method].outputs[a.cmd], "local"
     return cmd_run(a)
 
@@ -387,18 +413,23 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv if first not in TRAIN_COMMANDS else [first])
     if first in TRAIN_COMMANDS:
         args.args = argv[1:]
-    _set_env_defaults(getattr(args, "cache", None))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _set_env_defaults(getattr(args, "cache", None), args.cmd, args.verbose)
     try:
         return args.func(args)
     except V2MError as e:
-        print(f"v2m: error: {e}", file=sys.stderr)
+        print(f"v2m: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:  # `v2m stages -v | head`
         return 0
     except KeyboardInterrupt:
         print("v2m: interrupted; finished stages and chunks are kept, re-run to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: one line here, the traceback in the log file (and on the terminal with -v)
+        logs.detail().exception("unexpected error")
+        where = logs.log_path()
+        print(f"v2m: error: unexpected {type(e).__name__}: {' '.join(str(e).split())[:300]} (a bug; "
+              f"{'the traceback is in ' + str(where) if where else 'run with -v for the traceback'})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

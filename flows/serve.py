@@ -8,6 +8,7 @@ For a work pool with several workers instead, see prefect.yaml and docs/operatio
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 def start_server(port: int, home: Path, host: str = "127.0.0.1") -> subprocess.Popen:
     """`prefect server start` in its own process group (so stopping it stops its children too)."""
+    reap_orphan(home)  # first: an orphan of ours would hold the port
     with socket.socket() as probe:  # otherwise a server already on that port would answer our health checks
         try:
             probe.bind((host, port))
@@ -37,11 +39,72 @@ def start_server(port: int, home: Path, host: str = "127.0.0.1") -> subprocess.P
     env.pop("PREFECT_API_URL", None)  # the server itself must not look for another one
     logf = open(home / "server.log", "ab")
     try:
-        return subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
                                  "--no-ui", "--analytics-off"], env=env, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
     finally:
         logf.close()
+    (home / PID_FILE).write_text(f"{proc.pid}\n")
+    return proc
+
+
+PID_FILE = "v2m-server.pid"  # in the server's PREFECT_HOME: the process group of the server we started
+
+
+def _die_with_parent() -> None:
+    """In the server's process (Linux): SIGTERM when `v2m serve` ends, even by SIGKILL, so no server is orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: reap_orphan at the next start covers it
+        pass
+
+
+def reap_orphan(home: Path) -> None:
+    """Stop the server an earlier `v2m serve` on this home left behind (killed before it could stop it):
+    its process group, if it still runs `prefect server`. It holds the database and usually the port."""
+    try:
+        pgid = int((home / PID_FILE).read_text())
+        cmd = Path(f"/proc/{pgid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except (OSError, ValueError):
+        return
+    if b"prefect" in cmd and b"server" in cmd:
+        log.warning("stopping the orphaned Prefect server (process group %d) left on %s", pgid, home)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and Path(f"/proc/{pgid}").exists():
+                time.sleep(0.2)
+    (home / PID_FILE).unlink(missing_ok=True)
+
+
+EPHEMERAL_APP = b"prefect.server.api.server:create_app"
+
+
+def reap_orphaned_ephemeral(home: str | os.PathLike) -> int:
+    """Stop the embedded API servers (`uvicorn ... prefect.server.api.server:create_app`) that a killed
+    `v2m run` left behind on this Prefect home: orphans (parent gone, adopted by init) whose PREFECT_HOME
+    is `home`. A live run's server has its run as parent and is left alone. Returns how many were stopped."""
+    want = f"PREFECT_HOME={Path(home).expanduser()}".encode()
+    stopped = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if EPHEMERAL_APP not in (proc / "cmdline").read_bytes():
+                continue
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == 1 and want in env:
+            log.info("stopping an orphaned embedded Prefect server (pid %s) on %s", proc.name, home)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)  # it only serves a dead run: nothing to flush
+                stopped += 1
+    return stopped
 
 
 def wait_healthy(api_url: str, timeout_s: float = 180.0, proc: subprocess.Popen | None = None) -> None:
@@ -63,6 +126,8 @@ def wait_healthy(api_url: str, timeout_s: float = 180.0, proc: subprocess.Popen 
 def stop_group(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left."""
     if proc.poll() is not None:
+        with contextlib.suppress(ProcessLookupError):  # its children may outlive it
+            os.killpg(proc.pid, signal.SIGKILL)
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:

@@ -4,14 +4,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from video2mesh.pipeline import config as cfgmod
 from video2mesh.pipeline.assets import AssetRegistry
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.paths import user_dir
-from video2mesh.pipeline.runner import Runner
-from video2mesh.pipeline.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from video2mesh.pipeline.runner import Runner
 
 ENV_CACHE = "V2M_CACHE"
 
@@ -34,6 +35,8 @@ def tool_env(root: Path) -> dict[str, str]:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "MPLBACKEND": "Agg",
         "TF_CPP_MIN_LOG_LEVEL": "2",       # LiteRT (BlazePose): no XNNPACK banner on our output
+        "OPENCV_FFMPEG_LOGLEVEL": "-8",    # FFmpeg inside OpenCV: no "moov atom not found" (our error says it)
+        "OPENCV_LOG_LEVEL": "ERROR",
     }
 
 
@@ -72,6 +75,8 @@ class RunSpec:
 def build_runner(spec: RunSpec, progress=None) -> Runner:
     """A Runner for this spec: stage registry, typed configs (unknown keys rejected), assets, store."""
     from video2mesh import stages
+    from video2mesh.pipeline.runner import Runner  # here: importing it loads OpenCV, which reads its
+    from video2mesh.pipeline.store import ArtifactStore  # log level from the environment tool_env sets
 
     all_stages = stages.all_stages()
     unknown = sorted(set(spec.settings) - set(all_stages))  # checked before a method adds its own

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from video2mesh.pipeline.errors import AssetMissing, ConfigError, V2MError
 from video2mesh.pipeline.hashing import sha256_file
+from video2mesh.pipeline.names import find_output_dir, fit_bytes
 from video2mesh.pipeline.store import atomic_write_bytes
 from video2mesh.pipeline.video import VIDEO_SUFFIXES
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DONE, FAILED, CLAIMED, RELEASED = "done", "failed", "claimed", "released"
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
+NAME_MAX = 255  # bytes in a file name (ext4, APFS, NTFS): a sidecar beside a long name is cut to fit
 
 
 def _pid_alive(pid: int) -> bool:
@@ -48,6 +50,15 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:  # exists, another user's
         return True
     return True
+
+
+def _stamp(p: Path) -> tuple[int, int] | None:
+    """(size, mtime) of a file, None once it is gone."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 class Ledger:
@@ -176,7 +187,7 @@ def submit_deployment(name: str) -> Callable[[Path, RunSpec], str]:
         if not run.state or not run.state.is_completed():
             state = run.state.name if run.state else "unknown"
             raise V2MError(f"flow run {run.name} ({run.id}) of {name} ended {state}: {run.state.message if run.state else ''}")
-        return str(Path(spec.out) / video.stem)
+        return str(find_output_dir(spec.out, video, sha256_file(video)))
     return submit
 
 
@@ -237,10 +248,10 @@ class Watcher:
         dest = folder / p.name
         n = 1
         while dest.exists():
-            dest = folder / f"{p.stem}.{n}{p.suffix}"
+            dest = folder / f"{fit_bytes(p.stem, NAME_MAX - 16 - len(p.suffix.encode()))}.{n}{p.suffix}"
             n += 1
         shutil.move(str(p), dest)
-        atomic_write_bytes(folder / f"{dest.name}{sidecar}", text.encode())
+        atomic_write_bytes(folder / (fit_bytes(dest.name, NAME_MAX - len(sidecar)) + sidecar), text.encode())
         self._seen.pop(p, None)
         return dest
 
@@ -255,6 +266,7 @@ class Watcher:
     # -- one item ---------------------------------------------------------------------------------
     def _consider(self, p: Path, pool: ThreadPoolExecutor) -> None:
         """Start `p`, or file it at once if its content was already handled."""
+        stamp = _stamp(p)  # before hashing: a change from here on counts as a replacement
         digest = self.digest(p)
         if any(d == digest for _, d in self._running.values()):
             return  # a copy of what is running now: filed as a duplicate once that ends
@@ -267,9 +279,10 @@ class Watcher:
             return
         if not self.ledger.claim(digest, p.name, self.cfg.retry_failed):
             return  # another live watcher has it
-        self._running[pool.submit(self._process, p, digest)] = (p, digest)
+        self._running[pool.submit(self._process, p, digest, stamp)] = (p, digest)
 
-    def _process(self, p: Path, digest: str) -> None:
+    def _process(self, p: Path, digest: str, stamp: tuple[int, int] | None) -> None:
+        """Run one video and file it; a file replaced meanwhile is not filed under the old content's result."""
         try:
             out_dir = self.submit(p, self.spec)
         except (AssetMissing, ConfigError) as e:  # not this video's fault: keep it, stop watching
@@ -277,16 +290,35 @@ class Watcher:
             self.ledger.release(digest)
             self.exit_code = e.exit_code
             self.stop.set()
-        except V2MError as e:
-            self.ledger.finish(digest, FAILED, error=str(e))
-            self._file_failed(p, str(e))
+        except V2MError as e:  # the error beside the file; a stage's bug with its traceback
+            if self._replaced(p, stamp, digest):
+                return
+            err = str(e) if e.__cause__ is None else f"{e}\n\n{''.join(traceback.format_exception(e.__cause__))}"
+            self.ledger.finish(digest, FAILED, error=err)
+            self._file_failed(p, err)
         except Exception as e:  # a bug: keep the traceback next to the video
             err = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
+            if self._replaced(p, stamp, digest):
+                return
             self.ledger.finish(digest, FAILED, error=err)
             self._file_failed(p, err)
         else:
+            if self._replaced(p, stamp, digest, out_dir):
+                return
             self.ledger.finish(digest, DONE, out_dir=out_dir)
             self._file_done(p, {"digest": digest, "out_dir": out_dir, "duplicate_of": None})
+
+    def _replaced(self, p: Path, stamp: tuple[int, int] | None, digest: str, out_dir: str | None = None) -> bool:
+        """True (and the ledger settled) when `p` changed while it ran: the new content stays in the
+        inbox for its own run; the old content is done if it finished, else released."""
+        if _stamp(p) == stamp:
+            return False
+        if out_dir is not None:
+            self.ledger.finish(digest, DONE, out_dir=out_dir)
+        else:
+            self.ledger.release(digest)
+        log.warning("%s: replaced while it ran; the new content stays in the inbox and runs next", p.name)
+        return True
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> int:
@@ -343,10 +375,12 @@ class Watcher:
     def preflight(self) -> None:
         """In-process runs: fail now, not once per video, if weights or settings are wrong."""
         if self.cfg.deployment is None and self.submit is submit_local:
-            from .spec import build_runner
+            from . import methods
+            from .spec import build_runner, resolve_method
 
-            runner = build_runner(self.spec)
-            runner.preflight(runner.order([self.spec.until] if self.spec.until else None))
+            spec = resolve_method(self.spec)[0] if self.spec.method == "auto" else self.spec
+            runner = build_runner(spec)  # only the chosen method's stages and weights, as `v2m run` checks
+            runner.preflight(methods.targets(methods.METHODS[spec.method], runner, spec.until))
 
     def install_signal_handlers(self) -> None:
         def handler(signum, _frame):

@@ -1,17 +1,71 @@
-"""Typed, frozen configs. YAML and `--set key=value` exist only at the edge; unknown keys are errors."""
+"""Typed, frozen configs. YAML and `--set key=value` exist only at the edge; unknown keys are errors.
+
+Every number setting declares its allowed range once, on its dataclass field, and is checked here
+before any work, the range named in the message (`v2m stages -v` lists them):
+
+    iters_pose: Annotated[int, Range(1, 100_000)] = 200
+    conf: Annotated[float, Range(0, 1)] = 0.1
+    jitter_cutoff_hz: Annotated[float, Range(0, None, lo_open=True)] = 6.0     # > 0
+"""
 from __future__ import annotations
 
 import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Mapping, TypeVar
 
 import yaml
 
 from .errors import ConfigError
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Range:
+    """lo <= value <= hi (None: no bound on that side); `lo_open`: lo < value."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+
+    def __str__(self) -> str:
+        lo = "" if self.lo is None else f"{self.lo:g} {'<' if self.lo_open else '<='} "
+        hi = "" if self.hi is None else f" <= {self.hi:g}"
+        return f"{lo}x{hi}"
+
+    def check(self, value: float, where: str) -> None:
+        below = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
+        if below or (self.hi is not None and value > self.hi) or value != value:  # value != value: NaN
+            raise ConfigError(f"{where}={value!r} is out of range: allowed {str(self).replace('x', where.rpartition('.')[2])}")
+
+
+def allowed(tp: Any) -> str:
+    """What a field accepts, for `v2m stages -v`: its range or choices ('' for free values)."""
+    if typing.get_origin(tp) is Annotated:
+        return " and ".join(str(m) for m in typing.get_args(tp)[1:] if isinstance(m, Range))
+    if typing.get_origin(tp) is typing.Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        parts = [allowed(a) for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(p for p in parts if p) + (" or null" if type(None) in typing.get_args(tp) and any(parts) else "")
+    return ""
+
+
+def describe(cls: type) -> list[tuple[str, Any, str]]:
+    """(name, default, allowed) of each field of a config dataclass."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    default = cls()
+    return [(f.name, getattr(default, f.name), allowed(hints[f.name])) for f in dataclasses.fields(cls)]
+
+
+def check_ranges(obj: Any, where: str = "") -> None:
+    """Every Range of a config instance's fields (defaults included); ConfigError naming the first out of range."""
+    hints = typing.get_type_hints(type(obj), include_extras=True)
+    for f in dataclasses.fields(obj):
+        _coerce(hints[f.name], getattr(obj, f.name), where + f.name)
 
 
 def from_mapping(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
@@ -28,7 +82,7 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, where: str = "") 
             f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
             f"valid keys{' under ' + where.rstrip('.') if where else ''}: {', '.join(sorted(names))}"
         )
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     kwargs = {k: _coerce(hints[k], v, where + k) for k, v in data.items()}
     try:
         obj = cls(**kwargs)
@@ -88,6 +142,11 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is Annotated:
+        value = _coerce(args[0], value, where)
+        for rng in (m for m in args[1:] if isinstance(m, Range)):
+            rng.check(value, where)
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 from .assets import AssetRegistry
 from .errors import ConfigError, StageFailed, V2MError
 from .hashing import DigestMemo, digest_obj, sha256_file
+from .logs import detail, log_path
 from .stage import Context, Stage
 from .store import ArtifactRef, ArtifactStore
 from .video import VideoInfo, check_path, probe
@@ -171,8 +172,10 @@ class Runner:
             except V2MError:
                 raise
             except Exception as e:  # a bug or a library error: name the stage and the video
-                log.exception("stage %s failed on %s", name, info.path)
-                raise StageFailed(f"stage {name!r} failed on {info.path}: {type(e).__name__}: {e}") from e
+                detail().exception("stage %s failed on %s", name, info.path)
+                where = log_path()
+                raise StageFailed(f"stage {name!r} failed on {info.path}: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+                                  + (f"; the traceback is in {where}" if where else "")) from e
             finally:
                 ctx.close()
             ref = self.store.finish(d, stage.output, len(chunks), {

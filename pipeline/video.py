@@ -33,14 +33,35 @@ class VideoInfo:
 
 
 def _open(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path))
+    """The one way videos are opened: FFmpeg, frames turned upright by the container's rotation
+    (a phone's display matrix), so the probe's size, every stage and every overlay see the same pixels."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if cap.isOpened():
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # the default today; said here so no backend change flips it
     if not cap.isOpened():
         cap.release()
         raise InputError(
-            f"{path}: not a readable video (OpenCV could not open it); "
+            f"{path}: not a readable video (no video stream FFmpeg can open: an audio-only, cut or non-video file?); "
             f"give an mp4/mov/avi/mkv file that a video player can play"
         )
     return cap
+
+
+def check_video(path: str | os.PathLike) -> Path:
+    """Fail fast, before any stage runs: the path exists and holds a video with at least two decodable
+    frames (a still image or a one-frame clip has no motion). Cheap: decodes two frames. Returns the path."""
+    p = check_path(path)
+    cap = _open(p)
+    try:
+        ok, _ = cap.read()
+        if not ok:
+            raise InputError(f"{p}: no decodable video frames (corrupt, cut short or not a video); "
+                             "give a video file that a player can play")
+        if not cap.grab():
+            raise InputError(f"{p}: holds a single frame (a still image?); give a video of a person moving")
+    finally:
+        cap.release()
+    return p
 
 
 def check_path(path: str | os.PathLike) -> Path:
@@ -64,21 +85,22 @@ def probe(path: str | os.PathLike, digest: str | None = None) -> VideoInfo:
     cap = _open(p)
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        header_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        n = 0
-        while cap.grab():
+        ok, first = cap.read()  # the size of the frames as decoded (upright), not the container's header
+        height, width = first.shape[:2] if ok else (0, 0)
+        n = int(ok)
+        while ok and cap.grab():
             n += 1
     finally:
         cap.release()
     if n == 0:
-        raise InputError(f"{p}: the video has no decodable frames (corrupt, truncated or not a video)")
+        raise InputError(f"{p}: no decodable video frames (corrupt, cut short or not a video); "
+                         "give a video file that a player can play")
+    if n == 1:
+        raise InputError(f"{p}: holds a single frame (a still image?); give a video of a person moving")
     if fps <= 0 or not np.isfinite(fps):
         raise InputError(f"{p}: the video reports no frame rate; re-encode it (e.g. ffmpeg -i in -r 30 out.mp4)")
     if width <= 0 or height <= 0:
         raise InputError(f"{p}: the video reports no frame size")
-    del header_count  # kept only for debugging; the grabbed count is authoritative
     return VideoInfo(
         path=str(p),
         digest=digest or sha256_file(p),

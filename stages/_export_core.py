@@ -19,7 +19,7 @@ import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Annotated, Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from video2mesh.models.writers.fbx import BLENDER_HINT, blender_path, fbx_from_g
 from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
 from video2mesh.models.writers.usd import skinned_usd
 from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context
 
@@ -42,6 +43,7 @@ AXES = "Y up, right-handed; camera at the origin looking along -Z (camera x righ
 FORMATS = ("npz", "bvh", "glb", "obj", "usd", "fbx")
 DEFAULT_FORMATS = ("npz", "bvh", "glb", "obj")     # usd needs usd-core (installed), fbx needs Blender on PATH
 UNITS_PER_M = {"m": 1.0, "cm": 100.0}
+ObjMaxFrames = Annotated[int, Range(0, None)]   # the subclasses set their own default (0 = no limit)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ class AnimationExportConfig:
 
     stage: ClassVar[str] = "export"   # the stage whose settings these are (in error messages)
     formats: tuple[str, ...] = DEFAULT_FORMATS
-    obj_stride: int = 1               # write every n-th frame's OBJ
-    obj_max_frames: int = 900         # longer tracks skip the OBJ sequence (0 = no limit); see the subclasses
+    obj_stride: Annotated[int, Range(1, 1_000_000)] = 1  # write every n-th frame's OBJ
+    obj_max_frames: ObjMaxFrames = 900  # longer tracks skip the OBJ sequence (0 = no limit); see the subclasses
     bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
     bvh_rotation_order: str = "ZXY"
 

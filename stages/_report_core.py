@@ -30,7 +30,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import cv2
 import numpy as np
@@ -39,6 +39,7 @@ import pandas as pd
 from video2mesh.models.metrics import motion as mm
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
 from video2mesh.pipeline.artifacts import stack
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context
 from video2mesh.pipeline.viewer_lib import viewer_id
@@ -52,14 +53,14 @@ log = logging.getLogger(__name__)
 class MotionReportConfig:
     """Thresholds of the report (any motion source)."""
 
-    jitter_cutoff_hz: float = 6.0       # human motion lies mostly below 6 Hz (the usual mocap filter cutoff)
-    low_score: float = 0.5
-    contact_height_m: float = 0.05
-    contact_vspeed_mm: float = 10.0     # mm/frame: 0.3 m/s at 30 fps
-    preview_frames: int = 3             # 0 = no preview (and no body model needed)
-    preview_width: int = 480
-    video_max_frames: int = 900         # overlay video: longer clips take every k-th frame (k = ceil(n / this)); 0 = no video
-    video_width: int = 640              # px of the overlay video (height keeps the aspect)
+    jitter_cutoff_hz: Annotated[float, Range(0, None, lo_open=True)] = 6.0  # human motion lies mostly below 6 Hz (the usual mocap filter cutoff)
+    low_score: Annotated[float, Range(0, 1)] = 0.5
+    contact_height_m: Annotated[float, Range(0, 10)] = 0.05
+    contact_vspeed_mm: Annotated[float, Range(0, 10_000)] = 10.0  # mm/frame: 0.3 m/s at 30 fps
+    preview_frames: Annotated[int, Range(0, 1000)] = 3  # 0 = no preview (and no body model needed)
+    preview_width: Annotated[int, Range(16, 8192)] = 480
+    video_max_frames: Annotated[int, Range(0, 1_000_000)] = 900  # overlay video: longer clips take every k-th frame (k = ceil(n / this)); 0 = no video
+    video_width: Annotated[int, Range(16, 8192)] = 640  # px of the overlay video (height keeps the aspect)
     viewer_lib: str = field(default_factory=viewer_id)   # set-up 3D viewer bundle ('' = none); automatic, in the
                                                           # cache key so a report made before the set-up is redone
 

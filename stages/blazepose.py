@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from video2mesh.models.runners.blazepose import COCO_FROM_BLAZEPOSE, N_LANDMARKS, BlazePose, Roi, roi_from_box
 from video2mesh.pipeline.artifacts import Artifact, fixed
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 from .licence_free import ASSETS, WHEEL_MEMBERS  # noqa: F401  (this stage's weight files, declared with their set-up)
@@ -45,12 +47,12 @@ BLAZEPOSE = Artifact(
 class BlazePoseConfig:
     """Parameters of the BlazePose keypoint stage."""
 
-    chunk_frames: int = 256
-    num_threads: int = 2
-    min_detection_score: float = 0.5   # MediaPipe's pose detector threshold
-    min_pose_score: float = 0.5        # MediaPipe's threshold on the landmark model's pose flag
-    seed_scale: float = 1.5            # detector crop side / tracker box side (the person plus context)
-    max_center_drift: float = 0.5      # re-detect when the ROI centre leaves the box by this x box side
+    chunk_frames: Annotated[int, Range(1, 65536)] = 256
+    num_threads: Annotated[int, Range(1, 256)] = 2
+    min_detection_score: Annotated[float, Range(0, 1)] = 0.5  # MediaPipe's pose detector threshold
+    min_pose_score: Annotated[float, Range(0, 1)] = 0.5  # MediaPipe's threshold on the landmark model's pose flag
+    seed_scale: Annotated[float, Range(0, 20, lo_open=True)] = 1.5  # detector crop side / tracker box side (the person plus context)
+    max_center_drift: Annotated[float, Range(0, 20)] = 0.5  # re-detect when the ROI centre leaves the box by this x box side
 
 
 def _assets(cfg: BlazePoseConfig) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import pyarrow as pa
 from video2mesh.models.maths.camera_motion import background_grid, robust_homography
 from video2mesh.models.nets import flow as flowlib
 from video2mesh.pipeline.artifacts import Artifact, fixed
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,11 @@ class CameraMotionConfig:
     """How the background motion is measured."""
 
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
-    work_long_side: int = 512         # flow resolution, as the homography stage (~24 pairs/s on 2 cores)
-    grid: int = 32                    # grid x grid points over the frame before masking people out
-    box_margin: float = 0.15          # tracklet boxes grown by this share of their size on every side
-    min_points: int = 24              # fewer background points: no estimate for this frame
-    chunk_frames: int = 256
+    work_long_side: Annotated[int, Range(16, 8192)] = 512  # flow resolution, as the homography stage (~24 pairs/s on 2 cores)
+    grid: Annotated[int, Range(4, 1000)] = 32  # grid x grid points over the frame before masking people out
+    box_margin: Annotated[float, Range(0, 10)] = 0.15  # tracklet boxes grown by this share of their size on every side
+    min_points: Annotated[int, Range(4, 1_000_000)] = 24  # fewer background points: no estimate for this frame
+    chunk_frames: Annotated[int, Range(1, 65536)] = 256
 
     def __post_init__(self) -> None:
         if self.grid < 4 or self.min_points < 4 or self.work_long_side < 16 or self.box_margin < 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from video2mesh.pipeline.artifacts import Artifact
 from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,13 @@ PERSON = 0  # COCO class id
 @dataclass(frozen=True)
 class DetectConfig:
     backend: Literal["yolo", "blazepose"] = "yolo"
-    conf: float = 0.1          # low on purpose: ByteTrack's second association uses low-score boxes
-    iou: float = 0.7           # NMS IoU (ultralytics default)
-    imgsz: int = 640
-    batch: int = 8
-    max_det: int = 50
+    conf: Annotated[float, Range(0, 1)] = 0.1  # low on purpose: ByteTrack's second association uses low-score boxes
+    iou: Annotated[float, Range(0, 1, lo_open=True)] = 0.7  # NMS IoU (ultralytics default)
+    imgsz: Annotated[int, Range(32, 8192)] = 640
+    batch: Annotated[int, Range(1, 1024)] = 8
+    max_det: Annotated[int, Range(1, 10000)] = 50
     half: bool = False         # fp16 on CUDA only
-    chunk_frames: int = 256
+    chunk_frames: Annotated[int, Range(1, 65536)] = 256
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:

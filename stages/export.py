@@ -45,7 +45,7 @@ class ExportConfig(core.AnimationExportConfig):
     """What to export. `gender` must name the body model the mesh stage used."""
 
     stage = "export"
-    obj_max_frames: int = 900         # OBJ is ~0.45 MB a frame: longer tracks skip it (0 = no limit)
+    obj_max_frames: core.ObjMaxFrames = 900  # OBJ is ~0.45 MB a frame: longer tracks skip it (0 = no limit)
     gender: str = "neutral"
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ variation of the features that the temporal encoder sees. Consumers convert back
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ import torch
 from video2mesh.models.nets import backbone
 from video2mesh.pipeline.artifacts import Artifact, fixed
 from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import AssetMissing
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
@@ -53,9 +54,9 @@ ASSETS = (
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    chunk_frames: int = 256
-    batch_size: int = 32
-    scale: float = 1.1               # crop side = tracklet side x 1.1 (VIBE demo's bbox_scale)
+    chunk_frames: Annotated[int, Range(1, 65536)] = 256
+    batch_size: Annotated[int, Range(1, 4096)] = 32
+    scale: Annotated[float, Range(0, 10, lo_open=True)] = 1.1  # crop side = tracklet side x 1.1 (VIBE demo's bbox_scale)
     dtype: Literal["float32", "float16"] = "float32"   # network precision; float16 only pays on a GPU
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
 from video2mesh.models.fit.temporal import SMOOTHING, prepare_track
 from video2mesh.models.runners.blazepose import N_LANDMARKS
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
@@ -65,21 +66,21 @@ class FitAnnyConfig:
     """Parameters of the Anny fitting stage (the energy's weights are FitConfig's defaults)."""
 
     rig: str = "anny"
-    focal_scale: float = 1.0          # focal length = focal_scale * max(W, H) px (unknown camera)
-    min_frames: int = 1
-    iters_global: int = FitConfig.iters_global
-    iters_pose: int = FitConfig.iters_pose
-    iters_refine: int = FitConfig.iters_refine
-    w_3d: float = FitConfig.w_3d
-    w_prior: float = FitConfig.w_prior
-    w_smooth: float = FitConfig.w_smooth
-    smoothing: Literal["off", "standard", "strong"] = "standard"   # models/fit/temporal.SMOOTHING
+    focal_scale: Annotated[float, Range(0, 100, lo_open=True)] = 1.0  # focal length = focal_scale * max(W, H) px (unknown camera)
+    min_frames: Annotated[int, Range(1, None)] = 1
+    iters_global: Annotated[int, Range(1, 100_000)] = FitConfig.iters_global
+    iters_pose: Annotated[int, Range(2, 100_000)] = FitConfig.iters_pose
+    iters_refine: Annotated[int, Range(1, 100_000)] = FitConfig.iters_refine
+    w_3d: Annotated[float, Range(0, 1e6)] = FitConfig.w_3d
+    w_prior: Annotated[float, Range(0, 1e6)] = FitConfig.w_prior
+    w_smooth: Annotated[float, Range(0, 1e6)] = FitConfig.w_smooth
+    smoothing: Literal["off", "standard", "strong"] = "standard"  # models/fit/temporal.SMOOTHING's presets
     flip_fix: bool = True             # make BlazePose's left/right labels continuous over time
-    sigma_3d: float = 0.0             # robust scale of the world-landmark term, metres (0 = squares: 0.1
+    sigma_3d: Annotated[float, Range(0, 10)] = 0.0  # robust scale of the world-landmark term, metres (0 = squares: 0.1
                                       # doubled PA-MPJPE on `v2m bench accuracy --fast`, see docs/temporal.md)
-    window: int = 256                 # frames per fitted window (= the stage's resumable chunk)
-    overlap: int = 32                 # context frames fitted on each side of a window, not kept
-    lr_end: float = 0.02              # Adam's rate decays to this share per phase (1 = constant, as before v2)
+    window: Annotated[int, Range(16, 1_000_000)] = 256  # frames per fitted window (= the stage's resumable chunk)
+    overlap: Annotated[int, Range(0, 100_000)] = 32  # context frames fitted on each side of a window, not kept
+    lr_end: Annotated[float, Range(0, 1, lo_open=True)] = 0.02  # Adam's rate decays to this share per phase (1 = constant, as before v2)
 
 
 def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]) -> np.ndarray:

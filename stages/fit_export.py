@@ -35,6 +35,8 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+import typing
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -58,7 +60,8 @@ FIT_EXPORT = files_artifact("fit_export", version=2,
                             doc="Per-track Anny animation files (npz, bvh, glb, obj) of the licence-free path, with sha256.")
 BODY_MODEL = "anny"
 LICENCE = "Anny: code Apache-2.0, MakeHuman data CC0 (see the manifest's licence note)"
-RIGS = ("anny", "mixamo", "game_engine")   # skeletons the anny package ships for the same mesh
+Rig = Literal["anny", "mixamo", "game_engine"]   # skeletons the anny package ships for the same mesh
+RIGS = typing.get_args(Rig)
 WORLD_AXES = ("Y up, right-handed, metres; world frame: floor y = 0, the person's root above the origin at the "
               "first frame, facing +Z; the camera per frame in the npz's cam_R / cam_t (world -> GL camera axes)")
 
@@ -68,9 +71,9 @@ class FitExportConfig(core.AnimationExportConfig):
     """What to export of the fitted Anny motion (export.ExportConfig's options, minus gender)."""
 
     stage = "fit_export"
-    obj_max_frames: int = 450         # an Anny OBJ is ~0.9 MB a frame (13,718 vertices): the same ~400 MB
+    obj_max_frames: core.ObjMaxFrames = 450  # an Anny OBJ is ~0.9 MB a frame (13,718 vertices): the same ~400 MB
                                       # cap as export's 900 SMPL frames; longer tracks skip it (0 = no limit)
-    rig: str = "anny"                 # skeleton of the bvh/glb/usd/fbx: anny (104 bones, as fitted), mixamo (Mixamo's
+    rig: Rig = "anny"                 # skeleton of the bvh/glb/usd/fbx: anny (104 bones, as fitted), mixamo (Mixamo's
                                       # mixamorig:* names) or game_engine (Unreal-style), retargeted on the shared mesh
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from video2mesh.models.nets import flow as flowlib
 from video2mesh.models.maths.geometry import box_grid, dlt_homography_np
 from video2mesh.pipeline.artifacts import Artifact, fixed
 from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
@@ -74,17 +75,17 @@ class HomographyConfig:
     # Long side of the flow resolution (multiple of 8 for RAFT), chosen for throughput: RAFT's
     # all-pairs correlation grows with the square of the pixel count (512x288: 21 MB, 1920x1080:
     # 4.2 GB) and a person box stays ~100-300 px tall at 512.
-    work_long_side: int = 512
-    raft_iterations: int = 12                 # torchvision's default number of flow updates
+    work_long_side: Annotated[int, Range(16, 8192)] = 512
+    raft_iterations: Annotated[int, Range(1, 1000)] = 12  # torchvision's default number of flow updates
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
     ptlflow_model: str = "raft"
     ptlflow_ckpt: str = "things"
     region: Literal["box", "frame"] = "box"   # "frame": camera motion, as You2Me
-    grid: int = 17                            # grid x grid points (You2Me: 17 x 17)
-    min_points: int = 16                      # fewer usable points: a sliver at the border, unreliable
-    min_box_px: float = 4.0                   # boxes narrower than this after clipping to the image are unusable
-    batch_pairs: int = 4                      # frame pairs per flow call
-    chunk_frames: int = 256
+    grid: Annotated[int, Range(2, 1000)] = 17  # grid x grid points (You2Me: 17 x 17)
+    min_points: Annotated[int, Range(4, 1_000_000)] = 16  # fewer usable points: a sliver at the border, unreliable
+    min_box_px: Annotated[float, Range(0, None)] = 4.0  # boxes narrower than this after clipping to the image are unusable
+    batch_pairs: Annotated[int, Range(1, 1024)] = 4  # frame pairs per flow call
+    chunk_frames: Annotated[int, Range(1, 65536)] = 256
 
     def __post_init__(self) -> None:
         if self.backend in RAFT_BACKENDS and self.work_long_side % flowlib.RAFT_MULTIPLE:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import pickle
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,7 @@ from video2mesh.models.maths.rotations import rotmat_to_axis_angle
 from video2mesh.models.body.smpl import SMPL
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
 from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError, InputError
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
@@ -96,10 +97,10 @@ class MeshConfig:
     model: str = "vibe"             # "vibe" (released VIBE, baseline) or "v2m" (our checkpoint)
     gender: str = "neutral"
     uncertainty: bool = True        # run the embedder for per-frame sigma (a v2m model with u_t needs it anyway)
-    tracks_per_chunk: int = 16      # tracks per Parquet part and per batch
-    window_frames: int = 256        # frames per streamed window (bounds memory)
-    crop_scale: float = 1.1         # must equal the features stage's crop scale (VIBE demo: 1.1)
-    focal_length_px: float = 0.0    # 0: sqrt(W^2 + H^2) of the video
+    tracks_per_chunk: Annotated[int, Range(1, 4096)] = 16  # tracks per Parquet part and per batch
+    window_frames: Annotated[int, Range(1, 1_000_000)] = 256  # frames per streamed window (bounds memory)
+    crop_scale: Annotated[float, Range(0, 10, lo_open=True)] = 1.1  # must equal the features stage's crop scale (VIBE demo: 1.1)
+    focal_length_px: Annotated[float, Range(0, None)] = 0.0  # 0: sqrt(W^2 + H^2) of the video
 
 
 def assets(cfg: MeshConfig) -> tuple[str, ...]:

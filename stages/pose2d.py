@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ import torch
 from video2mesh.models.nets import hrnet
 from video2mesh.pipeline.artifacts import Artifact, fixed
 from video2mesh.pipeline.assets import Asset
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import AssetMissing
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
@@ -45,10 +46,10 @@ ASSETS = (
 
 @dataclass(frozen=True)
 class Pose2DConfig:
-    chunk_frames: int = 256
-    batch_size: int = 32
+    chunk_frames: Annotated[int, Range(1, 65536)] = 256
+    batch_size: Annotated[int, Range(1, 4096)] = 32
     flip_test: bool = True           # mmpose's test setting for this checkpoint
-    padding: float = 1.25            # box growth before the 3:4 crop (mmpose GetBBoxCenterScale)
+    padding: Annotated[float, Range(0, 10, lo_open=True)] = 1.25  # box growth before the 3:4 crop (mmpose GetBBoxCenterScale)
     dtype: Literal["float32", "float16"] = "float32"   # float16 only pays on a GPU
 
 

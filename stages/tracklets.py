@@ -8,12 +8,14 @@ frame (then by box centre x), so ids are stable whatever ids the tracker handed 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 TRACKLETS = Artifact(
@@ -36,9 +38,9 @@ _BOX = ["x1", "y1", "x2", "y2"]
 
 @dataclass(frozen=True)
 class TrackletConfig:
-    min_len: int = 25          # frames; VIBE drops tracks shorter than this
-    max_gap: int = 10          # longest gap (frames) filled by interpolation; longer gaps split the track
-    smooth_window: int = 5     # centred moving average over box corners, frames (odd; 1 = off)
+    min_len: Annotated[int, Range(1, None)] = 25  # frames; VIBE drops tracks shorter than this
+    max_gap: Annotated[int, Range(0, None)] = 10  # longest gap (frames) filled by interpolation; longer gaps split the track
+    smooth_window: Annotated[int, Range(1, 1001)] = 5  # centred moving average over box corners, frames (odd; 1 = off)
 
     def __post_init__(self) -> None:
         if self.min_len < 1 or self.max_gap < 0:

@@ -7,13 +7,14 @@ stage and nothing upstream. BoT-SORT's global motion compensation needs frames, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 TRACKS = Artifact(
@@ -32,14 +33,14 @@ TRACKS = Artifact(
 @dataclass(frozen=True)
 class TrackConfig:
     tracker: Literal["bytetrack", "botsort"] = "bytetrack"
-    track_high_thresh: float = 0.25   # ultralytics defaults, see cfg/trackers/bytetrack.yaml
-    track_low_thresh: float = 0.1
-    new_track_thresh: float = 0.25
-    track_buffer: int = 30            # frames a lost track is kept (at 30 fps; scaled by the video's fps)
-    match_thresh: float = 0.8
+    track_high_thresh: Annotated[float, Range(0, 1)] = 0.25  # ultralytics defaults, see cfg/trackers/bytetrack.yaml
+    track_low_thresh: Annotated[float, Range(0, 1)] = 0.1
+    new_track_thresh: Annotated[float, Range(0, 1)] = 0.25
+    track_buffer: Annotated[int, Range(0, 100_000)] = 30  # frames a lost track is kept (at 30 fps; scaled by the video's fps)
+    match_thresh: Annotated[float, Range(0, 1)] = 0.8
     fuse_score: bool = True
-    proximity_thresh: float = 0.5     # BoT-SORT only
-    appearance_thresh: float = 0.8    # BoT-SORT only
+    proximity_thresh: Annotated[float, Range(0, 1)] = 0.5  # BoT-SORT only
+    appearance_thresh: Annotated[float, Range(0, 1)] = 0.8  # BoT-SORT only
 
 
 class _Dets:

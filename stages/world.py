@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from video2mesh.models.fit.leg_ik import leg_ik
 from video2mesh.models.fit.world import WorldConfig, camera_rotations, solve_world, world_to_camera_gl
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
+from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.errors import ConfigError
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
@@ -73,8 +74,25 @@ FIT_COLUMNS = tuple(WORLD.schema.names[:14])   # the `fit` columns carried (tran
 
 @dataclass(frozen=True)
 class WorldStageConfig(WorldConfig):
-    """frame: "world" (default) or "camera" (the fit's camera space, as before this stage)."""
+    """frame: "world" (default) or "camera" (the fit's camera space, as before this stage). The solve's
+    settings are WorldConfig's (models/fit/world.py, their meaning there), re-declared with their ranges."""
 
+    contact_on_m: Annotated[float, Range(0, 10)] = WorldConfig.contact_on_m
+    contact_off_m: Annotated[float, Range(0, 10)] = WorldConfig.contact_off_m
+    air_on_m: Annotated[float, Range(0, 10)] = WorldConfig.air_on_m
+    air_off_m: Annotated[float, Range(0, 10)] = WorldConfig.air_off_m
+    speed_on_mps: Annotated[float, Range(0, 100)] = WorldConfig.speed_on_mps
+    speed_off_mps: Annotated[float, Range(0, 100)] = WorldConfig.speed_off_mps
+    sigma_odo_m: Annotated[float, Range(0, 10, lo_open=True)] = WorldConfig.sigma_odo_m    # divides: > 0
+    sigma_cam_m: Annotated[float, Range(0, 10, lo_open=True)] = WorldConfig.sigma_cam_m
+    accel_mps2: Annotated[float, Range(0, 1000, lo_open=True)] = WorldConfig.accel_mps2
+    static_deg_s: Annotated[float, Range(0, 360, lo_open=True)] = WorldConfig.static_deg_s
+    max_rotation_err: Annotated[float, Range(0, 10)] = WorldConfig.max_rotation_err
+    still_rotation_err: Annotated[float, Range(0, 10, lo_open=True)] = WorldConfig.still_rotation_err
+    floor_prior_m: Annotated[float, Range(0, 10)] = WorldConfig.floor_prior_m
+    iterations: Annotated[int, Range(1, 100)] = WorldConfig.iterations
+    max_flight_s: Annotated[float, Range(0, 10)] = WorldConfig.max_flight_s
+    plant_smooth_frames: Annotated[float, Range(0, 1000)] = WorldConfig.plant_smooth_frames
     frame: Literal["world", "camera"] = "world"
 
     def __post_init__(self) -> None:

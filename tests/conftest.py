@@ -11,6 +11,8 @@ from video2mesh.stages.detect import write_random_checkpoint as write_tiny_yolo 
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("V2M_SHARED_DATA") or ROOT.parent / "shared" / "data")
+# Subprocesses import what this test process imports (a PYTHONPATH shim for a worktree comes first).
+PYTHONPATH = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p)
 
 
 def pytest_configure(config):
@@ -49,3 +51,31 @@ def tiny_yolo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "two_people.mp4")
+
+
+LICENCE_FREE_FILES = ("pose_detection.tflite", "pose_landmark_full.tflite", "anny_cache")
+
+
+@pytest.fixture(scope="session")
+def fresh_models(tmp_path_factory) -> Path:
+    """A models folder as a new user has it after `v2m models setup-default`: only the licence-free files
+    (links to this machine's), none of the SMPL path's."""
+    from video2mesh.pipeline.assets import default_models_dir
+
+    src = default_models_dir()
+    missing = [n for n in LICENCE_FREE_FILES if not (src / n).exists()]
+    if missing:
+        pytest.skip(f"the licence-free models are not set up in {src} (run `v2m models setup-default`): {missing}")
+    d = tmp_path_factory.mktemp("fresh-models")
+    for n in LICENCE_FREE_FILES:
+        (d / n).symlink_to((src / n).resolve())
+    return d
+
+
+def user_env(models: Path, cache: Path, **extra: str) -> dict[str, str]:
+    """The environment of a new user's shell: our modules, their models and cache folders, nothing else
+    of this test session's (no Prefect home or tool settings: the CLI derives them from the cache)."""
+    from video2mesh.flows.spec import tool_env
+
+    env = {k: v for k, v in os.environ.items() if k not in tool_env(Path("/"))}
+    return {**env, "PYTHONPATH": PYTHONPATH, "V2M_MODELS": str(models), "V2M_CACHE": str(cache), **extra}

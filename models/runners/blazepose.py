@@ -19,6 +19,10 @@ landmark smoothing filters are not implemented (a smoothing step belongs to the 
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +178,28 @@ def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: fl
     return out
 
 
+LITERT_BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+@contextlib.contextmanager
+def _without_litert_banner():
+    """LiteRT's C++ prints LITERT_BANNER to file descriptor 2 (TF_CPP_MIN_LOG_LEVEL does not reach it):
+    send fd 2 to a temporary file while interpreters are made, then pass on every other line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = [line for line in tmp.read().splitlines(keepends=True) if line.strip() != LITERT_BANNER]
+            if rest:
+                os.write(2, b"".join(rest))
+
+
 class BlazePose:
     """The two BlazePose networks on the CPU through LiteRT (`ai-edge-litert`).
 
@@ -185,10 +211,11 @@ class BlazePose:
                  min_detection_score: float = 0.5, nms_iou: float = 0.3):
         from ai_edge_litert.interpreter import Interpreter
 
-        self._det = Interpreter(model_path=str(detector_path), num_threads=num_threads)
-        self._det.allocate_tensors()
-        self._lm = Interpreter(model_path=str(landmark_path), num_threads=num_threads)
-        self._lm.allocate_tensors()
+        with _without_litert_banner():
+            self._det = Interpreter(model_path=str(detector_path), num_threads=num_threads)
+            self._det.allocate_tensors()
+            self._lm = Interpreter(model_path=str(landmark_path), num_threads=num_threads)
+            self._lm.allocate_tensors()
         self._det_in = self._det.get_input_details()[0]["index"]
         outs = {d["name"]: d["index"] for d in self._det.get_output_details()}
         self._det_boxes, self._det_logits = outs["Identity"], outs["Identity_1"]

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from tests.conftest import ROOT
+from tests.conftest import PYTHONPATH, ROOT
 
 
 def env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+    return {**os.environ, "PYTHONPATH": PYTHONPATH, **extra}
 
 
 def spawn(args: list[str], log: Path, **extra_env: str) -> subprocess.Popen:

@@ -141,7 +141,7 @@ def test_publish_outputs_writes_the_finished_artifacts_without_running_anything(
         def run(self, *a, **k):
             raise AssertionError("publish_outputs ran a stage")
 
-    counts = publish_outputs(NoRun(), results, str(video), tmp_path / "a")
+    counts = publish_outputs(NoRun(), results, str(video), tmp_path / "a" / "clip")  # the folder (pipeline/names.py)
     export.export_outputs(runner, video, tmp_path / "b")
     report.report_outputs(runner, video, tmp_path / "b")
     a, b = _published(tmp_path / "a" / "clip"), _published(tmp_path / "b" / "clip")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, write_video
+from tests.conftest import PYTHONPATH, ROOT, write_video
 
 FAST = ["--set", "detect.imgsz=320", "--set", "detect.max_det=5", "--set", "tracklets.min_len=10"]
 
 
 def v2m(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     p = subprocess.run([sys.executable, "-m", "video2mesh.flows.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"v2m {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
@@ -60,7 +60,7 @@ def test_sigkill_mid_stage_resumes_byte_identical(tmp_path, tiny_yolo):
     args = lambda cache: [str(video), "--out", str(tmp_path / "out"), "--cache", str(cache), "--weights", f"yolo={tiny_yolo}",  # noqa: E731
                           "--until", "tracklets", "--engine", "local", *FAST, "--set", "detect.chunk_frames=8",
                           "--set", "detect.batch=1"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     proc = subprocess.Popen([sys.executable, "-m", "video2mesh.flows.cli", "run", *args(tmp_path / "killed")], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120

@@ -230,3 +230,68 @@ def test_sigterm_releases_the_running_video(tmp_path, tiny_yolo):
     assert row["state"] == RELEASED and row["pid"] is None
     assert (inbox / "v.mp4").is_file() and not (inbox / "done").exists()
     assert "released unfinished" in (tmp_path / "watch.log").read_text()
+
+
+def test_video_replaced_while_it_runs(tmp_path):
+    """A file overwritten with other bytes while its run is under way: the old content's result is kept
+    (done in the ledger), the new content is not filed under it but runs next, then both are done once."""
+    from video2mesh.flows.spec import RunSpec
+    from video2mesh.flows.watch import WatchConfig, Watcher
+    from video2mesh.pipeline.hashing import sha256_file
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "v.mp4").write_bytes(b"first take")
+    seen: list[bytes] = []
+
+    def submit(video: Path, spec: RunSpec) -> str:
+        seen.append(video.read_bytes())
+        if len(seen) == 1:  # the user saves a new version over it mid-run
+            time.sleep(0.05)
+            (inbox / "v.mp4").write_bytes(b"second take, longer")
+        return str(tmp_path / "out" / f"run{len(seen)}")
+
+    cfg = WatchConfig(inbox=str(inbox), ledger=str(tmp_path / "l.sqlite"), stable_s=0.2, poll_s=0.05, once=True)
+    assert Watcher(cfg, RunSpec(out=str(tmp_path / "out")), submit=submit).run() == 0
+    assert seen == [b"first take", b"second take, longer"], "each content ran exactly once"
+    rows = {r["out_dir"]: r for r in Ledger(tmp_path / "l.sqlite").rows()}
+    assert {r["state"] for r in rows.values()} == {DONE} and len(rows) == 2
+    (done,) = (inbox / "done").glob("*.mp4")
+    assert done.read_bytes() == b"second take, longer"
+    sidecar = json.loads((inbox / "done" / "v.mp4.v2m.json").read_text())
+    assert sidecar["digest"] == sha256_file(done) and sidecar["out_dir"].endswith("run2"), "filed under its own run"
+
+
+def test_two_watchers_on_one_inbox(tmp_path):
+    """Two watchers (own ledger handles, threads) on one inbox: every content runs once, every file is
+    filed once (the duplicate as a duplicate), nothing is left in the inbox."""
+    from video2mesh.flows.spec import RunSpec
+    from video2mesh.flows.watch import WatchConfig, Watcher
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i in range(6):
+        (inbox / f"v{i}.mp4").write_bytes(f"video {i}".encode())
+    (inbox / "copy_of_v0.mp4").write_bytes(b"video 0")
+    runs: list[str] = []
+    lock = threading.Lock()
+
+    def submit(video: Path, spec: RunSpec) -> str:
+        with lock:
+            runs.append(video.read_bytes().decode())
+        time.sleep(0.1)
+        return str(tmp_path / "out" / video.stem)
+
+    cfg = WatchConfig(inbox=str(inbox), ledger=str(tmp_path / "l.sqlite"), stable_s=0.1, poll_s=0.02, once=True)
+    watchers = [Watcher(cfg, RunSpec(out=str(tmp_path / "out")), submit=submit) for _ in range(2)]
+    codes: list[int] = []
+    threads = [threading.Thread(target=lambda w=w: codes.append(w.run())) for w in watchers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert codes == [0, 0]
+    assert sorted(runs) == [f"video {i}" for i in range(6)], "each content ran exactly once across both watchers"
+    done = sorted(p.name for p in (inbox / "done").glob("*.mp4"))
+    assert done == sorted([f"v{i}.mp4" for i in range(6)] + ["copy_of_v0.mp4"])
+    assert len(list((inbox / "done").glob("*.v2m.json"))) == 7 and not [p for p in inbox.iterdir() if p.is_file()]

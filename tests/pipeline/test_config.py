@@ -68,3 +68,40 @@ def test_yaml_booleans_become_the_literal_word_they_were_written_as():
     assert raw["fit"]["smoothing"] is False
     assert from_mapping(FitAnnyConfig, raw["fit"]).smoothing == "off"
     assert from_mapping(FitAnnyConfig, {"smoothing": "strong"}).smoothing == "strong"
+
+
+def test_ranges_checked_with_the_range_in_the_message():
+    from typing import Annotated
+
+    @dataclass(frozen=True)
+    class R:
+        iters: Annotated[int, c.Range(1, 100)] = 10
+        cutoff: Annotated[float, c.Range(0, None, lo_open=True)] = 6.0
+        opt: Annotated[float, c.Range(0, 1)] | None = None
+
+    assert c.from_mapping(R, {"iters": 1, "cutoff": 1e-9, "opt": 1}) == R(1, 1e-9, 1.0)
+    for key, value, msg in (("iters", -5, "r.iters=-5 is out of range: allowed 1 <= iters <= 100"),
+                            ("iters", 101, "allowed 1 <= iters <= 100"), ("cutoff", 0, "allowed 0 < cutoff"),
+                            ("cutoff", float("nan"), "out of range"), ("opt", 1.5, "allowed 0 <= opt <= 1")):
+        with pytest.raises(ConfigError, match=msg.replace("(", r"\(")):
+            c.from_mapping(R, {key: value}, where="r.")
+    assert [(n, a) for n, _, a in c.describe(R)] == [("iters", "1 <= x <= 100"), ("cutoff", "0 < x"),
+                                                   ("opt", "0 <= x <= 1 or null")]
+
+
+def test_every_number_setting_of_every_stage_declares_a_range_its_default_meets():
+    """So `--set stage.key=<anything>` is checked before any work (no crash deep inside a stage)."""
+    import dataclasses
+    import typing
+
+    from video2mesh import stages
+
+    for name, st in stages.all_stages().items():
+        hints = typing.get_type_hints(st.config, include_extras=True)
+        for f in dataclasses.fields(st.config):
+            tp = hints[f.name]
+            args = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) is not typing.Annotated else []
+            base = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else (args[0] if len(args) == 1 else tp)
+            if base in (int, float):
+                assert c.allowed(tp), f"{name}.{f.name} ({base.__name__}) has no Range"
+        c.check_ranges(st.config(), where=f"{name}.")  # the defaults are inside their ranges
