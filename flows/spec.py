@@ -72,6 +72,27 @@ class RunSpec:
         return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def shared_deliverable_settings(method, settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`settings` with another method's stage settings for the same deliverable carried onto this method's.
+
+    `--set export.formats=[...]` then means the animation files of whichever method runs (the licence-free
+    path's export stage is `fit_export`; the SMPL path's `fit_report` settings go to `report`): each key this
+    method's stage also has is carried over; the user's settings of this method's own stage win.
+    """
+    from video2mesh import stages
+    from video2mesh.stages._methods import METHODS
+
+    out = dict(settings)
+    for deliverable, own in method.outputs.items():
+        fields = {f.name for f in dataclasses.fields(stages.all_stages()[own].config)}
+        for other in METHODS.values():
+            alias = other.outputs.get(deliverable)
+            if alias and alias != own and alias in settings:
+                carried = {k: v for k, v in settings[alias].items() if k in fields}
+                out[own] = {**carried, **out.get(own, {})}
+    return out
+
+
 def build_runner(spec: RunSpec, progress=None) -> Runner:
     """A Runner for this spec: stage registry, typed configs (unknown keys rejected), assets, store."""
     from video2mesh import stages
@@ -88,7 +109,7 @@ def build_runner(spec: RunSpec, progress=None) -> Runner:
 
         if spec.method not in METHODS:
             raise ConfigError(f"method must be auto, {' or '.join(METHODS)}; got {spec.method!r}")
-        settings = cfgmod.merge(METHODS[spec.method].settings, settings)  # the user's settings win
+        settings = cfgmod.merge(METHODS[spec.method].settings, shared_deliverable_settings(METHODS[spec.method], settings))
     configs = {name: cfgmod.from_mapping(all_stages[name].config, params, where=f"{name}.")
                for name, params in settings.items()}
     registry = AssetRegistry(stages.all_assets(), models_dir=Path(spec.models_dir) if spec.models_dir else None,

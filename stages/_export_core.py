@@ -19,12 +19,13 @@ import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, ClassVar
+from typing import Annotated, Any, Callable, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 from scipy.spatial.transform import Rotation
 
+from video2mesh.models.body.reference import POSES, reference_local
 from video2mesh.models.writers.animation import bvh_text, obj_text
 from video2mesh.models.writers.fbx import BLENDER_HINT, blender_path, fbx_from_glb
 from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
@@ -56,8 +57,12 @@ class AnimationExportConfig:
     obj_max_frames: ObjMaxFrames = 900  # longer tracks skip the OBJ sequence (0 = no limit); see the subclasses
     bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
     bvh_rotation_order: str = "ZXY"
+    reference_pose: Literal["none", "rest", "t", "a"] = "none"  # bvh/glb/usd/fbx: frame 0 in this pose, the motion
+                                      # from file frame 1 (rest = the rig's bind pose; t / a = arms level / 45 deg down)
 
     def __post_init__(self) -> None:
+        if self.reference_pose not in POSES:
+            raise ConfigError(f"{self.stage}.reference_pose must be one of {list(POSES)}, got {self.reference_pose!r}")
         bad = sorted(set(self.formats) - set(FORMATS))
         if bad:
             raise ConfigError(f"{self.stage}.formats has unknown format(s) {bad}; choose from {list(FORMATS)}")
@@ -113,6 +118,8 @@ class RigTrack:
     obj_batch: int = 64                      # frames posed at once for the OBJ meshes
     uvs: np.ndarray | None = None            # (U, 2) the body's UV map for the OBJ frames, if it has one
     uv_faces: np.ndarray | None = None       # (F, 3) indices into `uvs`, corner by corner of `faces`
+    rig: str = "smpl"                        # the skeleton's kind (models.body.reference.ARM_CHAINS names its arms)
+    floor_y: float | None = None             # height of the floor in the export frame, when it is known (world frame)
 
 
 def npz_bytes(arrays: dict[str, Any]) -> bytes:
@@ -126,6 +133,23 @@ def npz_bytes(arrays: dict[str, Any]) -> bytes:
             np.lib.format.write_array(b, np.asanyarray(value), allow_pickle=False)
             zf.writestr(info, b.getvalue())
     return buf.getvalue()
+
+
+def reference_frame(track: RigTrack, pose: str) -> tuple[np.ndarray, np.ndarray]:
+    """(local (J, 3, 3), root position (3,)) of the reference pose: standing upright facing +Z where the
+    track's first frame stands, its feet on the floor when the floor is known, else at the first root height."""
+    local = reference_local(track.rig, track.names, track.parents, track.offsets, pose)
+    root = track.root_pos[0].astype(np.float64).copy()
+    if track.floor_y is not None:
+        bind = track.bind_pose()     # the lowest rest vertex stands on the floor
+        root[1] = track.floor_y + bind.rest_joints[0, 1] - bind.vertices[:, 1].min()
+    return local, root
+
+
+def reference_note(pose: str, frame_first: int) -> str:
+    kind = {"rest": "the rig's bind pose", "t": "a T-pose (arms level)", "a": "an A-pose (arms 45 deg down)"}[pose]
+    return (f"file frame 0 is {kind}, upright, facing +Z where the first frame stands; the motion starts at file "
+            f"frame 1 = video frame {frame_first} (0-based)")
 
 
 def track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: str) -> list[tuple]:
@@ -142,27 +166,36 @@ def track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: s
             "axes": AXES, **track.meta}
     if obj_skipped:
         base["obj_skipped"] = f"{len(keep)} OBJ frames > {cfg.stage}.obj_max_frames={cfg.obj_max_frames}; raise it or obj_stride"
+    local, root_pos, lead = track.local, track.root_pos, 0
+    animated = {"bvh", "glb", "usd", "fbx"} & set(cfg.formats)
+    if cfg.reference_pose != "none" and animated:
+        ref_local, ref_root = reference_frame(track, cfg.reference_pose)
+        local, root_pos, lead = np.concatenate([ref_local[None], local]), np.concatenate([ref_root[None], root_pos]), 1
+    ref_meta = {"reference_pose": reference_note(cfg.reference_pose, int(frames[0]))} if lead else {}
     out: list[tuple] = []
     if "npz" in cfg.formats:
         out.append((tid, "npz", f"{stem}.npz", npz_bytes(track.npz(fps)), {**base, "units": "metres, radians (axis-angle)"}))
     if "bvh" in cfg.formats:
         order = cfg.bvh_rotation_order
-        text = bvh_text(track.local, track.root_pos, track.offsets, 1.0 / fps, track.names, track.parents, order=order,
+        text = bvh_text(local, root_pos, track.offsets, 1.0 / fps, track.names, track.parents, order=order,
                         units_per_m=UNITS_PER_M[cfg.bvh_units])
         out.append((tid, "bvh", f"{stem}.bvh", text.encode(), {
-            **base, "units": f"{cfg.bvh_units}, degrees", **(track.bvh_meta or {}),
+            **base, "units": f"{cfg.bvh_units}, degrees", **(track.bvh_meta or {}), **ref_meta,
             "rotation_order": f"intrinsic {order} (R = R{order[0]} R{order[1]} R{order[2]})"}))
     if {"glb", "usd", "fbx"} & set(cfg.formats):
         bind = track.bind_pose()
-        quat = Rotation.from_matrix(track.local.reshape(-1, 3, 3)).as_quat().reshape(n, len(track.names), 4)  # (x, y, z, w)
+        quat = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_quat().reshape(n + lead, len(track.names), 4)  # (x, y, z, w)
         extras = {**(track.glb_extras or {}), "fps": float(fps), "frame_first": int(frames[0]), "frame_last": int(frames[-1]),
-                  "time_zero": "frame_first (0-based video frame); key k at (frame_k - frame_first) / fps seconds"}
+                  "time_zero": "frame_first (0-based video frame); key k at (frame_k - frame_first) / fps seconds"
+                  if not lead else "the reference pose; video frame_k at (frame_k - frame_first + 1) / fps seconds",
+                  **ref_meta}
+        times = np.concatenate([[0.0], (frames - frames[0] + 1) / fps]) if lead else (frames - frames[0]) / fps
         anim = SkinnedAnimation(
             vertices=bind.vertices, faces=track.faces, weights=bind.weights, rest_joints=bind.rest_joints,
-            times_s=(frames - frames[0]) / fps, local_quat=quat, root_pos=track.root_pos, name=stem,
+            times_s=times, local_quat=quat, root_pos=root_pos, name=stem,
             joint_names=track.names, parents=tuple(int(p) for p in track.parents), extras=extras)
         glb = skinned_glb(anim)
-        skinned = {**base, "animation": track.glb_note}
+        skinned = {**base, "animation": track.glb_note, **ref_meta}
         if "glb" in cfg.formats:
             out.append((tid, "glb", f"{stem}.glb", glb, {**skinned, "units": "metres, seconds"}))
         if "usd" in cfg.formats:

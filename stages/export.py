@@ -14,17 +14,23 @@ into the Y-up frame, trans (N, 3) (SMPL `transl` in that frame), betas (10,), ge
 mocap_framerate; extras: frame (N,) video frame ids (0-based), poses_camera / trans_camera (the mesh
 stage's camera-frame values), joints (N, 24, 3) Y-up metres, cam_crop (N, 3), cam_orig (N, 4),
 uncertainty (N,), axes and units strings.
+
+`export.rig=mixamo|game_engine` names the bvh/glb/usd/fbx joints as Mixamo's / Unreal's mannequin
+(models.body.reference.SMPL_RIG_NAMES): SMPL's hierarchy matches theirs joint for joint and its rest is a
+T-pose like theirs, so only the names change; the npz keeps SMPL's layout.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.spatial.transform import Rotation
 
+from video2mesh.models.body.reference import SMPL_RIG_NAMES
 from video2mesh.models.writers import animation as anim
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.errors import ConfigError
@@ -47,8 +53,11 @@ class ExportConfig(core.AnimationExportConfig):
     stage = "export"
     obj_max_frames: core.ObjMaxFrames = 900  # OBJ is ~0.45 MB a frame: longer tracks skip it (0 = no limit)
     gender: str = "neutral"
+    rig: Literal["smpl", "mixamo", "game_engine"] = "smpl"   # joint names of bvh/glb/usd/fbx (SMPL's skeleton either way)
 
     def __post_init__(self) -> None:
+        if self.rig not in ("smpl", *SMPL_RIG_NAMES):
+            raise ConfigError(f"export.rig must be one of {['smpl', *SMPL_RIG_NAMES]}, got {self.rig!r}")
         if self.gender not in ("neutral", "male", "female"):
             raise ConfigError(f"export.gender must be neutral, male or female, got {self.gender!r}")
         super().__post_init__()
@@ -83,11 +92,11 @@ def smpl_track(df: pd.DataFrame, arrays: dict[str, np.ndarray], cfg: ExportConfi
         return smpl_vertices(layer if layer is not None else smpl_layer(arrays, cfg.gender), pose_yup[ks], betas, trans_yup[ks])
 
     return core.RigTrack(
-        track_id=tid, frames=frames, local=rot, root_pos=root_pos, offsets=offsets, names=anim.SMPL_JOINT_NAMES,
-        parents=anim.SMPL_PARENTS, faces=arrays["f"],
-        meta={"body_model": f"SMPL {cfg.gender}", "betas": [round(float(b), 6) for b in betas]},
+        track_id=tid, frames=frames, local=rot, root_pos=root_pos, offsets=offsets,
+        names=SMPL_RIG_NAMES.get(cfg.rig, anim.SMPL_JOINT_NAMES), parents=anim.SMPL_PARENTS, faces=arrays["f"],
+        meta={"body_model": f"SMPL {cfg.gender}", "rig": cfg.rig, "betas": [round(float(b), 6) for b in betas]},
         npz=npz, bind_pose=lambda: core.BindPose(v_rest, arrays["weights"], j_rest), posed=posed,
-        glb_note="skinned (24 joints, top-4 LBS weights, no pose blend shapes)", obj_batch=128)
+        glb_note="skinned (24 joints, top-4 LBS weights, no pose blend shapes)", obj_batch=128, rig=cfg.rig)
 
 
 def export_track(df: pd.DataFrame, arrays: dict[str, np.ndarray], fps: float, cfg: ExportConfig, layer=None) -> list[tuple]:
@@ -109,6 +118,7 @@ publish_export = partial(core.publish_export, SOURCE)
 # (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `export`, then publish
 export_outputs = partial(core.export_outputs, SOURCE)
 
-STAGE = Stage(name="export", version=2, config=ExportConfig, output=EXPORT, compute=partial(core.compute, SOURCE),
+# v3: rig names, reference_pose
+STAGE = Stage(name="export", version=3, config=ExportConfig, output=EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "mesh"), assets=lambda cfg: (smpl_asset(cfg.gender),), plan=partial(core.plan, SOURCE),
               publish=publish_export, doc="per-track npz, bvh, glb and obj files for animators")

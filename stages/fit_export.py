@@ -197,7 +197,8 @@ def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None
               "phenotype": {k: round(float(v), 6) for k, v in zip(PHENOTYPES, phen)}},
         npz=npz, bind_pose=bind_pose, posed=posed, glb_note=f"skinned ({len(names)} bones, top-4 LBS weights)",
         glb_extras={"body_model": BODY_MODEL, "rig": rig, "licence": LICENCE, "phenotype": [float(x) for x in phen]},
-        bvh_meta={"joints": len(names)}, obj_note="; body model: anny", obj_batch=64, uvs=body.uvs, uv_faces=body.uv_faces)
+        bvh_meta={"joints": len(names)}, obj_note="; body model: anny", obj_batch=64, uvs=body.uvs, uv_faces=body.uv_faces,
+        rig=rig, floor_y=0.0 if axes == WORLD_AXES else None)
 
 
 def world_arrays(g: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
@@ -252,8 +253,8 @@ publish_fit_export = partial(core.publish_export, SOURCE)
 # (runner, video_path, out_dir) -> paths: run (or reuse) everything up to `fit_export`, then publish
 fit_export_outputs = partial(core.export_outputs, SOURCE)
 
-# v5: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space);
+# v6: reference_pose (a T-/A-pose frame 0); v5: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space);
 # usd/fbx formats, standard rigs, OBJ normals/UVs
-STAGE = Stage(name="fit_export", version=5, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
+STAGE = Stage(name="fit_export", version=6, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "world"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")

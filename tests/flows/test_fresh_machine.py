@@ -78,6 +78,18 @@ def test_watch_export_report_on_a_fresh_machine(tmp_path, fresh_models, shared_d
         assert (published / expect).read_bytes() == (folder / expect).read_bytes(), f"{cmd}: same file as the run's"
         assert all(s["status"] == "cached" for s in json.loads((published / "run.json").read_text())["stages"].values())
 
+    # every format, asked as on either method (`export.*` carries onto the licence-free path's fit_export)
+    formats = ["npz", "bvh", "glb", "usd", "obj"] + (["fbx"] if shutil.which("blender") else [])
+    q = v2m_user(["run", str(video), "--out", str(tmp_path / "all"), "--set", f"export.formats=[{','.join(formats)}]",
+                  "--set", "export.reference_pose=t"], fresh_models, cache, timeout=900)
+    assert q.returncode == 0, q.stdout + q.stderr
+    manifest = json.loads((tmp_path / "all" / Path(name).stem / "manifest.json").read_text())
+    kinds = {e["kind"] for e in manifest["files"]}
+    assert kinds == set(formats), kinds
+    for e in manifest["files"]:
+        assert e["units"] and e["axes"] and e["fps"] == 12.0 and e["rig"] == "anny", e
+        assert ("reference_pose" in e) == (e["kind"] in ("bvh", "glb", "usd", "fbx")), e
+
 
 @pytest.mark.slow
 def test_serve_and_deployment_on_a_fresh_machine(tmp_path, fresh_models):

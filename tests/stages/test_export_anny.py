@@ -193,3 +193,43 @@ def obj_vertices(path) -> np.ndarray:
     """(V, 3) `v` lines of an OBJ file in file order (trimesh renumbers vertices that carry UVs)."""
     return np.array([[float(x) for x in ln.split()[1:4]] for ln in Path(path).read_text().splitlines()
                      if ln.startswith("v ")])
+
+
+@pytest.mark.parametrize("pose", ["t", "a"])
+def test_reference_pose_frame_stands_on_the_floor_with_level_or_dropped_arms(body, synthetic_fit, pose):
+    """Frame 0 of the BVH (read by the independent `bvh` parser) is the reference pose on the anny rig: arm
+    chains along the pose's direction, the lowest rest-mesh point on the floor when the floor is known."""
+    import dataclasses
+
+    from bvh import Bvh
+    from scipy.spatial.transform import Rotation
+
+    from video2mesh.models.body.reference import arm_direction
+    from video2mesh.stages import _export_core as core
+    from video2mesh.stages.fit_export import FitExportConfig, anny_track
+
+    df, _, _ = synthetic_fit
+    track = dataclasses.replace(anny_track(df, body), floor_y=0.0)   # as the world frame has it: floor y = 0
+    files = core.track_files(track, 30.0, FitExportConfig(formats=("bvh",), reference_pose=pose), "t")
+    mocap = Bvh(files[0][3].decode())
+    assert mocap.nframes == len(df) + 1
+    pos, rot = {}, {}
+    for name in mocap.get_joints_names():
+        off, ch = np.array(mocap.joint_offset(name)), mocap.joint_channels(name)
+        vals = np.array(mocap.frame_joint_channels(0, name, ch), float)
+        r = Rotation.from_euler("".join(c[0] for c in ch if c.endswith("rotation")), vals[-3:], degrees=True).as_matrix()
+        parent = mocap.joint_parent(name)
+        if parent is None:
+            rot[name], pos[name] = r, vals[:3] + off
+        else:
+            rot[name], pos[name] = rot[parent.name] @ r, pos[parent.name] + rot[parent.name] @ off
+    for side, s in ((0, "L"), (1, "R")):
+        for a, b in ((f"upperarm01.{s}", f"lowerarm01.{s}"), (f"lowerarm01.{s}", f"wrist.{s}")):
+            seg = pos[b] - pos[a]
+            np.testing.assert_allclose(seg / np.linalg.norm(seg), arm_direction(pose, side), atol=1e-5)
+    np.testing.assert_allclose(rot["root"], np.eye(3), atol=1e-6)   # upright, facing +Z
+    bind = track.bind_pose()    # the rest mesh in the bind frame; legs stay at rest in the reference pose
+    k = body.bone_names.index("pelvis.L")      # (the BVH root's pivot sits below Anny's root head: compare a child)
+    assert pos["pelvis.L"][1] + (bind.vertices[:, 1] - bind.rest_joints[k, 1]).min() == pytest.approx(0.0, abs=1e-5)
+    assert 0.0 < pos["foot.L"][1] < 0.15 and 0.0 < pos["foot.R"][1] < 0.15
+    np.testing.assert_allclose(pos["root"][[0, 2]], track.root_pos[0, [0, 2]], atol=1e-5)

@@ -87,3 +87,41 @@ def test_formats_open_in_blender_with_the_npz_joints(mild_fit, tmp_path, rig):  
             assert err < 1e-3, (kind, err)
         reference = heads if reference is None else reference
         assert np.abs(heads[:, 1:] - reference[:, 1:]).max() < 1e-3, (kind, "formats disagree")
+
+
+def test_mixamo_bvh_and_fbx_of_a_shared_video_open_in_blender(shared_data, tmp_path):
+    """The issue's Must-show: a shared video fitted on the default path, exported on the Mixamo rig with a
+    T-pose frame 0, imported in Blender: Mixamo's bone names, joints where the fitted Anny mesh carries them
+    (< 1 cm at hands and feet), the hands at Anny's wrists and the feet at its ankles."""
+    from video2mesh.stages.fit_export import FitExportConfig, track_files
+    from video2mesh.stages.licence_free import load_body
+
+    from .licence_free_helpers import anny_body, blazepose_registry, run_path
+    from .test_export_rigs import mesh_carried_heads
+
+    video = shared_data / "videos" / "mmhuman3d_single_person_demo.mp4"
+    runner, res = run_path(video, tmp_path / "cache", blazepose_registry(), until="fit", max_frames=12, max_people=1)
+    df = runner.store.read_df(res["fit"].ref.path).sort_values("frame").reset_index(drop=True)
+    body, mixamo, fps = anny_body(), load_body(None, rig="mixamo"), 12.0
+    files = {f[1]: f for f in track_files(df, body, fps=fps, rig_body=mixamo, cfg=FitExportConfig(
+        formats=("npz", "bvh", "fbx"), rig="mixamo", reference_pose="t"))}
+    anny_joints = np.load(tmp_path.joinpath("t.npz").write_bytes(files["npz"][3]) and tmp_path / "t.npz")["joints"]
+    target = mesh_carried_heads(body, mixamo, df)                     # (T, K, 3) Y-up
+    names = list(mixamo.bone_names)
+    ends = [f"mixamorig:{s}{p}" for s in ("Left", "Right") for p in ("Hand", "Foot")]
+    for kind in ("bvh", "fbx"):
+        path = tmp_path / f"t.{kind}"
+        path.write_bytes(files[kind][3])
+        got = _blender_read(tmp_path, path, kind, fps)
+        assert got["frames"][1] - got["frames"][0] + 1 == len(df) + 1, (kind, got["frames"])   # + the T-pose frame
+        assert set(got["heads"][0]) == set(names), (kind, "bone names changed on import")
+        heads = np.array([[fr[n] for n in names] for fr in got["heads"][1:]])
+        err = np.linalg.norm(heads - target, axis=-1) * 1000                                  # mm
+        ends_err = err[:, [names.index(n) for n in ends]]
+        assert ends_err.max() < 10 and np.median(err) < 5 and np.percentile(err, 95) < 10, (kind, ends_err.max(), err.max())
+        for mix, anny in (("LeftHand", "wrist.L"), ("RightHand", "wrist.R"), ("LeftFoot", "foot.L"), ("RightFoot", "foot.R")):
+            gap = np.linalg.norm(heads[:, names.index(f"mixamorig:{mix}")] - anny_joints[:, body.bone_names.index(anny)], axis=-1)
+            assert gap.max() < 0.03, (kind, mix, gap.max())
+        t0 = got["heads"][0]                                                                  # the T-pose frame
+        arm = np.array(t0["mixamorig:LeftHand"]) - np.array(t0["mixamorig:LeftArm"])
+        assert arm[0] > 0.4 and abs(arm[1]) < 0.01 * np.linalg.norm(arm), (kind, arm)

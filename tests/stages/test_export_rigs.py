@@ -39,17 +39,35 @@ def mild_fit():
     return body, df
 
 
+def mesh_carried_heads(body, rig_body, df):
+    """(T, K, 3) Y-up: where the fitted Anny rig's skinning carries each rest head of `rig_body` (same mesh)."""
+    from video2mesh.models.body.anny_body import N_BONES, pose_rig
+    from video2mesh.models.body.rigs import point_weights
+    from video2mesh.models.writers.animation import CAMERA_TO_YUP
+    from video2mesh.pipeline.artifacts import stack
+    from video2mesh.stages.fit_export import dense_weights
+
+    n = len(df)
+    phen = stack(df.phenotype, 6, np.float64)[:1]
+    with torch.no_grad():
+        sk = body.skeleton(torch.as_tensor(phen, dtype=body.dtype))
+        tsk = rig_body.skeleton(torch.as_tensor(phen, dtype=rig_body.dtype))
+    src = pose_rig(body, sk, stack(df.bone_rotations, N_BONES * 3, np.float64).reshape(n, N_BONES, 3),
+                   stack(df.global_orient, 3, np.float64), stack(df.transl, 3, np.float64))
+    heads = tsk.heads.numpy().astype(np.float64)
+    w = point_weights(tsk.rest_vertices.numpy().astype(np.float64), dense_weights(body), heads)   # (K, J)
+    h_src = sk.heads.numpy().astype(np.float64)
+    target = np.einsum("kj,tjkc->tkc", w, np.einsum("tjab,kb->tjka", src["rotations"], heads) - np.einsum(
+        "tjab,jb->tja", src["rotations"], h_src)[:, :, None] + src["heads"][:, :, None])
+    return target @ CAMERA_TO_YUP.T
+
+
 def test_mixamo_rig_bvh_and_glb(mild_fit, tmp_path):
     from bvh import Bvh
     from scipy.spatial.transform import Rotation
 
-    from video2mesh.models.body.rigs import point_weights
-    from video2mesh.models.body.anny_body import pose_rig
-    from video2mesh.pipeline.artifacts import stack
-    from video2mesh.models.body.anny_body import N_BONES
-    from video2mesh.models.writers.animation import CAMERA_TO_YUP
     from video2mesh.stages.licence_free import load_body
-    from video2mesh.stages.fit_export import FitExportConfig, dense_weights, track_files
+    from video2mesh.stages.fit_export import FitExportConfig, track_files
 
     body, df = mild_fit
     mixamo = load_body(None, rig="mixamo")
@@ -75,19 +93,7 @@ def test_mixamo_rig_bvh_and_glb(mild_fit, tmp_path):
         else:
             rot[name], pos[name] = rot[parent.name] @ r, pos[parent.name] + rot[parent.name] @ off
     # ... against where the fitted Anny mesh carries each Mixamo joint (its rest head skinned by the fitted rig)
-    n = len(df)
-    phen = stack(df.phenotype, 6, np.float64)[:1]
-    with torch.no_grad():
-        sk = body.skeleton(torch.as_tensor(phen, dtype=body.dtype))
-        tsk = mixamo.skeleton(torch.as_tensor(phen, dtype=mixamo.dtype))
-    src = pose_rig(body, sk, stack(df.bone_rotations, N_BONES * 3, np.float64).reshape(n, N_BONES, 3),
-                   stack(df.global_orient, 3, np.float64), stack(df.transl, 3, np.float64))
-    heads = tsk.heads.numpy().astype(np.float64)
-    w = point_weights(tsk.rest_vertices.numpy().astype(np.float64), dense_weights(body), heads)   # (K, J)
-    h_src = sk.heads.numpy().astype(np.float64)
-    target = np.einsum("kj,tjkc->tkc", w, np.einsum("tjab,kb->tjka", src["rotations"], heads) - np.einsum(
-        "tjab,jb->tja", src["rotations"], h_src)[:, :, None] + src["heads"][:, :, None])
-    target = target @ CAMERA_TO_YUP.T
+    target = mesh_carried_heads(body, mixamo, df)
     err = np.stack([np.linalg.norm(pos[nm] - target[:, mixamo.bone_names.index(nm)], axis=1) for nm in names], 1)
     ends = [names.index(f"mixamorig:{s}{p}") for s in ("Left", "Right") for p in ("Hand", "Foot")]
     assert np.median(err) < 0.005 and err[:, ends].max() < 0.012 and err.max() < 0.02, \
