@@ -2,8 +2,9 @@
 box other people in front cover. Used by `appearance` (per tracked box) and `tracklets` (stitching).
 
 The descriptor is two L1-normalised HSV histograms (H 8 x S 3 x V 3 bins = 72 each): the torso band
-(15-50 % of the box height) and the legs band (50-85 %), both over the middle 60 % of the box width, so
-background at the box's sides and the head/feet (hair, shoes, floor) weigh little. Two bands keep the
+(15-50 % of the box height) and the legs band (50-85 %), both over the middle 40 % of the box width, so
+background at the box's sides (BlazePose's body box is as wide as half its height, about twice a
+walker's width) and the head/feet (hair, shoes, floor) weigh little. Two bands keep the
 "red top, blue trousers" layout that one histogram of the whole box would lose.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 BINS = (8, 3, 3)                 # H, S, V
 DIM = 2 * int(np.prod(BINS))     # torso + legs
 BANDS = ((0.15, 0.50), (0.50, 0.85))
-SIDE_MARGIN = 0.2                # fraction of the width dropped on each side
+SIDE_MARGIN = 0.3                # fraction of the width dropped on each side
 
 
 def box_descriptor(frame_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -58,7 +59,8 @@ def mean_descriptor(desc: np.ndarray, covered: np.ndarray, max_covered: float = 
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Hellinger distance in [0, 1] between two descriptors, averaged over the bands with colour in both."""
+    """Hellinger distance in [0, 1] between two descriptors, the largest over the bands with colour in both
+    (two people in the same trousers differ by the shirt: a mean over bands would halve that)."""
     n = int(np.prod(BINS))
     ds = []
     for k in range(len(BANDS)):
@@ -66,4 +68,37 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
         if p.sum() > 0 and q.sum() > 0:
             bc = np.sum(np.sqrt(p / p.sum() * q / q.sum()))
             ds.append(np.sqrt(max(0.0, 1.0 - bc)))
-    return float(np.mean(ds)) if ds else 0.0
+    return float(np.max(ds)) if ds else 0.0
+
+
+def change_points(desc: np.ndarray, covered: np.ndarray, window: int, threshold: float,
+                  max_covered: float = 0.2) -> list[int]:
+    """Row indices where one track's appearance changes (its tracker followed someone else), sorted.
+
+    desc (N, DIM), covered (N,) of one track's rows in time order. At each row t, the mean descriptors of
+    the unoccluded rows in [t - g - window, t - g) and [t + g, t + g + window) are compared, g = 2/3 window
+    (while two people cross, the detector's boxes mix both for a while: comparing right next to t blurs the
+    change); each side needs window / 3 such rows. The largest distance above `threshold` splits, and each
+    side is searched again."""
+    clean = (covered <= max_covered) & (desc.sum(1) > 0)
+    c = np.concatenate([np.zeros((1, desc.shape[1])), np.cumsum(desc * clean[:, None], 0)])
+    k = np.concatenate([[0], np.cumsum(clean)])
+    g, need = 2 * window // 3, max(1, window // 3)
+
+    def best(lo: int, hi: int) -> list[int]:
+        scores = []
+        for t in range(lo + 1, hi):
+            a0, a1 = max(lo, t - g - window), max(lo, t - g)
+            b0, b1 = min(hi, t + g), min(hi, t + g + window)
+            na, nb = k[a1] - k[a0], k[b1] - k[b0]
+            if min(na, nb) < need:
+                continue
+            scores.append((distance((c[a1] - c[a0]) / na, (c[b1] - c[b0]) / nb), t))
+        top = max(scores, default=(0.0, 0))[0]
+        if top <= threshold:
+            return []
+        ties = [t for d, t in scores if d >= top - 1e-6]     # a clean change scores the same over a plateau:
+        t = ties[len(ties) // 2]                             # its middle is the change
+        return best(lo, t - g) + [t] + best(t + g, hi)   # rows within g of a split mix both: no second split there
+
+    return best(0, len(desc))

@@ -59,5 +59,5 @@ def compute(ctx: Context, cfg: AppearanceConfig, chunk: Chunk) -> pd.DataFrame:
     return pd.DataFrame(out, columns=APPEARANCE.schema.names).astype({"frame": "int64", "track_id": "int32"})
 
 
-STAGE = Stage(name="appearance", version=1, config=AppearanceConfig, output=APPEARANCE, compute=compute,
+STAGE = Stage(name="appearance", version=2, config=AppearanceConfig, output=APPEARANCE, compute=compute,
               inputs=("probe", "tracks"), plan=plan, doc="colour descriptor of each tracked box (for stitching)")

@@ -1,7 +1,8 @@
 """tracklets: clean tracks for the per-person stages, one id per person.
 
 Per tracker identity: split where a gap is longer than `max_gap` frames, fill shorter gaps by linear
-interpolation of the box corners. Then stitch pieces of one person across occlusions and missed
+interpolation of the box corners, and split where the box's colours change for good (the tracker
+followed another person after a crossing: `_appearance.change_points`). Then stitch pieces of one person across occlusions and missed
 stretches (`stages/_stitch.py`: a global assignment over pieces that do not overlap in time, gated by
 constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`), filling
 the stitched gaps by interpolation too (flagged `interpolated`). Drop people shorter than `min_len`
@@ -22,7 +23,7 @@ from video2mesh.pipeline.artifacts import Artifact, stack
 from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
-from ._appearance import mean_descriptor
+from ._appearance import change_points, mean_descriptor
 from ._stitch import Piece, StitchGates, stitch
 
 TRACKLETS = Artifact(
@@ -53,6 +54,8 @@ class TrackletConfig:
     stitch_max_appearance: Annotated[float, Range(0, 1)] = 0.4  # Hellinger distance of colour descriptors allowed (1 = ignore colour)
     stitch_max_scale: Annotated[float, Range(1, 100)] = 1.5  # box height ratio allowed across the gap
     stitch_min_len: Annotated[int, Range(1, None)] = 5  # pieces shorter than this (frames) are not stitched (detector noise)
+    split_appearance: Annotated[float, Range(0, 1)] = 0.45  # colour change (Hellinger) that splits a tracker identity (1 = never)
+    split_window_s: Annotated[float, Range(0.05, 60)] = 0.5  # seconds of unoccluded boxes compared on each side of a split
 
     def __post_init__(self) -> None:
         if self.min_len < 1 or self.max_gap < 0:
@@ -91,14 +94,30 @@ def smooth_boxes(boxes: np.ndarray, window: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo)[:, None]
 
 
-def _pieces(tracks: pd.DataFrame, max_gap: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
-    """Gap-split, gap-filled pieces of every tracker identity: (frames, boxes, scores, interpolated, tracker id)."""
+def _pieces(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame | None, fps: float
+            ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Gap-split, gap-filled, colour-change-split pieces of every tracker identity:
+    (frames, boxes, scores, interpolated, tracker id)."""
     out = []
     for tid, g in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
         g = g.drop_duplicates("frame", keep="first")
-        for p in split_and_fill(g["frame"].to_numpy(), g[_BOX].to_numpy(np.float64), g["score"].to_numpy(np.float32), max_gap):
-            out.append((*p, int(tid)))
+        for p in split_and_fill(g["frame"].to_numpy(), g[_BOX].to_numpy(np.float64), g["score"].to_numpy(np.float32), cfg.max_gap):
+            cuts = _colour_cuts(appearance, int(tid), p[0][~p[3]], cfg, fps)
+            for idx in np.split(np.arange(len(p[0])), np.searchsorted(p[0], cuts)):
+                out.append((*(x[idx] for x in p), int(tid)))
     return out
+
+
+def _colour_cuts(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray, cfg: TrackletConfig, fps: float) -> list[int]:
+    """Frames where tracker identity `tid` changes colour for good (a split starts a new piece there)."""
+    if appearance is None or not len(appearance) or cfg.split_appearance >= 1:
+        return []
+    rows = appearance[(appearance.track_id == tid) & appearance.frame.isin(frames)].sort_values("frame")
+    window = max(3, int(round(cfg.split_window_s * fps)))
+    if len(rows) < 2 * window:
+        return []
+    at = change_points(stack(rows["desc"]), rows["covered"].to_numpy(), window, cfg.split_appearance)
+    return [int(rows.frame.iloc[t]) for t in at]
 
 
 def _descriptor(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray) -> np.ndarray | None:
@@ -122,7 +141,7 @@ def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]):
 
 def people(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame | None = None, fps: float = 30.0):
     """Per person: (frames, boxes, scores, interpolated), before min_len and smoothing."""
-    pieces = _pieces(tracks, cfg.max_gap)
+    pieces = _pieces(tracks, cfg, appearance, fps)
     max_gap = int(round(cfg.stitch_max_gap_s * fps))
     if max_gap <= cfg.max_gap or len(pieces) < 2:
         return [p[:4] for p in pieces]

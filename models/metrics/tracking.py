@@ -12,7 +12,9 @@
   they match; IDF1 = 2 IDTP / (GT detections + track detections).
 
 A person and a track match in a frame when their boxes' IoU >= `iou` (0.5 by default, the MOTChallenge
-threshold). Don't-care person-frames (`ignore`, e.g. mostly occluded) are dropped, with any track box that
+threshold). `overlap="cover"` uses the intersection over the smaller box instead (>= the same threshold):
+for detectors whose box is defined differently from the ground truth's (BlazePose's square-ish body box
+around a thin mesh box), where IoU would score a correct detection as a miss. Don't-care person-frames (`ignore`, e.g. mostly occluded) are dropped, with any track box that
 matches one of them in that frame (the MOTChallenge preprocessing), so neither a miss nor a detection
 there counts.
 """
@@ -46,14 +48,16 @@ class TrackingScores:
         return asdict(self)
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (N, 4) against b (M, 4), x1 y1 x2 y2 -> (N, M)."""
+def iou_matrix(a: np.ndarray, b: np.ndarray, cover: bool = False) -> np.ndarray:
+    """IoU of boxes a (N, 4) against b (M, 4), x1 y1 x2 y2 -> (N, M); cover: intersection over the smaller box."""
     a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
     hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), -1)
     area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)  # noqa: E731
     union = area(a)[:, None] + area(b)[None, :] - inter
+    if cover:
+        union = np.minimum(area(a)[:, None], area(b)[None, :])
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
@@ -67,25 +71,29 @@ def _by_frame(tracks: Tracks) -> dict[int, tuple[list[int], list[np.ndarray]]]:
     return out
 
 
-def _drop_dont_care(gt_f, hyp_f, ignore: Tracks, iou: float) -> dict:
+def _drop_dont_care(gt_f, hyp_f, ignore: Tracks, iou: float, cover: bool) -> dict:
     """Track boxes per frame without those that match (Hungarian, IoU >= iou) a don't-care person box."""
     ign = _by_frame(ignore)
     out = {}
     for f, (hids, hbox) in hyp_f.items():
         keep = np.ones(len(hids), bool)
         if f in ign:
-            ov = iou_matrix(np.array(ign[f][1]), np.array(hbox))
+            ov = iou_matrix(np.array(ign[f][1]), np.array(hbox), cover)
             r, c = linear_sum_assignment(-ov)
             keep[c[ov[r, c] >= iou]] = False
         out[f] = ([h for h, k in zip(hids, keep) if k], [b for b, k in zip(hbox, keep) if k])
     return out
 
 
-def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = None) -> TrackingScores:
-    """CLEAR-MOT and IDF1 of tracks `hyp` against people `gt` (both id -> (frames, boxes))."""
+def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = None,
+             overlap: str = "iou") -> TrackingScores:
+    """CLEAR-MOT and IDF1 of tracks `hyp` against people `gt` (both id -> (frames, boxes)); overlap "iou" or "cover"."""
+    if overlap not in ("iou", "cover"):
+        raise ValueError(f"overlap must be 'iou' or 'cover', got {overlap!r}")
+    cover = overlap == "cover"
     gt_f, hyp_f = _by_frame(gt), _by_frame(hyp)
     if ignore:
-        hyp_f = _drop_dont_care(gt_f, hyp_f, ignore, iou)
+        hyp_f = _drop_dont_care(gt_f, hyp_f, ignore, iou, cover)
     last: dict[int, int] = {}                        # person -> track it was last matched to
     tracked: dict[int, list[bool]] = {}              # person -> matched or not, per present frame
     pair_frames: dict[tuple[int, int], int] = {}     # (person, track) -> frames with IoU >= iou (for IDF1)
@@ -94,7 +102,7 @@ def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = 
         oids, obox = gt_f.get(f, ([], []))
         hids, hbox = hyp_f.get(f, ([], []))
         n_gt, n_hyp = n_gt + len(oids), n_hyp + len(hids)
-        ov = iou_matrix(np.array(obox), np.array(hbox)) if oids and hids else np.zeros((len(oids), len(hids)))
+        ov = iou_matrix(np.array(obox), np.array(hbox), cover) if oids and hids else np.zeros((len(oids), len(hids)))
         ok = ov >= iou
         for i, j in zip(*np.nonzero(ok)):
             key = (oids[i], hids[j])
@@ -108,7 +116,7 @@ def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = 
         free_i = [i for i in range(len(oids)) if i not in matches]
         free_j = [j for j in range(len(hids)) if j not in matches.values()]
         if free_i and free_j:
-            sub = np.where(ok[np.ix_(free_i, free_j)], 1.0 - ov[np.ix_(free_i, free_j)], 1e6)
+            sub = np.where(ok[np.ix_(free_i, free_j)], 1.0 - ov[np.ix_(free_i, free_j)], 1e6)  # best overlap first
             for r, c in zip(*linear_sum_assignment(sub)):
                 if sub[r, c] < 1e6:
                     matches[free_i[r]] = free_j[c]

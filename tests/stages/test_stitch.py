@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from video2mesh.stages._appearance import box_descriptor, covered_fraction, distance
+from video2mesh.stages._appearance import box_descriptor, change_points, covered_fraction, distance
 from video2mesh.stages._stitch import Piece, StitchGates, link_cost, stitch
 from video2mesh.stages.tracklets import TrackletConfig, make_tracklets
 
@@ -113,3 +113,40 @@ def test_appearance_stage_describes_every_tracked_box():
     np.testing.assert_allclose(np.stack(out.desc)[1], box_descriptor(frames[2], np.array(box)))
     np.testing.assert_allclose(out.covered, [0, 0, 0])       # box 6 ends higher (y2 100 < 180) and does not overlap
     appearance.APPEARANCE.to_table(out)                        # fits the declared schema
+
+
+def test_change_points_find_where_the_tracker_followed_someone_else():
+    # 60 rows of red, a 10-row mix while two people cross, then 60 rows of blue: one split inside the mix
+    box = np.array([100, 20, 160, 180.0])
+    red = box_descriptor(_frame((0, 0, 255), (90, 90, 90), (100, 20, 160, 180)), box)
+    blue = box_descriptor(_frame((255, 0, 0), (90, 90, 90), (100, 20, 160, 180)), box)
+    mix = [(1 - a) * red + a * blue for a in np.linspace(0, 1, 10)]
+    desc = np.stack([red] * 60 + mix + [blue] * 60)
+    [t] = change_points(desc, np.zeros(len(desc)), window=15, threshold=0.45)
+    assert 60 <= t <= 70
+    assert change_points(np.stack([red] * 130), np.zeros(130), 15, 0.45) == []     # no change, no split
+    # the same colours seen only while covered by someone in front (covered > 0.2) are not evidence
+    assert change_points(desc, np.r_[np.zeros(60), np.ones(70)], 15, 0.45) == []
+
+
+def test_a_tracker_identity_that_jumps_to_another_person_is_split_and_restitched():
+    # tracker id 1 follows A (red) then jumps to B (blue) at frame 50; id 2 is B before, and A after the jump
+    # comes back as id 3: tracklets should give A = [1 before 50] + [3], B = [2] + [1 from 50]
+    box = lambda x: np.array([x, 20, x + 60, 180.0])  # noqa: E731
+    red = box_descriptor(_frame((0, 0, 255), (90, 90, 90), (100, 20, 160, 180)), box(100))
+    blue = box_descriptor(_frame((255, 0, 0), (90, 90, 90), (100, 20, 160, 180)), box(100))
+    rows, app = [], []
+    for f in range(100):
+        xa, xb = 10 + 3 * f, 310 - 3 * f                      # A goes right, B goes left; they meet at f = 50
+        if f < 50:
+            rows += [(f, 1, *box(xa)), (f, 2, *box(xb))]
+            app += [(f, 1, 0.0, red), (f, 2, 0.0, blue)]
+        else:
+            rows += [(f, 1, *box(xb)), (f, 3, *box(xa))]
+            app += [(f, 1, 0.0, blue), (f, 3, 0.0, red)]
+    tracks = pd.DataFrame(rows, columns=["frame", "track_id", "x1", "y1", "x2", "y2"]).assign(score=0.9)
+    appearance = pd.DataFrame(app, columns=["frame", "track_id", "covered", "desc"])
+    out = make_tracklets(tracks, TrackletConfig(smooth_window=1), appearance, fps=30.0)
+    assert out.track_id.nunique() == 2
+    for _, g in out.groupby("track_id"):
+        assert np.all(np.diff(g.x1.to_numpy()) * np.sign(g.x1.iloc[-1] - g.x1.iloc[0]) > 0), "a person turned back"

@@ -19,6 +19,14 @@ def test_iou_by_hand():
     np.testing.assert_allclose(iou_matrix([_box(0)], [_box(5), _box(100)]), [[1 / 3, 0.0]])
 
 
+def test_cover_is_intersection_over_the_smaller_box():
+    # a 10x20 box inside a 40x20 box: IoU 0.25 (no match at 0.5), cover 1 (a match)
+    gt = _tracks({0: {0: _box(0)}})
+    hyp = _tracks({1: {0: _box(-15, w=40)}})
+    np.testing.assert_allclose(iou_matrix(gt[0][1], hyp[1][1]), [[0.25]])
+    assert evaluate(gt, hyp).tp == 0 and evaluate(gt, hyp, overlap="cover").tp == 1
+
+
 def test_swap_fragment_and_false_positive_by_hand():
     # person 0 on frames 0..9; track 7 covers 0..3, nothing on 4..5, track 8 on 6..9 -> 1 switch, 1 fragment
     # person 1 on frames 0..9, track 9 throughout; a stray track 5 box on frame 2 (far away) -> 1 FP
