@@ -8,7 +8,8 @@
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
     v2m bench accuracy [--mocap DIR_OR_FILE ...] [--fast] [--frames N] [--method M] [--set S.K=V ...] [--json FILE]
-    v2m bench crowd [--people 2,3,5] [--frames N] [--mocap BVH ...] [--video MP4 ...] [--set S.K=V ...] [--json FILE]
+    v2m bench crowd [--people 2,3,5] [--frames N] [--mocap BVH ...] [--video MP4 ...] [--detections pipeline|gt]
+                    [--set S.K=V ...] [--json FILE]
     v2m export VIDEO... | v2m report VIDEO...   (run options as for `run`; upstream stages from the cache)
 """
 from __future__ import annotations
@@ -247,7 +248,8 @@ def cmd_bench_crowd(a: argparse.Namespace) -> int:
     spec = RunSpec(out=str(root / "runs-crowd"), cache=a.cache, models_dir=a.models_dir, weights=_kv(a.weights, "--weights"),
                    settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
     frames = 150 if a.frames is None else a.frames
-    run_crowd(people, a.mocap, a.video, frames=frames or None, spec=spec, root=root, json_path=a.json)
+    run_crowd(people, a.mocap, a.video, frames=frames or None, spec=spec, root=root, json_path=a.json,
+              detections=a.detections)
     return 0
 
 
@@ -413,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(docs/accuracy.md); crowd: multi-person detection and identities (docs/crowd.md); "
                    "without it, time each stage/model")
     b.add_argument("--people", default="2,3,5", help="crowd: people per rendered clip, comma-separated ('' = none)")
+    b.add_argument("--detections", default="pipeline", choices=["pipeline", "gt"],
+                   help="crowd: the method's detector, or the visible GT boxes (scores association alone)")
     b.add_argument("--video", action="append", help="crowd: real video (repeatable; default ../shared/data/videos)")
     b.add_argument("--mocap", action="append", help="accuracy: BVH file or folder (repeatable; default ../shared/data/mocap)")
     b.add_argument("--fast", action="store_true", help="accuracy: no rendering; GT keypoints with BlazePose-like noise")

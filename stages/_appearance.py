@@ -15,6 +15,7 @@ BINS = (8, 3, 3)                 # H, S, V
 DIM = 2 * int(np.prod(BINS))     # torso + legs
 BANDS = ((0.15, 0.50), (0.50, 0.85))
 SIDE_MARGIN = 0.3                # fraction of the width dropped on each side
+BORDER_SHARE = 0.5               # hidden share assumed for a box touching the image border
 
 
 def box_descriptor(frame_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -48,6 +49,17 @@ def covered_fraction(boxes: np.ndarray) -> np.ndarray:
     area = np.prod(np.clip(b[:, 2:] - b[:, :2], 1e-6, None), -1)
     in_front = b[None, :, 3] > b[:, None, 3]
     return np.minimum((inter * in_front).sum(1) / area, 1.0)
+
+
+def outside_fraction(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(K,) share of each box (K, 4) outside the image, at least BORDER_SHARE for a box that touches the
+    border (a detector clips its box there: the person is cut off by an unknown amount). A person entering
+    at the border shows part of their clothes, which changes the descriptor as much as an occluder does."""
+    b = np.asarray(boxes, float).reshape(-1, 4)
+    inside = np.prod(np.clip(np.minimum(b[:, 2:], [width, height]) - np.maximum(b[:, :2], 0), 0, None), -1)
+    area = np.prod(np.clip(b[:, 2:] - b[:, :2], 1e-6, None), -1)
+    touches = (b[:, 0] <= 1) | (b[:, 1] <= 1) | (b[:, 2] >= width - 1) | (b[:, 3] >= height - 1)
+    return np.maximum(np.clip(1.0 - inside / area, 0.0, 1.0), np.where(touches, BORDER_SHARE, 0.0))
 
 
 def mean_descriptor(desc: np.ndarray, covered: np.ndarray, max_covered: float = 0.2) -> np.ndarray | None:

@@ -16,7 +16,7 @@ from video2mesh.pipeline.artifacts import Artifact, fixed
 from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
-from ._appearance import DIM, box_descriptor, covered_fraction
+from ._appearance import DIM, box_descriptor, covered_fraction, outside_fraction
 
 APPEARANCE = Artifact(
     "appearance",
@@ -27,8 +27,8 @@ APPEARANCE = Artifact(
         ("covered", pa.float32()),
         ("desc", fixed(DIM)),
     ]),
-    doc="Per `tracks` row: share of the box covered by people in front, and torso/legs HSV histograms "
-        "(stages/_appearance.py).",
+    doc="Per `tracks` row: share of the box hidden (covered by people in front, or outside the image), and "
+        "torso/legs HSV histograms (stages/_appearance.py).",
 )
 
 
@@ -51,7 +51,7 @@ def compute(ctx: Context, cfg: AppearanceConfig, chunk: Chunk) -> pd.DataFrame:
         if g is None:
             continue
         boxes = g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
-        cov = covered_fraction(boxes)
+        cov = np.maximum(covered_fraction(boxes), outside_fraction(boxes, frame.shape[1], frame.shape[0]))
         for tid, box, c in zip(g.track_id.to_numpy(), boxes, cov):
             out.append((idx, int(tid), float(c), box_descriptor(frame, box)))
     if not out:
@@ -59,5 +59,5 @@ def compute(ctx: Context, cfg: AppearanceConfig, chunk: Chunk) -> pd.DataFrame:
     return pd.DataFrame(out, columns=APPEARANCE.schema.names).astype({"frame": "int64", "track_id": "int32"})
 
 
-STAGE = Stage(name="appearance", version=2, config=AppearanceConfig, output=APPEARANCE, compute=compute,
+STAGE = Stage(name="appearance", version=3, config=AppearanceConfig, output=APPEARANCE, compute=compute,
               inputs=("probe", "tracks"), plan=plan, doc="colour descriptor of each tracked box (for stitching)")

@@ -178,6 +178,6 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
     return make_tracklets(ctx.input("tracks"), cfg, ctx.input("appearance"), ctx.video.fps)
 
 
-STAGE = Stage(name="tracklets", version=2, config=TrackletConfig, output=TRACKLETS, compute=compute,
+STAGE = Stage(name="tracklets", version=3, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")

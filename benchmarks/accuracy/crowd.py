@@ -16,6 +16,11 @@ Present but hidden person-frames are don't-care (neither a miss nor, for a track
 positive), the MOTChallenge convention for occluded people. Per person the report adds the number of
 tracks that cover it (`tracks_per_person`: 1 = no fragmentation) and the largest share one track covers.
 
+`--detections gt` isolates association from detection (MOTChallenge's "public detections" idea): the
+`detect` artifact is injected as the GT boxes of the *visible* person-frames (hidden ones are missing, as
+a perfect detector would miss them), in a separate cache folder (`<cache>/crowd-gt-detections`) so the
+stand-in never reaches a normal run; tracks, appearance (real frames) and tracklets then run as usual.
+
 Real videos (`--video`, default ../shared/data/videos): no ground truth; the table gives the tracks, their
 frame ranges and frames/s. frames/s = frames / compute seconds of detect + tracks + appearance + tracklets
 (each stage's run.json, so a cached re-run reports what the run took).
@@ -66,20 +71,12 @@ def _people_tracks(gt: dict, mask: np.ndarray) -> dict[int, tuple[np.ndarray, np
     return {p: (np.flatnonzero(mask[p]), gt["bbox"][p][mask[p]]) for p in range(len(mask)) if mask[p].any()}
 
 
-def _coverage(gt_tracks: dict, hyp: dict, cover: bool) -> dict[int, dict[str, Any]]:
-    """Per visible person: tracks that match it (overlap >= 0.5) in >= 10 % of its frames, and the best one's share."""
-    from video2mesh.models.metrics.tracking import iou_matrix
-
+def _coverage(gt_tracks: dict, matched: dict[tuple[int, int], int]) -> dict[int, dict[str, Any]]:
+    """Per visible person: the tracks CLEAR-MOT paired with it in >= 10 % of its frames, and the best one's share."""
     out = {}
-    for p, (frames, boxes) in gt_tracks.items():
-        counts = {}
-        for tid, (tf, tb) in hyp.items():
-            common, ia, ib = np.intersect1d(frames, tf, return_indices=True)
-            if len(common):
-                ok = np.diag(iou_matrix(boxes[ia], tb[ib], cover)) >= 0.5
-                counts[tid] = int(ok.sum())
-        cover = {t: c for t, c in counts.items() if c >= 0.1 * len(frames)}
-        out[p] = {"frames": int(len(frames)), "tracks": sorted(cover),
+    for p, (frames, _) in gt_tracks.items():
+        counts = {h: n for (o, h), n in matched.items() if o == p}
+        out[p] = {"frames": int(len(frames)), "tracks": sorted(h for h, n in counts.items() if n >= 0.1 * len(frames)),
                   "best_share": round(max(counts.values(), default=0) / len(frames), 3)}
     return out
 
@@ -88,19 +85,39 @@ def score_clip(gt: dict, hyp: dict[int, tuple[np.ndarray, np.ndarray]], overlap:
     """Tracking scores of tracklet boxes `hyp` against one clip's ground truth (overlap "iou" or "cover" >= 0.5)."""
     vis = visible(gt)
     gt_tracks = _people_tracks(gt, vis)
-    s = evaluate(gt_tracks, hyp, iou=0.5, ignore=_people_tracks(gt, gt["present"] & ~vis), overlap=overlap)
-    cov = _coverage(gt_tracks, hyp, overlap == "cover")
+    matched: dict[tuple[int, int], int] = {}
+    s = evaluate(gt_tracks, hyp, iou=0.5, ignore=_people_tracks(gt, gt["present"] & ~vis), overlap=overlap, matched=matched)
+    cov = _coverage(gt_tracks, matched)
     return {**s.to_dict(), "people": int(len(vis)), "per_person": cov,
             "max_tracks_per_person": max((len(c["tracks"]) for c in cov.values()), default=0),
             "hidden_share": round(float(1 - vis.sum() / max(gt["present"].sum(), 1)), 3)}
 
 
-def run_video_tracking(video: Path, spec, out_name: str) -> tuple[dict, dict, float]:
-    """(tracklets by id, run summary, compute seconds of TRACKING_STAGES) for one video."""
+def gt_detections(gt: dict, mask: np.ndarray):
+    """The `detect` artifact a perfect detector of the person-frames in mask (P, T) would give (score 0.9)."""
+    import pandas as pd
+
+    p, f = np.nonzero(mask)
+    order = np.lexsort((p, f))
+    b = gt["bbox"][p[order], f[order]].astype(np.float32)
+    return pd.DataFrame({"frame": f[order].astype(np.int64), "x1": b[:, 0], "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3],
+                         "score": np.full(len(b), 0.9, np.float32)})
+
+
+def run_video_tracking(video: Path, spec, out_name: str, detections=None) -> tuple[dict, dict, float]:
+    """(tracklets by id, run summary, compute seconds of TRACKING_STAGES) for one video; `detections`, when
+    given, is injected as the `detect` artifact (spec.cache must then be a cache of its own)."""
+    from video2mesh.flows.spec import build_runner
     from video2mesh.flows.video_to_mesh import run_video
     from video2mesh.pipeline.store import ArtifactStore
 
     spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser() / out_name), until="tracklets")
+    if detections is not None:
+        from .fast import _write_artifact
+
+        runner = build_runner(spec)
+        info, probe_res = runner.probe_video(video)
+        _write_artifact(runner, info, "detect", {"probe": probe_res.ref.key}, detections)
     summary = run_video(str(video), spec, use_prefect=False)
     df = ArtifactStore(summary["cache_root"]).read_df(summary["stages"]["tracklets"]["ref"]["path"])
     hyp = {int(t): (g.frame.to_numpy(), g[["x1", "y1", "x2", "y2"]].to_numpy()) for t, g in df.groupby("track_id")}
@@ -129,7 +146,8 @@ def walkers(paths: Sequence[str | Path] | None) -> list[Path]:
     return [found[w] for w in DEFAULT_WALKERS]
 
 
-def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, root: Path) -> list[dict]:
+def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, root: Path,
+                  oracle: bool = False) -> list[dict]:
     from video2mesh.pipeline.errors import InputError
 
     from .groundtruth import read_gt
@@ -141,7 +159,8 @@ def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, r
             raise InputError(f"bench crowd: --people {n} needs {n} mocap files, got {len(files)}")
         [clip] = build_set(files[:n], root, frames=frames, people=n, progress=lambda m: print(m, flush=True))
         gt = read_gt(clip / "gt.npz")
-        hyp, summary, seconds = run_video_tracking(clip / "video.mp4", spec, clip.name)
+        dets = gt_detections(gt, visible(gt)) if oracle else None
+        hyp, summary, seconds = run_video_tracking(clip / "video.mp4", spec, clip.name, dets)
         t = int(gt["present"].shape[1])
         rows.append({"clip": clip.name, "frames": t, "compute_s": round(seconds, 2),
                      "frames_per_s": t / seconds if seconds > 0 else None, **score_clip(gt, hyp),
@@ -173,13 +192,21 @@ def format_table(rows: list[dict], overlap: str = "iou") -> str:
 
 
 def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequence[str] | None, *, frames: int,
-              spec, root: Path, json_path: str | None = None) -> dict[str, Any]:
-    """The whole benchmark; prints the tables, returns (and optionally writes) the JSON document."""
+              spec, root: Path, json_path: str | None = None, detections: str = "pipeline") -> dict[str, Any]:
+    """The whole benchmark; prints the tables, returns (and optionally writes) the JSON document.
+    detections: "pipeline" (the method's detector) or "gt" (visible GT boxes injected; no real videos)."""
+    from video2mesh.flows.spec import default_cache_root
+
     from .bench import machine
 
     t0 = time.perf_counter()
+    oracle = detections == "gt"
+    if oracle:
+        cache = Path(spec.cache).expanduser() if spec.cache else default_cache_root()
+        spec = dataclasses.replace(spec, cache=str(cache / "crowd-gt-detections"), out=str(Path(spec.out) / "gt-detections"))
+        videos = []
     files = walkers(mocap) if people else []
-    rows = rendered_rows(people, files, frames, spec, Path(root)) if people else []
+    rows = rendered_rows(people, files, frames, spec, Path(root), oracle) if people else []
     if rows:
         print("boxes matching at IoU >= 0.5:\n" + format_table(rows))
         print("boxes matching at intersection over the smaller box >= 0.5:\n" + format_table(rows, "cover"))
@@ -193,7 +220,7 @@ def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequen
     keys = ("recall", "precision", "switches_per_1000", "fragmentations", "mota", "idf1")
     overall = {k: statistics.median([r[k] for r in rows]) for k in (*keys, "frames_per_s")} if rows else {}
     overall["cover"] = {k: statistics.median([r["cover"][k] for r in rows]) for k in keys} if rows else {}
-    doc = {"method": spec.method, "settings": spec.settings, "people": list(people), "frames": frames,
+    doc = {"method": spec.method, "settings": spec.settings, "detections": detections, "people": list(people), "frames": frames,
            "mocap": [str(f) for f in files], "root": str(root), "iou": 0.5, "visible_share": VISIBLE_SHARE,
            "rendered": rows, "overall_rendered_median": overall, "real": real, "machine": machine(),
            "seconds": round(time.perf_counter() - t0, 1),

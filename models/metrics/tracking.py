@@ -86,8 +86,9 @@ def _drop_dont_care(gt_f, hyp_f, ignore: Tracks, iou: float, cover: bool) -> dic
 
 
 def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = None,
-             overlap: str = "iou") -> TrackingScores:
-    """CLEAR-MOT and IDF1 of tracks `hyp` against people `gt` (both id -> (frames, boxes)); overlap "iou" or "cover"."""
+             overlap: str = "iou", matched: dict[tuple[int, int], int] | None = None) -> TrackingScores:
+    """CLEAR-MOT and IDF1 of tracks `hyp` against people `gt` (both id -> (frames, boxes)); overlap "iou" or "cover".
+    `matched`, when given, is filled with {(person, track): frames the CLEAR-MOT assignment paired them}."""
     if overlap not in ("iou", "cover"):
         raise ValueError(f"overlap must be 'iou' or 'cover', got {overlap!r}")
     cover = overlap == "cover"
@@ -125,6 +126,8 @@ def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = 
             tracked.setdefault(o, []).append(hit)
             if hit:
                 h = hids[matches[i]]
+                if matched is not None:
+                    matched[(o, h)] = matched.get((o, h), 0) + 1
                 sw += int(o in last and last[o] != h)
                 last[o] = h
         tp += len(matches)

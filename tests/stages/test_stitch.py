@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from video2mesh.stages._appearance import box_descriptor, change_points, covered_fraction, distance
+from video2mesh.stages._appearance import box_descriptor, change_points, covered_fraction, distance, outside_fraction
 from video2mesh.stages._stitch import Piece, StitchGates, link_cost, stitch
 from video2mesh.stages.tracklets import TrackletConfig, make_tracklets
 
@@ -90,6 +90,13 @@ def test_appearance_decides_between_two_people_who_stand_still():
     assert sorted(chains) == [[0, 3], [1, 2]]
 
 
+def test_outside_fraction_by_hand():
+    # 100x100 boxes: left 30 px outside the image (0.3 < 0.5 for touching the border), inside, wholly
+    # outside, left 70 px outside; inside and touching the top edge (clipped there by the detector)
+    boxes = np.array([[-30, 50, 70, 150], [50, 50, 150, 150], [300, 0, 400, 100], [-70, 50, 30, 150], [50, 0, 150, 100.0]])
+    np.testing.assert_allclose(outside_fraction(boxes, 200, 200), [0.5, 0.0, 1.0, 0.7, 0.5])
+
+
 def test_covered_fraction_by_hand():
     # box 1 is in front (lower bottom edge) and covers the right half of box 0; box 0 covers nothing of box 1
     boxes = np.array([[0, 0, 100, 100], [50, 10, 150, 110.0]])
@@ -111,7 +118,7 @@ def test_appearance_stage_describes_every_tracked_box():
     out = appearance.compute(ctx, appearance.AppearanceConfig(), Chunk(0, 0, 3))
     assert list(zip(out.frame, out.track_id)) == [(0, 5), (2, 5), (2, 6)]
     np.testing.assert_allclose(np.stack(out.desc)[1], box_descriptor(frames[2], np.array(box)))
-    np.testing.assert_allclose(out.covered, [0, 0, 0])       # box 6 ends higher (y2 100 < 180) and does not overlap
+    np.testing.assert_allclose(out.covered, [0, 0, 0.5])     # box 6 touches the image corner; nobody covers anyone
     appearance.APPEARANCE.to_table(out)                        # fits the declared schema
 
 

@@ -105,3 +105,11 @@ def test_agrees_with_motmetrics(seed):
     assert (s.gt, s.fp, s.fn, s.id_switches, s.fragmentations) == (
         r.num_objects, r.num_false_positives, r.num_misses, r.num_switches, r.num_fragmentations)
     assert s.mota == pytest.approx(r.mota) and s.idf1 == pytest.approx(r.idf1)
+
+
+def test_matched_pairs_are_reported():
+    gt = _tracks({0: {f: _box(0) for f in range(10)}})
+    hyp = _tracks({7: {f: _box(1) for f in range(4)}, 8: {f: _box(1) for f in range(6, 10)}})
+    matched = {}
+    evaluate(gt, hyp, matched=matched)
+    assert matched == {(0, 7): 4, (0, 8): 4}
