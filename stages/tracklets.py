@@ -6,7 +6,7 @@ followed another person after a crossing: `_appearance.change_points`). Then sti
 stretches (`stages/_stitch.py`: a global assignment over pieces that do not overlap in time, gated by
 constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`), filling
 the stitched gaps by interpolation too (flagged `interpolated`). Drop people shorter than `min_len`
-frames (25 as VIBE), smooth the boxes with a centred moving average, add the square crop box, and
+frames (25 as VIBE) and than `min_len_s` seconds, smooth the boxes with a centred moving average, add the square crop box, and
 number the people 0..n-1 by first frame (then by box centre x), so ids are stable whatever ids the
 tracker handed out; every later stage, export file (`track_NNN_*`) and the report use these ids.
 """
@@ -47,13 +47,15 @@ _BOX = ["x1", "y1", "x2", "y2"]
 @dataclass(frozen=True)
 class TrackletConfig:
     min_len: Annotated[int, Range(1, None)] = 25  # frames; VIBE drops tracks shorter than this
+    min_len_s: Annotated[float, Range(0, None)] = 25 / 30  # the same in seconds (VIBE's 25 frames at 30 fps): a
+    # person is kept when longer than either, so a 12 fps clip keeps a 1 s walk-on that 25 frames would drop
     max_gap: Annotated[int, Range(0, None)] = 10  # longest gap (frames) filled by interpolation; longer gaps split the track
     smooth_window: Annotated[int, Range(1, 1001)] = 5  # centred moving average over box corners, frames (odd; 1 = off)
     stitch_max_gap_s: Annotated[float, Range(0, 600)] = 3.0  # longest gap a person is stitched across, seconds (0 = no stitching)
     stitch_motion_gate: Annotated[float, Range(0, 100, lo_open=True)] = 0.5  # constant-velocity error allowed, box heights x (1 + gap s)
     stitch_max_appearance: Annotated[float, Range(0, 1)] = 0.4  # Hellinger distance of colour descriptors allowed (1 = ignore colour)
     stitch_max_scale: Annotated[float, Range(1, 100)] = 1.5  # box height ratio allowed across the gap
-    stitch_min_len: Annotated[int, Range(1, None)] = 5  # pieces shorter than this (frames) are not stitched (detector noise)
+    stitch_min_len: Annotated[int, Range(1, None)] = 3  # pieces shorter than this (frames) are not stitched (detector noise)
     split_appearance: Annotated[float, Range(0, 1)] = 0.45  # colour change (Hellinger) that splits a tracker identity (1 = never)
     split_window_s: Annotated[float, Range(0.05, 60)] = 0.5  # seconds of unoccluded boxes compared on each side of a split
 
@@ -157,8 +159,9 @@ def people(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame |
 def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame | None = None,
                    fps: float = 30.0) -> pd.DataFrame:
     """The `tracklets` table from a `tracks` table and its `appearance` rows (pure function)."""
+    min_len = min(cfg.min_len, max(1, int(np.ceil(cfg.min_len_s * fps - 1e-9))))
     pieces = [(f, smooth_boxes(b, cfg.smooth_window), s, i) for f, b, s, i in people(tracks, cfg, appearance, fps)
-              if len(f) >= cfg.min_len]
+              if len(f) >= min_len]
     if not pieces:
         return TRACKLETS.empty()
     pieces.sort(key=lambda p: (p[0][0], (p[1][0, 0] + p[1][0, 2]) / 2))
