@@ -104,8 +104,8 @@ def gt_detections(gt: dict, mask: np.ndarray):
                          "score": np.full(len(b), 0.9, np.float32)})
 
 
-def run_video_tracking(video: Path, spec, out_name: str, detections=None) -> tuple[dict, dict, float]:
-    """(tracklets by id, run summary, compute seconds of TRACKING_STAGES) for one video; `detections`, when
+def run_video_tracking(video: Path, spec, out_name: str, detections=None) -> tuple[dict, dict, dict[str, float]]:
+    """(tracklets by id, run summary, compute seconds of each of TRACKING_STAGES) for one video; `detections`, when
     given, is injected as the `detect` artifact (spec.cache must then be a cache of its own)."""
     from video2mesh.flows.spec import build_runner
     from video2mesh.flows.video_to_mesh import run_video
@@ -121,13 +121,13 @@ def run_video_tracking(video: Path, spec, out_name: str, detections=None) -> tup
     summary = run_video(str(video), spec, use_prefect=False)
     df = ArtifactStore(summary["cache_root"]).read_df(summary["stages"]["tracklets"]["ref"]["path"])
     hyp = {int(t): (g.frame.to_numpy(), g[["x1", "y1", "x2", "y2"]].to_numpy()) for t, g in df.groupby("track_id")}
-    seconds = 0.0
+    seconds = {}
     for name in TRACKING_STAGES:
         s = summary["stages"].get(name)
         if s is None:
             continue
         log = Path(s["ref"]["path"]) / "run.json"
-        seconds += json.loads(log.read_text()).get("seconds", 0.0) if log.is_file() else s["seconds"]
+        seconds[name] = round(json.loads(log.read_text()).get("seconds", 0.0) if log.is_file() else s["seconds"], 3)
     return hyp, summary, seconds
 
 
@@ -160,9 +160,9 @@ def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, r
         [clip] = build_set(files[:n], root, frames=frames, people=n, progress=lambda m: print(m, flush=True))
         gt = read_gt(clip / "gt.npz")
         dets = gt_detections(gt, visible(gt)) if oracle else None
-        hyp, summary, seconds = run_video_tracking(clip / "video.mp4", spec, clip.name, dets)
-        t = int(gt["present"].shape[1])
-        rows.append({"clip": clip.name, "frames": t, "compute_s": round(seconds, 2),
+        hyp, summary, stage_s = run_video_tracking(clip / "video.mp4", spec, clip.name, dets)
+        t, seconds = int(gt["present"].shape[1]), sum(stage_s.values())
+        rows.append({"clip": clip.name, "frames": t, "compute_s": round(seconds, 2), "stage_s": stage_s,
                      "frames_per_s": t / seconds if seconds > 0 else None, **score_clip(gt, hyp),
                      "cover": score_clip(gt, hyp, "cover")})
         print(format_table(rows[-1:]).splitlines()[2], flush=True)
@@ -172,9 +172,10 @@ def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, r
 def real_rows(videos: Sequence[Path], spec) -> list[dict]:
     rows = []
     for v in videos:
-        hyp, summary, seconds = run_video_tracking(Path(v), spec, Path(v).stem)
-        n = int(summary["n_frames"])
+        hyp, summary, stage_s = run_video_tracking(Path(v), spec, Path(v).stem)
+        n, seconds = int(summary["n_frames"]), sum(stage_s.values())
         rows.append({"clip": Path(v).name, "frames": n, "fps_video": summary["fps"], "compute_s": round(seconds, 2),
+                     "stage_s": stage_s,
                      "frames_per_s": n / seconds if seconds > 0 else None, "tracks": len(hyp),
                      "track_ranges": {t: [int(f[0]), int(f[-1])] for t, (f, _) in hyp.items()}})
     return rows
