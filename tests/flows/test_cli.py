@@ -25,7 +25,7 @@ def test_models_list_says_which_method_is_ready(tmp_path, capsys):
 def test_stages_lists_every_stage_with_parameters(capsys):
     assert main(["stages", "-v"]) == 0
     out = capsys.readouterr().out
-    for name in ("probe", "detect", "tracks", "tracklets", "pose2d", "features", "homography", "mesh",
+    for name in ("probe", "detect", "tracks", "appearance", "tracklets", "pose2d", "features", "homography", "mesh",
                  "export", "report", "blazepose", "fit", "fit_export", "fit_report"):
         assert f"\n{name} " in "\n" + out
     assert "detect.backend = 'yolo'" in out and "homography.backend = 'dis'" in out
