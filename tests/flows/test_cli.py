@@ -29,3 +29,10 @@ def test_stages_lists_every_stage_with_parameters(capsys):
                  "export", "report", "blazepose", "fit", "fit_export", "fit_report"):
         assert f"\n{name} " in "\n" + out
     assert "detect.backend = 'yolo'" in out and "homography.backend = 'dis'" in out
+
+
+def test_bench_crowd_rejects_a_bad_people_list_in_one_line(capsys):
+    for bad in ("2,x", "0"):
+        assert main(["bench", "crowd", "--people", bad]) == 2
+        err = capsys.readouterr().err
+        assert "--people" in err and "Traceback" not in err
