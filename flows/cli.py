@@ -8,6 +8,8 @@
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
     v2m bench accuracy [--mocap DIR_OR_FILE ...] [--fast] [--frames N] [--method M] [--set S.K=V ...] [--json FILE]
+    v2m bench crowd [--people 2,3,5] [--frames N] [--mocap BVH ...] [--video MP4 ...] [--detections pipeline|gt]
+                    [--set S.K=V ...] [--json FILE]
     v2m export VIDEO... | v2m report VIDEO...   (run options as for `run`; upstream stages from the cache)
 """
 from __future__ import annotations
@@ -203,6 +205,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     if a.what == "accuracy":
         return cmd_bench_accuracy(a)
+    if a.what == "crowd":
+        return cmd_bench_crowd(a)
     device = RunSpec(device=a.device).resolved_device()
     rows = []
     for case in benchmarks.discover(quick=a.quick, device=device, only=a.only):
@@ -223,7 +227,29 @@ def cmd_bench_accuracy(a: argparse.Namespace) -> int:
     root = Path(a.root).expanduser() if a.root else default_cache_root() / "accuracy"
     spec = RunSpec(out=str(root / "runs"), cache=a.cache, models_dir=a.models_dir, weights=_kv(a.weights, "--weights"),
                    settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
-    run_accuracy(a.mocap, fast=a.fast, frames=a.frames or None, spec=spec, root=root, json_path=a.json)
+    frames = 300 if a.frames is None else a.frames
+    run_accuracy(a.mocap, fast=a.fast, frames=frames or None, spec=spec, root=root, json_path=a.json)
+    return 0
+
+
+def cmd_bench_crowd(a: argparse.Namespace) -> int:
+    """`v2m bench crowd`: multi-person rendered clips and real videos up to `tracklets`, tracking metrics
+    (benchmarks/accuracy/crowd.py, docs/crowd.md)."""
+    from video2mesh.benchmarks.accuracy.crowd import run_crowd
+    from .spec import RunSpec, default_cache_root
+
+    try:
+        people = [int(p) for p in a.people.split(",") if p.strip()] if a.people else []
+    except ValueError:
+        raise ConfigError(f"--people {a.people!r}: give person counts separated by commas, e.g. 2,3,5") from None
+    if any(p < 1 for p in people):
+        raise ConfigError(f"--people {a.people!r}: each count must be >= 1")
+    root = Path(a.root).expanduser() if a.root else default_cache_root() / "accuracy"
+    spec = RunSpec(out=str(root / "runs-crowd"), cache=a.cache, models_dir=a.models_dir, weights=_kv(a.weights, "--weights"),
+                   settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
+    frames = 150 if a.frames is None else a.frames
+    run_crowd(people, a.mocap, a.video, frames=frames or None, spec=spec, root=root, json_path=a.json,
+              detections=a.detections)
     return 0
 
 
@@ -385,11 +411,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="write results here")
     b.add_argument("--only", action="append", help="only these groups (repeatable)")
     b.add_argument("--device", default="auto")
-    b.add_argument("what", nargs="?", choices=["accuracy"], help="accuracy: score the pipeline on rendered mocap "
-                   "(docs/accuracy.md); without it, time each stage/model")
+    b.add_argument("what", nargs="?", choices=["accuracy", "crowd"], help="accuracy: score the pipeline on rendered mocap "
+                   "(docs/accuracy.md); crowd: multi-person detection and identities (docs/crowd.md); "
+                   "without it, time each stage/model")
+    b.add_argument("--people", default="2,3,5", help="crowd: people per rendered clip, comma-separated ('' = none)")
+    b.add_argument("--detections", default="pipeline", choices=["pipeline", "gt"],
+                   help="crowd: the method's detector, or the visible GT boxes (scores association alone)")
+    b.add_argument("--video", action="append", help="crowd: real video (repeatable; default ../shared/data/videos)")
     b.add_argument("--mocap", action="append", help="accuracy: BVH file or folder (repeatable; default ../shared/data/mocap)")
     b.add_argument("--fast", action="store_true", help="accuracy: no rendering; GT keypoints with BlazePose-like noise")
-    b.add_argument("--frames", type=int, default=300, help="accuracy: frames per clip (0 = whole mocap)")
+    b.add_argument("--frames", type=int, default=None, help="accuracy / crowd: frames per clip (0 = whole mocap; "
+                   "default 300 for accuracy, 150 for crowd)")
     b.add_argument("--method", default="licence-free", choices=["smpl", "licence-free"], help="accuracy: method to score")
     b.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="accuracy: stage parameter")
     b.add_argument("--root", help="accuracy: folder of GT sets and runs (default <cache root>/accuracy)")

@@ -83,8 +83,9 @@ def run_video(video: str, spec: RunSpec, use_prefect: bool = True) -> dict[str, 
         else:
             results[name] = runner.run_stage(name, info, {k: r.ref for k, r in inputs.items()})
         if name == NOBODY_AFTER and name != names[-1] and results[name].ref.rows == 0:
-            raise InputError(f"{info.path}: no person found (no track lasts {runner.config(name).min_len} frames); "
-                             "give a video where a whole person is in view, or lower --set tracklets.min_len")
+            tc = runner.config(name)
+            raise InputError(f"{info.path}: no person found (no track lasts {tc.min_len} frames or {tc.min_len_s:.2g} s); "
+                             "give a video where a whole person is in view, or lower --set tracklets.min_len_s")
     summary = {
         "video": info.path,
         "video_digest": info.digest,

@@ -1,9 +1,14 @@
-"""tracklets: clean tracks for the per-person stages.
+"""tracklets: clean tracks for the per-person stages, one id per person.
 
 Per tracker identity: split where a gap is longer than `max_gap` frames, fill shorter gaps by linear
-interpolation of the box corners, drop pieces shorter than `min_len` frames (25 as VIBE), smooth the
-boxes with a centred moving average, add the square crop box, and number the pieces 0..n-1 by first
-frame (then by box centre x), so ids are stable whatever ids the tracker handed out.
+interpolation of the box corners, and split where the box's colours change for good (the tracker
+followed another person after a crossing: `_appearance.change_points`). Then stitch pieces of one person across occlusions and missed
+stretches (`stages/_stitch.py`: a global assignment over pieces that do not overlap in time, gated by
+constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`), filling
+the stitched gaps by interpolation too (flagged `interpolated`). Drop people shorter than `min_len`
+frames (25 as VIBE) and than `min_len_s` seconds, smooth the boxes with a centred moving average, add the square crop box, and
+number the people 0..n-1 by first frame (then by box centre x), so ids are stable whatever ids the
+tracker handed out; every later stage, export file (`track_NNN_*`) and the report use these ids.
 """
 from __future__ import annotations
 
@@ -14,9 +19,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from video2mesh.pipeline.artifacts import Artifact
+from video2mesh.pipeline.artifacts import Artifact, stack
 from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage
+
+from ._appearance import change_points, mean_descriptor
+from ._stitch import Piece, StitchGates, stitch
 
 TRACKLETS = Artifact(
     "tracklets",
@@ -39,8 +47,17 @@ _BOX = ["x1", "y1", "x2", "y2"]
 @dataclass(frozen=True)
 class TrackletConfig:
     min_len: Annotated[int, Range(1, None)] = 25  # frames; VIBE drops tracks shorter than this
+    min_len_s: Annotated[float, Range(0, None)] = 25 / 30  # the same in seconds (VIBE's 25 frames at 30 fps): a
+    # person is kept when longer than either, so a 12 fps clip keeps a 1 s walk-on that 25 frames would drop
     max_gap: Annotated[int, Range(0, None)] = 10  # longest gap (frames) filled by interpolation; longer gaps split the track
     smooth_window: Annotated[int, Range(1, 1001)] = 5  # centred moving average over box corners, frames (odd; 1 = off)
+    stitch_max_gap_s: Annotated[float, Range(0, 600)] = 3.0  # longest gap a person is stitched across, seconds (0 = no stitching)
+    stitch_motion_gate: Annotated[float, Range(0, 100, lo_open=True)] = 0.5  # constant-velocity error allowed, box heights x (1 + gap s)
+    stitch_max_appearance: Annotated[float, Range(0, 1)] = 0.4  # Hellinger distance of colour descriptors allowed (1 = ignore colour)
+    stitch_max_scale: Annotated[float, Range(1, 100)] = 1.5  # box height ratio allowed across the gap
+    stitch_min_len: Annotated[int, Range(1, None)] = 3  # pieces shorter than this (frames) are not stitched (detector noise)
+    split_appearance: Annotated[float, Range(0, 1)] = 0.45  # colour change (Hellinger) that splits a tracker identity (1 = never)
+    split_window_s: Annotated[float, Range(0.05, 60)] = 0.5  # seconds of unoccluded boxes compared on each side of a split
 
     def __post_init__(self) -> None:
         if self.min_len < 1 or self.max_gap < 0:
@@ -79,14 +96,72 @@ def smooth_boxes(boxes: np.ndarray, window: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo)[:, None]
 
 
-def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig) -> pd.DataFrame:
-    """The `tracklets` table from a `tracks` table (pure function)."""
-    pieces = []
-    for _, g in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
+def _pieces(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame | None, fps: float
+            ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Gap-split, gap-filled, colour-change-split pieces of every tracker identity:
+    (frames, boxes, scores, interpolated, tracker id)."""
+    out = []
+    for tid, g in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
         g = g.drop_duplicates("frame", keep="first")
-        for f, b, s, interp in split_and_fill(g["frame"].to_numpy(), g[_BOX].to_numpy(np.float64), g["score"].to_numpy(np.float32), cfg.max_gap):
-            if len(f) >= cfg.min_len:
-                pieces.append((f, smooth_boxes(b, cfg.smooth_window), s, interp))
+        for p in split_and_fill(g["frame"].to_numpy(), g[_BOX].to_numpy(np.float64), g["score"].to_numpy(np.float32), cfg.max_gap):
+            cuts = _colour_cuts(appearance, int(tid), p[0][~p[3]], cfg, fps)
+            for idx in np.split(np.arange(len(p[0])), np.searchsorted(p[0], cuts)):
+                out.append((*(x[idx] for x in p), int(tid)))
+    return out
+
+
+def _colour_cuts(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray, cfg: TrackletConfig, fps: float) -> list[int]:
+    """Frames where tracker identity `tid` changes colour for good (a split starts a new piece there)."""
+    if appearance is None or not len(appearance) or cfg.split_appearance >= 1:
+        return []
+    rows = appearance[(appearance.track_id == tid) & appearance.frame.isin(frames)].sort_values("frame")
+    window = max(3, int(round(cfg.split_window_s * fps)))
+    if len(rows) < 2 * window:
+        return []
+    at = change_points(stack(rows["desc"]), rows["covered"].to_numpy(), window, cfg.split_appearance)
+    return [int(rows.frame.iloc[t]) for t in at]
+
+
+def _descriptor(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray) -> np.ndarray | None:
+    if appearance is None or not len(appearance):
+        return None
+    rows = appearance[(appearance.track_id == tid) & appearance.frame.isin(frames)]
+    return mean_descriptor(stack(rows["desc"]), rows["covered"].to_numpy()) if len(rows) else None
+
+
+def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]):
+    """One person's pieces (in time order) as one run of frames; frames between pieces interpolated."""
+    f = np.concatenate([p[0] for p in parts])
+    b, s, i = (np.concatenate([p[k] for p in parts]) for k in (1, 2, 3))
+    full = np.arange(f[0], f[-1] + 1)
+    known = np.isin(full, f)
+    boxes = np.stack([np.interp(full, f, b[:, k]) for k in range(4)], 1)
+    sc, interp = np.zeros(len(full), np.float32), np.ones(len(full), bool)
+    sc[known], interp[known] = s, i
+    return full, boxes, sc, interp
+
+
+def people(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame | None = None, fps: float = 30.0):
+    """Per person: (frames, boxes, scores, interpolated), before min_len and smoothing."""
+    pieces = _pieces(tracks, cfg, appearance, fps)
+    max_gap = int(round(cfg.stitch_max_gap_s * fps))
+    if max_gap <= cfg.max_gap or len(pieces) < 2:
+        return [p[:4] for p in pieces]
+    long = [p for p in pieces if len(p[0]) >= cfg.stitch_min_len]
+    gates = StitchGates(max_gap=max_gap, fps=fps, motion_gate=cfg.stitch_motion_gate, max_scale=cfg.stitch_max_scale,
+                        max_appearance=cfg.stitch_max_appearance)
+    known = [(p[0][~p[3]], p[1][~p[3]]) for p in long]
+    chains = stitch([Piece(f, b, _descriptor(appearance, p[4], f)) for (f, b), p in zip(known, long)], gates)
+    short = [p[:4] for p in pieces if len(p[0]) < cfg.stitch_min_len]
+    return [_join([long[k][:4] for k in c]) for c in chains] + short
+
+
+def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame | None = None,
+                   fps: float = 30.0) -> pd.DataFrame:
+    """The `tracklets` table from a `tracks` table and its `appearance` rows (pure function)."""
+    min_len = min(cfg.min_len, max(1, int(np.ceil(cfg.min_len_s * fps - 1e-9))))
+    pieces = [(f, smooth_boxes(b, cfg.smooth_window), s, i) for f, b, s, i in people(tracks, cfg, appearance, fps)
+              if len(f) >= min_len]
     if not pieces:
         return TRACKLETS.empty()
     pieces.sort(key=lambda p: (p[0][0], (p[1][0, 0] + p[1][0, 2]) / 2))
@@ -103,8 +178,9 @@ def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig) -> pd.DataFrame:
 
 
 def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
-    return make_tracklets(ctx.input("tracks"), cfg)
+    return make_tracklets(ctx.input("tracks"), cfg, ctx.input("appearance"), ctx.video.fps)
 
 
-STAGE = Stage(name="tracklets", version=1, config=TrackletConfig, output=TRACKLETS, compute=compute,
-              inputs=("probe", "tracks"), doc="gap filling, min length, box smoothing, square crop boxes")
+STAGE = Stage(name="tracklets", version=3, config=TrackletConfig, output=TRACKLETS, compute=compute,
+              inputs=("probe", "tracks", "appearance"),
+              doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")

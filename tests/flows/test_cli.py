@@ -25,7 +25,14 @@ def test_models_list_says_which_method_is_ready(tmp_path, capsys):
 def test_stages_lists_every_stage_with_parameters(capsys):
     assert main(["stages", "-v"]) == 0
     out = capsys.readouterr().out
-    for name in ("probe", "detect", "tracks", "tracklets", "pose2d", "features", "homography", "mesh",
+    for name in ("probe", "detect", "tracks", "appearance", "tracklets", "pose2d", "features", "homography", "mesh",
                  "export", "report", "blazepose", "fit", "fit_export", "fit_report"):
         assert f"\n{name} " in "\n" + out
     assert "detect.backend = 'yolo'" in out and "homography.backend = 'dis'" in out
+
+
+def test_bench_crowd_rejects_a_bad_people_list_in_one_line(capsys):
+    for bad in ("2,x", "0"):
+        assert main(["bench", "crowd", "--people", bad]) == 2
+        err = capsys.readouterr().err
+        assert "--people" in err and "Traceback" not in err

@@ -34,7 +34,7 @@ def test_two_concurrent_runs_compute_each_stage_once(tmp_path, tiny_yolo):
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err
     runs = [json.loads((tmp_path / f"out{i}" / "same" / "run.json").read_text())["stages"] for i in range(2)]
-    for stage in ("probe", "detect", "tracks", "tracklets"):
+    for stage in ("probe", "detect", "tracks", "appearance", "tracklets"):
         assert sorted(r[stage]["status"] for r in runs) == ["cached", "computed"], \
             f"{stage}: exactly one process computes it, the other reuses it"
         assert runs[0][stage]["ref"] == runs[1][stage]["ref"], f"{stage}: both runs point at the same artifact"

@@ -20,7 +20,7 @@ from tests.conftest import ROOT, write_video
 from tests.flows.procs import env, free_port, kill_group, spawn
 from tests.flows.test_run import FAST
 
-STAGES = ("probe", "detect", "tracks", "tracklets")
+STAGES = ("probe", "detect", "tracks", "appearance", "tracklets")
 
 
 def _api(url: str, body: dict | None = None):

@@ -114,5 +114,5 @@ def test_serve_and_deployment_on_a_fresh_machine(tmp_path, fresh_models):
                            cwd=ROOT, env={**env}, capture_output=True, text=True, timeout=360)
         assert r.returncode == 0 and "Completed" in r.stdout + r.stderr, r.stdout + r.stderr + log.read_text()[-3000:]
         run = json.loads((tmp_path / "out" / "clip one" / "run.json").read_text())
-        assert run["method"] == "licence-free" and set(run["stages"]) == {"probe", "detect", "tracks", "tracklets"}
+        assert run["method"] == "licence-free" and set(run["stages"]) == {"probe", "detect", "tracks", "appearance", "tracklets"}
         assert log.read_text().count(LICENCE_FREE_LINE) >= 1

@@ -24,7 +24,7 @@ from tests.conftest import write_video
 
 from .test_run import statuses, summary, v2m
 
-SMPL_PATH = ["probe", "detect", "tracks", "tracklets", "features", "pose2d", "homography", "mesh", "export", "report"]
+SMPL_PATH = ["probe", "detect", "tracks", "appearance", "tracklets", "features", "pose2d", "homography", "mesh", "export", "report"]
 # Small everywhere: 12 frames of 160x120, detector at 160 px, one crop per box (no flip), flow at the
 # video's own size, few OBJ frames, one small preview; the mesh model on the CPU.
 FAST = ["--set", "detect.imgsz=160", "--set", "detect.max_det=2", "--set", "tracklets.min_len=5",
@@ -116,7 +116,7 @@ def test_video_to_smpl_exports_and_report(tmp_path):
     # upstream artifacts: only mesh is computed, and the head's extra poses are there.
     v2m("run", str(video), "--out", str(out2), "--engine", "local", "--until", "mesh", "--set", "mesh.model=v2m", *common)
     s = summary(out2, "clip")
-    assert statuses(s) == {**{n: "cached" for n in SMPL_PATH[:7]}, "mesh": "computed"}
+    assert statuses(s) == {**{n: "cached" for n in SMPL_PATH[:SMPL_PATH.index("mesh")]}, "mesh": "computed"}
     full = store.read_df(s["stages"]["mesh"]["ref"]["path"])
     assert len(full) == len(mesh)
     for col in ("pose", "pose_prev", "pose_next", "betas"):

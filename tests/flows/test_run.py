@@ -37,7 +37,8 @@ def test_run_until_tracklets_then_cache_hits_then_param_change(tmp_path, synthet
             "--weights", f"yolo={tiny_yolo}", "--until", "tracklets", "--engine", "local", *FAST]
     first = v2m("run", *base)
     s1 = summary(tmp_path / "out", synthetic_video.stem)
-    assert statuses(s1) == {"probe": "computed", "detect": "computed", "tracks": "computed", "tracklets": "computed"}
+    assert statuses(s1) == {"probe": "computed", "detect": "computed", "tracks": "computed", "appearance": "computed",
+                            "tracklets": "computed"}
     assert s1["n_frames"] == 40 and s1["stages"]["detect"]["ref"]["rows"] > 0
     assert str(tmp_path / "out" / synthetic_video.stem) in first.stdout
 
@@ -48,11 +49,13 @@ def test_run_until_tracklets_then_cache_hits_then_param_change(tmp_path, synthet
 
     v2m("run", *base, "--set", "detect.conf=0.2")
     s3 = summary(tmp_path / "out", synthetic_video.stem)
-    assert statuses(s3) == {"probe": "cached", "detect": "computed", "tracks": "computed", "tracklets": "computed"}
+    assert statuses(s3) == {"probe": "cached", "detect": "computed", "tracks": "computed", "appearance": "computed",
+                            "tracklets": "computed"}
 
     v2m("run", *base, "--set", "tracklets.smooth_window=3")
     s4 = summary(tmp_path / "out", synthetic_video.stem)
-    assert statuses(s4) == {"probe": "cached", "detect": "cached", "tracks": "cached", "tracklets": "computed"}
+    assert statuses(s4) == {"probe": "cached", "detect": "cached", "tracks": "cached", "appearance": "cached",
+                            "tracklets": "computed"}
 
 
 def test_sigkill_mid_stage_resumes_byte_identical(tmp_path, tiny_yolo):

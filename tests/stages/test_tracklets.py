@@ -51,3 +51,10 @@ def test_make_tracklets_min_len_ids_and_square_box():
 def test_empty_tracks_give_empty_valid_tracklets():
     out = make_tracklets(pd.DataFrame(columns=["frame", "track_id", "x1", "y1", "x2", "y2", "score"]), TrackletConfig())
     assert len(out) == 0 and "interpolated" in out.columns
+
+
+def test_min_len_in_seconds_keeps_a_short_walk_on_at_a_low_frame_rate():
+    tracks = _track(1, np.arange(0, 12), 100.0)                        # 12 frames: 1 s at 12 fps, 0.4 s at 30 fps
+    cfg = TrackletConfig(min_len=25, min_len_s=25 / 30, smooth_window=1)
+    assert make_tracklets(tracks, cfg, fps=12.0).track_id.nunique() == 1   # ceil(0.833 * 12) = 10 <= 12
+    assert len(make_tracklets(tracks, cfg, fps=30.0)) == 0                  # 25 frames needed

@@ -1,0 +1,239 @@
+"""`v2m bench crowd`: detection + identity tracking on clips with several people, scored with ground truth.
+
+Rendered clips: `render.build_set(..., people=P)` for each P of `--people` (the first P mocap files, walkers
+whose paths cross mid-clip, so the nearer body hides the farther one), cached by content under the
+accuracy root like `v2m bench accuracy`. Each clip's video goes through the normal pipeline up to
+`tracklets` (probe, detect, tracks, appearance, tracklets; the user's --method / --set apply), and the
+tracklets are scored against gt.npz's per-person boxes with models/metrics/tracking.py: recall,
+precision, ID switches per 1,000 person-frames, fragmentation, MOTA, IDF1, twice: boxes matching at
+IoU >= 0.5 (MOTChallenge), and at intersection over the smaller box >= 0.5 ("cover", the criterion of
+`v2m bench accuracy`'s recall), because BlazePose's body box (as wide as half its height) around a thin
+walker's mesh box has IoU ~0.4-0.5 even when it is on the right person.
+
+Which person-frames count: a person is *visible* in a frame when its torso is in the image (gt `present`)
+and at least VISIBLE_SHARE of its in-image joints are outside the boxes of the people nearer the camera.
+Present but hidden person-frames are don't-care (neither a miss nor, for a track box on them, a false
+positive), the MOTChallenge convention for occluded people. Per person the report adds the number of
+tracks that cover it (`tracks_per_person`: 1 = no fragmentation) and the largest share one track covers.
+
+`--detections gt` isolates association from detection (MOTChallenge's "public detections" idea): the
+`detect` artifact is injected as the GT boxes of the *visible* person-frames (hidden ones are missing, as
+a perfect detector would miss them), in a separate cache folder (`<cache>/crowd-gt-detections`) so the
+stand-in never reaches a normal run; tracks, appearance (real frames) and tracklets then run as usual.
+
+Real videos (`--video`, default ../shared/data/videos): no ground truth; the table gives the tracks, their
+frame ranges and frames/s. frames/s = frames / compute seconds of detect + tracks + appearance + tracklets
+(each stage's run.json, so a cached re-run reports what the run took).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from video2mesh.models.metrics.tracking import evaluate
+
+VISIBLE_SHARE = 0.5
+TRACKING_STAGES = ("detect", "tracks", "appearance", "tracklets")
+DEFAULT_WALKERS = ("dataset-2_walk_normal_001", "dataset-2_walk_active_001", "dataset-2_walk_elderly_001",
+                   "dataset-2_run_normal_001", "dataset-2_walk-turn-left_normal_001")
+COLUMNS = (("people", "P", "{:d}"), ("frames", "frames", "{:d}"), ("gt", "vis p-f", "{:d}"), ("recall", "recall", "{:.3f}"),
+           ("precision", "prec", "{:.3f}"), ("id_switches", "IDSW", "{:d}"), ("switches_per_1000", "IDSW/1k", "{:.1f}"),
+           ("fragmentations", "frag", "{:d}"), ("max_tracks_per_person", "trk/pers", "{:d}"), ("mota", "MOTA", "{:.3f}"),
+           ("idf1", "IDF1", "{:.3f}"), ("frames_per_s", "fps", "{:.2f}"))
+
+
+def visible(gt: dict) -> np.ndarray:
+    """(P, T) bool: present and at least VISIBLE_SHARE of the in-image joints outside nearer people's boxes."""
+    uv, vis, box, present = gt["joints_2d"], gt["visible"], gt["bbox"], gt["present"]
+    depth = np.median(gt["joints_cam"][..., 2], -1)                                  # (P, T) metres
+    n_p = len(present)
+    hidden = np.zeros(vis.shape, bool)                                               # (P, T, J)
+    for p in range(n_p):
+        for q in range(n_p):
+            if q == p:
+                continue
+            nearer = present[q] & (depth[q] < depth[p])                              # (T,)
+            b = box[q][:, None, :]                                                   # (T, 1, 4)
+            inside = (uv[p, ..., 0] >= b[..., 0]) & (uv[p, ..., 0] <= b[..., 2]) & \
+                     (uv[p, ..., 1] >= b[..., 1]) & (uv[p, ..., 1] <= b[..., 3])
+            hidden[p] |= inside & nearer[:, None]
+    shown = (vis & ~hidden).sum(-1) / np.maximum(vis.sum(-1), 1)
+    return present & (shown >= VISIBLE_SHARE)
+
+
+def _people_tracks(gt: dict, mask: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    return {p: (np.flatnonzero(mask[p]), gt["bbox"][p][mask[p]]) for p in range(len(mask)) if mask[p].any()}
+
+
+def _coverage(gt_tracks: dict, matched: dict[tuple[int, int], int]) -> dict[int, dict[str, Any]]:
+    """Per visible person: the tracks CLEAR-MOT paired with it in >= 10 % of its frames, and the best one's share."""
+    out = {}
+    for p, (frames, _) in gt_tracks.items():
+        counts = {h: n for (o, h), n in matched.items() if o == p}
+        out[p] = {"frames": int(len(frames)), "tracks": sorted(h for h, n in counts.items() if n >= 0.1 * len(frames)),
+                  "best_share": round(max(counts.values(), default=0) / len(frames), 3)}
+    return out
+
+
+def score_clip(gt: dict, hyp: dict[int, tuple[np.ndarray, np.ndarray]], overlap: str = "iou") -> dict[str, Any]:
+    """Tracking scores of tracklet boxes `hyp` against one clip's ground truth (overlap "iou" or "cover" >= 0.5)."""
+    vis = visible(gt)
+    gt_tracks = _people_tracks(gt, vis)
+    matched: dict[tuple[int, int], int] = {}
+    s = evaluate(gt_tracks, hyp, iou=0.5, ignore=_people_tracks(gt, gt["present"] & ~vis), overlap=overlap, matched=matched)
+    cov = _coverage(gt_tracks, matched)
+    return {**s.to_dict(), "people": int(len(vis)), "per_person": cov,
+            "max_tracks_per_person": max((len(c["tracks"]) for c in cov.values()), default=0),
+            "hidden_share": round(float(1 - vis.sum() / max(gt["present"].sum(), 1)), 3)}
+
+
+def gt_detections(gt: dict, mask: np.ndarray):
+    """The `detect` artifact a perfect detector of the person-frames in mask (P, T) would give (score 0.9)."""
+    import pandas as pd
+
+    p, f = np.nonzero(mask)
+    order = np.lexsort((p, f))
+    b = gt["bbox"][p[order], f[order]].astype(np.float32)
+    return pd.DataFrame({"frame": f[order].astype(np.int64), "x1": b[:, 0], "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3],
+                         "score": np.full(len(b), 0.9, np.float32)})
+
+
+def run_video_tracking(video: Path, spec, out_name: str, detections=None) -> tuple[dict, dict, dict[str, float]]:
+    """(tracklets by id, run summary, compute seconds of each of TRACKING_STAGES) for one video; `detections`, when
+    given, is injected as the `detect` artifact (spec.cache must then be a cache of its own)."""
+    from video2mesh.flows.spec import build_runner
+    from video2mesh.flows.video_to_mesh import run_video
+    from video2mesh.pipeline.store import ArtifactStore
+
+    spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser() / out_name), until="tracklets")
+    if detections is not None:
+        from .fast import _write_artifact
+
+        runner = build_runner(spec)
+        info, probe_res = runner.probe_video(video)
+        _write_artifact(runner, info, "detect", {"probe": probe_res.ref.key}, detections)
+    summary = run_video(str(video), spec, use_prefect=False)
+    df = ArtifactStore(summary["cache_root"]).read_df(summary["stages"]["tracklets"]["ref"]["path"])
+    hyp = {int(t): (g.frame.to_numpy(), g[["x1", "y1", "x2", "y2"]].to_numpy()) for t, g in df.groupby("track_id")}
+    seconds = {}
+    for name in TRACKING_STAGES:
+        s = summary["stages"].get(name)
+        if s is None:
+            continue
+        log = Path(s["ref"]["path"]) / "run.json"
+        seconds[name] = round(json.loads(log.read_text()).get("seconds", 0.0) if log.is_file() else s["seconds"], 3)
+    return hyp, summary, seconds
+
+
+def walkers(paths: Sequence[str | Path] | None) -> list[Path]:
+    """The mocap files people are taken from, in order: the given ones, or DEFAULT_WALKERS in ../shared/data/mocap."""
+    from video2mesh.pipeline.errors import InputError
+
+    from .bench import default_mocap, mocap_files
+
+    if paths:
+        return mocap_files(paths)
+    found = {p.stem: p for d in default_mocap() for p in d.rglob("*.bvh")}
+    missing = [w for w in DEFAULT_WALKERS if w not in found]
+    if missing:
+        raise InputError(f"bench crowd: mocap {', '.join(missing)} not found; pass --mocap FILE (one per person, in order)")
+    return [found[w] for w in DEFAULT_WALKERS]
+
+
+def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, root: Path,
+                  oracle: bool = False) -> list[dict]:
+    from video2mesh.pipeline.errors import InputError
+
+    from .groundtruth import read_gt
+    from .render import build_set
+
+    rows = []
+    for n in people:
+        if n > len(files):
+            raise InputError(f"bench crowd: --people {n} needs {n} mocap files, got {len(files)}")
+        [clip] = build_set(files[:n], root, frames=frames, people=n, progress=lambda m: print(m, flush=True))
+        gt = read_gt(clip / "gt.npz")
+        dets = gt_detections(gt, visible(gt)) if oracle else None
+        hyp, summary, stage_s = run_video_tracking(clip / "video.mp4", spec, clip.name, dets)
+        t, seconds = int(gt["present"].shape[1]), sum(stage_s.values())
+        rows.append({"clip": clip.name, "frames": t, "compute_s": round(seconds, 2), "stage_s": stage_s,
+                     "frames_per_s": t / seconds if seconds > 0 else None, **score_clip(gt, hyp),
+                     "cover": score_clip(gt, hyp, "cover")})
+        print(format_table(rows[-1:]).splitlines()[2], flush=True)
+    return rows
+
+
+def real_rows(videos: Sequence[Path], spec) -> list[dict]:
+    rows = []
+    for v in videos:
+        hyp, summary, stage_s = run_video_tracking(Path(v), spec, Path(v).stem)
+        n, seconds = int(summary["n_frames"]), sum(stage_s.values())
+        rows.append({"clip": Path(v).name, "frames": n, "fps_video": summary["fps"], "compute_s": round(seconds, 2),
+                     "stage_s": stage_s,
+                     "frames_per_s": n / seconds if seconds > 0 else None, "tracks": len(hyp),
+                     "track_ranges": {t: [int(f[0]), int(f[-1])] for t, (f, _) in hyp.items()}})
+    return rows
+
+
+def format_table(rows: list[dict], overlap: str = "iou") -> str:
+    """The rendered clips' table; overlap "cover" shows the scores at intersection over the smaller box."""
+    head = f"{'clip':<40}" + "".join(f"{name:>9}" for _, name, _ in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        r = r if overlap == "iou" else {**r, **r["cover"]}
+        cells = "".join(f"{(fmt.format(r[k]) if r.get(k) is not None else '-'):>9}" for k, _, fmt in COLUMNS)
+        lines.append(f"{r['clip'][:40]:<40}{cells}")
+    return "\n".join(lines)
+
+
+def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequence[str] | None, *, frames: int,
+              spec, root: Path, json_path: str | None = None, detections: str = "pipeline") -> dict[str, Any]:
+    """The whole benchmark; prints the tables, returns (and optionally writes) the JSON document.
+    detections: "pipeline" (the method's detector) or "gt" (visible GT boxes injected; no real videos)."""
+    from video2mesh.flows.spec import default_cache_root
+
+    from .bench import machine
+
+    t0 = time.perf_counter()
+    oracle = detections == "gt"
+    if oracle:
+        cache = Path(spec.cache).expanduser() if spec.cache else default_cache_root()
+        spec = dataclasses.replace(spec, cache=str(cache / "crowd-gt-detections"), out=str(Path(spec.out) / "gt-detections"))
+        videos = []
+    files = walkers(mocap) if people else []
+    rows = rendered_rows(people, files, frames, spec, Path(root), oracle) if people else []
+    if rows:
+        print("boxes matching at IoU >= 0.5:\n" + format_table(rows))
+        print("boxes matching at intersection over the smaller box >= 0.5:\n" + format_table(rows, "cover"))
+    if videos is None:
+        shared = [Path(d).parent / "videos" for d in _mocap_dirs()]
+        videos = sorted(p for d in shared if d.is_dir() for p in d.glob("*.mp4"))
+    real = real_rows([Path(v) for v in videos], spec)
+    for r in real:
+        print(f"{r['clip']}: {r['frames']} frames at {r['fps_video']:.0f} fps, {r['tracks']} tracks "
+              f"{r['track_ranges']}, {r['frames_per_s']:.2f} frames/s")
+    keys = ("recall", "precision", "switches_per_1000", "fragmentations", "mota", "idf1")
+    overall = {k: statistics.median([r[k] for r in rows]) for k in (*keys, "frames_per_s")} if rows else {}
+    overall["cover"] = {k: statistics.median([r["cover"][k] for r in rows]) for k in keys} if rows else {}
+    doc = {"method": spec.method, "settings": spec.settings, "detections": detections, "people": list(people), "frames": frames,
+           "mocap": [str(f) for f in files], "root": str(root), "iou": 0.5, "visible_share": VISIBLE_SHARE,
+           "rendered": rows, "overall_rendered_median": overall, "real": real, "machine": machine(),
+           "seconds": round(time.perf_counter() - t0, 1),
+           "note": "synthetic Anny bodies (identical region colours) rendered from mocap; real videos have no GT"}
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(doc, indent=1, default=float) + "\n")
+        print(f"wrote {json_path}")
+    return doc
+
+
+def _mocap_dirs() -> list[Path]:
+    from .bench import default_mocap
+
+    return default_mocap()

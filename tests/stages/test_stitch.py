@@ -1,0 +1,159 @@
+"""Stitching one person's tracklet pieces (stages/_stitch.py, through tracklets.people/make_tracklets)
+and the colour descriptor (stages/_appearance.py), on synthetic boxes and frames with known answers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from video2mesh.stages._appearance import box_descriptor, change_points, covered_fraction, distance, outside_fraction
+from video2mesh.stages._stitch import Piece, StitchGates, link_cost, stitch
+from video2mesh.stages.tracklets import TrackletConfig, make_tracklets
+
+
+def _walker(tid, frames, x0, vx, y0=100.0, w=40.0, h=120.0):
+    f = np.asarray(frames)
+    x = x0 + vx * f
+    return pd.DataFrame({"frame": f, "track_id": tid, "x1": x, "y1": y0, "x2": x + w, "y2": y0 + h, "score": 0.9})
+
+
+def test_a_person_occluded_for_a_second_keeps_one_id_and_the_gap_is_interpolated():
+    # one walker at 2 px/frame, lost on frames 40..69 (30 frames = 1 s at 30 fps); the tracker restarts as id 8
+    tracks = pd.concat([_walker(3, range(0, 40), 10.0, 2.0), _walker(8, range(70, 120), 10.0, 2.0)])
+    out = make_tracklets(tracks, TrackletConfig(smooth_window=1), fps=30.0)
+    assert out.track_id.nunique() == 1
+    assert list(out.frame) == list(range(120))
+    gap = out[(out.frame >= 40) & (out.frame < 70)]
+    assert gap.interpolated.all() and not out[out.frame < 40].interpolated.any()
+    np.testing.assert_allclose(gap.x1, 10.0 + 2.0 * gap.frame, atol=1e-4)   # the straight line between the ends
+    # without stitching (the old behaviour) the same tracks are two ids
+    assert make_tracklets(tracks, TrackletConfig(smooth_window=1, stitch_max_gap_s=0), fps=30.0).track_id.nunique() == 2
+
+
+def test_two_crossing_walkers_are_stitched_by_motion_not_by_nearness():
+    # A goes right, B goes left; both are lost while they cross (frames 50..64) and come back with new ids.
+    # At the crossing the nearest restart is the other person; the constant-velocity gate picks the right one.
+    a1, b1 = _walker(1, range(0, 50), 0.0, 4.0), _walker(2, range(0, 50), 400.0, -4.0)
+    a2, b2 = _walker(3, range(65, 120), 0.0, 4.0), _walker(4, range(65, 120), 400.0, -4.0)
+    out = make_tracklets(pd.concat([a1, b1, a2, b2]), TrackletConfig(smooth_window=1), fps=30.0)
+    assert out.track_id.nunique() == 2
+    for tid, g in out.groupby("track_id"):
+        vx = np.diff(g.x1.to_numpy())
+        assert np.allclose(vx, vx[0], atol=1e-4), f"person {tid} changes direction: stitched to the wrong piece"
+
+
+def test_gap_longer_than_the_limit_is_not_stitched():
+    tracks = pd.concat([_walker(1, range(0, 40), 10.0, 1.0), _walker(2, range(140, 180), 10.0, 1.0)])
+    cfg = TrackletConfig(smooth_window=1, stitch_max_gap_s=3.0)
+    assert make_tracklets(tracks, cfg, fps=30.0).track_id.nunique() == 2    # 100 frames > 90
+    assert make_tracklets(tracks, cfg, fps=50.0).track_id.nunique() == 1    # 100 frames < 150 at 50 fps
+
+
+def test_motion_gate_by_hand():
+    # a still box (height 100) and a restart 30 px away after 30 frames at 30 fps: allowance 0.5 * 100 * 2 = 100
+    a = Piece(np.arange(10), np.tile([0.0, 0, 50, 100], (10, 1)))
+    b = Piece(np.arange(39, 49), np.tile([30.0, 0, 80, 100], (10, 1)))    # 30 frames after a ends
+    g = StitchGates(max_gap=90, fps=30.0)
+    assert link_cost(a, b, g) == pytest.approx(0.3)
+    far = Piece(b.frames, b.boxes + [130.0, 0, 130, 0])                   # 160 px: beyond the allowance
+    assert link_cost(a, far, g) >= 1e6
+    big = Piece(b.frames, b.boxes * [1, 1, 1, 2])                         # twice as tall: scale gate
+    assert link_cost(a, big, g) >= 1e6
+
+
+def _frame(top_bgr, legs_bgr, box, size=(200, 300)):
+    img = np.full((*size, 3), 128, np.uint8)
+    x1, y1, x2, y2 = box
+    img[y1:(y1 + y2) // 2, x1:x2] = top_bgr
+    img[(y1 + y2) // 2:y2, x1:x2] = legs_bgr
+    return img
+
+
+def test_descriptor_tells_clothes_apart():
+    box = (100, 20, 160, 180)
+    red_blue = box_descriptor(_frame((0, 0, 255), (255, 0, 0), box), np.array(box))
+    red_blue2 = box_descriptor(_frame((0, 0, 250), (250, 0, 0), box), np.array(box))
+    blue_red = box_descriptor(_frame((255, 0, 0), (0, 0, 255), box), np.array(box))
+    assert red_blue[:72].sum() == pytest.approx(1) and red_blue[72:].sum() == pytest.approx(1)
+    assert distance(red_blue, red_blue2) == pytest.approx(0, abs=1e-6)      # same bins
+    assert distance(red_blue, blue_red) == pytest.approx(1, abs=1e-6)       # disjoint bins in both bands
+
+
+def test_appearance_decides_between_two_people_who_stand_still():
+    # two people standing 60 px apart; both are lost for 20 frames; when they come back, the restart boxes are
+    # where the *other* person was (they swapped places while hidden): motion alone would link by position
+    box_l, box_r = np.array([100, 20, 160, 180.0]), np.array([160, 20, 220, 180.0])
+    red, blue = box_descriptor(_frame((0, 0, 255), (0, 0, 255), (100, 20, 160, 180)), box_l), \
+        box_descriptor(_frame((255, 0, 0), (255, 0, 0), (100, 20, 160, 180)), box_l)
+    f1, f2 = np.arange(0, 20), np.arange(40, 60)
+    pieces = [Piece(f1, np.tile(box_l, (20, 1)), red), Piece(f1, np.tile(box_r, (20, 1)), blue),
+              Piece(f2, np.tile(box_l, (20, 1)), blue), Piece(f2, np.tile(box_r, (20, 1)), red)]
+    chains = stitch(pieces, StitchGates(max_gap=90, fps=30.0, max_appearance=0.4))
+    assert sorted(chains) == [[0, 3], [1, 2]]
+
+
+def test_outside_fraction_by_hand():
+    # 100x100 boxes: left 30 px outside the image (0.3 < 0.5 for touching the border), inside, wholly
+    # outside, left 70 px outside; inside and touching the top edge (clipped there by the detector)
+    boxes = np.array([[-30, 50, 70, 150], [50, 50, 150, 150], [300, 0, 400, 100], [-70, 50, 30, 150], [50, 0, 150, 100.0]])
+    np.testing.assert_allclose(outside_fraction(boxes, 200, 200), [0.5, 0.0, 1.0, 0.7, 0.5])
+
+
+def test_covered_fraction_by_hand():
+    # box 1 is in front (lower bottom edge) and covers the right half of box 0; box 0 covers nothing of box 1
+    boxes = np.array([[0, 0, 100, 100], [50, 10, 150, 110.0]])
+    np.testing.assert_allclose(covered_fraction(boxes), [50 * 90 / 10000, 0.0])
+
+
+def test_appearance_stage_describes_every_tracked_box():
+    from types import SimpleNamespace
+
+    from video2mesh.pipeline.stage import Chunk
+    from video2mesh.stages import appearance
+
+    box = (100, 20, 160, 180)
+    frames = [_frame((0, 0, 255), (255, 0, 0), box) for _ in range(3)]
+    rows = pd.DataFrame({"frame": [0, 2, 2], "track_id": [5, 5, 6], "x1": [100.0, 100, 0], "y1": [20.0, 20, 0],
+                         "x2": [160.0, 160, 40], "y2": [180.0, 180, 100]})
+    ctx = SimpleNamespace(input_frames=lambda name, a, b, columns: rows[(rows.frame >= a) & (rows.frame < b)],
+                          frames=lambda a, b: iter(enumerate(frames[a:b], a)), advance=lambda n: None)
+    out = appearance.compute(ctx, appearance.AppearanceConfig(), Chunk(0, 0, 3))
+    assert list(zip(out.frame, out.track_id)) == [(0, 5), (2, 5), (2, 6)]
+    np.testing.assert_allclose(np.stack(out.desc)[1], box_descriptor(frames[2], np.array(box)))
+    np.testing.assert_allclose(out.covered, [0, 0, 0.5])     # box 6 touches the image corner; nobody covers anyone
+    appearance.APPEARANCE.to_table(out)                        # fits the declared schema
+
+
+def test_change_points_find_where_the_tracker_followed_someone_else():
+    # 60 rows of red, a 10-row mix while two people cross, then 60 rows of blue: one split inside the mix
+    box = np.array([100, 20, 160, 180.0])
+    red = box_descriptor(_frame((0, 0, 255), (90, 90, 90), (100, 20, 160, 180)), box)
+    blue = box_descriptor(_frame((255, 0, 0), (90, 90, 90), (100, 20, 160, 180)), box)
+    mix = [(1 - a) * red + a * blue for a in np.linspace(0, 1, 10)]
+    desc = np.stack([red] * 60 + mix + [blue] * 60)
+    [t] = change_points(desc, np.zeros(len(desc)), window=15, threshold=0.45)
+    assert 60 <= t <= 70
+    assert change_points(np.stack([red] * 130), np.zeros(130), 15, 0.45) == []     # no change, no split
+    # the same colours seen only while covered by someone in front (covered > 0.2) are not evidence
+    assert change_points(desc, np.r_[np.zeros(60), np.ones(70)], 15, 0.45) == []
+
+
+def test_a_tracker_identity_that_jumps_to_another_person_is_split_and_restitched():
+    # tracker id 1 follows A (red) then jumps to B (blue) at frame 50; id 2 is B before, and A after the jump
+    # comes back as id 3: tracklets should give A = [1 before 50] + [3], B = [2] + [1 from 50]
+    box = lambda x: np.array([x, 20, x + 60, 180.0])  # noqa: E731
+    red = box_descriptor(_frame((0, 0, 255), (90, 90, 90), (100, 20, 160, 180)), box(100))
+    blue = box_descriptor(_frame((255, 0, 0), (90, 90, 90), (100, 20, 160, 180)), box(100))
+    rows, app = [], []
+    for f in range(100):
+        xa, xb = 10 + 3 * f, 310 - 3 * f                      # A goes right, B goes left; they meet at f = 50
+        if f < 50:
+            rows += [(f, 1, *box(xa)), (f, 2, *box(xb))]
+            app += [(f, 1, 0.0, red), (f, 2, 0.0, blue)]
+        else:
+            rows += [(f, 1, *box(xb)), (f, 3, *box(xa))]
+            app += [(f, 1, 0.0, blue), (f, 3, 0.0, red)]
+    tracks = pd.DataFrame(rows, columns=["frame", "track_id", "x1", "y1", "x2", "y2"]).assign(score=0.9)
+    appearance = pd.DataFrame(app, columns=["frame", "track_id", "covered", "desc"])
+    out = make_tracklets(tracks, TrackletConfig(smooth_window=1), appearance, fps=30.0)
+    assert out.track_id.nunique() == 2
+    for _, g in out.groupby("track_id"):
+        assert np.all(np.diff(g.x1.to_numpy()) * np.sign(g.x1.iloc[-1] - g.x1.iloc[0]) > 0), "a person turned back"
