@@ -40,6 +40,9 @@ FINGER_LIMITS_DEG = ((-25.0, 90.0, 20.0), (-5.0, 110.0, 5.0), (-5.0, 80.0, 5.0))
 THUMB_LIMITS_DEG = ((-30.0, 60.0, 45.0), (-10.0, 70.0, 15.0), (-15.0, 85.0, 5.0))
 
 
+N_FINGER_BONES = 30   # finger_bones("left") + finger_bones("right")
+
+
 def finger_bones(side: str) -> list[str]:
     """The 15 finger bones of one hand, chain by chain (thumb first), base to tip."""
     return [b + SUFFIX[side] for bones, _ in CHAINS for b in bones]
@@ -168,3 +171,19 @@ def track_fingers(frames: np.ndarray, obs_frames: np.ndarray, dirs: np.ndarray, 
         avg = dsum[idx[i]] / np.maximum(np.linalg.norm(dsum[idx[i]], axis=1, keepdims=True), 1e-9)
         rots[i] = solve_hand(avg, rest) * blend[i]
     return rots, blend
+
+
+def apply_fingers(bone_rotations: np.ndarray, bone_names: list[str], frames: np.ndarray, finger_frames: np.ndarray,
+                  finger_rotations: np.ndarray) -> np.ndarray:
+    """A copy of bone_rotations (N, J, 3) of frames (N,) whose finger bones take finger_rotations
+    (M, 30, 3) (finger_bones("left") then ("right")) where finger_frames (M,) has the frame."""
+    out = np.array(bone_rotations, dtype=np.float64, copy=True)
+    if len(finger_frames) == 0:
+        return out
+    idx = [bone_names.index(b) for s in SIDES for b in finger_bones(s)]
+    pos = {int(f): k for k, f in enumerate(finger_frames)}
+    for i, f in enumerate(np.asarray(frames, np.int64)):
+        k = pos.get(int(f))
+        if k is not None:
+            out[i, idx] = finger_rotations[k]
+    return out

@@ -1,0 +1,116 @@
+"""fingers: the Anny rig's 30 finger-bone rotations per track and frame, fitted to the `hands` landmarks.
+
+models/fit/fingers.py does the maths: each hand's observation is aligned on the person's rest palm
+(the track's phenotype from `fit`), its 15 finger joints get a curl and a spread within anatomical
+limits, smoothed over time with a Gaussian window of `sigma_s` weighted by confidence, easing to the
+rest pose where the hand is not seen. An observation counts (weight = the hand flag) when its hand flag
+reaches `min_presence`, the model's handedness does not contradict the arm it came from (probability
+of the other side below 1 - `min_side_prob`), and the palm fits the rest palm rigidly
+(`max_palm_residual`, a share of the wrist -> index knuckle length). `fit_export` puts these rotations on
+the finger bones; with `hands.enabled=false` this artifact is empty and the fingers stay at rest.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from video2mesh.models.fit.fingers import N_FINGER_BONES, SIDES, rest_hand, segment_directions, track_fingers
+from video2mesh.models.runners.hands import N_HAND
+from video2mesh.pipeline.artifacts import Artifact, fixed, stack
+from video2mesh.pipeline.config import Range
+from video2mesh.pipeline.stage import Chunk, Context, Stage
+
+from .licence_free import load_body
+
+log = logging.getLogger(__name__)
+
+
+FINGERS = Artifact(
+    "fingers",
+    version=1,
+    schema=pa.schema([
+        ("frame", pa.int64()),
+        ("track_id", pa.int32()),
+        ("finger_rotations", fixed(N_FINGER_BONES * 3)),  # local axis-angle of finger_bones("left") then ("right"),
+                                                          # the `fit` artifact's bone_rotations convention
+        ("weight", fixed(2)),                  # left, right: 1 = as observed, 0 = rest pose (not seen), between = easing
+    ]),
+    doc="Finger-bone rotations of the Anny rig per track and frame from the hand landmarks (licence-free path).",
+)
+
+
+@dataclass(frozen=True)
+class FingersConfig:
+    """Parameters of the finger fit."""
+
+    sigma_s: Annotated[float, Range(0, 10)] = 0.05   # Gaussian smoothing window, seconds (0 = per frame); a hand
+                                                     # that leaves view relaxes to rest over ~2 sigma
+    min_presence: Annotated[float, Range(0, 1)] = 0.5   # hands.min_presence's meaning: weaker flags are not used
+    min_side_prob: Annotated[float, Range(0, 1)] = 0.2  # drop a hand the model calls the other side with p > 1 - this
+    max_palm_residual: Annotated[float, Range(0, 10)] = 0.25  # drop a hand whose palm does not fit the rest palm rigidly
+    full_weight: Annotated[float, Range(0, 1, lo_open=True)] = 0.5  # window confidence that gives the full pose
+
+
+def observations(rows: pd.DataFrame, rest, cfg: FingersConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frames (M,), segment directions (M, 15, 3), weights (M,)) of one hand's `hands` rows."""
+    if rows.empty:
+        return np.zeros(0, np.int64), np.zeros((0, 15, 3)), np.zeros(0)
+    world = stack(rows["world"], N_HAND * 3, np.float64).reshape(-1, N_HAND, 3)
+    dirs, conf = np.zeros((len(rows), 15, 3)), rows.presence.to_numpy(np.float64).copy()
+    p_side = rows.right.to_numpy(np.float64) if rest.side == "right" else 1.0 - rows.right.to_numpy(np.float64)
+    for k, w in enumerate(world):
+        dirs[k], resid = segment_directions(w, rest)
+        if resid > cfg.max_palm_residual:
+            conf[k] = 0.0
+    conf[(conf < cfg.min_presence) | (p_side < cfg.min_side_prob)] = 0.0
+    return rows.frame.to_numpy(np.int64), dirs, conf
+
+
+def track_rows(frames: np.ndarray, hands: pd.DataFrame, rests: dict, fps: float, cfg: FingersConfig) -> dict[str, np.ndarray]:
+    """Finger rotations (N, 30, 3) and weights (N, 2) of one track's frames (N,) from its `hands` rows."""
+    rots, weights = [], []
+    for side in SIDES:
+        f, d, c = observations(hands[hands.side == side].sort_values("frame"), rests[side], cfg)
+        r, w = track_fingers(frames, f, d, c, rests[side], cfg.sigma_s * fps, cfg.full_weight)
+        rots.append(r)
+        weights.append(w)
+    return {"finger_rotations": np.concatenate(rots, 1), "weight": np.stack(weights, 1)}
+
+
+def compute(ctx: Context, cfg: FingersConfig, chunk: Chunk) -> pd.DataFrame:
+    hands = ctx.input("hands")
+    if hands.empty:
+        return FINGERS.empty()
+    import torch
+
+    fit = ctx.input("fit", columns=["frame", "track_id", "phenotype"])
+    body = load_body(ctx)
+    out = []
+    for tid, g in fit.sort_values(["track_id", "frame"]).groupby("track_id"):
+        h = hands[hands.track_id == tid]
+        if h.empty:
+            continue
+        phen = stack(g["phenotype"].iloc[:1], 6, np.float64)
+        with torch.no_grad():
+            sk = body.skeleton(torch.as_tensor(phen, dtype=body.dtype))
+        heads, rr = sk.heads.double().cpu().numpy(), sk.rest_rotations.double().cpu().numpy()
+        rests = {s: rest_hand(body.bone_names, heads, rr, s) for s in SIDES}
+        frames = g.frame.to_numpy(np.int64)
+        res = track_rows(frames, h, rests, ctx.video.fps, cfg)
+        out.append(pd.DataFrame({"frame": frames, "track_id": np.full(len(frames), tid, np.int32),
+                                 "finger_rotations": list(res["finger_rotations"].reshape(len(frames), -1).astype(np.float32)),
+                                 "weight": list(res["weight"].astype(np.float32))}))
+    ctx.advance(ctx.video.n_frames)
+    return pd.concat(out, ignore_index=True) if out else FINGERS.empty()
+
+
+STAGE = Stage(name="fingers", version=1, config=FingersConfig, output=FINGERS, compute=compute,
+              inputs=("probe", "hands", "fit"),
+              doc="Anny finger-bone rotations per track fitted to the hand landmarks (licence-free path)")
+
+__all__ = ["FINGERS", "FingersConfig", "N_FINGER_BONES", "STAGE", "track_rows"]
