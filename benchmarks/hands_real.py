@@ -11,8 +11,10 @@ per track and hand:
 - `err2d`: median 2D distance of the finger joints that the finger bones move (thumb MCP/IP, the
   other fingers' PIP/DIP: 10 joints) between the Anny rig (the fit's camera, finger rotations as
   exported) and the hand model's 2D landmarks, after moving the rig's wrist onto the landmarks' wrist
-  (the body fit's wrist error is not the fingers'), as a share of the observed wrist -> middle knuckle
-  length; `err2d_rest`: the same with the fingers at rest (what the output was before hands);
+  (the body fit's wrist error is not the hand's), as a share of the observed wrist -> middle knuckle
+  length; `err2d_rest`: the same with the fingers and wrist as the body fit left them (the output before
+  hands); `err2d_palm` / `_rest`: the same after the 2D similarity that best puts the rig's palm (wrist
+  and four knuckles) on the observed one: the fingers' articulation alone;
 - `dir3d` / `dir3d_rest`: median angle (degrees) between the rig's finger segments and the hand
   model's 3D segments, both in the palm's frame (the fit's own residual: limits, smoothing).
 Only frames where the hand counts (flag >= 0.5) and the finger weight is 1 are scored. The hand
@@ -39,6 +41,15 @@ def _read(run: dict, name: str) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
 
+def similarity(src: np.ndarray, dst: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """pts (K, 2) moved by the 2D similarity (rotation, scale, shift) that best takes src (P, 2) onto dst (P, 2)."""
+    a, b = src - src.mean(0), dst - dst.mean(0)
+    u, sv, vt = np.linalg.svd(a.T @ b)
+    r = (u @ np.diag([1.0, np.sign(np.linalg.det(u @ vt))]) @ vt).T
+    scale = sv.sum() / max((a ** 2).sum(), 1e-12)
+    return (pts - src.mean(0)) @ r.T * scale + dst.mean(0)
+
+
 def hand_scores(run: dict, body) -> list[dict]:
     """Rows of the module docstring's table for one run.json."""
     import torch
@@ -62,11 +73,13 @@ def hand_scores(run: dict, body) -> list[dict]:
         fr = np.zeros((n, F.N_FINGER_BONES, 3))
         if have.any():
             fr[have] = stack(fg.finger_rotations[have], F.N_FINGER_BONES * 3, np.float64).reshape(-1, F.N_FINGER_BONES, 3)
-        wt = np.zeros((n, 2))
+        wt, wr = np.zeros((n, 2)), rots[:, body.bone_index(["wrist.L", "wrist.R"])].copy()
         if have.any():
             wt[have] = stack(fg.weight[have], 2, np.float64)
+            wr[have] = stack(fg.wrist_rotations[have], 6, np.float64).reshape(-1, 2, 3)
         posed = {}
-        for name, r in (("fit", F.apply_fingers(rots, body.bone_names, g.frame.to_numpy(), g.frame.to_numpy(), fr)), ("rest", rots)):
+        fitted = F.apply_fingers(rots, body.bone_names, g.frame.to_numpy(), g.frame.to_numpy(), fr, wr)
+        for name, r in (("fit", fitted), ("rest", rots)):
             p = pose_rig(body, sk, r, stack(g.global_orient, 3, np.float64), stack(g.transl, 3, np.float64), vertices=False)
             f = g.focal_px.to_numpy(np.float64)[:, None, None]
             posed[name] = (p["heads"][..., :2] / np.maximum(p["heads"][..., 2:], 1e-3) * f + np.array([w / 2, h / 2]), p["rotations"])
@@ -81,6 +94,7 @@ def hand_scores(run: dict, body) -> list[dict]:
             lm_ids = sorted(HEAD_OF)
             moving = [lm_ids.index(k) for k in MOVING]
             errs = {"fit": [], "rest": []}
+            errs_palm = {"fit": [], "rest": []}
             dirs = {"fit": [], "rest": []}
             for r in ok.itertuples(index=False):
                 i = frame_pos.get(int(r.frame))
@@ -93,13 +107,18 @@ def hand_scores(run: dict, body) -> list[dict]:
                     uv, grot = posed[name]
                     pts = uv[i, idx]
                     pts = pts - pts[0] + lm[0]                       # wrist onto the landmarks' wrist
-                    errs[name].append(np.median(np.linalg.norm(pts[moving] - lm[[lm_ids[m] for m in moving]], axis=1)) / size)
-                    fr_i = fr[i, 15 * si:15 * si + 15] if name == "fit" else np.zeros((15, 3))
+                    obs = lm[lm_ids]
+                    errs[name].append(np.median(np.linalg.norm(pts[moving] - obs[moving], axis=1)) / size)
+                    palm = [lm_ids.index(k) for k in (0, 5, 9, 13, 17)]
+                    errs_palm[name].append(np.median(np.linalg.norm(similarity(pts[palm], obs[palm], pts)[moving] - obs[moving], axis=1)) / size)
+                    fr_i = fr[i, 15 * si:15 * si + 15] if name == "fit" else rots[i, [body.bone_names.index(b) for b in F.finger_bones(side)]]
                     got = F.posed_directions(fr_i, rests[side])
                     dirs[name].append(np.degrees(np.median(np.arccos(np.clip((got * obs_dirs).sum(1), -1, 1)))))
             row.update({"scored": len(errs["fit"]),
                         "err2d": float(np.median(errs["fit"])) if errs["fit"] else float("nan"),
                         "err2d_rest": float(np.median(errs["rest"])) if errs["rest"] else float("nan"),
+                        "err2d_palm": float(np.median(errs_palm["fit"])) if errs_palm["fit"] else float("nan"),
+                        "err2d_palm_rest": float(np.median(errs_palm["rest"])) if errs_palm["rest"] else float("nan"),
                         "dir3d": float(np.median(dirs["fit"])) if dirs["fit"] else float("nan"),
                         "dir3d_rest": float(np.median(dirs["rest"])) if dirs["rest"] else float("nan")})
             out.append(row)
@@ -115,11 +134,13 @@ def main(argv: list[str] | None = None) -> int:
 
     body = load_body(None)
     rows = []
-    cols = ("track", "side", "attempted", "seen", "palm", "side_ok", "scored", "err2d", "err2d_rest", "dir3d", "dir3d_rest")
+    cols = ("track", "side", "attempted", "seen", "palm", "side_ok", "scored", "err2d", "err2d_rest", "err2d_palm",
+            "err2d_palm_rest", "dir3d", "dir3d_rest")
     print(f"{'video':32s} " + " ".join(f"{c:>10s}" for c in cols))
     for folder in a.folders:
         run = json.loads((folder / "run.json").read_text())
-        fps = run["n_frames"] / max(run["stages"]["hands"].get("seconds", 0.0), 1e-9)
+        hs = run["stages"]["hands"]
+        fps = run["n_frames"] / hs["seconds"] if hs["status"] == "computed" and hs.get("seconds") else float("nan")   # cached: not timed
         for r in hand_scores(run, body):
             r = {"video": folder.name, **r, "hands_fps": fps}
             rows.append(r)

@@ -239,8 +239,8 @@ def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", form
 
 
 def with_fingers(ctx, rows: pd.DataFrame) -> pd.DataFrame:
-    """One track's rows with the `fingers` stage's finger-bone rotations put in (unchanged when it has none,
-    e.g. with hands.enabled=false)."""
+    """One track's rows with the `fingers` stage's finger and wrist rotations put in (unchanged when it has
+    none, e.g. with hands.enabled=false)."""
     from video2mesh.models.fit.fingers import N_FINGER_BONES, apply_fingers
 
     tid = int(rows.track_id.iloc[0])
@@ -250,7 +250,8 @@ def with_fingers(ctx, rows: pd.DataFrame) -> pd.DataFrame:
     n = len(rows)
     rots = apply_fingers(stack(rows["bone_rotations"], N_BONES * 3, np.float64).reshape(n, N_BONES, 3),
                          load_body(ctx).bone_names, rows.frame.to_numpy(np.int64), fingers.frame.to_numpy(np.int64),
-                         stack(fingers["finger_rotations"], N_FINGER_BONES * 3, np.float64).reshape(-1, N_FINGER_BONES, 3))
+                         stack(fingers["finger_rotations"], N_FINGER_BONES * 3, np.float64).reshape(-1, N_FINGER_BONES, 3),
+                         stack(fingers["wrist_rotations"], 6, np.float64).reshape(-1, 2, 3))
     return rows.assign(bone_rotations=list(rots.reshape(n, -1).astype(np.float32)))
 
 
@@ -270,7 +271,7 @@ fit_export_outputs = partial(core.export_outputs, SOURCE)
 
 # v5: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space);
 # usd/fbx formats, standard rigs, OBJ normals/UVs
-# v6: finger bones from the `fingers` stage (hands.enabled=false: as v5)
+# v6: finger and wrist bones from the `fingers` stage (hands.enabled=false: as v5)
 STAGE = Stage(name="fit_export", version=6, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "world", "fingers"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")

@@ -11,7 +11,12 @@ each clamped to FINGER_LIMITS_DEG; twist is not observable from points and stays
 stay at rest (the palm is rigid in the model). Rotations are the rig's local axis-angle (the `fit`
 artifact's `bone_rotations` convention: G_c = G_parent L_c, rest model axes).
 
-Over time (`track_fingers`): the segment directions are averaged in a Gaussian window weighted by
+The wrist (`wrist_local`): the same palm alignment gives the palm's orientation in the camera (MediaPipe's
+world landmarks are in image axes); the wrist bone's local rotation is what turns the body fit's forearm
+onto it, as flexion (about d x p, d the wrist bone's rest direction), deviation (about p) and twist
+(about d), each clamped to WRIST_LIMITS_DEG.
+
+Over time (`track_fingers`, `track_wrist`): the segment directions are averaged in a Gaussian window weighted by
 each frame's confidence, and each joint's rotation is scaled towards zero (a slerp to rest) by the
 window's mean confidence, so a hand that leaves view relaxes to rest over ~2 sigma.
 """
@@ -38,6 +43,7 @@ PALM_BONES = ("wrist", "finger2-1", "finger3-1", "finger4-1", "finger5-1")   # t
 # ranges of motion from the hand-surgery literature, rounded (hyperextension kept small)
 FINGER_LIMITS_DEG = ((-25.0, 90.0, 20.0), (-5.0, 110.0, 5.0), (-5.0, 80.0, 5.0))
 THUMB_LIMITS_DEG = ((-30.0, 60.0, 45.0), (-10.0, 70.0, 15.0), (-15.0, 85.0, 5.0))
+WRIST_LIMITS_DEG = (-70.0, 80.0, 30.0, 30.0)   # flexion min/max, deviation and twist half-ranges
 
 
 N_FINGER_BONES = 30   # finger_bones("left") + finger_bones("right")
@@ -53,13 +59,14 @@ class RestHand:
     """One hand of one rest skeleton, model axes (z up, facing -y), metres.
 
     palm: (5, 3) heads of PALM_BONES; dirs: (15, 3) unit rest directions of finger_bones(side);
-    palm_side: (3,) unit normal pointing out of the palm.
+    palm_side: (3,) unit normal pointing out of the palm; wrist_dir: (3,) the wrist bone's rest direction.
     """
 
     side: str
     palm: np.ndarray
     dirs: np.ndarray
     palm_side: np.ndarray
+    wrist_dir: np.ndarray
 
 
 def rest_hand(bone_names: list[str], heads: np.ndarray, rest_rotations: np.ndarray, side: str) -> RestHand:
@@ -70,7 +77,8 @@ def rest_hand(bone_names: list[str], heads: np.ndarray, rest_rotations: np.ndarr
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     # a right hand's (index - wrist) x (pinky - wrist) points out of the palm; a left hand mirrors it
     n = np.cross(palm[1] - palm[0], palm[4] - palm[0]) * (1.0 if side == "right" else -1.0)
-    return RestHand(side, palm, dirs, n / np.linalg.norm(n))
+    wd = rest_rotations[idx["wrist" + SUFFIX[side]], :, 1].astype(np.float64)
+    return RestHand(side, palm, dirs, n / np.linalg.norm(n), wd / np.linalg.norm(wd))
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -174,16 +182,75 @@ def track_fingers(frames: np.ndarray, obs_frames: np.ndarray, dirs: np.ndarray, 
 
 
 def apply_fingers(bone_rotations: np.ndarray, bone_names: list[str], frames: np.ndarray, finger_frames: np.ndarray,
-                  finger_rotations: np.ndarray) -> np.ndarray:
+                  finger_rotations: np.ndarray, wrist_rotations: np.ndarray | None = None) -> np.ndarray:
     """A copy of bone_rotations (N, J, 3) of frames (N,) whose finger bones take finger_rotations
-    (M, 30, 3) (finger_bones("left") then ("right")) where finger_frames (M,) has the frame."""
+    (M, 30, 3) (finger_bones("left") then ("right")) and, if given, whose wrist.L / wrist.R take
+    wrist_rotations (M, 2, 3), where finger_frames (M,) has the frame."""
     out = np.array(bone_rotations, dtype=np.float64, copy=True)
     if len(finger_frames) == 0:
         return out
     idx = [bone_names.index(b) for s in SIDES for b in finger_bones(s)]
+    wrists = [bone_names.index("wrist" + SUFFIX[s]) for s in SIDES]
     pos = {int(f): k for k, f in enumerate(finger_frames)}
     for i, f in enumerate(np.asarray(frames, np.int64)):
         k = pos.get(int(f))
         if k is not None:
             out[i, idx] = finger_rotations[k]
+            if wrist_rotations is not None:
+                out[i, wrists] = wrist_rotations[k]
+    return out
+
+
+def palm_rotation(world: np.ndarray, rest: RestHand) -> np.ndarray:
+    """(3, 3) rotation taking the rest palm (model axes) onto the observed one (world (21, 3), image axes)."""
+    return kabsch(rest.palm, np.asarray(world, np.float64)[list(PALM_LANDMARKS)])
+
+
+def wrist_local(parent_global: np.ndarray, palm_global: np.ndarray, rest: RestHand) -> np.ndarray:
+    """Local axis-angle (3,) of the wrist bone turning the forearm's global rotation parent_global (3, 3)
+    (rest model -> camera axes) onto the palm's palm_global (3, 3), within WRIST_LIMITS_DEG."""
+    local = Rotation.from_matrix(parent_global.T @ palm_global)
+    d = rest.wrist_dir
+    p = rest.palm_side - (rest.palm_side @ d) * d
+    p /= np.linalg.norm(p)
+    # swing-twist about d: twist = the rotation's component about d, swing = the rest
+    q = local.as_quat()                                   # x, y, z, w
+    proj = (q[:3] @ d) * d
+    twist = Rotation.from_quat(np.r_[proj, q[3]] / max(np.linalg.norm(np.r_[proj, q[3]]), 1e-12))
+    swing = (local * twist.inv()).as_rotvec()
+    lo, hi, dev, tw = np.radians(WRIST_LIMITS_DEG)
+    a_flex = np.cross(d, p)
+    swing = np.clip(swing @ a_flex, lo, hi) * a_flex + np.clip(swing @ p, -dev, dev) * p
+    t = twist.as_rotvec()
+    t = np.clip(t @ d, -tw, tw) * d
+    return (Rotation.from_rotvec(swing) * Rotation.from_rotvec(t)).as_rotvec()
+
+
+def track_wrist(frames: np.ndarray, obs_frames: np.ndarray, local: np.ndarray, conf: np.ndarray, base: np.ndarray,
+                sigma_frames: float, full_conf: float = 0.5) -> np.ndarray:
+    """Wrist local rotations (N, 3) of one hand over a track: the observed ones local (M, 3) averaged in
+    the Gaussian window (weights conf (M,)), blended from the body fit's base (N, 3) by the window's
+    confidence (track_fingers' blend): the fit's own wrist where the hand is not seen."""
+    from scipy.ndimage import gaussian_filter1d
+
+    out = np.array(base, np.float64, copy=True)
+    if len(obs_frames) == 0 or not np.any(conf > 0):
+        return out
+    f0 = int(frames.min())
+    length = int(frames.max()) - f0 + 1
+    cw, present, msum = np.zeros(length), np.zeros(length), np.zeros((length, 3, 3))
+    o = np.asarray(obs_frames, np.int64) - f0
+    cw[o] = conf
+    msum[o] = conf[:, None, None] * Rotation.from_rotvec(local).as_matrix()
+    idx = np.asarray(frames, np.int64) - f0
+    present[idx] = 1.0
+    if sigma_frames > 0:
+        g = lambda a: gaussian_filter1d(a, sigma_frames, axis=0, mode="constant", truncate=4.0)  # noqa: E731
+        cw, present, msum = g(cw), g(present), g(msum)
+    for i in np.nonzero(cw[idx] > 1e-6)[0]:
+        u, _, vt = np.linalg.svd(msum[idx[i]])            # chordal mean: the nearest rotation to the weighted sum
+        mean = Rotation.from_matrix(u @ np.diag([1, 1, np.linalg.det(u @ vt)]) @ vt)
+        b = float(np.clip(cw[idx[i]] / max(present[idx[i]], 1e-9) / full_conf, 0.0, 1.0))
+        fit = Rotation.from_rotvec(base[i])
+        out[i] = (fit * Rotation.from_rotvec(b * (fit.inv() * mean).as_rotvec())).as_rotvec()
     return out

@@ -85,8 +85,11 @@ def exported(tmp_path_factory, body):
         for s in F.SIDES}
     rot = np.zeros((6, F.N_FINGER_BONES, 3), np.float32)
     rot[:, 15:] = _curl(rests["right"], 70.0)
+    wrist = np.zeros((6, 2, 3), np.float32)
+    wrist[:, 1] = [0.0, 0.4, 0.2]
     fingers = pd.DataFrame({"frame": np.arange(6, dtype=np.int64), "track_id": np.zeros(6, np.int32),
-                            "finger_rotations": list(rot.reshape(6, -1)), "weight": [np.array([0, 1], np.float32)] * 6})
+                            "finger_rotations": list(rot.reshape(6, -1)), "wrist_rotations": list(wrist.reshape(6, -1)),
+                            "weight": [np.array([0, 1], np.float32)] * 6})
     out = {}
     for name, df in (("none", None), ("curl", fingers)):
         extra, configs = world_stages("camera")
@@ -96,19 +99,20 @@ def exported(tmp_path_factory, body):
                         configs={**configs, "fit_export": fit_export.FitExportConfig(formats=("npz", "bvh"))})
         paths = fit_export.fit_export_outputs(runner, video, tmp / f"out-{name}")
         out[name] = {p.suffix: p for p in paths if p.suffix in (".npz", ".bvh")}
-    return fit, rot, out
+    return fit, rot, wrist, out
 
 
 def test_export_carries_the_finger_rotations(exported, body):
-    fit, rot, out = exported
+    fit, rot, wrist, out = exported
     idx = body.bone_index([b for s in F.SIDES for b in F.finger_bones(s)])
+    wi = body.bone_index(["wrist.L", "wrist.R"])
     stored = stack(fit.sort_values("frame").bone_rotations, N_BONES * 3, np.float64).reshape(-1, N_BONES, 3)
     with np.load(out["none"][".npz"]) as z:
         assert np.array_equal(z["bone_rotations"], stored)           # no hands: the fit's rotations untouched
     with np.load(out["curl"][".npz"]) as z:
         got = z["bone_rotations"]
-    assert np.allclose(got[:, idx], rot, atol=1e-6)
-    others = np.setdiff1d(np.arange(N_BONES), idx)
+    assert np.allclose(got[:, idx], rot, atol=1e-6) and np.allclose(got[:, wi], wrist, atol=1e-6)
+    others = np.setdiff1d(np.arange(N_BONES), idx + wi)
     assert np.array_equal(got[:, others], stored[:, others])
 
 
@@ -116,7 +120,7 @@ def test_bvh_fingers_match_the_rig(exported, body):
     """The BVH's finger joints (read by bvhio) sit where the rig's FK of the npz puts them (< 1 mm),
     and the curled fingertips moved by centimetres against the no-hands file."""
     bvhio = pytest.importorskip("bvhio")
-    _, _, out = exported
+    *_, out = exported
     pos = {}
     for name in ("none", "curl"):
         root = bvhio.readAsHierarchy(str(out[name][".bvh"]))
@@ -128,3 +132,24 @@ def test_bvh_fingers_match_the_rig(exported, body):
         assert np.abs(pos[name][1:] - ref[1:]).max() < 1e-3
     k = body.bone_names.index("finger3-3.R")
     assert np.linalg.norm(pos["curl"][k] - pos["none"][k]) > 0.01
+
+
+def test_wrist_follows_the_palm_and_keeps_the_fit_where_unseen(rests):
+    """Right palm seen at frames 0-3 turned by R against a forearm at G: the wrist there is G^T R; the
+    left hand is never seen: its wrist keeps the fit's value."""
+    from scipy.spatial.transform import Rotation
+
+    rh = rests["right"]
+    frames = np.arange(4)
+    g = Rotation.from_euler("xyz", [0.2, 0.5, -0.3]).as_matrix()
+    want = Rotation.from_rotvec(np.radians(30) * np.cross(rh.wrist_dir, rh.palm_side))     # a 30 degree flexion
+    world = _landmarks(np.zeros((15, 3)), rh)       # rotated by _landmarks' fixed rotation M
+    m = F.palm_rotation(world, rh)
+    world = world @ (g @ want.as_matrix() @ m.T).T  # now the palm is at G want
+    rows = pd.DataFrame({"frame": frames, "track_id": np.zeros(4, np.int32), "side": "right",
+                         "world": [world.reshape(-1).astype(np.float32)] * 4, "presence": np.float32(0.9),
+                         "right": np.float32(0.9)})
+    base = np.tile([[0.1, 0.0, 0.0], [0.0, 0.0, 0.2]], (4, 1, 1))
+    out = track_rows(frames, rows, rests, 25.0, FingersConfig(sigma_s=0.0), {s: np.tile(g, (4, 1, 1)) for s in F.SIDES}, base)
+    assert np.allclose(out["wrist_rotations"][:, 1], want.as_rotvec(), atol=1e-4)
+    assert np.array_equal(out["wrist_rotations"][:, 0], base[:, 0])

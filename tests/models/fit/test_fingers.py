@@ -86,3 +86,32 @@ def test_track_eases_to_rest_where_unseen(rest):
     assert np.all(r[45:] == 0) and np.all(blend[45:] == 0)
     assert np.all(np.diff(blend[25:45]) <= 1e-12)     # monotone ease-out, no jump
     assert np.abs(np.diff(np.linalg.norm(r[:, 4], axis=1))).max() < 0.1
+
+
+@pytest.mark.parametrize("side", F.SIDES)
+def test_wrist_turns_the_forearm_onto_the_palm(rest, side):
+    """A palm rotated by R: palm_rotation finds R; with the forearm at G, the wrist's local rotation is
+    G^T R when inside the limits (flexion 40, deviation -15, twist 20 degrees), and clamped outside."""
+    rh = rest[side]
+    d = rh.wrist_dir
+    p = rh.palm_side - (rh.palm_side @ d) * d
+    p /= np.linalg.norm(p)
+    want = Rotation.from_rotvec(np.radians(40) * np.cross(d, p) + np.radians(-15) * p) * Rotation.from_rotvec(np.radians(20) * d)
+    g = Rotation.from_euler("xyz", [0.4, -0.2, 1.3]).as_matrix()
+    r = g @ want.as_matrix()
+    x = np.zeros((21, 3))
+    x[list(F.PALM_LANDMARKS)] = (rh.palm - rh.palm.mean(0)) @ r.T * 0.9 + 0.3   # scale and offset do not matter
+    assert np.allclose(F.palm_rotation(x, rh), r, atol=1e-9)
+    got = F.wrist_local(g, r, rh)
+    assert np.allclose(got, want.as_rotvec(), atol=1e-9)
+    bent = F.wrist_local(g, g @ Rotation.from_rotvec(np.radians(120) * np.cross(d, p)).as_matrix(), rh)
+    assert np.degrees(np.linalg.norm(bent)) == pytest.approx(80.0, abs=1e-6)
+
+
+def test_track_wrist_keeps_the_fit_where_unseen():
+    base = np.tile([0.1, 0.0, 0.0], (40, 1))
+    seen = np.tile([0.0, 0.5, 0.0], (20, 1))
+    out = F.track_wrist(np.arange(40), np.arange(20), seen, np.full(20, 1.0), base, sigma_frames=2.0)
+    assert np.allclose(out[:14], seen[0], atol=1e-9) and np.allclose(out[30:], base[0])
+    # the ease: blend = 2 x a cumulative Gaussian, capped: steepest step 2 / (sigma sqrt(2 pi)) = 0.4 of the 0.51 rad gap
+    assert np.all(np.linalg.norm(np.diff(out, axis=0), axis=1) < 0.21)
