@@ -12,6 +12,8 @@ starting at the origin facing +Z, metres; the camera per frame in the npz's cam_
 `--set world.frame=camera` Y up, metres, camera at the origin looking along -Z (_export_core.AXES). One shape per person: the
 fit's per-track phenotype. The skeleton is Anny's 104-bone 'anny' rig (bone names and parents from
 the model); root motion is the root bone's position.
+The finger and wrist bones take the `fingers` stage's rotations (hand landmarks; none with
+`--set hands.enabled=false`, and then the files are as before hands: `with_fingers`).
 
 - `.bvh`: rest offsets from the person's shape, root position channels, per-bone Euler rotations
   (`bvh_rotation_order`, degrees) relative to the parent; every bone's rest frame is world-aligned.
