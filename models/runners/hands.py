@@ -35,6 +35,7 @@ N_HAND = 21
 POSE_HAND = {"left": (15, 17, 19), "right": (16, 18, 20)}
 POSE_ROI_SCALE, POSE_ROI_SHIFT = 2.7, -0.1
 PALM_ROI_SCALE, PALM_ROI_SHIFT = 2.6, -0.5
+LANDMARK_ROI_SCALE, LANDMARK_ROI_SHIFT = 2.0, -0.1
 
 
 def upright_rotation(p0: np.ndarray, p1: np.ndarray) -> float:
@@ -57,6 +58,19 @@ def roi_from_pose(wrist: np.ndarray, pinky: np.ndarray, index: np.ndarray) -> Ro
     m = (2.0 * i + p) / 3.0
     side = 2.0 * float(np.hypot(*(m - w)))
     return transformed_roi(m[0], m[1], side, upright_rotation(w, m), POSE_ROI_SCALE, POSE_ROI_SHIFT)
+
+
+def roi_from_landmarks(image: np.ndarray) -> Roi:
+    """ROI of MediaPipe's hand tracking from a previous result's 21 landmarks (x, y pixels): up axis from
+    the wrist (0) to the middle knuckle (9), the landmarks' box in that rotated frame, scaled x2 and
+    shifted by -0.1 x its side along the up axis, square on its long side."""
+    pts = np.asarray(image, np.float64)[:, :2]
+    rotation = upright_rotation(pts[0], pts[9])
+    c, s = np.cos(rotation), np.sin(rotation)
+    local = pts @ np.array([[c, -s], [s, c]])                      # image -> ROI axes (rotate by -rotation)
+    lo, hi = local.min(0), local.max(0)
+    mid = np.array([[c, -s], [s, c]]) @ ((lo + hi) / 2)
+    return transformed_roi(mid[0], mid[1], float((hi - lo).max()), rotation, LANDMARK_ROI_SCALE, LANDMARK_ROI_SHIFT)
 
 
 def palm_anchors() -> np.ndarray:

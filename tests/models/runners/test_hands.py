@@ -90,3 +90,24 @@ def test_networks_on_a_real_frame():
         h2 = net.landmarks(rgb, palms[0].roi())
         # the clip's hands are ~40 px and blurred: the two ROIs agree on the hand, only roughly on its joints
         assert h2.presence > 0.5 and np.median(np.linalg.norm(h2.image[:, :2] - h.image[:, :2], axis=1)) < 0.2 * roi.size
+
+
+def test_landmark_roi_closed_form():
+    """Landmarks on an upright square hand (wrist at the bottom, middle knuckle straight above): the ROI
+    is upright, centred on the box's centre moved up 0.1 x side, side 2 x the box's long side; the same
+    hand turned by 90 degrees gives the same ROI turned."""
+    from video2mesh.models.runners.hands import roi_from_landmarks
+
+    pts = np.zeros((21, 3))
+    pts[:, 0] = np.linspace(80, 120, 21)          # 40 px wide
+    pts[:, 1] = np.linspace(200, 140, 21)         # 60 px tall
+    pts[0, :2], pts[9, :2] = (100, 200), (100, 150)
+    pts[1, 0], pts[20, 0] = 80, 120                # the box: x 80..120, y 140..200
+    roi = roi_from_landmarks(pts)
+    assert roi.rotation == pytest.approx(0.0) and roi.size == pytest.approx(120.0)
+    assert (roi.cx, roi.cy) == pytest.approx((100.0, 170.0 - 6.0))
+    turned = pts.copy()                            # rotate about (100, 200) so the fingers point right
+    turned[:, 0], turned[:, 1] = 100 + (200 - pts[:, 1]), 200 + (pts[:, 0] - 100)
+    r2 = roi_from_landmarks(turned)
+    assert r2.rotation == pytest.approx(np.pi / 2) and r2.size == pytest.approx(120.0)
+    assert (r2.cx, r2.cy) == pytest.approx((100 + 30.0 + 6.0, 200.0))
