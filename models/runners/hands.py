@@ -17,7 +17,10 @@ ROIs follow MediaPipe's public graph configs (our own code; MediaPipe is not imp
 - from a palm detection (the fallback when the body's ROI holds no hand): the box's centre and the
   larger of its sides, rotated so that keypoint 0 -> keypoint 2 points up, scaled x2.6, shifted by
   -0.5 x side along the ROI's up axis.
-Landmark smoothing and the re-crop network of MediaPipe's holistic graph are not implemented.
+- from a previous result's landmarks (MediaPipe's tracking rule, used here to refine): up axis from the
+  wrist to the middle knuckle, the landmarks' box in that frame, scaled x2, shifted by -0.1 x side.
+Landmark smoothing and the re-crop network of MediaPipe's holistic graph are not implemented (the
+`fingers` stage smooths; the refine pass does the re-crop's job).
 """
 from __future__ import annotations
 

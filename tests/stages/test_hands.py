@@ -1,7 +1,6 @@
 """hands + fingers stages and the finger bones in fit_export's files."""
 from __future__ import annotations
 
-import zipfile
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,7 @@ from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
 from video2mesh.pipeline.runner import Runner
 from video2mesh.pipeline.store import ArtifactStore
 from video2mesh.stages import fit_export, hands, probe
-from video2mesh.stages.fingers import FINGERS, FingersConfig, track_rows
+from video2mesh.stages.fingers import FingersConfig, track_rows
 
 from tests.models.fit.test_fingers import _landmarks
 from .fakes import write_video
