@@ -152,3 +152,32 @@ def test_wrist_follows_the_palm_and_keeps_the_fit_where_unseen(rests):
     out = track_rows(frames, rows, rests, 25.0, FingersConfig(sigma_s=0.0), {s: np.tile(g, (4, 1, 1)) for s in F.SIDES}, base)
     assert np.allclose(out["wrist_rotations"][:, 1], want.as_rotvec(), atol=1e-4)
     assert np.array_equal(out["wrist_rotations"][:, 0], base[:, 0])
+
+
+def test_stage_on_a_real_video(tmp_path):
+    """8 frames of the shared multi-person clip: one row per (frame, track, hand) whose wrist BlazePose
+    sees; some hands found (4 of 18 when written: the clip's hands are ~40 px, blurred, often hidden in
+    its first frames; 62 of 74 over the whole clip for its main person); a found hand's wrist lies by BlazePose's wrist and its refined ROI is
+    tighter than the one the body gives."""
+    from video2mesh.models.runners.blazepose import N_LANDMARKS
+    from video2mesh.models.runners.hands import POSE_HAND, roi_from_pose
+
+    from .licence_free_helpers import blazepose_registry, run_path
+    from tests.models.runners.test_hands import VIDEO
+
+    if not VIDEO.is_file():
+        pytest.skip(f"shared video absent: {VIDEO}")
+    runner, res = run_path(VIDEO, tmp_path, blazepose_registry(), until="hands", max_frames=8, max_people=2)
+    bp = runner.store.read_df(res["blazepose"].ref.path)
+    h = runner.store.read_df(res["hands"].ref.path)
+    m = h.merge(bp, on=["frame", "track_id"], how="left", validate="many_to_one")
+    assert m.pose_score.notna().all() and not h.duplicated(["frame", "track_id", "side"]).any()
+    found = m[m.presence >= 0.5]
+    assert len(m) >= 12 and len(found) >= 3
+    for r in found.itertuples(index=False):
+        body = np.asarray(r.landmarks_y, np.float64).reshape(N_LANDMARKS, 5)
+        w, p, i = POSE_HAND[r.side]
+        body_roi = roi_from_pose(body[w, :2], body[p, :2], body[i, :2])
+        wrist = np.asarray(r.landmarks_x, np.float64).reshape(21, 3)[0, :2]
+        assert np.linalg.norm(wrist - body[w, :2]) < 0.5 * body_roi.size
+        assert r.roi_x[2] < body_roi.size or r.source == "palm"     # roi_x: the hand row's, roi_y: the body's
