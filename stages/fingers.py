@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 FINGERS = Artifact(
     "fingers",
-    version=1,
+    version=2,
     schema=pa.schema([
         ("frame", pa.int64()),
         ("track_id", pa.int32()),
@@ -132,7 +132,8 @@ def compute(ctx: Context, cfg: FingersConfig, chunk: Chunk) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else FINGERS.empty()
 
 
-STAGE = Stage(name="fingers", version=1, config=FingersConfig, output=FINGERS, compute=compute,
+# v2: wrist rotations (schema), the wrist takes the forearm twist
+STAGE = Stage(name="fingers", version=2, config=FingersConfig, output=FINGERS, compute=compute,
               inputs=("probe", "hands", "fit"),
               doc="Anny finger-bone rotations per track fitted to the hand landmarks (licence-free path)")
 

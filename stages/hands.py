@@ -140,7 +140,8 @@ def compute(ctx: Context, cfg: HandsConfig, chunk: Chunk) -> pd.DataFrame:
     return df
 
 
-STAGE = Stage(name="hands", version=1, config=HandsConfig, output=HANDS, compute=compute,
+# v2: the refine pass (v1 entries exist in caches of this branch's first runs)
+STAGE = Stage(name="hands", version=2, config=HandsConfig, output=HANDS, compute=compute,
               inputs=("probe", "blazepose"), assets=_assets, plan=_plan,
               doc="MediaPipe hand landmarks per tracklet from BlazePose's arms (licence-free path)")
 

@@ -43,7 +43,9 @@ PALM_BONES = ("wrist", "finger2-1", "finger3-1", "finger4-1", "finger5-1")   # t
 # ranges of motion from the hand-surgery literature, rounded (hyperextension kept small)
 FINGER_LIMITS_DEG = ((-25.0, 90.0, 20.0), (-5.0, 110.0, 5.0), (-5.0, 80.0, 5.0))
 THUMB_LIMITS_DEG = ((-30.0, 60.0, 45.0), (-10.0, 70.0, 15.0), (-15.0, 85.0, 5.0))
-WRIST_LIMITS_DEG = (-70.0, 80.0, 30.0, 30.0)   # flexion min/max, deviation and twist half-ranges
+# flexion min/max, deviation and twist half-ranges; the twist is the forearm's pronation/supination
+# (~+-85 deg), which BlazePose cannot see and the body fit leaves at its prior: the wrist takes it
+WRIST_LIMITS_DEG = (-70.0, 80.0, 30.0, 90.0)
 
 
 N_FINGER_BONES = 30   # finger_bones("left") + finger_bones("right")
