@@ -1,7 +1,7 @@
-"""Licence-free default path: BlazePose keypoints per frame and Anny fitting per frame (CPU).
+"""Licence-free default path: BlazePose keypoints per frame, hand landmarks per hand and Anny fitting per frame (CPU).
 
-Needs the two BlazePose .tflite files in the models folder (`v2m models setup-default`); without them
-the BlazePose cases are left out. Inputs are synthetic (a random 1080x1920 frame: the networks' cost
+Needs the BlazePose and hand .tflite files in the models folder (`v2m models setup-default`); without
+them those cases are left out. Inputs are synthetic (a random 1080x1920 frame: the networks' cost
 does not depend on the content; tracking mode = one landmark run per frame, the detector only at
 re-detections, timed separately) and Anny's own keypoints for the fit.
 """
@@ -19,12 +19,23 @@ log = logging.getLogger(__name__)
 def _blazepose():
     from video2mesh.models.runners.blazepose import BlazePose
     from video2mesh.pipeline.assets import AssetRegistry
-    from video2mesh.stages.licence_free import ASSETS
+    from video2mesh.stages.licence_free import POSE_ASSETS
 
-    reg = AssetRegistry(ASSETS)
-    if not all(reg.status(a.name).present for a in ASSETS):
+    reg = AssetRegistry(POSE_ASSETS)
+    if not all(reg.status(a.name).present for a in POSE_ASSETS):
         return None
     return BlazePose(reg.path("blazepose_detector"), reg.path("blazepose_landmark"), num_threads=2)
+
+
+def _hands():
+    from video2mesh.models.runners.hands import Hands
+    from video2mesh.pipeline.assets import AssetRegistry
+    from video2mesh.stages.licence_free import HAND_ASSETS
+
+    reg = AssetRegistry(HAND_ASSETS)
+    if not all(reg.status(a.name).present for a in HAND_ASSETS):
+        return None
+    return Hands(reg.path("hand_palm_detector"), reg.path("hand_landmark"), num_threads=2)
 
 
 def cases(quick: bool, device: str) -> list[Case]:
@@ -59,6 +70,24 @@ def cases(quick: bool, device: str) -> list[Case]:
         out.append(Case("blazepose", "detector full frame 2 threads", detect_setup))
     else:
         log.warning("bench_default: BlazePose files missing; run `v2m models setup-default`")
+
+    def hand_setup(palm: bool):
+        from video2mesh.models.runners.blazepose import Roi
+
+        net = _hands()
+        roi = Roi(540.0, 960.0, 200.0, 0.3)
+
+        def step() -> int:
+            for _ in range(n):
+                net.palms(frame, roi) if palm else net.landmarks(frame, roi)
+            return n
+        return step
+
+    if _hands() is not None:    # the hands stage: 2 landmark runs per found hand (body ROI + refine), palms on misses
+        out.append(Case("hands", "hand landmarks per hand 2 threads", lambda: hand_setup(False)))
+        out.append(Case("hands", "palm detector per search 2 threads", lambda: hand_setup(True)))
+    else:
+        log.warning("bench_default: hand files missing; run `v2m models setup-default`")
 
     t_frames = 20 if quick else 100
 

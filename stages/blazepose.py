@@ -22,7 +22,7 @@ from video2mesh.pipeline.artifacts import Artifact, fixed
 from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
-from .licence_free import ASSETS, WHEEL_MEMBERS  # noqa: F401  (this stage's weight files, declared with their set-up)
+from .licence_free import POSE_ASSETS as ASSETS, WHEEL_MEMBERS  # noqa: F401  (this stage's weight files, declared with their set-up)
 
 log = logging.getLogger(__name__)
 

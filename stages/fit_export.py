@@ -12,6 +12,8 @@ starting at the origin facing +Z, metres; the camera per frame in the npz's cam_
 `--set world.frame=camera` Y up, metres, camera at the origin looking along -Z (_export_core.AXES). One shape per person: the
 fit's per-track phenotype. The skeleton is Anny's 104-bone 'anny' rig (bone names and parents from
 the model); root motion is the root bone's position.
+The finger and wrist bones take the `fingers` stage's rotations (hand landmarks; none with
+`--set hands.enabled=false`, and then the files are as before hands: `with_fingers`).
 
 - `.bvh`: rest offsets from the person's shape, root position channels, per-bone Euler rotations
   (`bvh_rotation_order`, degrees) relative to the parent; every bone's rest frame is world-aligned.
@@ -239,9 +241,26 @@ def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", form
             for tid, g in fit.sort_values(["track_id", "frame"]).groupby("track_id")}
 
 
+def with_fingers(ctx, rows: pd.DataFrame) -> pd.DataFrame:
+    """One track's rows with the `fingers` stage's finger and wrist rotations put in (unchanged when it has
+    none, e.g. with hands.enabled=false)."""
+    from video2mesh.models.fit.fingers import N_FINGER_BONES, apply_fingers
+
+    tid = int(rows.track_id.iloc[0])
+    fingers = ctx.input("fingers", filters=[("track_id", "==", tid)])
+    if fingers.empty:
+        return rows
+    n = len(rows)
+    rots = apply_fingers(stack(rows["bone_rotations"], N_BONES * 3, np.float64).reshape(n, N_BONES, 3),
+                         load_body(ctx).bone_names, rows.frame.to_numpy(np.int64), fingers.frame.to_numpy(np.int64),
+                         stack(fingers["finger_rotations"], N_FINGER_BONES * 3, np.float64).reshape(-1, N_FINGER_BONES, 3),
+                         stack(fingers["wrist_rotations"], 6, np.float64).reshape(-1, 2, 3))
+    return rows.assign(bone_rotations=list(rots.reshape(n, -1).astype(np.float32)))
+
+
 SOURCE = core.ExportSource(stage="fit_export", artifact=FIT_EXPORT, input="world",
                            rig_track=lambda ctx, cfg, rows: anny_track(
-                               rows, load_body(ctx), load_body(ctx, rig=cfg.rig) if cfg.rig != "anny" else None),
+                               with_fingers(ctx, rows), load_body(ctx), load_body(ctx, rig=cfg.rig) if cfg.rig != "anny" else None),
                            stem="track_{tid:03d}_anny", method="licence-free", body_model=lambda cfg: BODY_MODEL,
                            licence=ANNY_LICENCE_NOTE,   # each file's manifest entry names its rig
                            manifest={"axes": "per file: the world frame (" + WORLD_AXES + ") unless "
@@ -255,6 +274,7 @@ fit_export_outputs = partial(core.export_outputs, SOURCE)
 
 # v6: reference_pose (a T-/A-pose frame 0); v5: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space);
 # usd/fbx formats, standard rigs, OBJ normals/UVs
-STAGE = Stage(name="fit_export", version=6, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
-              inputs=("probe", "world"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
+# v7: finger and wrist bones from the `fingers` stage (hands.enabled=false: as v6)
+STAGE = Stage(name="fit_export", version=7, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
+              inputs=("probe", "world", "fingers"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")

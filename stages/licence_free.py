@@ -1,12 +1,12 @@
-"""The licence-free default path's models: BlazePose's two files and the Anny body, set up from package
-registries only. A helper module (no stage): the `blazepose`, `detect` (blazepose backend), `fit`,
-`fit_export` and `fit_report` stages take their models from here.
+"""The licence-free default path's models: BlazePose's two files, MediaPipe's two hand files and the Anny
+body, set up from package registries only. A helper module (no stage): the `blazepose`, `detect`
+(blazepose backend), `hands`, `fit`, `fit_export` and `fit_report` stages take their models from here.
 
-- `ASSETS`: the two BlazePose .tflite files (sha256, where `setup_default_models` takes them from);
-  registered through the `blazepose` stage, which uses them.
+- `POSE_ASSETS`, `HAND_ASSETS` (`ASSETS`: both): the BlazePose and the hand .tflite files (sha256, where
+  `setup_default_models` takes them from); registered through the `blazepose` and `hands` stages.
 - `setup_default_models()` (CLI: `v2m models setup-default`, Makefile `setup`): `pip download`s the
   mediapipe wheel (PyPI, no install: mediapipe itself would downgrade numpy and break pandas/pyarrow),
-  extracts the two BlazePose .tflite files into the models folder, checks their sha256 against
+  extracts the four .tflite files into the models folder, checks their sha256 against
   `ASSETS`, and builds Anny's model cache (~80 s once, ~800 MB) beside them.
 - `licence_free_available(registry)`: whether this path can run now, and why not.
 - `load_body(ctx)`: the Anny model (memoised per run), its cache in the models folder.
@@ -37,22 +37,30 @@ _SETUP = ("Run `v2m models setup-default` (or `make setup`): it fetches the medi
 WHEEL_MEMBERS = {
     "blazepose_detector": "mediapipe/modules/pose_detection/pose_detection.tflite",
     "blazepose_landmark": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+    "hand_palm_detector": "mediapipe/modules/palm_detection/palm_detection_full.tflite",
+    "hand_landmark": "mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
 }
 
 
-def _wheel_asset(name: str, what: str, sha256: str) -> Asset:
-    """A BlazePose file as it lies in the mediapipe wheel (WHEEL_MEMBERS), under its own file name."""
+def _wheel_asset(name: str, what: str, sha256: str, used_by: str = "blazepose") -> Asset:
+    """A MediaPipe file as it lies in the mediapipe wheel (WHEEL_MEMBERS), under its own file name."""
     member = WHEEL_MEMBERS[name]
     return Asset(name=name, filename=member.rpartition("/")[2], licence="Apache-2.0", url=None, sha256=sha256,
-                 source=f"MediaPipe BlazePose {what} (mediapipe=={MEDIAPIPE_VERSION} wheel, {member})",
-                 instructions=_SETUP, used_by=("blazepose",))
+                 source=f"MediaPipe {what} (mediapipe=={MEDIAPIPE_VERSION} wheel, {member})",
+                 instructions=_SETUP, used_by=(used_by,))
 
 
-ASSETS = [
-    _wheel_asset("blazepose_detector", "person detector", "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"),
-    _wheel_asset("blazepose_landmark", "full landmark model", "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
+POSE_ASSETS = [
+    _wheel_asset("blazepose_detector", "BlazePose person detector", "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"),
+    _wheel_asset("blazepose_landmark", "BlazePose full landmark model", "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
 ]
-ASSET_NAMES = tuple(a.name for a in ASSETS)
+HAND_ASSETS = [
+    _wheel_asset("hand_palm_detector", "Hands palm detector (full)", "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54", "hands"),
+    _wheel_asset("hand_landmark", "Hands 21-landmark model (full)", "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3", "hands"),
+]
+ASSETS = POSE_ASSETS + HAND_ASSETS       # what `setup_default_models` extracts
+# what the path cannot run without (the hands stage says itself when its files are missing)
+ASSET_NAMES = tuple(a.name for a in POSE_ASSETS)
 
 
 def anny_cache_dir(models_dir: str | os.PathLike | None = None) -> Path:
@@ -97,7 +105,7 @@ def licence_free_available(registry: AssetRegistry) -> tuple[bool, str]:
 
 
 def extract_from_wheel(wheel: str | os.PathLike, models_dir: str | os.PathLike) -> dict[str, Path]:
-    """Copy the two .tflite members of a mediapipe wheel into `models_dir`; verify their sha256."""
+    """Copy the four .tflite members of a mediapipe wheel into `models_dir`; verify their sha256."""
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -124,7 +132,7 @@ def setup_default_models(models_dir: str | os.PathLike | None = None, build_body
 
     Downloads `mediapipe==0.10.21` (manylinux x86-64, CPython 3.11 wheel; the .tflite files are the
     same in every platform's wheel) with `pip download --no-deps` unless `wheel` is given, extracts
-    the two models, and (optionally) builds Anny's cache. Returns {asset name: path}.
+    the four models, and (optionally) builds Anny's cache. Returns {asset name: path}.
     """
     models_dir = Path(models_dir) if models_dir else default_models_dir()
     registry = AssetRegistry(ASSETS, models_dir=models_dir)

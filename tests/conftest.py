@@ -53,7 +53,8 @@ def synthetic_video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "two_people.mp4")
 
 
-LICENCE_FREE_FILES = ("pose_detection.tflite", "pose_landmark_full.tflite", "anny_cache")
+LICENCE_FREE_FILES = ("pose_detection.tflite", "pose_landmark_full.tflite", "palm_detection_full.tflite",
+                      "hand_landmark_full.tflite", "anny_cache")
 
 
 @pytest.fixture(scope="session")

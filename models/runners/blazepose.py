@@ -160,7 +160,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """MediaPipe's WEIGHTED non-max suppression: each kept detection is the score-weighted mean of
+    """MediaPipe's WEIGHTED non-max suppression (boxes (N, 4), keypoints (N, K, 2), scores (N,)): each kept detection is the score-weighted mean of
     the boxes (and keypoints) overlapping the best remaining one by more than `iou`."""
     order = np.argsort(-scores)
     boxes, kps, scores = boxes[order], kps[order], scores[order]
@@ -172,8 +172,7 @@ def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: fl
         ov = _iou(boxes[i], boxes) > iou
         ov &= alive
         w = scores[ov][:, None]
-        out.append(((boxes[ov] * w).sum(0) / w.sum(), (kps[ov].reshape(-1, 8) * w).sum(0).reshape(4, 2) / w.sum(),
-                    float(scores[i])))
+        out.append(((boxes[ov] * w).sum(0) / w.sum(), (kps[ov] * w[:, :, None]).sum(0) / w.sum(), float(scores[i])))
         alive &= ~ov
     return out
 

@@ -116,3 +116,27 @@ def test_serve_and_deployment_on_a_fresh_machine(tmp_path, fresh_models):
         run = json.loads((tmp_path / "out" / "clip one" / "run.json").read_text())
         assert run["method"] == "licence-free" and set(run["stages"]) == {"probe", "detect", "tracks", "appearance", "tracklets"}
         assert log.read_text().count(LICENCE_FREE_LINE) >= 1
+
+
+def test_missing_hand_files_say_what_to_do(tmp_path, fresh_models):
+    """A models folder set up before hands existed (BlazePose + Anny, no hand files): `v2m run` stops
+    before any work with one line naming the hand files and `v2m models setup-default`; with
+    hands.enabled=false nothing asks for them."""
+    old = tmp_path / "old-models"
+    old.mkdir()
+    for n in ("pose_detection.tflite", "pose_landmark_full.tflite", "anny_cache"):
+        (old / n).symlink_to((fresh_models / n).resolve())
+    from tests.conftest import write_video
+
+    video = tmp_path / "v.mp4"
+    write_video(video, n_frames=4, size=(64, 48))
+    p = v2m_user(["run", str(video), "--out", str(tmp_path / "out")], old, tmp_path / "cache")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "hand_palm_detector, hand_landmark" in p.stderr and "v2m models setup-default" in p.stderr
+    assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert not (tmp_path / "cache" / "videos").exists()
+    p = v2m_user(["models", "list"], old, tmp_path / "cache")
+    assert "method licence-free  needs hand_palm_detector, hand_landmark" in p.stdout, p.stdout
+    # hands off: no hand file is asked for (the 4-frame clip has nobody in it: exit 2, not 3)
+    p = v2m_user(["run", str(video), "--out", str(tmp_path / "out"), "--set", "hands.enabled=false"], old, tmp_path / "cache")
+    assert p.returncode == 2 and "hand_landmark" not in p.stderr, p.stdout + p.stderr

@@ -105,9 +105,20 @@ def fake_camera_stage() -> Stage:
     return Stage("camera_motion", 1, FakeCameraConfig, CAMERA_MOTION, compute, inputs=("probe",))
 
 
+def fake_fingers_stage(df: pd.DataFrame | None = None) -> Stage:
+    """A `fingers` stage giving `df` (default: none, as with hands.enabled=false)."""
+    from video2mesh.stages.fingers import FINGERS
+
+    def compute(ctx: Context, cfg: FakeCameraConfig, chunk: Chunk) -> pd.DataFrame:
+        return FINGERS.empty() if df is None else df
+
+    return Stage("fingers", 1, FakeCameraConfig, FINGERS, compute, inputs=("probe",))
+
+
 def world_stages(frame: str = "camera") -> tuple[dict[str, Stage], dict]:
-    """Stages camera_motion (still fake) + world, and the world config for `frame` ("camera": the fit's
-    camera space, as the exports were before the world stage)."""
+    """Stages camera_motion (still fake) + world + fingers (none), and the world config for `frame`
+    ("camera": the fit's camera space, as the exports were before the world stage)."""
     from video2mesh.stages import world
 
-    return {"camera_motion": fake_camera_stage(), "world": world.STAGE}, {"world": world.WorldStageConfig(frame=frame)}
+    return ({"camera_motion": fake_camera_stage(), "world": world.STAGE, "fingers": fake_fingers_stage()},
+            {"world": world.WorldStageConfig(frame=frame)})
