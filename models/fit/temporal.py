@@ -37,7 +37,7 @@ class Smoothing:
 
 SMOOTHING: dict[str, Smoothing] = {
     "off": Smoothing("off", 0.0, 0.0),
-    "standard": Smoothing("standard", 0.1, 2.5),
+    "standard": Smoothing("standard", 0.1, 5.0),
     "strong": Smoothing("strong", 0.2, 10.0),
 }
 MIN_SCALE_PX = 0.5      # robust residual scale floor of 2D keypoints (sub-pixel noise is not an outlier)
