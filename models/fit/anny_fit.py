@@ -27,6 +27,11 @@ Energy (weights in FitConfig):
 - shape prior: weak pull of the phenotype towards the average (0.5).
 Left/right swaps: after a first fit, each frame's labels are swapped (left <-> right, 2D and 3D
 together) where that lowers the frame's 2D error by `swap_margin`, then the fit continues.
+Optimisation: Adam per phase (global rotation + translation; everything; pose on the exact skeleton),
+the dynamics prior joining only in the second half of the pose phase (it couples neighbouring frames,
+and Adam started from the straight rest pose under it stalls: fit v2's body came out larger, farther
+and jerkier than without it), then `polish_iters` of L-BFGS on the per-frame unknowns, which reaches
+the energy's minimum where Adam keeps ~lr of dither in every per-frame unknown (docs/temporal.md).
 Shape is optimised on a linearisation of the rest skeleton around the average phenotype (the exact
 rest model costs ~0.15 s per evaluation, its gradient ~2 s); the final pass re-evaluates the exact
 skeleton at the fitted phenotype and refines the pose on it.
@@ -349,8 +354,9 @@ def _accel_prior(cam: torch.Tensor) -> torch.Tensor:
 def _descend(prob: _Problem, x: _Unknowns, tg: _Targets, params: list[torch.Tensor], iters: int,
              skeleton: Callable[[], Skeleton], dynamics: bool = True) -> None:
     """`iters` Adam steps on `params` (a fresh optimiser per phase), the skeleton rebuilt per step.
-    The acceleration prior joins once the pose is free: in the global phase the per-frame depth guesses
-    still jitter by decimetres, and a prior that strong would outweigh the (bounded, robust) 2D term."""
+    The acceleration prior (`dynamics`) only acts once the pose is free: in the global phase the
+    per-frame depth guesses still jitter by decimetres, and a prior that strong would outweigh the
+    (bounded, robust) 2D term; callers also leave it out until the pose has converged without it."""
     opt = torch.optim.Adam(params, lr=prob.cfg.lr)
     # cosine decay to lr_end x lr: at a constant rate Adam keeps stepping ~lr around the minimum in every
     # per-frame unknown (a few cm, a few degrees), and that dither is jitter in the exported motion
