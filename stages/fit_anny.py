@@ -81,6 +81,8 @@ class FitAnnyConfig:
     window: Annotated[int, Range(16, 1_000_000)] = 256  # frames per fitted window (= the stage's resumable chunk)
     overlap: Annotated[int, Range(0, 100_000)] = 32  # context frames fitted on each side of a window, not kept
     lr_end: Annotated[float, Range(0, 1, lo_open=True)] = 0.02  # Adam's rate decays to this share per phase (1 = constant, as before v2)
+    polish_iters: Annotated[int, Range(0, 100_000)] = 60  # final L-BFGS iterations (0 = Adam only, as before v3):
+                                      # Adam stalls on the frame-coupled dynamics prior (docs/temporal.md)
 
 
 def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]) -> np.ndarray:
@@ -103,7 +105,8 @@ def _fit_config(cfg: FitAnnyConfig) -> FitConfig:
         raise ConfigError(f"fit.window={cfg.window}, fit.overlap={cfg.overlap}: need window >= 16, overlap >= 0")
     return FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
                      w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=cfg.w_smooth, sigma_3d=cfg.sigma_3d,
-                     w_accel=SMOOTHING[cfg.smoothing].w_accel, lr_end=cfg.lr_end)
+                     w_accel=SMOOTHING[cfg.smoothing].w_accel, lr_end=cfg.lr_end,
+                     polish_iters=cfg.polish_iters)
 
 
 def _plan(ctx: Context, cfg: FitAnnyConfig) -> list[Chunk]:
@@ -200,6 +203,6 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
     return rows
 
 
-STAGE = Stage(name="fit", version=2, config=FitAnnyConfig, output=FIT, compute=compute,
+STAGE = Stage(name="fit", version=3, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -27,6 +27,11 @@ Energy (weights in FitConfig):
 - shape prior: weak pull of the phenotype towards the average (0.5).
 Left/right swaps: after a first fit, each frame's labels are swapped (left <-> right, 2D and 3D
 together) where that lowers the frame's 2D error by `swap_margin`, then the fit continues.
+Optimisation: Adam per phase (global rotation + translation; everything; pose on the exact skeleton),
+the dynamics prior joining only in the second half of the pose phase (it couples neighbouring frames,
+and Adam started from the straight rest pose under it stalls: fit v2's body came out larger, farther
+and jerkier than without it), then `polish_iters` of L-BFGS on the per-frame unknowns, which reaches
+the energy's minimum where Adam keeps ~lr of dither in every per-frame unknown (docs/temporal.md).
 Shape is optimised on a linearisation of the rest skeleton around the average phenotype (the exact
 rest model costs ~0.15 s per evaluation, its gradient ~2 s); the final pass re-evaluates the exact
 skeleton at the fitted phenotype and refines the pose on it.
@@ -90,6 +95,7 @@ class FitConfig:
     swap_margin: float = 0.8        # swap a frame's labels if its error falls below this fraction
     w_accel: float = 0.0            # part-based acceleration prior (0 = off, the fit before it existed)
     sigma_3d: float = 0.0           # robust scale of the 3D term, metres (0 = plain squares)
+    polish_iters: int = 0           # final L-BFGS iterations on the per-frame unknowns (0 = none)
     num_threads: int = 1            # the tensors are small: one thread is ~10x faster than 2 on a busy CPU
                                     # (set from the main thread only: see torch_threads)
 
@@ -149,7 +155,7 @@ def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: t
         on_linear = lambda: prob.linear_skeleton_at(x.phen)  # noqa: E731
         _descend(prob, x, targets, [x.glob, x.trans], cfg.iters_global, on_linear)
         half = cfg.iters_pose // 2
-        _descend(prob, x, targets, [x.glob, x.trans, x.theta, x.phen], half, on_linear)
+        _descend(prob, x, targets, [x.glob, x.trans, x.theta, x.phen], half, on_linear, dynamics=False)
         swapped = _swapped_frames(prob, x, targets)
         if swapped.any():
             log.info("left/right swapped in %d of %d frames", int(swapped.sum()), len(swapped))
@@ -158,6 +164,7 @@ def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: t
         with torch.no_grad():
             exact = body.skeleton(torch.sigmoid(x.phen)[None])
         _descend(prob, x, targets, [x.glob, x.trans, x.theta], cfg.iters_refine, lambda: exact)
+        _polish(prob, x, targets, exact)
         return _result(prob, x, targets, exact, swapped)
 
 
@@ -171,11 +178,12 @@ def _fit_pose_only(prob: _Problem, x: _Unknowns, targets: _Targets, phenotype: n
     on_exact = lambda: exact  # noqa: E731
     _descend(prob, x, targets, [x.glob, x.trans], cfg.iters_global, on_exact)
     half = cfg.iters_pose // 2
-    _descend(prob, x, targets, [x.glob, x.trans, x.theta], half, on_exact)
+    _descend(prob, x, targets, [x.glob, x.trans, x.theta], half, on_exact, dynamics=False)
     swapped = _swapped_frames(prob, x, targets, exact)
     if swapped.any():
         targets = targets.relabelled(torch.as_tensor(swapped))
     _descend(prob, x, targets, [x.glob, x.trans, x.theta], cfg.iters_pose - half + cfg.iters_refine, on_exact)
+    _polish(prob, x, targets, exact)
     return _result(prob, x, targets, exact, swapped)
 
 
@@ -344,21 +352,45 @@ def _accel_prior(cam: torch.Tensor) -> torch.Tensor:
 
 
 def _descend(prob: _Problem, x: _Unknowns, tg: _Targets, params: list[torch.Tensor], iters: int,
-             skeleton: Callable[[], Skeleton]) -> None:
+             skeleton: Callable[[], Skeleton], dynamics: bool = True) -> None:
     """`iters` Adam steps on `params` (a fresh optimiser per phase), the skeleton rebuilt per step.
-    The acceleration prior joins once the pose is free: in the global phase the per-frame depth guesses
-    still jitter by decimetres, and a prior that strong would outweigh the (bounded, robust) 2D term."""
+    The acceleration prior (`dynamics`) only acts once the pose is free: in the global phase the
+    per-frame depth guesses still jitter by decimetres, and a prior that strong would outweigh the
+    (bounded, robust) 2D term; callers also leave it out until the pose has converged without it."""
     opt = torch.optim.Adam(params, lr=prob.cfg.lr)
     # cosine decay to lr_end x lr: at a constant rate Adam keeps stepping ~lr around the minimum in every
     # per-frame unknown (a few cm, a few degrees), and that dither is jitter in the exported motion
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iters, 1), eta_min=prob.cfg.lr * prob.cfg.lr_end)
-    dynamics = any(p is x.theta for p in params)
+    dynamics = dynamics and any(p is x.theta for p in params)
     for _ in range(iters):
         opt.zero_grad()
         _energy(prob, x, skeleton(), tg, dynamics).backward()
         opt.step()
         if prob.cfg.lr_end < 1.0:
             sched.step()
+
+
+def _polish(prob: _Problem, x: _Unknowns, tg: _Targets, sk: Skeleton) -> None:
+    """`cfg.polish_iters` L-BFGS iterations (strong Wolfe line search) on the per-frame unknowns at the
+    fixed skeleton `sk`, with the dynamics prior."""
+    if prob.cfg.polish_iters <= 0:
+        return
+    params = [x.glob, x.trans, x.theta]
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=prob.cfg.polish_iters, history_size=20,
+                            line_search_fn="strong_wolfe")
+    before = [p.detach().clone() for p in params]
+
+    def closure():
+        opt.zero_grad()
+        e = _energy(prob, x, sk, tg, True)
+        e.backward()
+        return e
+
+    opt.step(closure)
+    if not all(torch.isfinite(p).all() for p in params):
+        with torch.no_grad():
+            for p, b in zip(params, before):
+                p.copy_(b)
 
 
 def _swapped_frames(prob: _Problem, x: _Unknowns, tg: _Targets, sk: Skeleton | None = None) -> np.ndarray:

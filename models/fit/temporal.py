@@ -1,9 +1,10 @@
 """Temporal quality of the licence-free fit: smoothing presets, input preparation, windows of long tracks.
 
 - `SMOOTHING`: the presets behind `--set fit.smoothing=off|standard|strong`. `off` is the fit as it was
-  (raw BlazePose input, no dynamics prior); `standard` smooths the input landmarks with a robust local
-  quadratic over +-0.1 s and adds the part-based acceleration prior; `strong` doubles the window and
-  quadruples the prior (for users who want calm motion more than every flick of a wrist).
+  (raw BlazePose input, no dynamics prior; the stage's L-BFGS polish still runs, `fit.polish_iters=0`
+  gives Adam only); `standard` smooths the input landmarks with a robust local quadratic over +-0.1 s
+  and adds the part-based acceleration prior; `strong` doubles the window and the prior (for users who
+  want calm motion more than every flick of a wrist).
 - `prepare_track`: BlazePose's per-frame landmarks -> the fit's targets: left/right labels made
   continuous over time (models/fit/smoothing.consistent_labels), per-keypoint weights
   visibility x presence x temporal robustness, and robustly smoothed 2D keypoints and world landmarks
@@ -37,7 +38,7 @@ class Smoothing:
 
 SMOOTHING: dict[str, Smoothing] = {
     "off": Smoothing("off", 0.0, 0.0),
-    "standard": Smoothing("standard", 0.1, 2.5),
+    "standard": Smoothing("standard", 0.1, 5.0),
     "strong": Smoothing("strong", 0.2, 10.0),
 }
 MIN_SCALE_PX = 0.5      # robust residual scale floor of 2D keypoints (sub-pixel noise is not an outlier)

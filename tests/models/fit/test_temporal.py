@@ -89,7 +89,9 @@ def body():
 
 
 def test_windowed_fit_equals_single_fit(body):
-    """A 40-frame track fitted in 16-frame windows with 8 frames of context each side, against one fit."""
+    """A 40-frame track fitted in 16-frame windows with 16 frames of context each side, against one fit.
+    (With the converged dynamics prior of fit v3 a window's ends bend its motion up to ~10 frames in: 8
+    frames of context left 3 cm steps at the seams; the stage's default is 32 frames.)"""
     import torch
 
     from video2mesh.models.body.anny_body import FIT_BONES
@@ -109,11 +111,12 @@ def test_windowed_fit_equals_single_fit(body):
     kp2d = np.concatenate([uv, np.ones_like(uv[..., :1])], -1)
     world = cam - cam[:, 11:13].mean(1, keepdims=True)
     cfg = FitConfig(iters_global=20, iters_pose=80, iters_refine=10, w_accel=SMOOTHING["standard"].w_accel, lr_end=0.02,
+                    polish_iters=60,
                     sigma_3d=0.1)
     lin = linear_skeleton(body)
     one = lambda k, wl: fit_track(body, k, wl, (w, h), f, cfg, linear=lin, phenotype=phen)  # noqa: E731
     single = one(kp2d, world)
-    win = fit_windowed(one, kp2d, world, window=16, overlap=8)
+    win = fit_windowed(one, kp2d, world, window=16, overlap=16)
     assert win["keypoints3d"].shape == single.keypoints3d.shape
     gap = np.linalg.norm(win["keypoints3d"] - single.keypoints3d, axis=-1)
     assert np.median(gap) < 0.02 and gap.max() < 0.1                      # metres (both stop after 110 steps)
