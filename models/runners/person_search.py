@@ -1,0 +1,142 @@
+"""Finding every person in a frame with BlazePose's networks: tiles, NMS, and ROIs carried between frames.
+
+BlazePose's detector sees a 224 x 224 letterboxed square and finds a person by the face, so on a whole
+1280 x 720 frame a 120 px person is ~20 px tall at its input and people seen from the side or back are
+often missed. Two remedies, both with the same Apache-2.0 networks:
+
+- tiles: the detector also runs on overlapping squares of side `tile_frac * min(H, W)` (one or more
+  scales), each mapped back to image pixels exactly (`Roi.crop_to_image`), then merged by NMS;
+- tracking ROIs (MediaPipe's own video mode): a person found in frame t gives a rotated ROI for
+  frame t + 1 (from the landmark model's two alignment points); the landmark model runs there and the
+  person is kept while its pose flag stays >= `keep_score`. This follows people whose face the
+  detector cannot see (turned away, partly occluded) once they have been found once.
+
+`PersonSearch` holds the ROIs of one sequence of consecutive frames; a new one starts empty (a stage
+chunk starts one, so every chunk gives the same boxes whether run alone or after another).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .blazepose import BlazePose, Roi, roi_from_alignment
+
+
+def tile_rois(width: int, height: int, tile_fracs: tuple[float, ...], overlap: float) -> list[Roi]:
+    """Upright square tiles covering a width x height image at each scale, neighbours overlapping by
+    `overlap` of the side; the first and last tile of a row/column touch the image border.
+
+    tile_fracs: tile side as a fraction of min(width, height); a fraction >= 1 (or a tile that would
+    cover the whole frame) gives no tiles: the full-frame pass already covers it. 1.0 on a 16:9 frame
+    gives two squares of the frame's height.
+    """
+    out = []
+    for frac in tile_fracs:
+        side = frac * min(width, height)
+        if side >= max(width, height):
+            continue
+        step = side * (1 - overlap)
+        xs = _positions(width, side, step)
+        ys = _positions(height, side, step)
+        out += [Roi(x + side / 2, y + side / 2, side, 0.0) for y in ys for x in xs]
+    return out
+
+
+def _positions(length: float, side: float, step: float) -> np.ndarray:
+    """Left edges of tiles of `side` covering [0, length] with stride <= step, ends on the borders."""
+    if side >= length:
+        return np.array([(length - side) / 2])
+    n = int(np.ceil((length - side) / step)) + 1
+    return np.linspace(0, length - side, n)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, cover: float = 1.0) -> np.ndarray:
+    """Greedy non-max suppression: indices of the kept boxes, best score first.
+
+    boxes (N, 4) x1, y1, x2, y2 pixels; scores (N,); a box is dropped when its IoU with a kept,
+    better-scoring box is > iou (the convention of torchvision.ops.nms), or when their intersection
+    covers > `cover` of the smaller of the two (nested boxes; 1.0 = off).
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    keep = []
+    while len(order):
+        i, rest = order[0], order[1:]
+        keep.append(int(i))
+        lo = np.maximum(boxes[i, :2], boxes[rest, :2])
+        hi = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.clip(hi - lo, 0, None).prod(-1)
+        ov = inter / np.maximum(area[i] + area[rest] - inter, 1e-12)
+        nested = inter / np.maximum(np.minimum(area[i], area[rest]), 1e-12)
+        order = rest[(ov <= iou) & (nested <= cover)]
+    return np.array(keep, np.int64)
+
+
+def body_box(hip: np.ndarray, circle: np.ndarray, half_width: float = 0.5) -> np.ndarray:
+    """Whole-body box [x1, y1, x2, y2] from BlazePose's alignment points (pixels).
+
+    `hip` is the hip centre and `circle` a point at distance r on the body's axis, so the body spans
+    hip +- r along the axis and +- half_width * r across it; the box is that rectangle's extent.
+    """
+    axis = np.asarray(circle, np.float64) - hip
+    r = float(np.hypot(*axis))
+    if r == 0:
+        return np.array([hip[0], hip[1], hip[0], hip[1]], np.float32)
+    u = axis / r
+    v = np.array([-u[1], u[0]])
+    corners = np.array([hip + a * r * u + b * half_width * r * v for a in (-1, 1) for b in (-1, 1)])
+    return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What `PersonSearch` runs per frame (all sizes relative to the frame, scores are probabilities)."""
+
+    tile_fracs: tuple[float, ...] = ()   # tile sides / min(H, W); () = whole frame only (the old behaviour)
+    tile_overlap: float = 0.25
+    track: bool = False                  # carry ROIs to the next frame and run the landmark model there
+    keep_score: float = 0.5              # landmark pose flag needed to keep following a person
+    min_score: float = 0.5               # detector score
+    nms_iou: float = 0.3                 # boxes of one person from several tiles/ROIs overlap more than this
+    nms_cover: float = 1.0               # or one lies inside the other by more than this share (1.0 = off)
+    max_tracks: int = 20                 # ROIs followed per frame (cost is ~one landmark run each)
+    tiles_every: int = 1                 # run the tiles on every k-th frame only (whole frame: every frame)
+
+
+@dataclass
+class PersonSearch:
+    """People boxes frame after frame; holds the ROIs carried from the previous frame."""
+
+    model: BlazePose
+    cfg: SearchConfig
+    rois: list[Roi] = field(default_factory=list)
+    frame: int = 0                       # frames seen by this search (the tile schedule counts from 0)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """(K, 5) [x1, y1, x2, y2, score] image pixels for one (H, W, 3) uint8 RGB frame, best first."""
+        h, w = rgb.shape[:2]
+        boxes, scores, nexts = [], [], []
+        if self.cfg.track:
+            for roi in self.rois:
+                lm = self.model.landmarks(rgb, roi)
+                if lm.pose_score >= self.cfg.keep_score:
+                    boxes.append(body_box(lm.image[33, :2], lm.image[34, :2]))
+                    scores.append(lm.pose_score)
+                    nexts.append(lm.next_roi())
+        tiles = tile_rois(w, h, self.cfg.tile_fracs, self.cfg.tile_overlap) if self.frame % self.cfg.tiles_every == 0 else []
+        self.frame += 1
+        for roi in [None, *tiles]:
+            for d in self.model.detect(rgb, roi):
+                if d.score >= self.cfg.min_score:
+                    boxes.append(body_box(d.keypoints[0], d.keypoints[1]))
+                    scores.append(d.score)
+                    nexts.append(roi_from_alignment(d.keypoints[0], d.keypoints[1]))
+        if not boxes:
+            self.rois = []
+            return np.zeros((0, 5), np.float32)
+        boxes_a, scores_a = np.stack(boxes), np.asarray(scores, np.float32)
+        keep = nms(boxes_a, scores_a, self.cfg.nms_iou, self.cfg.nms_cover)
+        self.rois = [nexts[i] for i in keep[: self.cfg.max_tracks]]
+        return np.concatenate([boxes_a[keep], scores_a[keep, None]], 1).astype(np.float32)
