@@ -75,7 +75,7 @@ class DetectConfig:
     track: bool = True         # follow found people with the landmark model on the last frame's ROI (MediaPipe video mode)
     keep_score: Annotated[float, Range(0, 1)] = 0.5   # landmark pose flag needed to keep following a person
     merge_iou: Annotated[float, Range(0, 1, lo_open=True)] = 0.5  # boxes from tiles/ROIs overlapping more are one person
-    merge_cover: Annotated[float, Range(0, 1, lo_open=True)] = 0.9  # ... and so is a box this much inside another (1 = off)
+    merge_cover: Annotated[float, Range(0, 1, lo_open=True)] = 1.0  # ... or lying this much inside another (1 = off: it merged people crossing)
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:

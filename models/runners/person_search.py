@@ -97,6 +97,7 @@ class SearchConfig:
     tile_fracs: tuple[float, ...] = ()   # tile sides / min(H, W); () = whole frame only (the old behaviour)
     tile_overlap: float = 0.25
     track: bool = False                  # carry ROIs to the next frame and run the landmark model there
+    verify: bool = True                  # with track: a newly detected person's box comes from the landmark model
     keep_score: float = 0.5              # landmark pose flag needed to keep following a person
     min_score: float = 0.5               # detector score
     nms_iou: float = 0.3                 # boxes of one person from several tiles/ROIs overlap more than this
@@ -117,26 +118,38 @@ class PersonSearch:
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """(K, 5) [x1, y1, x2, y2, score] image pixels for one (H, W, 3) uint8 RGB frame, best first."""
         h, w = rgb.shape[:2]
-        boxes, scores, nexts = [], [], []
-        if self.cfg.track:
-            for roi in self.rois:
-                lm = self.model.landmarks(rgb, roi)
-                if lm.pose_score >= self.cfg.keep_score:
-                    boxes.append(body_box(lm.image[33, :2], lm.image[34, :2]))
-                    scores.append(lm.pose_score)
-                    nexts.append(lm.next_roi())
-        tiles = tile_rois(w, h, self.cfg.tile_fracs, self.cfg.tile_overlap) if self.frame % self.cfg.tiles_every == 0 else []
+        found = [f for f in (self._follow(rgb, roi) for roi in self.rois) if f] if self.cfg.track else []
+        n_followed = len(found)
+        every = self.frame % self.cfg.tiles_every == 0
         self.frame += 1
-        for roi in [None, *tiles]:
+        for roi in [None, *(tile_rois(w, h, self.cfg.tile_fracs, self.cfg.tile_overlap) if every else [])]:
             for d in self.model.detect(rgb, roi):
                 if d.score >= self.cfg.min_score:
-                    boxes.append(body_box(d.keypoints[0], d.keypoints[1]))
-                    scores.append(d.score)
-                    nexts.append(roi_from_alignment(d.keypoints[0], d.keypoints[1]))
-        if not boxes:
+                    found.append((body_box(d.keypoints[0], d.keypoints[1]), d.score,
+                                  roi_from_alignment(d.keypoints[0], d.keypoints[1])))
+        if self.cfg.track and self.cfg.verify:
+            # a new person (no followed box takes it) gets the landmark model's box now: the detector's
+            # box of a person cut by a tile edge or half hidden is often a part of the body, which a
+            # plain NMS keeps beside the whole-body box of the same person
+            keep = self._merge(found)
+            new = [self._follow(rgb, found[i][2]) for i in keep if i >= n_followed]
+            found = [found[i] for i in keep if i < n_followed] + [f for f in new if f]
+        if not found:
             self.rois = []
             return np.zeros((0, 5), np.float32)
-        boxes_a, scores_a = np.stack(boxes), np.asarray(scores, np.float32)
-        keep = nms(boxes_a, scores_a, self.cfg.nms_iou, self.cfg.nms_cover)
-        self.rois = [nexts[i] for i in keep[: self.cfg.max_tracks]]
-        return np.concatenate([boxes_a[keep], scores_a[keep, None]], 1).astype(np.float32)
+        keep = self._merge(found)
+        self.rois = [found[i][2] for i in keep[: self.cfg.max_tracks]]
+        return np.array([[*found[i][0], found[i][1]] for i in keep], np.float32).reshape(-1, 5)
+
+    def _follow(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float, Roi] | None:
+        """The landmark model on `roi`: (box, pose flag, next frame's ROI), or None below keep_score."""
+        lm = self.model.landmarks(rgb, roi)
+        if lm.pose_score < self.cfg.keep_score:
+            return None
+        return body_box(lm.image[33, :2], lm.image[34, :2]), lm.pose_score, lm.next_roi()
+
+    def _merge(self, found: list[tuple[np.ndarray, float, Roi]]) -> np.ndarray:
+        """Indices into `found` left by NMS, best first."""
+        if not found:
+            return np.zeros(0, np.int64)
+        return nms(np.stack([f[0] for f in found]), np.array([f[1] for f in found]), self.cfg.nms_iou, self.cfg.nms_cover)
