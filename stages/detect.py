@@ -7,8 +7,8 @@ BlazePose's detector finds a person by the face and two alignment points (hip ce
 the circle around the whole body); the box is the body's extent along that axis. On its own it sees
 the frame as 224 x 224 and misses small people and people turned away, so the backend also runs it
 on overlapping tiles and follows each person found with the landmark model on the ROI carried from
-the previous frame (models/runners/person_search.py; recall and cost in docs/accuracy.md,
-"Detection recall"). ROIs restart at each chunk, so a resumed chunk gives the same boxes.
+the previous frame (models/runners/person_search.py; recall and cost in docs/detection.md). ROIs
+restart at each chunk, so a resumed chunk gives the same boxes.
 
 Association into tracks is a separate, cheap stage (`tracks`) over these stored detections, so a
 tracker setting can change without running the detector again.
@@ -68,7 +68,7 @@ class DetectConfig:
     max_det: Annotated[int, Range(1, 10000)] = 50
     half: bool = False         # fp16 on CUDA only
     chunk_frames: Annotated[int, Range(1, 65536)] = 256
-    # blazepose backend only (docs/accuracy.md "Detection recall" measured these choices):
+    # blazepose backend only (docs/detection.md measured these choices):
     tiles: Annotated[int, Range(0, 4)] = 2        # tile scales besides the whole frame: side min(H, W) / 2^k, k < tiles
     tile_overlap: Annotated[float, Range(0, 0.9)] = 0.25  # neighbouring tiles share this much of a side
     tiles_every: Annotated[int, Range(1, 1000)] = 4      # tiles on every k-th frame of a chunk (tracking fills in)
