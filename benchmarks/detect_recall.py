@@ -37,7 +37,7 @@ def variants() -> dict[str, SearchConfig]:
     after = search_config(DetectConfig(backend="blazepose"))
     return {"before": SearchConfig(), "after": after, "tiles only": replace(after, track=False),
             "track only": replace(after, tile_fracs=()), "after no verify": replace(after, verify=False),
-            "after cover 0.9": replace(after, nms_cover=0.9)}
+            "after cover 0.9": replace(after, nms_cover=0.9), "tiles every 2": replace(after, tiles_every=2)}
 
 
 def read_frames(path: Path, n: int) -> list[np.ndarray]:
