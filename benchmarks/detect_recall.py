@@ -37,7 +37,8 @@ def variants() -> dict[str, SearchConfig]:
     after = search_config(DetectConfig(backend="blazepose"))
     return {"before": SearchConfig(), "after": after, "tiles only": replace(after, track=False),
             "track only": replace(after, tile_fracs=()), "after no verify": replace(after, verify=False),
-            "after cover 0.9": replace(after, nms_cover=0.9), "tiles every 2": replace(after, tiles_every=2)}
+            "after cover 0.9": replace(after, nms_cover=0.9), "tiles every 2": replace(after, tiles_every=2),
+            "new cover 0.8": replace(after, new_cover=0.8)}
 
 
 def read_frames(path: Path, n: int) -> list[np.ndarray]:

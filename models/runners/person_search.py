@@ -90,6 +90,17 @@ def body_box(hip: np.ndarray, circle: np.ndarray, half_width: float = 0.5) -> np
     return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
 
 
+def inside_share(box: np.ndarray, others: list[np.ndarray]) -> float:
+    """The largest share of `box` (4,) covered by one of the bigger boxes `others` (0 if none)."""
+    area = lambda b: max(b[2] - b[0], 0) * max(b[3] - b[1], 0)  # noqa: E731
+    best = 0.0
+    for o in others:
+        if area(o) >= area(box) > 0:
+            inter = max(min(box[2], o[2]) - max(box[0], o[0]), 0) * max(min(box[3], o[3]) - max(box[1], o[1]), 0)
+            best = max(best, inter / area(box))
+    return best
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """What `PersonSearch` runs per frame (all sizes relative to the frame, scores are probabilities)."""
@@ -98,6 +109,7 @@ class SearchConfig:
     tile_overlap: float = 0.25
     track: bool = False                  # carry ROIs to the next frame and run the landmark model there
     verify: bool = True                  # with track: a newly detected person's box comes from the landmark model
+    new_cover: float = 1.0               # with verify: a new box this much inside a bigger followed one is dropped
     keep_score: float = 0.5              # landmark pose flag needed to keep following a person
     min_score: float = 0.5               # detector score
     nms_iou: float = 0.3                 # boxes of one person from several tiles/ROIs overlap more than this
@@ -132,8 +144,12 @@ class PersonSearch:
             # box of a person cut by a tile edge or half hidden is often a part of the body, which a
             # plain NMS keeps beside the whole-body box of the same person
             keep = self._merge(found)
+            followed = [found[i] for i in keep if i < n_followed]
             new = [self._follow(rgb, found[i][2]) for i in keep if i >= n_followed]
-            found = [found[i] for i in keep if i < n_followed] + [f for f in new if f]
+            # a new box lying inside a followed one is a part of that person found again; two followed
+            # boxes are never merged this way (people crossing each other stay two)
+            inside = [inside_share(f[0], [g[0] for g in followed]) if f else 1.0 for f in new]
+            found = followed + [f for f, c in zip(new, inside) if f and c <= self.cfg.new_cover]
         if not found:
             self.rois = []
             return np.zeros((0, 5), np.float32)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from video2mesh.models.runners.blazepose import DETECTOR_SIZE, crop
-from video2mesh.models.runners.person_search import PersonSearch, SearchConfig, body_box, nms, tile_rois
+from video2mesh.models.runners.person_search import PersonSearch, SearchConfig, body_box, inside_share, nms, tile_rois
 
 
 @pytest.mark.parametrize("w,h,fracs", [(1280, 720, (1.0, 0.5)), (640, 360, (0.6,)), (360, 640, (1.0,))])
@@ -84,6 +84,14 @@ def test_nms_drops_nested_boxes_by_cover():
     nested = np.array([[0, 0, 100, 100], [25, 25, 75, 75]], float)
     assert nms(nested, np.array([0.9, 0.8]), 0.5).tolist() == [0, 1]
     assert nms(nested, np.array([0.9, 0.8]), 0.5, 0.9).tolist() == [0]
+
+
+def test_inside_share_counts_only_bigger_boxes():
+    legs = np.array([10, 50, 30, 100.0])                 # 20 x 50
+    body = np.array([0, 0, 40, 90.0])                    # covers legs' y 50..90 fully in x: 40/50 of it
+    assert inside_share(legs, [body]) == pytest.approx(0.8)
+    assert inside_share(body, [legs]) == 0.0             # a smaller box never swallows a bigger one
+    assert inside_share(legs, []) == 0.0
 
 
 def test_body_box_of_an_upright_body():
