@@ -38,7 +38,7 @@ def variants() -> dict[str, SearchConfig]:
     return {"before": SearchConfig(), "after": after, "tiles only": replace(after, track=False),
             "track only": replace(after, tile_fracs=()), "after no verify": replace(after, verify=False),
             "after cover 0.9": replace(after, nms_cover=0.9), "tiles every 2": replace(after, tiles_every=2),
-            "new inside off": replace(after, new_cover=1.0)}
+            "new inside off": replace(after, new_cover=1.0), "same pose off": replace(after, same_pose=1.0)}
 
 
 def read_frames(path: Path, n: int) -> list[np.ndarray]:

@@ -77,6 +77,7 @@ class DetectConfig:
     merge_iou: Annotated[float, Range(0, 1, lo_open=True)] = 0.5  # boxes from tiles/ROIs overlapping more are one person
     merge_cover: Annotated[float, Range(0, 1, lo_open=True)] = 1.0  # ... or lying this much inside another (1 = off: it merged people crossing)
     new_inside: Annotated[float, Range(0, 1, lo_open=True)] = 0.8  # a newly found box this much inside a followed one is a part of it
+    same_pose: Annotated[float, Range(0, 1)] = 0.5  # two landmark sets closer (median) than this x half the body are one person (1 = off)
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:
@@ -100,7 +101,7 @@ def search_config(cfg: DetectConfig) -> SearchConfig:
     return SearchConfig(tile_fracs=tuple(0.5 ** k for k in range(cfg.tiles)), tile_overlap=cfg.tile_overlap,
                         tiles_every=cfg.tiles_every, track=cfg.track, keep_score=cfg.keep_score,
                         min_score=cfg.conf, nms_iou=cfg.merge_iou, nms_cover=cfg.merge_cover,
-                        new_cover=cfg.new_inside, max_tracks=cfg.max_det)
+                        new_cover=cfg.new_inside, same_pose=cfg.same_pose, max_tracks=cfg.max_det)
 
 
 def start_blazepose(model, cfg: DetectConfig, device: str = "cpu") -> Callable[[list[np.ndarray]], list[np.ndarray]]:

@@ -101,6 +101,22 @@ def inside_share(box: np.ndarray, others: list[np.ndarray]) -> float:
     return best
 
 
+def same_person_once(found: list[tuple], same_pose: float) -> list[tuple]:
+    """Drop landmark results that repeat a better one: two ROIs on one person give nearly the same 33
+    landmarks (median distance < same_pose x the body's half-height), while two people, even crossing
+    with overlapping boxes, do not. Items: (box, score, roi, (33, 2) landmarks or None); those without
+    landmarks pass through."""
+    kept: list[tuple] = []
+    for i in np.argsort([-f[1] for f in found], kind="stable"):
+        f = found[i]
+        if f[3] is not None:
+            half = 0.5 * max(f[0][3] - f[0][1], f[0][2] - f[0][0])
+            if any(g[3] is not None and np.median(np.linalg.norm(f[3] - g[3], axis=1)) < same_pose * half for g in kept):
+                continue
+        kept.append(f)
+    return kept
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """What `PersonSearch` runs per frame (all sizes relative to the frame, scores are probabilities)."""
@@ -110,6 +126,7 @@ class SearchConfig:
     track: bool = False                  # carry ROIs to the next frame and run the landmark model there
     verify: bool = True                  # with track: a newly detected person's box comes from the landmark model
     new_cover: float = 1.0               # with verify: a new box this much inside a bigger followed one is dropped
+    same_pose: float = 1.0               # landmark sets closer than this x half the body size are one person (1 = off)
     keep_score: float = 0.5              # landmark pose flag needed to keep following a person
     min_score: float = 0.5               # detector score
     nms_iou: float = 0.3                 # boxes of one person from several tiles/ROIs overlap more than this
@@ -138,7 +155,7 @@ class PersonSearch:
             for d in self.model.detect(rgb, roi):
                 if d.score >= self.cfg.min_score:
                     found.append((body_box(d.keypoints[0], d.keypoints[1]), d.score,
-                                  roi_from_alignment(d.keypoints[0], d.keypoints[1])))
+                                  roi_from_alignment(d.keypoints[0], d.keypoints[1]), None))
         if self.cfg.track and self.cfg.verify:
             # a new person (no followed box takes it) gets the landmark model's box now: the detector's
             # box of a person cut by a tile edge or half hidden is often a part of the body, which a
@@ -150,6 +167,8 @@ class PersonSearch:
             # boxes are never merged this way (people crossing each other stay two)
             inside = [inside_share(f[0], [g[0] for g in followed]) if f else 1.0 for f in new]
             found = followed + [f for f, c in zip(new, inside) if f and c <= self.cfg.new_cover]
+        if self.cfg.same_pose < 1:
+            found = same_person_once(found, self.cfg.same_pose)
         if not found:
             self.rois = []
             return np.zeros((0, 5), np.float32)
@@ -157,14 +176,15 @@ class PersonSearch:
         self.rois = [found[i][2] for i in keep[: self.cfg.max_tracks]]
         return np.array([[*found[i][0], found[i][1]] for i in keep], np.float32).reshape(-1, 5)
 
-    def _follow(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float, Roi] | None:
-        """The landmark model on `roi`: (box, pose flag, next frame's ROI), or None below keep_score."""
+    def _follow(self, rgb: np.ndarray, roi: Roi) -> tuple | None:
+        """The landmark model on `roi`: (box, pose flag, next frame's ROI, (33, 2) landmarks px), or None
+        below keep_score."""
         lm = self.model.landmarks(rgb, roi)
         if lm.pose_score < self.cfg.keep_score:
             return None
-        return body_box(lm.image[33, :2], lm.image[34, :2]), lm.pose_score, lm.next_roi()
+        return body_box(lm.image[33, :2], lm.image[34, :2]), lm.pose_score, lm.next_roi(), lm.image[:33, :2]
 
-    def _merge(self, found: list[tuple[np.ndarray, float, Roi]]) -> np.ndarray:
+    def _merge(self, found: list[tuple]) -> np.ndarray:
         """Indices into `found` left by NMS, best first."""
         if not found:
             return np.zeros(0, np.int64)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from video2mesh.models.runners.blazepose import DETECTOR_SIZE, crop
-from video2mesh.models.runners.person_search import PersonSearch, SearchConfig, body_box, inside_share, nms, tile_rois
+from video2mesh.models.runners.person_search import PersonSearch, SearchConfig, body_box, inside_share, nms, same_person_once, tile_rois
 
 
 @pytest.mark.parametrize("w,h,fracs", [(1280, 720, (1.0, 0.5)), (640, 360, (0.6,)), (360, 640, (1.0,))])
@@ -92,6 +92,17 @@ def test_inside_share_counts_only_bigger_boxes():
     assert inside_share(legs, [body]) == pytest.approx(0.8)
     assert inside_share(body, [legs]) == 0.0             # a smaller box never swallows a bigger one
     assert inside_share(legs, []) == 0.0
+
+
+def test_same_person_once_merges_near_landmark_sets_only():
+    pts = np.random.default_rng(0).uniform(0, 200, (33, 2))
+    box = np.array([0, 0, 100, 200.0])                   # half-size 100 px
+    item = lambda shift, score: (box + [shift, 0, shift, 0], score, None, pts + [shift, 0])  # noqa: E731
+    # 40 px apart < 0.5 x 100: one person, the better score stays; 60 px apart: two people
+    assert [f[1] for f in same_person_once([item(0, 0.9), item(40, 0.95)], 0.5)] == [0.95]
+    assert [f[1] for f in same_person_once([item(0, 0.9), item(60, 0.95)], 0.5)] == [0.95, 0.9]
+    no_landmarks = (box, 0.99, None, None)                # detector boxes pass through untouched
+    assert len(same_person_once([item(0, 0.9), no_landmarks], 0.5)) == 2
 
 
 def test_body_box_of_an_upright_body():
