@@ -77,7 +77,7 @@ class DetectConfig:
     merge_iou: Annotated[float, Range(0, 1, lo_open=True)] = 0.5  # boxes from tiles/ROIs overlapping more are one person
     merge_cover: Annotated[float, Range(0, 1, lo_open=True)] = 1.0  # ... or lying this much inside another (1 = off: it merged people crossing)
     new_inside: Annotated[float, Range(0, 1, lo_open=True)] = 0.8  # a newly found box this much inside a followed one is a part of it
-    same_pose: Annotated[float, Range(0, 1)] = 0.5  # two landmark sets closer (median) than this x half the body are one person (1 = off)
+    same_pose: Annotated[float, Range(0, 1)] = 0.3  # two landmark sets closer (median) than this x half the body are one person (1 = off)
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:
