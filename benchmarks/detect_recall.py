@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, cfg in chosen.items():
             dets, fps = run_variant(model, cfg, frames)
             all_present = score(dets, gt["bbox"], gt["present"], a.min_px)
-            rows.append({"clip": clip.name[:60], "variant": name, "frames": len(frames), "fps": fps,
+            rows.append({"clip": clip.name, "variant": name, "frames": len(frames), "fps": fps,
                          **score(dets, gt["bbox"], gt["present"], a.min_px, shown, a.min_shown),
                          "recall_all_present": all_present["recall"],
                          "person_frames_all_present": all_present["visible_person_frames"]})
