@@ -11,6 +11,11 @@ often missed. Two remedies, both with the same Apache-2.0 networks:
   person is kept while its pose flag stays >= `keep_score`. This follows people whose face the
   detector cannot see (turned away, partly occluded) once they have been found once.
 
+One person found several ways (whole frame, tiles, ROIs) must give one box: boxes merge by IoU; a newly
+detected person's box comes from the landmark model (`verify`), a new box inside a followed one is a
+part of it (`new_cover`), and two landmark sets that nearly coincide are one person (`same_pose`),
+which, unlike box overlap, keeps two people crossing apart.
+
 `PersonSearch` holds the ROIs of one sequence of consecutive frames; a new one starts empty (a stage
 chunk starts one, so every chunk gives the same boxes whether run alone or after another).
 """
