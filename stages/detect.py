@@ -1,10 +1,14 @@
 """detect: people boxes per frame, chunked and resumable.
 
 Backends: `yolo` (ultralytics YOLO, person class; the learned SMPL path's detector) and `blazepose`
-(MediaPipe's BlazePose person detector through LiteRT: Apache-2.0 weights that `v2m models
-setup-default` takes from a PyPI wheel, so the licence-free path needs no download beyond the
-package registries). BlazePose finds a person by the face and two alignment points (hip centre and
-a point on the circle around the whole body); the box is the body's extent along that axis.
+(MediaPipe's BlazePose networks through LiteRT: Apache-2.0 weights that `v2m models setup-default`
+takes from a PyPI wheel, so the licence-free path needs no download beyond the package registries).
+BlazePose's detector finds a person by the face and two alignment points (hip centre and a point on
+the circle around the whole body); the box is the body's extent along that axis. On its own it sees
+the frame as 224 x 224 and misses small people and people turned away, so the backend also runs it
+on overlapping tiles and follows each person found with the landmark model on the ROI carried from
+the previous frame (models/runners/person_search.py; recall and cost in docs/detection.md). ROIs
+restart at each chunk, so a resumed chunk gives the same boxes.
 
 Association into tracks is a separate, cheap stage (`tracks`) over these stored detections, so a
 tracker setting can change without running the detector again.
@@ -19,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from video2mesh.models.runners.person_search import PersonSearch, SearchConfig
 from video2mesh.pipeline.artifacts import Artifact
 from video2mesh.pipeline.assets import Asset
 from video2mesh.pipeline.config import Range
@@ -63,6 +68,16 @@ class DetectConfig:
     max_det: Annotated[int, Range(1, 10000)] = 50
     half: bool = False         # fp16 on CUDA only
     chunk_frames: Annotated[int, Range(1, 65536)] = 256
+    # blazepose backend only (docs/detection.md measured these choices):
+    tiles: Annotated[int, Range(0, 4)] = 2        # tile scales besides the whole frame: side min(H, W) / 2^k, k < tiles
+    tile_overlap: Annotated[float, Range(0, 0.9)] = 0.25  # neighbouring tiles share this much of a side
+    tiles_every: Annotated[int, Range(1, 1000)] = 4      # tiles on every k-th frame of a chunk (tracking fills in)
+    track: bool = True         # follow found people with the landmark model on the last frame's ROI (MediaPipe video mode)
+    keep_score: Annotated[float, Range(0, 1)] = 0.5   # landmark pose flag needed to keep following a person
+    merge_iou: Annotated[float, Range(0, 1, lo_open=True)] = 0.5  # boxes from tiles/ROIs overlapping more are one person
+    merge_cover: Annotated[float, Range(0, 1, lo_open=True)] = 1.0  # ... or lying this much inside another (1 = off: it merged people crossing)
+    new_inside: Annotated[float, Range(0, 1, lo_open=True)] = 0.8  # a newly found box this much inside a followed one is a part of it
+    same_pose: Annotated[float, Range(0, 1)] = 0.3  # two landmark sets closer (median) than this x half the body are one person (1 = off)
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:
@@ -81,32 +96,25 @@ def load_detector(path, device: str):
     return model
 
 
-def body_box(hip: np.ndarray, circle: np.ndarray, half_width: float = 0.5) -> np.ndarray:
-    """Whole-body box [x1, y1, x2, y2] from BlazePose's alignment points (pixels).
-
-    `hip` is the hip centre and `circle` a point at distance r on the body's axis, so the body spans
-    hip +- r along the axis and +- half_width * r across it; the box is that rectangle's extent.
-    """
-    axis = circle - hip
-    r = float(np.hypot(*axis))
-    if r == 0:
-        return np.array([hip[0], hip[1], hip[0], hip[1]], np.float32)
-    u = axis / r
-    v = np.array([-u[1], u[0]])
-    corners = np.array([hip + a * r * u + b * half_width * r * v for a in (-1, 1) for b in (-1, 1)])
-    return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+def search_config(cfg: DetectConfig) -> SearchConfig:
+    """The blazepose backend's person search from the stage settings (tile k has side min(H, W) / 2^k)."""
+    return SearchConfig(tile_fracs=tuple(0.5 ** k for k in range(cfg.tiles)), tile_overlap=cfg.tile_overlap,
+                        tiles_every=cfg.tiles_every, track=cfg.track, keep_score=cfg.keep_score,
+                        min_score=cfg.conf, nms_iou=cfg.merge_iou, nms_cover=cfg.merge_cover,
+                        new_cover=cfg.new_inside, same_pose=cfg.same_pose, max_tracks=cfg.max_det)
 
 
-def detect_blazepose(model, frames: list[np.ndarray], cfg: DetectConfig, device: str = "cpu") -> list[np.ndarray]:
-    """Person boxes from the BlazePose detector for BGR frames: (K, 5) arrays [x1, y1, x2, y2, score]."""
+def start_blazepose(model, cfg: DetectConfig, device: str = "cpu") -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """A detector over consecutive BGR frames (it carries ROIs from frame to frame when cfg.track):
+    each call maps a list of frames to (K, 5) arrays [x1, y1, x2, y2, score]."""
     import cv2
 
-    out = []
-    for frame in frames:
-        dets = model.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-        rows = [np.append(body_box(d.keypoints[0], d.keypoints[1]), d.score) for d in dets if d.score >= cfg.conf]
-        out.append(np.array(rows[: cfg.max_det], np.float32).reshape(-1, 5))
-    return out
+    search = PersonSearch(model, search_config(cfg))
+
+    def detect(frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [search(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))[: cfg.max_det] for f in frames]
+
+    return detect
 
 
 def detect_yolo(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
@@ -148,22 +156,25 @@ def _load_blazepose(ctx: Context):
 
 @dataclass(frozen=True)
 class Backend:
-    """A detector: the weight files it reads, how to load it (once per run), how it finds people."""
+    """A detector: the weight files it reads, how to load it (once per run), and `start`: a detector
+    for one run of consecutive frames (a chunk), called on batches of BGR frames in order."""
 
     assets: tuple[str, ...]
     load: Callable[[Context], Any]
-    detect: Callable[[Any, list[np.ndarray], DetectConfig, str], list[np.ndarray]]
+    start: Callable[[Any, DetectConfig, str], Callable[[list[np.ndarray]], list[np.ndarray]]]
 
 
 BACKENDS = {
-    "yolo": Backend(("yolo",), lambda ctx: load_detector(ctx.weight("yolo"), ctx.device), detect_yolo),
-    "blazepose": Backend(("blazepose_detector", "blazepose_landmark"), _load_blazepose, detect_blazepose),
+    "yolo": Backend(("yolo",), lambda ctx: load_detector(ctx.weight("yolo"), ctx.device),
+                    lambda model, cfg, device: lambda frames: detect_yolo(model, frames, cfg, device)),
+    "blazepose": Backend(("blazepose_detector", "blazepose_landmark"), _load_blazepose, start_blazepose),
 }
 
 
 def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
-    """Person boxes for a batch of BGR frames from `cfg.backend`: a list of (K, 5) arrays [x1, y1, x2, y2, score]."""
-    return BACKENDS[cfg.backend].detect(model, frames, cfg, device)
+    """Person boxes for consecutive BGR frames from `cfg.backend` (a fresh start: no ROIs carried in):
+    a list of (K, 5) arrays [x1, y1, x2, y2, score]."""
+    return BACKENDS[cfg.backend].start(model, cfg, device)(frames)
 
 
 def assets(cfg: DetectConfig) -> tuple[str, ...]:
@@ -176,12 +187,15 @@ def plan(ctx: Context, cfg: DetectConfig) -> list[Chunk]:
 
 def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     model = ctx.memo(cfg.backend, lambda: BACKENDS[cfg.backend].load(ctx))
+    # one start per chunk: ROIs carried between frames restart at each chunk, so a chunk's boxes do
+    # not depend on whether the chunk before it ran in this process (resume gives the same result)
+    detect = BACKENDS[cfg.backend].start(model, cfg, ctx.device)
     rows: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     ids: list[int] = []
 
     def flush() -> None:
-        for idx, boxes in zip(ids, detect_frames(model, batch, cfg, ctx.device)):
+        for idx, boxes in zip(ids, detect(batch)):
             if len(boxes):
                 rows.append(np.concatenate([np.full((len(boxes), 1), idx, np.float64), boxes], 1))
         ctx.advance(len(batch))
@@ -204,6 +218,6 @@ def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     })
 
 
-STAGE = Stage(name="detect", version=1, config=DetectConfig, output=DETECTIONS, compute=compute,
+STAGE = Stage(name="detect", version=2, config=DetectConfig, output=DETECTIONS, compute=compute,
               inputs=("probe",), assets=assets, plan=plan,
               doc="person boxes per frame (YOLO, or BlazePose on the licence-free path)")

@@ -1,0 +1,196 @@
+"""Finding every person in a frame with BlazePose's networks: tiles, NMS, and ROIs carried between frames.
+
+BlazePose's detector sees a 224 x 224 letterboxed square and finds a person by the face, so on a whole
+1280 x 720 frame a 120 px person is ~20 px tall at its input and people seen from the side or back are
+often missed. Two remedies, both with the same Apache-2.0 networks:
+
+- tiles: the detector also runs on overlapping squares of side `tile_frac * min(H, W)` (one or more
+  scales), each mapped back to image pixels exactly (`Roi.crop_to_image`), then merged by NMS;
+- tracking ROIs (MediaPipe's own video mode): a person found in frame t gives a rotated ROI for
+  frame t + 1 (from the landmark model's two alignment points); the landmark model runs there and the
+  person is kept while its pose flag stays >= `keep_score`. This follows people whose face the
+  detector cannot see (turned away, partly occluded) once they have been found once.
+
+One person found several ways (whole frame, tiles, ROIs) must give one box: boxes merge by IoU; a newly
+detected person's box comes from the landmark model (`verify`), a new box inside a followed one is a
+part of it (`new_cover`), and two landmark sets that nearly coincide are one person (`same_pose`),
+which, unlike box overlap, keeps two people crossing apart.
+
+`PersonSearch` holds the ROIs of one sequence of consecutive frames; a new one starts empty (a stage
+chunk starts one, so every chunk gives the same boxes whether run alone or after another).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .blazepose import BlazePose, Roi, roi_from_alignment
+
+
+def tile_rois(width: int, height: int, tile_fracs: tuple[float, ...], overlap: float) -> list[Roi]:
+    """Upright square tiles covering a width x height image at each scale, neighbours overlapping by
+    `overlap` of the side; the first and last tile of a row/column touch the image border.
+
+    tile_fracs: tile side as a fraction of min(width, height); a fraction >= 1 (or a tile that would
+    cover the whole frame) gives no tiles: the full-frame pass already covers it. 1.0 on a 16:9 frame
+    gives two squares of the frame's height.
+    """
+    out = []
+    for frac in tile_fracs:
+        side = frac * min(width, height)
+        if side >= max(width, height):
+            continue
+        step = side * (1 - overlap)
+        xs = _positions(width, side, step)
+        ys = _positions(height, side, step)
+        out += [Roi(x + side / 2, y + side / 2, side, 0.0) for y in ys for x in xs]
+    return out
+
+
+def _positions(length: float, side: float, step: float) -> np.ndarray:
+    """Left edges of tiles of `side` covering [0, length] with stride <= step, ends on the borders."""
+    if side >= length:
+        return np.array([(length - side) / 2])
+    n = int(np.ceil((length - side) / step)) + 1
+    return np.linspace(0, length - side, n)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, cover: float = 1.0) -> np.ndarray:
+    """Greedy non-max suppression: indices of the kept boxes, best score first.
+
+    boxes (N, 4) x1, y1, x2, y2 pixels; scores (N,); a box is dropped when its IoU with a kept,
+    better-scoring box is > iou (the convention of torchvision.ops.nms), or when their intersection
+    covers > `cover` of the smaller of the two (nested boxes; 1.0 = off).
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    keep = []
+    while len(order):
+        i, rest = order[0], order[1:]
+        keep.append(int(i))
+        lo = np.maximum(boxes[i, :2], boxes[rest, :2])
+        hi = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.clip(hi - lo, 0, None).prod(-1)
+        ov = inter / np.maximum(area[i] + area[rest] - inter, 1e-12)
+        nested = inter / np.maximum(np.minimum(area[i], area[rest]), 1e-12)
+        order = rest[(ov <= iou) & (nested <= cover)]
+    return np.array(keep, np.int64)
+
+
+def body_box(hip: np.ndarray, circle: np.ndarray, half_width: float = 0.5) -> np.ndarray:
+    """Whole-body box [x1, y1, x2, y2] from BlazePose's alignment points (pixels).
+
+    `hip` is the hip centre and `circle` a point at distance r on the body's axis, so the body spans
+    hip +- r along the axis and +- half_width * r across it; the box is that rectangle's extent.
+    """
+    axis = np.asarray(circle, np.float64) - hip
+    r = float(np.hypot(*axis))
+    if r == 0:
+        return np.array([hip[0], hip[1], hip[0], hip[1]], np.float32)
+    u = axis / r
+    v = np.array([-u[1], u[0]])
+    corners = np.array([hip + a * r * u + b * half_width * r * v for a in (-1, 1) for b in (-1, 1)])
+    return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+
+
+def inside_share(box: np.ndarray, others: list[np.ndarray]) -> float:
+    """The largest share of `box` (4,) covered by one of the bigger boxes `others` (0 if none)."""
+    area = lambda b: max(b[2] - b[0], 0) * max(b[3] - b[1], 0)  # noqa: E731
+    best = 0.0
+    for o in others:
+        if area(o) >= area(box) > 0:
+            inter = max(min(box[2], o[2]) - max(box[0], o[0]), 0) * max(min(box[3], o[3]) - max(box[1], o[1]), 0)
+            best = max(best, inter / area(box))
+    return best
+
+
+def same_person_once(found: list[tuple], same_pose: float) -> list[tuple]:
+    """Drop landmark results that repeat a better one: two ROIs on one person give nearly the same 33
+    landmarks (median distance < same_pose x the body's half-height), while two people, even crossing
+    with overlapping boxes, do not. Items: (box, score, roi, (33, 2) landmarks or None); those without
+    landmarks pass through."""
+    kept: list[tuple] = []
+    for i in np.argsort([-f[1] for f in found], kind="stable"):
+        f = found[i]
+        if f[3] is not None:
+            half = 0.5 * max(f[0][3] - f[0][1], f[0][2] - f[0][0])
+            if any(g[3] is not None and np.median(np.linalg.norm(f[3] - g[3], axis=1)) < same_pose * half for g in kept):
+                continue
+        kept.append(f)
+    return kept
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What `PersonSearch` runs per frame (all sizes relative to the frame, scores are probabilities)."""
+
+    tile_fracs: tuple[float, ...] = ()   # tile sides / min(H, W); () = whole frame only (the old behaviour)
+    tile_overlap: float = 0.25
+    track: bool = False                  # carry ROIs to the next frame and run the landmark model there
+    verify: bool = True                  # with track: a newly detected person's box comes from the landmark model
+    new_cover: float = 1.0               # with verify: a new box this much inside a bigger followed one is dropped
+    same_pose: float = 1.0               # landmark sets closer than this x half the body size are one person (1 = off)
+    keep_score: float = 0.5              # landmark pose flag needed to keep following a person
+    min_score: float = 0.5               # detector score
+    nms_iou: float = 0.3                 # boxes of one person from several tiles/ROIs overlap more than this
+    nms_cover: float = 1.0               # or one lies inside the other by more than this share (1.0 = off)
+    max_tracks: int = 20                 # ROIs followed per frame (cost is ~one landmark run each)
+    tiles_every: int = 1                 # run the tiles on every k-th frame only (whole frame: every frame)
+
+
+@dataclass
+class PersonSearch:
+    """People boxes frame after frame; holds the ROIs carried from the previous frame."""
+
+    model: BlazePose
+    cfg: SearchConfig
+    rois: list[Roi] = field(default_factory=list)
+    frame: int = 0                       # frames seen by this search (the tile schedule counts from 0)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """(K, 5) [x1, y1, x2, y2, score] image pixels for one (H, W, 3) uint8 RGB frame, best first."""
+        h, w = rgb.shape[:2]
+        found = [f for f in (self._follow(rgb, roi) for roi in self.rois) if f] if self.cfg.track else []
+        n_followed = len(found)
+        every = self.frame % self.cfg.tiles_every == 0
+        self.frame += 1
+        for roi in [None, *(tile_rois(w, h, self.cfg.tile_fracs, self.cfg.tile_overlap) if every else [])]:
+            for d in self.model.detect(rgb, roi):
+                if d.score >= self.cfg.min_score:
+                    found.append((body_box(d.keypoints[0], d.keypoints[1]), d.score,
+                                  roi_from_alignment(d.keypoints[0], d.keypoints[1]), None))
+        if self.cfg.track and self.cfg.verify:
+            # a new person (no followed box takes it) gets the landmark model's box now: the detector's
+            # box of a person cut by a tile edge or half hidden is often a part of the body, which a
+            # plain NMS keeps beside the whole-body box of the same person
+            keep = self._merge(found)
+            followed = [found[i] for i in keep if i < n_followed]
+            new = [self._follow(rgb, found[i][2]) for i in keep if i >= n_followed]
+            # a new box lying inside a followed one is a part of that person found again; two followed
+            # boxes are never merged this way (people crossing each other stay two)
+            inside = [inside_share(f[0], [g[0] for g in followed]) if f else 1.0 for f in new]
+            found = followed + [f for f, c in zip(new, inside) if f and c <= self.cfg.new_cover]
+        if self.cfg.same_pose < 1:
+            found = same_person_once(found, self.cfg.same_pose)
+        if not found:
+            self.rois = []
+            return np.zeros((0, 5), np.float32)
+        keep = self._merge(found)
+        self.rois = [found[i][2] for i in keep[: self.cfg.max_tracks]]
+        return np.array([[*found[i][0], found[i][1]] for i in keep], np.float32).reshape(-1, 5)
+
+    def _follow(self, rgb: np.ndarray, roi: Roi) -> tuple | None:
+        """The landmark model on `roi`: (box, pose flag, next frame's ROI, (33, 2) landmarks px), or None
+        below keep_score."""
+        lm = self.model.landmarks(rgb, roi)
+        if lm.pose_score < self.cfg.keep_score:
+            return None
+        return body_box(lm.image[33, :2], lm.image[34, :2]), lm.pose_score, lm.next_roi(), lm.image[:33, :2]
+
+    def _merge(self, found: list[tuple]) -> np.ndarray:
+        """Indices into `found` left by NMS, best first."""
+        if not found:
+            return np.zeros(0, np.int64)
+        return nms(np.stack([f[0] for f in found]), np.array([f[1] for f in found]), self.cfg.nms_iou, self.cfg.nms_cover)

@@ -1,0 +1,159 @@
+"""Person search (tiles, NMS, ROIs between frames): geometry against closed forms and OpenCV/torchvision,
+and the real BlazePose networks on a composed image with people at several scales."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from video2mesh.models.runners.blazepose import DETECTOR_SIZE, crop
+from video2mesh.models.runners.person_search import PersonSearch, SearchConfig, body_box, inside_share, nms, same_person_once, tile_rois
+
+
+@pytest.mark.parametrize("w,h,fracs", [(1280, 720, (1.0, 0.5)), (640, 360, (0.6,)), (360, 640, (1.0,))])
+def test_tiles_cover_the_frame_and_touch_its_borders(w, h, fracs):
+    rois = tile_rois(w, h, fracs, overlap=0.25)
+    for frac in fracs:
+        side = frac * min(w, h)
+        tiles = [r for r in rois if np.isclose(r.size, side)]
+        x1 = np.array([r.cx - side / 2 for r in tiles])
+        y1 = np.array([r.cy - side / 2 for r in tiles])
+        assert x1.min() == pytest.approx(0) and (x1 + side).max() == pytest.approx(w)
+        assert y1.min() == pytest.approx(0) and (y1 + side).max() == pytest.approx(h)
+        xs, ys = np.unique(x1.round(6)), np.unique(y1.round(6))
+        # neighbours overlap by at least the asked share of a side, so no gap
+        assert np.all(np.diff(xs) <= side * 0.75 + 1e-6) and np.all(np.diff(ys) <= side * 0.75 + 1e-6)
+        assert len(tiles) == len(xs) * len(ys)
+    assert tile_rois(w, h, (max(w, h) / min(w, h) + 0.01,), 0.25) == []  # bigger than the frame: nothing
+
+
+def test_a_box_in_tile_coordinates_maps_back_exactly():
+    """A white rectangle drawn in the image, cropped through a tile (OpenCV warp), found in the crop and
+    mapped back with the tile's affine map: the image rectangle again (to the crop's pixel size)."""
+    w, h = 1280, 720
+    img = np.zeros((h, w, 3), np.uint8)
+    x1, y1, x2, y2 = 700, 200, 820, 330
+    img[y1:y2, x1:x2] = 255
+    tile = next(r for r in tile_rois(w, h, (0.5,), 0.25) if r.cx - r.size / 2 <= x1 and x2 <= r.cx + r.size / 2
+                and r.cy - r.size / 2 <= y1 and y2 <= r.cy + r.size / 2)
+    c = crop(img, tile, DETECTOR_SIZE)[..., 0] > 127
+    vs, us = np.nonzero(c)
+    box_crop = np.array([[us.min(), vs.min()], [us.max() + 1, vs.max() + 1]], float)
+    m = tile.crop_to_image(DETECTOR_SIZE)
+    back = box_crop @ m[:, :2].T + m[:, 2]
+    px = tile.size / DETECTOR_SIZE
+    assert np.allclose(back, [[x1, y1], [x2, y2]], atol=px)
+    # closed form of an upright tile: x = left + u * side / 224
+    assert np.allclose(m, [[px, 0, tile.cx - tile.size / 2], [0, px, tile.cy - tile.size / 2]])
+
+
+def test_nms_matches_torchvision():
+    torch = pytest.importorskip("torch")
+    ops = pytest.importorskip("torchvision.ops")
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 500, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(20, 200, (300, 2))], 1)
+    scores = rng.uniform(0, 1, 300)
+    for iou in (0.3, 0.5, 0.7):
+        ref = ops.nms(torch.tensor(boxes), torch.tensor(scores), iou).numpy()
+        assert np.array_equal(nms(boxes, scores, iou), ref)
+
+
+def test_nms_drops_nested_boxes_by_cover():
+    """Nested-box suppression against a plain double loop over pairs (a second implementation)."""
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 300, (80, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(10, 150, (80, 2))], 1)
+    scores = rng.uniform(0, 1, 80)
+
+    def reference(iou, cover):
+        kept = []
+        for i in np.argsort(-scores, kind="stable"):
+            def overlaps(j):
+                w = max(0.0, min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]))
+                h = max(0.0, min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]))
+                a = [(b[2] - b[0]) * (b[3] - b[1]) for b in (boxes[i], boxes[j])]
+                return w * h / (a[0] + a[1] - w * h) > iou or w * h / min(a) > cover
+            if not any(overlaps(j) for j in kept):
+                kept.append(int(i))
+        return kept
+
+    for iou, cover in ((0.5, 0.9), (0.3, 0.7), (0.7, 1.0)):
+        assert nms(boxes, scores, iou, cover).tolist() == reference(iou, cover)
+    # a small box inside a big one: IoU 0.25 (kept by IoU alone), cover 1 (dropped as nested)
+    nested = np.array([[0, 0, 100, 100], [25, 25, 75, 75]], float)
+    assert nms(nested, np.array([0.9, 0.8]), 0.5).tolist() == [0, 1]
+    assert nms(nested, np.array([0.9, 0.8]), 0.5, 0.9).tolist() == [0]
+
+
+def test_inside_share_counts_only_bigger_boxes():
+    legs = np.array([10, 50, 30, 100.0])                 # 20 x 50
+    body = np.array([0, 0, 40, 90.0])                    # covers legs' y 50..90 fully in x: 40/50 of it
+    assert inside_share(legs, [body]) == pytest.approx(0.8)
+    assert inside_share(body, [legs]) == 0.0             # a smaller box never swallows a bigger one
+    assert inside_share(legs, []) == 0.0
+
+
+def test_same_person_once_merges_near_landmark_sets_only():
+    pts = np.random.default_rng(0).uniform(0, 200, (33, 2))
+    box = np.array([0, 0, 100, 200.0])                   # half-size 100 px
+    item = lambda shift, score: (box + [shift, 0, shift, 0], score, None, pts + [shift, 0])  # noqa: E731
+    # 40 px apart < 0.5 x 100: one person, the better score stays; 60 px apart: two people
+    assert [f[1] for f in same_person_once([item(0, 0.9), item(40, 0.95)], 0.5)] == [0.95]
+    assert [f[1] for f in same_person_once([item(0, 0.9), item(60, 0.95)], 0.5)] == [0.95, 0.9]
+    no_landmarks = (box, 0.99, None, None)                # detector boxes pass through untouched
+    assert len(same_person_once([item(0, 0.9), no_landmarks], 0.5)) == 2
+
+
+def test_body_box_of_an_upright_body():
+    # hip at (100, 200), circle point r = 80 straight up: body 160 tall, 80 wide
+    assert np.allclose(body_box(np.array([100.0, 200.0]), np.array([100.0, 120.0])), [60, 120, 140, 280])
+
+
+def _people_at_scales(shared_data, net, heights=(130, 200, 520)) -> tuple[np.ndarray, np.ndarray]:
+    """A 1280 x 720 RGB frame with the single-person demo's person (found by the detector on its own
+    frame) pasted at several heights (px) on grey, and the pasted boxes (K, 4)."""
+    cap = cv2.VideoCapture(str(shared_data / "videos" / "mmhuman3d_single_person_demo.mp4"))
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    d = net.detect(rgb)[0]
+    x1, y1, x2, y2 = np.clip(body_box(d.keypoints[0], d.keypoints[1]), 0, [rgb.shape[1], rgb.shape[0]] * 2).astype(int)
+    person = rgb[y1:y2, x1:x2]
+    canvas = np.full((720, 1280, 3), 110, np.uint8)
+    boxes = []
+    for h, (cx, top) in zip(heights, ((150, 400), (450, 300), (900, 100))):
+        s = h / person.shape[0]
+        p = cv2.resize(person, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        x = cx - p.shape[1] // 2
+        canvas[top:top + p.shape[0], x:x + p.shape[1]] = p
+        boxes.append([x, top, x + p.shape[1], top + p.shape[0]])
+    return canvas, np.array(boxes, float)
+
+
+def _found(dets: np.ndarray, boxes: np.ndarray) -> list[bool]:
+    """Per pasted box: a detection covers >= half of it and is not > 3x its area."""
+    from video2mesh.benchmarks.accuracy.score import box_iou
+
+    if not len(dets):
+        return [False] * len(boxes)
+    cover = box_iou(boxes, dets[:, :4], over_min=True)
+    ratio = ((dets[:, 2] - dets[:, 0]) * (dets[:, 3] - dets[:, 1]))[None] / (
+        (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[:, None]
+    return list(((cover >= 0.5) & (ratio < 3)).any(1))
+
+
+def test_tiles_find_small_people_the_whole_frame_misses(shared_data):
+    from tests.stages.licence_free_helpers import blazepose_registry
+    from video2mesh.models.runners.blazepose import BlazePose
+    from video2mesh.stages.detect import DetectConfig, search_config
+
+    reg = blazepose_registry()
+    net = BlazePose(reg.resolve("blazepose_detector"), reg.resolve("blazepose_landmark"))
+    frame, boxes = _people_at_scales(shared_data, net)
+    before = PersonSearch(net, SearchConfig())(frame)
+    after = PersonSearch(net, search_config(DetectConfig(backend="blazepose")))(frame)
+    assert _found(before, boxes) == [False, False, True]   # the old backend: only the 520 px person
+    assert _found(after, boxes) == [True, True, True]
+    assert len(after) == 3                                   # one box per person after the merge
