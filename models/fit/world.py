@@ -59,6 +59,9 @@ class WorldConfig:
     plant: bool = True
     plant_smooth_frames: float = 2.0  # Gaussian sigma of the root's planting correction (frames)
     leg_ik: bool = True               # the legs take what the root cannot (double support): models.fit.leg_ik
+    foot_lock: bool = True            # a contact foot keeps one world rotation (its segment's mean) with the IK:
+    #                                   the fit's foot jitter (1 deg ~ 3.5 mm at the toes) would slide its points
+    lock_fade_frames: int = 3         # frames over which the lock blends in before and out after a contact
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class WorldTrack:
     up_ref: np.ndarray     # (3,) gravity-up in the first camera's axes
     static: np.ndarray     # (T,) camera stillness weight in [0, 1]
     foot_shift: np.ndarray  # (T, 2, 3) camera axes: how far each foot must still move (leg IK), metres
+    foot_turn: np.ndarray | None = None   # (T, 2, 3, 3) camera axes: rotation applied to each foot about its ankle
 
 
 def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float,
@@ -253,6 +257,30 @@ def plant(root: np.ndarray, mid_rel: np.ndarray, low_rel: np.ndarray, contact: n
     return out, shift
 
 
+def mean_rotation(r: np.ndarray) -> np.ndarray:
+    """Chordal L2 mean of rotations r (N, 3, 3): the rotation nearest (Frobenius) to their average."""
+    u, _, vt = np.linalg.svd(r.mean(0))
+    return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
+
+
+def foot_lock(rot: np.ndarray, contact: np.ndarray, fade_frames: int) -> np.ndarray:
+    """(T, 2, 3, 3) turns D with D_t rot_t = the foot's locked rotation: in each contact segment the
+    segment's mean rotation (a planted foot does not turn), blended in over `fade_frames` before and out
+    after (D^w by a fraction w of its angle). rot (T, 2, 3, 3) foot rotations in fixed (reference) axes."""
+    n = len(rot)
+    turn = np.tile(np.eye(3), (n, 2, 1, 1))
+    for f in range(2):
+        for a, b in _segments(contact[:, f]):
+            lock = mean_rotation(rot[a:b, f])
+            turn[a:b, f] = lock @ np.swapaxes(rot[a:b, f], 1, 2)
+            for k in range(1, fade_frames + 1):
+                w = 1.0 - k / (fade_frames + 1)
+                for t in (a - k, b - 1 + k):
+                    if 0 <= t < n and not contact[t, f]:
+                        turn[t, f] = Rotation.from_rotvec(w * Rotation.from_matrix(lock @ rot[t, f].T).as_rotvec()).as_matrix()
+    return turn
+
+
 def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """(3, 3) W with rows x, y = up, z = forward made horizontal; x = y cross z (right-handed)."""
     y = up / np.linalg.norm(up)
@@ -264,11 +292,15 @@ def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
 
 def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarray, cam_rot: np.ndarray,
-                static: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig()) -> WorldTrack:
+                static: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig(),
+                ankle_cam: np.ndarray | None = None, foot_rot_cam: np.ndarray | None = None) -> WorldTrack:
     """World frame of one track (see the module docstring).
 
     root_cam (T, 3), orient_cam (T, 3, 3) rest model -> camera, feet_cam (T, 6, 3) left big toe, small
     toe, heel, right ..., cam_rot (T, 3, 3) first camera's axes -> camera t, static (T,) in [0, 1].
+    With ankle_cam (T, 2, 3) and the foot bones' rotations foot_rot_cam (T, 2, 3, 3) (camera axes) and
+    cfg.foot_lock, contact feet are locked (foot_lock) about their ankles before planting; the turns
+    are returned (foot_turn) for the leg IK.
     """
     n = len(root_cam)
     ct = np.swapaxes(cam_rot, 1, 2)                                        # camera t -> reference
@@ -293,6 +325,12 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
             ((root[:, None] + low_rel) @ up).min(1), 5)))
         height = (root[:, None] + low_rel) @ up - floor_d
     shift = np.zeros((n, 2, 3))
+    turn = None
+    if cfg.plant and cfg.leg_ik and cfg.foot_lock and ankle_cam is not None and foot_rot_cam is not None:
+        turn = foot_lock(np.einsum("tij,tfjk->tfik", ct, foot_rot_cam), contact, cfg.lock_fade_frames)
+        ank = np.einsum("tij,tfj->tfi", ct, ankle_cam - root_cam[:, None])[:, :, None]     # (T, 2, 1, 3)
+        rel = ank + np.einsum("tfij,tfkj->tfki", turn, rel - ank)
+        mid_rel = rel.mean(2)
     if cfg.plant:
         low_idx = (rel @ up).argmin(2)
         low_rel = np.take_along_axis(rel, low_idx[..., None, None], 2)[:, :, 0]
@@ -308,8 +346,10 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     o[1] = floor_d
     a = w @ ct                                                             # (T, 3, 3)
     b = (root - cam_root) @ w.T - o
+    if turn is not None:                                                   # reference -> camera axes
+        turn = np.einsum("tij,tfjk,tlk->tfil", cam_rot, turn, cam_rot)
     return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static,
-                      foot_shift=np.einsum("tij,tfj->tfi", cam_rot, shift))
+                      foot_shift=np.einsum("tij,tfj->tfi", cam_rot, shift), foot_turn=turn)
 
 
 def world_to_camera_gl(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
