@@ -167,8 +167,12 @@ def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tu
     wcfg = WorldConfig(**{f.name: getattr(cfg, f.name) for f in fields(WorldConfig)})
     c, still = camera_rotations(h, ok, k, fps, wcfg)
     i_feet = [list(body.bone_names).index(f"foot.{side}") for side in SIDES]
-    w = solve_world(transl, Rotation.from_rotvec(orient).as_matrix(), rig["feet"], c, still, fps, wcfg,
-                    ankle_cam=rig["heads"][:, i_feet], foot_rot_cam=rig["rotations"][:, i_feet])
+    args = (transl, Rotation.from_rotvec(orient).as_matrix(), rig["feet"])
+    feet_kw = {"ankle_cam": rig["heads"][:, i_feet], "foot_rot_cam": rig["rotations"][:, i_feet]}
+    w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
+    if cfg.floor_homography and ok.any():   # the 1st pass's floor makes the homographies' rotations exact
+        c, _ = camera_rotations(h, ok, k, fps, wcfg, floor_ref=w.up_ref)
+        w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
     out = g.reset_index(drop=True).copy()
     if cfg.frame == "world":
         a, b, floor = w.A, w.b, np.array([0.0, 1.0, 0.0, 0.0])

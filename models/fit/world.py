@@ -30,7 +30,8 @@ from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.sparse.linalg import spsolve
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.maths.camera_motion import chain_rotations, fill_rotations, rotation_from_homography
+from video2mesh.models.maths.camera_motion import (chain_plane_rotations, chain_rotations, fill_rotations,
+                                                   rotation_from_homography)
 
 GRAVITY = 9.81
 MODEL_UP = np.array([0.0, 0.0, 1.0])          # Anny's rest model: z up, facing -y
@@ -58,6 +59,7 @@ class WorldConfig:
     max_flight_s: float = 0.4         # longest gap between contacts treated as ballistic flight
     plant: bool = True
     plant_smooth_frames: float = 2.0  # Gaussian sigma of the root's planting correction (frames)
+    floor_homography: bool = True     # 2nd pass: read H as the floor's (camera_rotations), normal from the 1st
     leg_ik: bool = True               # the legs take what the root cannot (double support): models.fit.leg_ik
     foot_lock: bool = True            # a contact foot keeps one world rotation (its segment's mean) with the IK:
     #                                   the fit's foot jitter (1 deg ~ 3.5 mm at the toes) would slide its points
@@ -78,15 +80,19 @@ class WorldTrack:
 
 
 def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float,
-                     cfg: WorldConfig = WorldConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """Chained camera rotations C (T, 3, 3) and stillness (T,) of per-frame homographies h (T, 3, 3)."""
+                     cfg: WorldConfig = WorldConfig(), floor_ref: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Chained camera rotations C (T, 3, 3) and stillness (T,) of per-frame homographies h (T, 3, 3).
+
+    Without floor_ref each H is read as a pure rotation (the nearest one); with the floor's normal
+    floor_ref (3,) in the first camera's axes, as the floor's homography of a camera that may also
+    travel (chain_plane_rotations): a dolly's parallax is then not mistaken for a turn."""
     r, err = rotation_from_homography(h, k)
     ok = np.asarray(valid, bool) & (err < cfg.max_rotation_err)
     ok[0] = True                                    # frame 0's identity is exact by definition
     r[0] = np.eye(3)
     err = np.where(ok, err, cfg.max_rotation_err)   # no estimate: not evidence of a still camera
     r = fill_rotations(r, ok)
-    c = chain_rotations(r)
+    c = chain_rotations(r) if floor_ref is None else chain_plane_rotations(h, ok, k, floor_ref, r)
     speed = np.degrees(np.linalg.norm(Rotation.from_matrix(r).as_rotvec(), axis=-1)) * fps
     if len(speed) > 1:
         speed[0], err[0] = speed[1], err[1]         # frame 0 has no previous frame, not a still camera
