@@ -17,7 +17,9 @@ Contacts use the lower foot (relative height), the foot's world speed under the 
 (after the first pass) its height above the floor, with hysteresis. The floor is a plane fitted to the
 lowest foot points of contact frames (with the body's mean vertical as a prior normal); gravity is its
 normal. Planting moves the root so that each contact foot stays where it was planted and touches the
-floor. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
+floor; a contact foot is also locked to one rotation (foot_lock), the leg IK doing the rest. The
+camera rotations may be re-read as the floor's homographies once the floor is known (camera_rotations'
+floor_ref): a travelling camera's parallax is then not mistaken for a turn. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
 origin, the body at frame 0 facing +Z, metres. Per frame x_world = A_t x_cam + b_t (A_t rotation).
 """
 from __future__ import annotations
