@@ -96,6 +96,7 @@ class WorldStageConfig(WorldConfig):
     max_flight_s: Annotated[float, Range(0, 10)] = WorldConfig.max_flight_s
     plant_smooth_frames: Annotated[float, Range(0, 1000)] = WorldConfig.plant_smooth_frames
     lock_fade_frames: Annotated[int, Range(0, 1000)] = WorldConfig.lock_fade_frames
+    lock_max_deg: Annotated[float, Range(0, 180)] = WorldConfig.lock_max_deg
     frame: Literal["world", "camera"] = "world"
 
     def __post_init__(self) -> None:

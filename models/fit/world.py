@@ -66,6 +66,7 @@ class WorldConfig:
     foot_lock: bool = True            # a contact foot keeps one world rotation (its segment's mean) with the IK:
     #                                   the fit's foot jitter (1 deg ~ 3.5 mm at the toes) would slide its points
     lock_fade_frames: int = 3         # frames over which the lock blends in before and out after a contact
+    lock_max_deg: float = 20.0        # a contact foot yawing further than this from its mean is pivoting: not locked
 
 
 @dataclass(frozen=True)
@@ -271,16 +272,25 @@ def mean_rotation(r: np.ndarray) -> np.ndarray:
     return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
 
 
-def foot_lock(rot: np.ndarray, contact: np.ndarray, fade_frames: int) -> np.ndarray:
+def foot_lock(rot: np.ndarray, contact: np.ndarray, fade_frames: int, max_deg: float = 180.0,
+              up: np.ndarray | None = None) -> np.ndarray:
     """(T, 2, 3, 3) turns D with D_t rot_t = the foot's locked rotation: in each contact segment the
     segment's mean rotation (a planted foot does not turn), blended in over `fade_frames` before and out
-    after (D^w by a fraction w of its angle). rot (T, 2, 3, 3) foot rotations in fixed (reference) axes."""
+    after (D^w by a fraction w of its angle). A segment whose rotations turn further than max_deg from
+    their mean about the vertical `up` (3,) (a foot pivoting on the ground, not fit noise; a heel-to-toe
+    roll turns about a horizontal axis and stays locked) is left as it is.
+    rot (T, 2, 3, 3) foot rotations in fixed (reference) axes."""
     n = len(rot)
     turn = np.tile(np.eye(3), (n, 2, 1, 1))
     for f in range(2):
         for a, b in _segments(contact[:, f]):
             lock = mean_rotation(rot[a:b, f])
-            turn[a:b, f] = lock @ np.swapaxes(rot[a:b, f], 1, 2)
+            d = lock @ np.swapaxes(rot[a:b, f], 1, 2)
+            vec = Rotation.from_matrix(d).as_rotvec()
+            spread = np.abs(vec @ up) if up is not None else np.linalg.norm(vec, axis=-1)
+            if np.degrees(spread).max() > max_deg:
+                continue
+            turn[a:b, f] = d
             for k in range(1, fade_frames + 1):
                 w = 1.0 - k / (fade_frames + 1)
                 for t in (a - k, b - 1 + k):
@@ -335,7 +345,8 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     shift = np.zeros((n, 2, 3))
     turn = None
     if cfg.plant and cfg.leg_ik and cfg.foot_lock and ankle_cam is not None and foot_rot_cam is not None:
-        turn = foot_lock(np.einsum("tij,tfjk->tfik", ct, foot_rot_cam), contact, cfg.lock_fade_frames)
+        turn = foot_lock(np.einsum("tij,tfjk->tfik", ct, foot_rot_cam), contact, cfg.lock_fade_frames,
+                         cfg.lock_max_deg, up)
         ank = np.einsum("tij,tfj->tfi", ct, ankle_cam - root_cam[:, None])[:, :, None]     # (T, 2, 1, 3)
         rel = ank + np.einsum("tfij,tfkj->tfki", turn, rel - ank)
         mid_rel = rel.mean(2)

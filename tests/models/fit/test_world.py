@@ -158,3 +158,18 @@ def test_locked_feet_do_not_slide_when_the_fit_turns_them():
 
     assert skate(False) > 0.002
     assert skate(True) < 1e-6
+
+
+def test_a_pivoting_foot_is_not_locked():
+    """A contact foot turning 60 deg about the vertical (a pivot turn) is real motion, not fit noise;
+    a 50 deg heel-to-toe roll about a horizontal axis stays locked."""
+    from video2mesh.models.fit.world import foot_lock
+
+    n = 20
+    rot = np.tile(np.eye(3), (n, 2, 1, 1))
+    rot[:, 0] = Rotation.from_euler("y", np.radians(np.linspace(0.0, 60.0, n))[:, None]).as_matrix()
+    rot[:, 1] = Rotation.from_euler("x", np.radians(np.linspace(-25.0, 25.0, n))[:, None]).as_matrix()   # a roll
+    turn = foot_lock(rot, np.ones((n, 2), bool), 3, max_deg=20.0, up=np.array([0.0, 1.0, 0.0]))
+    np.testing.assert_allclose(turn[:, 0], np.broadcast_to(np.eye(3), (n, 3, 3)), atol=1e-12)
+    locked = np.einsum("tij,tjk->tik", turn[:, 1], rot[:, 1])
+    np.testing.assert_allclose(locked, np.broadcast_to(locked[0], (n, 3, 3)), atol=1e-12)
