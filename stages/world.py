@@ -4,7 +4,9 @@ Per track (video2mesh.models.fit.world): the camera's rotation from the `camera_
 (H = K R K^-1 with the fit's pinhole K), foot contacts, the root's world trajectory by body odometry
 blended with the camera-space root where the camera is still, the floor plane and gravity from the
 contact feet, and planting: the root moved (smoothly) so contact feet neither slide nor leave the
-floor, and a two-bone leg IK (models.fit.leg_ik) for what the root cannot do (both feet planted);
+floor, and a two-bone leg IK (models.fit.leg_ik) for what the root cannot do (both feet planted) and
+to lock a contact foot's rotation; a second pass re-reads the homographies as the floor's (normal from
+the first pass) so that a travelling camera's parallax is not taken for a turn;
 the IK changes the leg bones' rotations and so `bone_rotations`, `keypoints3d` and `feet3d`.
 World frame: Y up, floor y = 0, the person's root above the origin at the track's first frame,
 facing +Z, metres. `frame = "camera"` keeps the fit's camera-space motion (identity camera).
@@ -32,7 +34,7 @@ from scipy.spatial.transform import Rotation
 
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
-from video2mesh.models.fit.leg_ik import leg_ik
+from video2mesh.models.fit.leg_ik import SIDES, leg_ik
 from video2mesh.models.fit.world import WorldConfig, camera_rotations, solve_world, world_to_camera_gl
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
@@ -93,6 +95,8 @@ class WorldStageConfig(WorldConfig):
     iterations: Annotated[int, Range(1, 100)] = WorldConfig.iterations
     max_flight_s: Annotated[float, Range(0, 10)] = WorldConfig.max_flight_s
     plant_smooth_frames: Annotated[float, Range(0, 1000)] = WorldConfig.plant_smooth_frames
+    lock_fade_frames: Annotated[int, Range(0, 1000)] = WorldConfig.lock_fade_frames
+    lock_max_deg: Annotated[float, Range(0, 180)] = WorldConfig.lock_max_deg
     frame: Literal["world", "camera"] = "world"
 
     def __post_init__(self) -> None:
@@ -165,12 +169,19 @@ def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tu
     k = intrinsics(float(g.focal_px.iloc[0]), *image_wh)
     wcfg = WorldConfig(**{f.name: getattr(cfg, f.name) for f in fields(WorldConfig)})
     c, still = camera_rotations(h, ok, k, fps, wcfg)
-    w = solve_world(transl, Rotation.from_rotvec(orient).as_matrix(), rig["feet"], c, still, fps, wcfg)
+    i_feet = [list(body.bone_names).index(f"foot.{side}") for side in SIDES]
+    args = (transl, Rotation.from_rotvec(orient).as_matrix(), rig["feet"])
+    feet_kw = {"ankle_cam": rig["heads"][:, i_feet], "foot_rot_cam": rig["rotations"][:, i_feet]}
+    w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
+    if cfg.floor_homography and ok.any():   # the 1st pass's floor makes the homographies' rotations exact
+        c, _ = camera_rotations(h, ok, k, fps, wcfg, floor_ref=w.up_ref)
+        w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
     out = g.reset_index(drop=True).copy()
     if cfg.frame == "world":
         a, b, floor = w.A, w.b, np.array([0.0, 1.0, 0.0, 0.0])
-        if cfg.plant and cfg.leg_ik and np.abs(w.foot_shift).max() > 0:   # the legs finish the planting
-            rots = leg_ik(list(body.bone_names), rots, rig["rotations"], rig["heads"], w.foot_shift)
+        if cfg.plant and cfg.leg_ik and (np.abs(w.foot_shift).max() > 0 or w.foot_turn is not None):
+            # the legs finish the planting (and lock contact feet)
+            rots = leg_ik(list(body.bone_names), rots, rig["rotations"], rig["heads"], w.foot_shift, w.foot_turn)
             rig = rig_points(body, sk, rots, orient, transl)
             out["bone_rotations"] = list(rots.reshape(n, -1).astype(np.float32))
             out["keypoints3d"] = list(rig["coco"].reshape(n, -1).astype(np.float32))
@@ -207,6 +218,6 @@ def compute(ctx: Context, cfg: WorldStageConfig, chunk: Chunk) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[WORLD.schema.names]
 
 
-STAGE = Stage(name="world", version=1, config=WorldStageConfig, output=WORLD, compute=compute,
+STAGE = Stage(name="world", version=2, config=WorldStageConfig, output=WORLD, compute=compute,
               inputs=("probe", "fit", "camera_motion"),
               doc="the fit in a world frame (camera rotation, odometry, floor, contacts, planting) or kept in camera space")

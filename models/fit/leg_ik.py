@@ -6,7 +6,8 @@ camera per bone) and heads, the knee's interior angle is set by the law of cosin
 hip-ankle distance (R1, about the leg's bend normal at the knee), then the whole leg turns about the
 hip (R2, the smallest rotation taking the bent ankle onto the target). New local rotations:
 L_upperleg01 = G_pelvis^T R2 G_upperleg01, L_lowerleg01 = G_upperleg02^T R1 G_lowerleg01,
-L_foot = (R2 R1 G_lowerleg02)^T G_foot (the foot keeps its world rotation: a planted sole stays flat).
+L_foot = (R2 R1 G_lowerleg02)^T D G_foot (the foot keeps its world rotation, or takes D G_foot given a
+turn D: a locked foot).
 A target beyond the leg's reach is approached as far as the leg allows.
 """
 from __future__ import annotations
@@ -31,14 +32,19 @@ def _align(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec(_unit(axis) * ang[:, None]).as_matrix()
 
 
-def leg_ik(bone_names: list[str], rots: np.ndarray, g: np.ndarray, heads: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def leg_ik(bone_names: list[str], rots: np.ndarray, g: np.ndarray, heads: np.ndarray, shift: np.ndarray,
+           turn: np.ndarray | None = None) -> np.ndarray:
     """Local rotations (T, J, 3) (axis-angle, BVH-style as the fit stores them) with each ankle moved by
-    shift (T, 2, 3) (left, right; same axes as g / heads, metres). g (T, J, 3, 3) and heads (T, J, 3)
-    are pose_rig's world rotations and heads of `rots`. Frames with a zero shift are left untouched."""
+    shift (T, 2, 3) (left, right; same axes as g / heads, metres) and, given turn (T, 2, 3, 3), each
+    foot's world rotation G_foot replaced by turn G_foot. g (T, J, 3, 3) and heads (T, J, 3) are
+    pose_rig's world rotations and heads of `rots`. Frames with a zero shift and no turn are left untouched."""
     out = rots.copy()
+    if turn is None:
+        turn = np.tile(np.eye(3), (len(rots), 2, 1, 1))
     for s, side in enumerate(SIDES):
         i_p, i_u1, i_u2, i_l1, i_l2, i_f = (bone_names.index(f"{b}.{side}") for b in CHAIN)
-        t = np.flatnonzero(np.linalg.norm(shift[:, s], axis=-1) > 1e-9)
+        turned = np.abs(turn[:, s] - np.eye(3)).max((1, 2)) > 1e-12
+        t = np.flatnonzero((np.linalg.norm(shift[:, s], axis=-1) > 1e-9) | turned)
         if not len(t):
             continue
         hip, knee, ankle = heads[t, i_u1], heads[t, i_l1], heads[t, i_f]
@@ -59,7 +65,7 @@ def leg_ik(bone_names: list[str], rots: np.ndarray, g: np.ndarray, heads: np.nda
         tr = lambda m: np.swapaxes(m, -1, -2)  # noqa: E731
         new = {i_u1: tr(gt(i_p)) @ r2 @ gt(i_u1),
                i_l1: tr(gt(i_u2)) @ r1 @ gt(i_l1),
-               i_f: tr(r2 @ r1 @ gt(i_l2)) @ gt(i_f)}
+               i_f: tr(r2 @ r1 @ gt(i_l2)) @ turn[t, s] @ gt(i_f)}
         for i, m in new.items():
             out[t, i] = Rotation.from_matrix(m).as_rotvec()
     return out

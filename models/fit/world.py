@@ -17,7 +17,9 @@ Contacts use the lower foot (relative height), the foot's world speed under the 
 (after the first pass) its height above the floor, with hysteresis. The floor is a plane fitted to the
 lowest foot points of contact frames (with the body's mean vertical as a prior normal); gravity is its
 normal. Planting moves the root so that each contact foot stays where it was planted and touches the
-floor. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
+floor; a contact foot is also locked to one rotation (foot_lock), the leg IK doing the rest. The
+camera rotations may be re-read as the floor's homographies once the floor is known (camera_rotations'
+floor_ref): a travelling camera's parallax is then not mistaken for a turn. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
 origin, the body at frame 0 facing +Z, metres. Per frame x_world = A_t x_cam + b_t (A_t rotation).
 """
 from __future__ import annotations
@@ -30,7 +32,8 @@ from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.sparse.linalg import spsolve
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.maths.camera_motion import chain_rotations, fill_rotations, rotation_from_homography
+from video2mesh.models.maths.camera_motion import (chain_plane_rotations, chain_rotations, fill_rotations,
+                                                   rotation_from_homography)
 
 GRAVITY = 9.81
 MODEL_UP = np.array([0.0, 0.0, 1.0])          # Anny's rest model: z up, facing -y
@@ -58,7 +61,13 @@ class WorldConfig:
     max_flight_s: float = 0.4         # longest gap between contacts treated as ballistic flight
     plant: bool = True
     plant_smooth_frames: float = 2.0  # Gaussian sigma of the root's planting correction (frames)
+    floor_homography: bool = True     # 2nd pass: read H as the floor's (camera_rotations), normal from the 1st
     leg_ik: bool = True               # the legs take what the root cannot (double support): models.fit.leg_ik
+    foot_lock: bool = True            # a contact foot keeps one world rotation (its segment's mean) with the IK:
+    #                                   the fit's foot jitter (1 deg ~ 3.5 mm at the toes) would slide its points
+    lock_fade_frames: int = 3         # frames over which the lock blends in before and out after a contact
+    lock_max_deg: float = 45.0        # a contact foot yawing further than this from its mean is pivoting: not locked
+    #                                   (a pivot turn is 45-90 deg; the fit's own foot yaw noise passed 20 on straight walks)
 
 
 @dataclass(frozen=True)
@@ -71,18 +80,23 @@ class WorldTrack:
     up_ref: np.ndarray     # (3,) gravity-up in the first camera's axes
     static: np.ndarray     # (T,) camera stillness weight in [0, 1]
     foot_shift: np.ndarray  # (T, 2, 3) camera axes: how far each foot must still move (leg IK), metres
+    foot_turn: np.ndarray | None = None   # (T, 2, 3, 3) camera axes: rotation applied to each foot about its ankle
 
 
 def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float,
-                     cfg: WorldConfig = WorldConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """Chained camera rotations C (T, 3, 3) and stillness (T,) of per-frame homographies h (T, 3, 3)."""
+                     cfg: WorldConfig = WorldConfig(), floor_ref: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Chained camera rotations C (T, 3, 3) and stillness (T,) of per-frame homographies h (T, 3, 3).
+
+    Without floor_ref each H is read as a pure rotation (the nearest one); with the floor's normal
+    floor_ref (3,) in the first camera's axes, as the floor's homography of a camera that may also
+    travel (chain_plane_rotations): a dolly's parallax is then not mistaken for a turn."""
     r, err = rotation_from_homography(h, k)
     ok = np.asarray(valid, bool) & (err < cfg.max_rotation_err)
     ok[0] = True                                    # frame 0's identity is exact by definition
     r[0] = np.eye(3)
     err = np.where(ok, err, cfg.max_rotation_err)   # no estimate: not evidence of a still camera
     r = fill_rotations(r, ok)
-    c = chain_rotations(r)
+    c = chain_rotations(r) if floor_ref is None else chain_plane_rotations(h, ok, k, floor_ref, r)
     speed = np.degrees(np.linalg.norm(Rotation.from_matrix(r).as_rotvec(), axis=-1)) * fps
     if len(speed) > 1:
         speed[0], err[0] = speed[1], err[1]         # frame 0 has no previous frame, not a still camera
@@ -253,6 +267,39 @@ def plant(root: np.ndarray, mid_rel: np.ndarray, low_rel: np.ndarray, contact: n
     return out, shift
 
 
+def mean_rotation(r: np.ndarray) -> np.ndarray:
+    """Chordal L2 mean of rotations r (N, 3, 3): the rotation nearest (Frobenius) to their average."""
+    u, _, vt = np.linalg.svd(r.mean(0))
+    return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
+
+
+def foot_lock(rot: np.ndarray, contact: np.ndarray, fade_frames: int, max_deg: float = 180.0,
+              up: np.ndarray | None = None) -> np.ndarray:
+    """(T, 2, 3, 3) turns D with D_t rot_t = the foot's locked rotation: in each contact segment the
+    segment's mean rotation (a planted foot does not turn), blended in over `fade_frames` before and out
+    after (D^w by a fraction w of its angle). A segment whose rotations turn further than max_deg from
+    their mean about the vertical `up` (3,) (a foot pivoting on the ground, not fit noise; a heel-to-toe
+    roll turns about a horizontal axis and stays locked) is left as it is.
+    rot (T, 2, 3, 3) foot rotations in fixed (reference) axes."""
+    n = len(rot)
+    turn = np.tile(np.eye(3), (n, 2, 1, 1))
+    for f in range(2):
+        for a, b in _segments(contact[:, f]):
+            lock = mean_rotation(rot[a:b, f])
+            d = lock @ np.swapaxes(rot[a:b, f], 1, 2)
+            vec = Rotation.from_matrix(d).as_rotvec()
+            spread = np.abs(vec @ up) if up is not None else np.linalg.norm(vec, axis=-1)
+            if np.degrees(spread).max() > max_deg:
+                continue
+            turn[a:b, f] = d
+            for k in range(1, fade_frames + 1):
+                w = 1.0 - k / (fade_frames + 1)
+                for t in (a - k, b - 1 + k):
+                    if 0 <= t < n and not contact[t, f]:
+                        turn[t, f] = Rotation.from_rotvec(w * Rotation.from_matrix(lock @ rot[t, f].T).as_rotvec()).as_matrix()
+    return turn
+
+
 def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """(3, 3) W with rows x, y = up, z = forward made horizontal; x = y cross z (right-handed)."""
     y = up / np.linalg.norm(up)
@@ -264,11 +311,15 @@ def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
 
 def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarray, cam_rot: np.ndarray,
-                static: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig()) -> WorldTrack:
+                static: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig(),
+                ankle_cam: np.ndarray | None = None, foot_rot_cam: np.ndarray | None = None) -> WorldTrack:
     """World frame of one track (see the module docstring).
 
     root_cam (T, 3), orient_cam (T, 3, 3) rest model -> camera, feet_cam (T, 6, 3) left big toe, small
     toe, heel, right ..., cam_rot (T, 3, 3) first camera's axes -> camera t, static (T,) in [0, 1].
+    With ankle_cam (T, 2, 3) and the foot bones' rotations foot_rot_cam (T, 2, 3, 3) (camera axes) and
+    cfg.foot_lock, contact feet are locked (foot_lock) about their ankles before planting; the turns
+    are returned (foot_turn) for the leg IK.
     """
     n = len(root_cam)
     ct = np.swapaxes(cam_rot, 1, 2)                                        # camera t -> reference
@@ -293,6 +344,13 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
             ((root[:, None] + low_rel) @ up).min(1), 5)))
         height = (root[:, None] + low_rel) @ up - floor_d
     shift = np.zeros((n, 2, 3))
+    turn = None
+    if cfg.plant and cfg.leg_ik and cfg.foot_lock and ankle_cam is not None and foot_rot_cam is not None:
+        turn = foot_lock(np.einsum("tij,tfjk->tfik", ct, foot_rot_cam), contact, cfg.lock_fade_frames,
+                         cfg.lock_max_deg, up)
+        ank = np.einsum("tij,tfj->tfi", ct, ankle_cam - root_cam[:, None])[:, :, None]     # (T, 2, 1, 3)
+        rel = ank + np.einsum("tfij,tfkj->tfki", turn, rel - ank)
+        mid_rel = rel.mean(2)
     if cfg.plant:
         low_idx = (rel @ up).argmin(2)
         low_rel = np.take_along_axis(rel, low_idx[..., None, None], 2)[:, :, 0]
@@ -308,8 +366,10 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     o[1] = floor_d
     a = w @ ct                                                             # (T, 3, 3)
     b = (root - cam_root) @ w.T - o
+    if turn is not None:                                                   # reference -> camera axes
+        turn = np.einsum("tij,tfjk,tlk->tfil", cam_rot, turn, cam_rot)
     return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static,
-                      foot_shift=np.einsum("tij,tfj->tfi", cam_rot, shift))
+                      foot_shift=np.einsum("tij,tfj->tfi", cam_rot, shift), foot_turn=turn)
 
 
 def world_to_camera_gl(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -118,3 +118,34 @@ def chain_rotations(r_rel: np.ndarray) -> np.ndarray:
     for t in range(1, len(c)):
         c[t] = r_rel[t] @ c[t - 1]
     return nearest_rotation(c)
+
+
+def rotation_from_plane_homography(h: np.ndarray, k: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Camera rotation R (3, 3) of the homography h (3, 3) (frame t-1 -> t, pixels, any scale) induced by
+    a plane of normal n (3,) in camera t-1's axes: K^-1 H K ~ R + t n^T / d, so directions v in the
+    plane (v . n = 0) map as R v up to one scale, whatever the camera's translation t. Exact for a
+    travelling camera seeing the floor, and for a pure rotation (t = 0) whatever the plane."""
+    m = np.linalg.inv(k) @ np.asarray(h, np.float64) @ k
+    if np.linalg.det(m) < 0:
+        m = -m
+    n = np.asarray(n, np.float64) / np.linalg.norm(n)
+    v1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    v1 /= np.linalg.norm(v1)
+    v2 = np.cross(n, v1)
+    u1, u2 = m @ v1, m @ v2
+    lam = np.sqrt((u1 @ u1 + u2 @ u2) / 2.0)
+    u1, u2 = u1 / lam, u2 / lam
+    # Kabsch on the in-plane pair and their normal: R [v1 v2 n] ~ [u1 u2 u1 x u2]
+    return nearest_rotation(np.outer(u1, v1) + np.outer(u2, v2) + np.outer(np.cross(u1, u2), n))
+
+
+def chain_plane_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, n_ref: np.ndarray,
+                          r_fill: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) C_t = R_t C_{t-1}, C_0 = I, with R_t from h[t] (T, 3, 3) by rotation_from_plane_homography
+    for the plane of normal n_ref (3,) in the first camera's axes (carried into camera t-1 by C_{t-1});
+    r_fill (T, 3, 3) stands in where valid (T,) is false."""
+    c = np.tile(np.eye(3), (len(h), 1, 1))
+    for t in range(1, len(c)):
+        r = rotation_from_plane_homography(h[t], k, c[t - 1] @ n_ref) if valid[t] else r_fill[t]
+        c[t] = nearest_rotation(r @ c[t - 1])
+    return c

@@ -102,3 +102,74 @@ def test_flight_only_between_contacts_and_short():
     support = np.array([1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0], bool)
     np.testing.assert_array_equal(flight_frames(support, 3), [0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
     assert not flight_frames(np.zeros(20, bool), 5).any()    # no contact at all: no parabola
+
+
+def test_foot_lock_holds_the_segment_mean_rotation_and_fades():
+    """In a contact segment every frame's locked rotation is the segment's chordal mean (for rotations
+    about one axis: the rotation by the mean angle, to second order); k frames outside it the turn is
+    (1 - k / (fade + 1)) of the way; far outside it is the identity."""
+    from video2mesh.models.fit.world import foot_lock
+
+    n, fade = 30, 3
+    ang = np.radians(np.linspace(-4.0, 4.0, n)) + np.radians(2.0)      # the fit's foot yaw drifting 8 deg
+    rot = np.tile(np.eye(3), (n, 2, 1, 1))
+    rot[:, 0] = Rotation.from_euler("y", ang[:, None]).as_matrix()
+    contact = np.zeros((n, 2), bool)
+    contact[10:20, 0] = True
+    turn = foot_lock(rot, contact, fade)
+    locked = np.einsum("tij,tjk->tik", turn[:, 0], rot[:, 0])
+    want = Rotation.from_euler("y", ang[10:20].mean()).as_matrix()
+    np.testing.assert_allclose(locked[10:20], np.broadcast_to(want, (10, 3, 3)), atol=1e-4)
+    for k in range(1, fade + 1):
+        w = 1.0 - k / (fade + 1)
+        for t in (10 - k, 19 + k):
+            got = Rotation.from_matrix(turn[t, 0]).as_rotvec()
+            np.testing.assert_allclose(got, [0.0, w * (ang[10:20].mean() - ang[t]), 0.0], atol=1e-4)
+    np.testing.assert_allclose(turn[:10 - fade, 0], np.broadcast_to(np.eye(3), (10 - fade, 3, 3)), atol=1e-12)
+    np.testing.assert_allclose(turn[:, 1], np.broadcast_to(np.eye(3), (n, 3, 3)), atol=1e-12)   # never planted
+
+
+def test_locked_feet_do_not_slide_when_the_fit_turns_them():
+    """The fit's foot wobbling about its ankle (+-3 deg, ~7 mm at the toes) slides planted foot points;
+    locking the foot's rotation (and planting its midpoint) holds every point of a contact foot still."""
+    n = 150
+    root, pts, contact = walk(n, FPS)
+    rcw, eyes = camera("pan", root)
+    rc, orient, feet_c, c = observe(root, pts, rcw, eyes)
+    rng = np.random.default_rng(3)
+    wobble = Rotation.from_rotvec(rng.normal(0, np.radians(3.0), (n * 2, 3))).as_matrix().reshape(n, 2, 3, 3)
+    mid_c = feet_c.reshape(n, 2, 3, 3).mean(2)
+    ankle_c = mid_c + np.einsum("tij,j->ti", rcw, [0.0, 0.08, 0.0])[:, None]        # 8 cm above the foot
+    foot_rot_c = np.einsum("tfij,tjk->tfik", wobble, orient)
+    feet_c = (ankle_c[:, :, None] + np.einsum("tfij,tfkj->tfki", wobble, feet_c.reshape(n, 2, 3, 3) - ankle_c[:, :, None]))
+    still = np.zeros(n)
+
+    def skate(lock: bool) -> float:
+        from video2mesh.models.fit.world import WorldConfig
+        w = solve_world(rc, orient, feet_c.reshape(n, 6, 3), c, still, FPS, WorldConfig(foot_lock=lock),
+                        ankle_cam=ankle_c, foot_rot_cam=foot_rot_c)
+        turn = w.foot_turn if w.foot_turn is not None else np.tile(np.eye(3), (n, 2, 1, 1))
+        new_ankle = ankle_c + w.foot_shift                                             # what the leg IK does
+        f = new_ankle[:, :, None] + np.einsum("tfij,tfkj->tfki", turn, feet_c - ankle_c[:, :, None])
+        fw = np.einsum("tij,tfkj->tfki", w.A, f) + w.b[:, None, None]
+        both = w.contact[1:] & w.contact[:-1]
+        step = np.linalg.norm(np.diff(fw[..., [0, 2]], axis=0), axis=-1).mean(-1)   # (T-1, 2)
+        return float(step[both].mean())
+
+    assert skate(False) > 0.002
+    assert skate(True) < 1e-6
+
+
+def test_a_pivoting_foot_is_not_locked():
+    """A contact foot turning 60 deg about the vertical (a pivot turn) is real motion, not fit noise;
+    a 50 deg heel-to-toe roll about a horizontal axis stays locked."""
+    from video2mesh.models.fit.world import foot_lock
+
+    n = 20
+    rot = np.tile(np.eye(3), (n, 2, 1, 1))
+    rot[:, 0] = Rotation.from_euler("y", np.radians(np.linspace(0.0, 60.0, n))[:, None]).as_matrix()
+    rot[:, 1] = Rotation.from_euler("x", np.radians(np.linspace(-25.0, 25.0, n))[:, None]).as_matrix()   # a roll
+    turn = foot_lock(rot, np.ones((n, 2), bool), 3, max_deg=20.0, up=np.array([0.0, 1.0, 0.0]))
+    np.testing.assert_allclose(turn[:, 0], np.broadcast_to(np.eye(3), (n, 3, 3)), atol=1e-12)
+    locked = np.einsum("tij,tjk->tik", turn[:, 1], rot[:, 1])
+    np.testing.assert_allclose(locked, np.broadcast_to(locked[0], (n, 3, 3)), atol=1e-12)

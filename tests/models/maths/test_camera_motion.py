@@ -88,3 +88,38 @@ def test_chain_fills_dropouts_with_the_neighbours_turn():
     c = chain_rotations(fill_rotations(broken, valid))
     assert angle_deg(c[-1], np.linalg.matrix_power(step, 9)) < 1e-6
     assert np.allclose(fill_rotations(broken, np.zeros(10, bool)), np.eye(3))
+
+
+def test_floor_homography_of_a_travelling_camera_gives_its_rotation():
+    """A camera 1.6 m above the floor moving 5 cm and turning 2 deg between frames: the floor's
+    homography K (R + t n^T / d) K^-1 is no rotation (the nearest one is degrees off); read with the
+    floor's normal it gives R exactly. With t = 0 any plane's normal gives R."""
+    from video2mesh.models.maths.camera_motion import rotation_from_plane_homography, rotation_from_homography
+
+    k = intrinsics(500.0, 640, 360)
+    tilt = Rotation.from_euler("x", -20.0, degrees=True).as_matrix()        # looking 20 deg down
+    n = tilt @ np.array([0.0, -1.0, 0.0])                                   # floor normal (up) in the camera
+    d = 1.6
+    r = Rotation.from_euler("yx", [2.0, 0.5], degrees=True).as_matrix()
+    t = np.array([0.05, 0.0, 0.02])
+    h = 3.0 * k @ (r + np.outer(t, -n) / d) @ np.linalg.inv(k)              # plane -n . x = d (floor below)
+    assert np.degrees(Rotation.from_matrix(rotation_from_homography(h, k)[0] @ r.T).magnitude()) > 0.5
+    np.testing.assert_allclose(rotation_from_plane_homography(h, k, n), r, atol=1e-9)
+    np.testing.assert_allclose(rotation_from_plane_homography(k @ r @ np.linalg.inv(k), k, [0.3, 0.2, 0.9]), r, atol=1e-9)
+
+
+def test_chained_floor_rotations_of_a_dolly_stay_still():
+    """A camera translating along the floor without turning: chained floor-aware rotations stay the
+    identity (the nearest-rotation chain turns)."""
+    from video2mesh.models.maths.camera_motion import chain_plane_rotations, rotation_from_homography
+
+    k = intrinsics(500.0, 640, 360)
+    tilt = Rotation.from_euler("x", -30.0, degrees=True).as_matrix()
+    n_ref = tilt @ np.array([0.0, -1.0, 0.0])
+    t = tilt @ np.array([0.04, 0.0, 0.0])
+    h = np.tile(k @ (np.eye(3) + np.outer(t, -n_ref) / 2.5) @ np.linalg.inv(k), (40, 1, 1))
+    ok = np.ones(40, bool)
+    r, _ = rotation_from_homography(h, k)
+    c = chain_plane_rotations(h, ok, k, n_ref, r)
+    np.testing.assert_allclose(c, np.tile(np.eye(3), (40, 1, 1)), atol=1e-9)
+    assert np.degrees(Rotation.from_matrix(chain_rotations(r)[-1]).magnitude()) > 5.0
