@@ -6,7 +6,8 @@ followed another person after a crossing: `_appearance.change_points`). Then sti
 stretches (`stages/_stitch.py`: a global assignment over pieces that do not overlap in time, gated by
 constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`), filling
 the stitched gaps by interpolation too (flagged `interpolated`). Drop people shorter than `min_len`
-frames (25 as VIBE) and than `min_len_s` seconds, smooth the boxes with a centred moving average, add the square crop box, and
+frames (25 as VIBE) and than `min_len_s` seconds, drop a box that lies inside a taller person's box for
+most of its life (`max_nested`: a part of that person), smooth the boxes with a centred moving average, add the square crop box, and
 number the people 0..n-1 by first frame (then by box centre x), so ids are stable whatever ids the
 tracker handed out; every later stage, export file (`track_NNN_*`) and the report use these ids.
 """
@@ -58,6 +59,10 @@ class TrackletConfig:
     stitch_min_len: Annotated[int, Range(1, None)] = 3  # pieces shorter than this (frames) are not stitched (detector noise)
     split_appearance: Annotated[float, Range(0, 1)] = 0.45  # colour change (Hellinger) that splits a tracker identity (1 = never)
     split_window_s: Annotated[float, Range(0.05, 60)] = 0.5  # seconds of unoccluded boxes compared on each side of a split
+    max_nested: Annotated[float, Range(0, 1)] = 0.75  # a person whose box lies this much inside a taller person's box
+    # (median over its frames) is a part of that person, not another one: dropped (1 = keep everyone). The landmark
+    # follower of `detect` can leave such a box on someone's legs or torso; a child held in front of an adult for a
+    # whole clip would be dropped too.
 
     def __post_init__(self) -> None:
         if self.min_len < 1 or self.max_gap < 0:
@@ -156,12 +161,45 @@ def people(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame |
     return [_join([long[k][:4] for k in c]) for c in chains] + short
 
 
+def nested_share(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """(N,) share of each `inner` box's area (N, 4) [x1, y1, x2, y2] inside the `outer` box on the same row."""
+    w = np.clip(np.minimum(inner[:, 2], outer[:, 2]) - np.maximum(inner[:, 0], outer[:, 0]), 0, None)
+    h = np.clip(np.minimum(inner[:, 3], outer[:, 3]) - np.maximum(inner[:, 1], outer[:, 1]), 0, None)
+    area = np.maximum((inner[:, 2] - inner[:, 0]) * (inner[:, 3] - inner[:, 1]), 1e-9)
+    return w * h / area
+
+
+def drop_nested(pieces: list, max_nested: float, max_height: float = 0.8) -> list:
+    """`pieces` (frames, boxes, ...) without those lying inside a taller kept piece's box: per frame the most
+    any piece at least 1 / max_height times taller covers of it; dropped when the median over its frames
+    reaches `max_nested`. Shortest boxes are judged first, so of two overlapping pieces the taller stays."""
+    if max_nested >= 1 or len(pieces) < 2:
+        return pieces
+    height = [float(np.median(p[1][:, 3] - p[1][:, 1])) for p in pieces]
+    dropped: set[int] = set()
+    for i in sorted(range(len(pieces)), key=lambda k: height[k]):
+        f, b = pieces[i][0], pieces[i][1]
+        cover = np.zeros(len(f))
+        for j, q in enumerate(pieces):
+            if j == i or j in dropped:
+                continue
+            common, ii, jj = np.intersect1d(f, q[0], return_indices=True)
+            if not len(common):
+                continue
+            taller = (b[ii, 3] - b[ii, 1]) <= max_height * (q[1][jj, 3] - q[1][jj, 1])
+            cover[ii] = np.maximum(cover[ii], np.where(taller, nested_share(b[ii], q[1][jj]), 0.0))
+        if np.median(cover) >= max_nested:
+            dropped.add(i)
+    return [p for k, p in enumerate(pieces) if k not in dropped]
+
+
 def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame | None = None,
                    fps: float = 30.0) -> pd.DataFrame:
     """The `tracklets` table from a `tracks` table and its `appearance` rows (pure function)."""
     min_len = min(cfg.min_len, max(1, int(np.ceil(cfg.min_len_s * fps - 1e-9))))
     pieces = [(f, smooth_boxes(b, cfg.smooth_window), s, i) for f, b, s, i in people(tracks, cfg, appearance, fps)
               if len(f) >= min_len]
+    pieces = drop_nested(pieces, cfg.max_nested)
     if not pieces:
         return TRACKLETS.empty()
     pieces.sort(key=lambda p: (p[0][0], (p[1][0, 0] + p[1][0, 2]) / 2))
@@ -181,6 +219,7 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
     return make_tracklets(ctx.input("tracks"), cfg, ctx.input("appearance"), ctx.video.fps)
 
 
-STAGE = Stage(name="tracklets", version=3, config=TrackletConfig, output=TRACKLETS, compute=compute,
+# v4: max_nested (a box inside a taller person's is part of that person)
+STAGE = Stage(name="tracklets", version=4, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from video2mesh.stages.tracklets import TrackletConfig, make_tracklets, smooth_boxes, split_and_fill
 
@@ -58,3 +59,26 @@ def test_min_len_in_seconds_keeps_a_short_walk_on_at_a_low_frame_rate():
     cfg = TrackletConfig(min_len=25, min_len_s=25 / 30, smooth_window=1)
     assert make_tracklets(tracks, cfg, fps=12.0).track_id.nunique() == 1   # ceil(0.833 * 12) = 10 <= 12
     assert len(make_tracklets(tracks, cfg, fps=30.0)) == 0                  # 25 frames needed
+
+
+def test_a_box_inside_a_taller_persons_box_is_dropped_a_crossing_person_is_kept():
+    """A legs-only duplicate (inside the person's box every frame) goes; a person who walks behind another
+    for a third of the clip stays; max_nested=1 keeps both."""
+    from video2mesh.stages.tracklets import TrackletConfig, make_tracklets, nested_share
+
+    n = 60
+    rows = []
+    for f in range(n):
+        rows.append((f, 1, 100.0, 100.0, 300.0, 700.0))                 # a person, 600 px tall
+        rows.append((f, 2, 130.0, 420.0, 280.0, 720.0))                 # a box on their legs, 300 px, 87 % inside
+        x = 400.0 - 8.0 * f                                              # a 400 px person crossing behind them
+        rows.append((f, 3, x, 250.0, x + 130.0, 650.0))
+    tracks = pd.DataFrame(rows, columns=["frame", "track_id", "x1", "y1", "x2", "y2"]).assign(score=0.9)
+    tracks = tracks.astype({"frame": "int64", "track_id": "int32"})
+    share = nested_share(np.array([[130.0, 420, 280, 720]]), np.array([[100.0, 100, 300, 700]]))
+    assert share[0] == pytest.approx(150 * 280 / (150 * 300))            # closed form
+    cfg = dict(stitch_max_gap_s=0, split_appearance=1)
+    kept = make_tracklets(tracks, TrackletConfig(**cfg))
+    assert kept.groupby("track_id").size().tolist() == [n, n]           # the person and the crosser
+    assert sorted(kept.groupby("track_id").y1.first().round().tolist()) == [100, 250]
+    assert make_tracklets(tracks, TrackletConfig(max_nested=1, **cfg)).track_id.nunique() == 3
