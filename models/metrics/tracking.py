@@ -117,7 +117,8 @@ def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = 
         oids, obox = gt_f.get(f, ([], []))
         hids, hbox = hyp_f.get(f, ([], []))
         n_gt, n_hyp = n_gt + len(oids), n_hyp + len(hids)
-        ov, score = _rank(np.array(obox), np.array(hbox), cover) if oids and hids else (np.zeros((len(oids), len(hids))),) * 2
+        empty = np.zeros((len(oids), len(hids)))
+        ov, score = _rank(np.array(obox), np.array(hbox), cover) if oids and hids else (empty, empty)
         ok = ov >= iou
         for i, j in zip(*np.nonzero(ok)):
             key = (oids[i], hids[j])
