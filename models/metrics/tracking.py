@@ -16,7 +16,10 @@ threshold). `overlap="cover"` uses the intersection over the smaller box instead
 for detectors whose box is defined differently from the ground truth's (BlazePose's square-ish body box
 around a thin mesh box), where IoU would score a correct detection as a miss. Don't-care person-frames (`ignore`, e.g. mostly occluded) are dropped, with any track box that
 matches one of them in that frame (the MOTChallenge preprocessing), so neither a miss nor a detection
-there counts.
+there counts. A track box is dropped only when the one assignment of track boxes to *all* people of the
+frame, counted and don't-care together, gives it to a don't-care person (MOT16's preprocessing): a box on
+a visible person is not taken away because a hidden person stands inside it. With `cover`, every box that
+contains a person's box scores 1, so ties between such boxes are broken by IoU (the box of the right size).
 """
 from __future__ import annotations
 
@@ -71,16 +74,27 @@ def _by_frame(tracks: Tracks) -> dict[int, tuple[list[int], list[np.ndarray]]]:
     return out
 
 
+def _rank(a: np.ndarray, b: np.ndarray, cover: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(overlap (N, M) compared with the threshold, score (N, M) the assignments maximise): with cover, the
+    score adds IoU so that of two boxes both containing a person's box the one closer in size wins."""
+    ov = iou_matrix(a, b, cover)
+    return ov, ov + iou_matrix(a, b) if cover else ov
+
+
 def _drop_dont_care(gt_f, hyp_f, ignore: Tracks, iou: float, cover: bool) -> dict:
-    """Track boxes per frame without those that match (Hungarian, IoU >= iou) a don't-care person box."""
+    """Track boxes per frame without those that one Hungarian assignment (overlap >= iou) of the frame's track
+    boxes to its counted and don't-care people together gives to a don't-care person."""
     ign = _by_frame(ignore)
     out = {}
     for f, (hids, hbox) in hyp_f.items():
         keep = np.ones(len(hids), bool)
         if f in ign:
-            ov = iou_matrix(np.array(ign[f][1]), np.array(hbox), cover)
-            r, c = linear_sum_assignment(-ov)
-            keep[c[ov[r, c] >= iou]] = False
+            people = np.array(gt_f.get(f, ([], []))[1] + ign[f][1]).reshape(-1, 4)
+            n_counted = len(people) - len(ign[f][1])
+            ov, score = _rank(people, np.array(hbox), cover)
+            r, c = linear_sum_assignment(-np.where(ov >= iou, score, 0.0))
+            hit = (ov[r, c] >= iou) & (r >= n_counted)
+            keep[c[hit]] = False
         out[f] = ([h for h, k in zip(hids, keep) if k], [b for b, k in zip(hbox, keep) if k])
     return out
 
@@ -103,7 +117,8 @@ def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = 
         oids, obox = gt_f.get(f, ([], []))
         hids, hbox = hyp_f.get(f, ([], []))
         n_gt, n_hyp = n_gt + len(oids), n_hyp + len(hids)
-        ov = iou_matrix(np.array(obox), np.array(hbox), cover) if oids and hids else np.zeros((len(oids), len(hids)))
+        empty = np.zeros((len(oids), len(hids)))
+        ov, score = _rank(np.array(obox), np.array(hbox), cover) if oids and hids else (empty, empty)
         ok = ov >= iou
         for i, j in zip(*np.nonzero(ok)):
             key = (oids[i], hids[j])
@@ -117,7 +132,7 @@ def evaluate(gt: Tracks, hyp: Tracks, iou: float = 0.5, ignore: Tracks | None = 
         free_i = [i for i in range(len(oids)) if i not in matches]
         free_j = [j for j in range(len(hids)) if j not in matches.values()]
         if free_i and free_j:
-            sub = np.where(ok[np.ix_(free_i, free_j)], 1.0 - ov[np.ix_(free_i, free_j)], 1e6)  # best overlap first
+            sub = np.where(ok[np.ix_(free_i, free_j)], 2.0 - score[np.ix_(free_i, free_j)], 1e6)  # best overlap first
             for r, c in zip(*linear_sum_assignment(sub)):
                 if sub[r, c] < 1e6:
                     matches[free_i[r]] = free_j[c]

@@ -55,6 +55,23 @@ def test_dont_care_removes_the_miss_and_the_matching_track_box():
     assert (s.gt, s.tp, s.fp, s.fn) == (1, 1, 0, 0)
 
 
+def test_a_person_inside_another_persons_box_takes_no_box_from_them():
+    # near person 0: a 100x200 box on frames 0..9, track 1 on it; far person 1: a 30x100 box inside it, track 2
+    # on it (offset 3 px) from frame 3. With cover both track boxes contain person 1's box.
+    near, far = np.array([0, 0, 100, 200.0]), np.array([40, 50, 70, 150.0])
+    f = np.arange(10)
+    gt0 = {0: (f, np.tile(near, (10, 1)))}
+    hyp = {1: (f, np.tile(near, (10, 1))), 2: (f[3:], np.tile(far + 3, (7, 1)))}
+    # person 1 hidden (don't-care) on 3..9: dropping track 1's box as "the don't-care person's" would hand
+    # person 0 to track 2 (a switch); one assignment over both people drops track 2's. By hand: 10 TP, 0 FP.
+    s = evaluate(gt0, hyp, ignore={1: (f[3:], np.tile(far, (7, 1)))}, overlap="cover")
+    assert (s.id_switches, s.tp, s.fp, s.fn, s.hyp) == (0, 10, 0, 0, 10)
+    # person 1 visible on 3..9: each keeps its own track (the box closer in size wins the tie at cover 1)
+    matched: dict = {}
+    s = evaluate({**gt0, 1: (f[3:], np.tile(far, (7, 1)))}, hyp, overlap="cover", matched=matched)
+    assert (s.id_switches, s.tp, s.fp) == (0, 17, 0) and matched == {(0, 1): 10, (1, 2): 7}
+
+
 def _random_scene(rng, n_people=4, n_frames=60):
     """People walking across with noisy track boxes, dropped frames, swapped ids and stray boxes."""
     gt, hyp = {}, {}
