@@ -6,7 +6,7 @@ followed another person after a crossing: `_appearance.change_points`). Then sti
 stretches (`stages/_stitch.py`: a global assignment over pieces that do not overlap in time, gated by
 constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`), filling
 the stitched gaps by interpolation too (flagged `interpolated`). Drop people shorter than `min_len`
-frames (25 as VIBE) and than `min_len_s` seconds, drop a box that lies inside a taller person's box for
+detected frames (25 as VIBE; interpolated ones do not count) and than `min_len_s` seconds, drop a box that lies inside a taller person's box for
 most of its life (`max_nested`: a part of that person), smooth the boxes with a centred moving average, add the square crop box, and
 number the people 0..n-1 by first frame (then by box centre x), so ids are stable whatever ids the
 tracker handed out; every later stage, export file (`track_NNN_*`) and the report use these ids.
@@ -47,7 +47,7 @@ _BOX = ["x1", "y1", "x2", "y2"]
 
 @dataclass(frozen=True)
 class TrackletConfig:
-    min_len: Annotated[int, Range(1, None)] = 25  # frames; VIBE drops tracks shorter than this
+    min_len: Annotated[int, Range(1, None)] = 25  # detected frames; VIBE drops tracks shorter than this
     min_len_s: Annotated[float, Range(0, None)] = 25 / 30  # the same in seconds (VIBE's 25 frames at 30 fps): a
     # person is kept when longer than either, so a 12 fps clip keeps a 1 s walk-on that 25 frames would drop
     max_gap: Annotated[int, Range(0, None)] = 10  # longest gap (frames) filled by interpolation; longer gaps split the track
@@ -198,7 +198,7 @@ def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.Dat
     """The `tracklets` table from a `tracks` table and its `appearance` rows (pure function)."""
     min_len = min(cfg.min_len, max(1, int(np.ceil(cfg.min_len_s * fps - 1e-9))))
     pieces = [(f, smooth_boxes(b, cfg.smooth_window), s, i) for f, b, s, i in people(tracks, cfg, appearance, fps)
-              if len(f) >= min_len]
+              if np.count_nonzero(~i) >= min_len]   # detected frames: gaps filled between 4 boxes are no evidence
     pieces = drop_nested(pieces, cfg.max_nested)
     if not pieces:
         return TRACKLETS.empty()
@@ -219,7 +219,7 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
     return make_tracklets(ctx.input("tracks"), cfg, ctx.input("appearance"), ctx.video.fps)
 
 
-# v4: max_nested (a box inside a taller person's is part of that person)
+# v4: max_nested (a box inside a taller person's is part of that person); min_len counts detected frames
 STAGE = Stage(name="tracklets", version=4, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")

@@ -82,3 +82,14 @@ def test_a_box_inside_a_taller_persons_box_is_dropped_a_crossing_person_is_kept(
     assert kept.groupby("track_id").size().tolist() == [n, n]           # the person and the crosser
     assert sorted(kept.groupby("track_id").y1.first().round().tolist()) == [100, 250]
     assert make_tracklets(tracks, TrackletConfig(max_nested=1, **cfg)).track_id.nunique() == 3
+
+
+def test_min_len_counts_detected_frames_not_the_filled_gaps():
+    """Four detections spread over 13 frames (gaps filled by interpolation) are no 13-frame person."""
+    frames = [0, 1, 11, 12]
+    tracks = pd.DataFrame({"frame": frames, "track_id": 1, "x1": 0.0, "y1": 0.0, "x2": 10.0, "y2": 30.0, "score": 0.9})
+    tracks = tracks.astype({"frame": "int64", "track_id": "int32"})
+    cfg = dict(stitch_max_gap_s=0, split_appearance=1, min_len_s=100)
+    assert make_tracklets(tracks, TrackletConfig(min_len=5, **cfg)).empty
+    kept = make_tracklets(tracks, TrackletConfig(min_len=4, **cfg))
+    assert len(kept) == 13 and kept.interpolated.sum() == 9
