@@ -17,7 +17,7 @@ import importlib.util
 import io
 import logging
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar, Literal
 
@@ -28,7 +28,7 @@ from scipy.spatial.transform import Rotation
 from video2mesh.models.body.reference import POSES, reference_local
 from video2mesh.models.writers.animation import bvh_text, obj_text
 from video2mesh.models.writers.fbx import BLENDER_HINT, blender_path, fbx_from_glb
-from video2mesh.models.writers.gltf import SkinnedAnimation, skinned_glb
+from video2mesh.models.writers.gltf import CameraTrack, SkinnedAnimation, skinned_glb
 from video2mesh.models.writers.usd import skinned_usd
 from video2mesh.pipeline.artifacts import Artifact
 from video2mesh.pipeline.config import Range
@@ -120,6 +120,7 @@ class RigTrack:
     uv_faces: np.ndarray | None = None       # (F, 3) indices into `uvs`, corner by corner of `faces`
     rig: str = "smpl"                        # the skeleton's kind (models.body.reference.ARM_CHAINS names its arms)
     floor_y: float | None = None             # height of the floor in the export frame, when it is known (world frame)
+    camera: CameraTrack | None = None        # the video's camera per frame in the export frame (glb/usd/fbx), when known
 
 
 def npz_bytes(arrays: dict[str, Any]) -> bytes:
@@ -190,12 +191,20 @@ def track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: s
                   if not lead else "the reference pose; video frame_k at (frame_k - frame_first + 1) / fps seconds",
                   **ref_meta}
         times = np.concatenate([[0.0], (frames - frames[0] + 1) / fps]) if lead else (frames - frames[0]) / fps
+        camera, cam_meta = track.camera, {}
+        if camera is not None:
+            if lead:      # the reference frame keeps the first frame's view
+                camera = replace(camera, position=np.concatenate([camera.position[:1], camera.position]),
+                                 rotation=np.concatenate([camera.rotation[:1], camera.rotation]))
+            cam_meta = {"camera": f"'{camera.name}': the video's camera on every key (vertical field of view "
+                                  f"{np.degrees(camera.yfov):.3f} deg, aspect {camera.aspect:.4f}); look through it to "
+                                  "see the body where the video shows the person"}
         anim = SkinnedAnimation(
             vertices=bind.vertices, faces=track.faces, weights=bind.weights, rest_joints=bind.rest_joints,
             times_s=times, local_quat=quat, root_pos=root_pos, name=stem,
-            joint_names=track.names, parents=tuple(int(p) for p in track.parents), extras=extras)
+            joint_names=track.names, parents=tuple(int(p) for p in track.parents), extras=extras, camera=camera)
         glb = skinned_glb(anim)
-        skinned = {**base, "animation": track.glb_note, **ref_meta}
+        skinned = {**base, "animation": track.glb_note, **ref_meta, **cam_meta}
         if "glb" in cfg.formats:
             out.append((tid, "glb", f"{stem}.glb", glb, {**skinned, "units": "metres, seconds"}))
         if "usd" in cfg.formats:

@@ -26,7 +26,10 @@ The finger and wrist bones take the `fingers` stage's rotations (hand landmarks;
   keypoints3d (N, 17, 3) COCO Y-up, feet3d (N, 6, 3) the foot points of models.body.anny_keypoints
   (feet_names) Y-up, residual_px (N,), confidence (N,), body_model, axes strings; from the `world`
   stage: frame_space ("world" | "camera"), cam_R (N, 3, 3) / cam_t (N, 3) output frame -> GL camera
-  (x_cam = cam_R x + cam_t), contact (N, 2) bool left/right foot, floor (4,) plane a x + b y + c z + d = 0.
+  (x_cam = cam_R x + cam_t), contact (N, 2) bool left/right foot, floor (4,) plane a x + b y + c z + d = 0,
+  cam_K (3, 3) the fit's pinhole in pixels and image_size (2,) width, height (camera_note says how to project).
+The .glb/.usd/.fbx carry the same camera, animated ('video_camera', /Camera): looking through it shows the
+body where the video shows the person.
 
 `track_files` computes the bytes (no file is written); `export_fit` writes them to a folder for
 callers outside the pipeline.
@@ -46,7 +49,9 @@ from scipy.spatial.transform import Rotation
 
 from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_NAMES, FOOT_VERTICES
+from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
+from video2mesh.models.writers.gltf import CameraTrack, camera_track
 from video2mesh.pipeline.artifacts import stack
 from video2mesh.pipeline.errors import ConfigError, InputError
 from video2mesh.pipeline.stage import Stage
@@ -64,6 +69,9 @@ BODY_MODEL = "anny"
 LICENCE = "Anny: code Apache-2.0, MakeHuman data CC0 (see the manifest's licence note)"
 Rig = Literal["anny", "mixamo", "game_engine"]   # skeletons the anny package ships for the same mesh
 RIGS = typing.get_args(Rig)
+CAMERA_NOTE = ("pixel (u, v) of a point X of this file's frame (metres): x = cam_R X + cam_t (GL camera axes: x right, "
+               "y up, looking along -Z); (u, v, 1) ~ cam_K (x, -y, -z) (OpenCV pinhole, image_size = width, height px, "
+               "origin at the top-left corner)")
 WORLD_AXES = ("Y up, right-handed, metres; world frame: floor y = 0, the person's root above the origin at the "
               "first frame, facing +Z; the camera per frame in the npz's cam_R / cam_t (world -> GL camera axes)")
 
@@ -139,9 +147,11 @@ def retargeted(body: AnnyBody, sk, phen: np.ndarray, rots: np.ndarray, orient: n
     return yup_skeleton(r.rotations, r.heads, h, target.parents), tsk
 
 
-def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None) -> core.RigTrack:
+def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None,
+               image_wh: tuple[int, int] | None = None) -> core.RigTrack:
     """The export core's view of one track's `fit` rows (sorted by frame): the rig in the Y-up frame
-    (yup_rig), the track's phenotype as its shape, the .npz of the module docstring."""
+    (yup_rig), the track's phenotype as its shape, the .npz of the module docstring. With `world` rows and
+    the video's `image_wh` (width, height), the video's camera too (npz cam_K / image_size, glb/usd/fbx camera)."""
     import torch
 
     tid = int(g.track_id.iloc[0])
@@ -166,7 +176,7 @@ def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None
         heads = pose_rig(body, sk, rots, orient, transl, vertices=False)["heads"]
         kp3d = stack(g["keypoints3d"], 51, np.float64).reshape(n, 17, 3) if "keypoints3d" in g else np.zeros((n, 17, 3))
         opt = {c: g[c].to_numpy(np.float32) for c in ("residual_px", "confidence") if c in g}
-        opt.update(world_arrays(g, n))
+        opt.update(world_arrays(g, n, image_wh))
         if "feet3d" not in opt:   # bare `fit` rows (export_fit): pose the mesh for the foot points
             opt["feet3d"] = np.concatenate([posed(np.arange(s, min(s + 64, n)))[:, FOOT_VERTICES]
                                             for s in range(0, n, 64)]).astype(np.float32)   # Y-up
@@ -200,15 +210,28 @@ def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None
         npz=npz, bind_pose=bind_pose, posed=posed, glb_note=f"skinned ({len(names)} bones, top-4 LBS weights)",
         glb_extras={"body_model": BODY_MODEL, "rig": rig, "licence": LICENCE, "phenotype": [float(x) for x in phen]},
         bvh_meta={"joints": len(names)}, obj_note="; body model: anny", obj_batch=64, uvs=body.uvs, uv_faces=body.uv_faces,
-        rig=rig, floor_y=0.0 if axes == WORLD_AXES else None)
+        rig=rig, floor_y=0.0 if axes == WORLD_AXES else None, camera=video_camera(g, n, image_wh))
 
 
-def world_arrays(g: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
+def video_camera(g: pd.DataFrame, n: int, image_wh: tuple[int, int] | None) -> CameraTrack | None:
+    """The video's camera in the output frame (world rows and a known image size), else None."""
+    if "cam_R" not in g or "focal_px" not in g or image_wh is None:
+        return None
+    return camera_track(stack(g["cam_R"], 9, np.float64).reshape(n, 3, 3), stack(g["cam_t"], 3, np.float64),
+                        float(g.focal_px.iloc[0]), *image_wh)
+
+
+def world_arrays(g: pd.DataFrame, n: int, image_wh: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """The `world` stage's extras for the npz (none for bare `fit` rows): frame_space, cam_R (N, 3, 3) /
-    cam_t (N, 3) output frame -> GL camera, contact (N, 2) bool left/right, floor (4,), feet3d (N, 6, 3)."""
+    cam_t (N, 3) output frame -> GL camera, contact (N, 2) bool left/right, floor (4,), feet3d (N, 6, 3);
+    with the image size also cam_K (3, 3) and image_size (2,) (see CAMERA_NOTE)."""
     if "cam_R" not in g:
         return {}
-    return {"frame_space": np.array(str(g.frame_space.iloc[0])),
+    cam = {}
+    if image_wh is not None and "focal_px" in g:
+        cam = {"cam_K": intrinsics(float(g.focal_px.iloc[0]), *image_wh), "image_size": np.asarray(image_wh, np.int64),
+               "camera_note": np.array(CAMERA_NOTE)}
+    return {**cam, "frame_space": np.array(str(g.frame_space.iloc[0])),
             "cam_R": stack(g["cam_R"], 9, np.float64).reshape(n, 3, 3), "cam_t": stack(g["cam_t"], 3, np.float64),
             "contact": np.stack([g.contact_left.to_numpy(bool), g.contact_right.to_numpy(bool)], 1),
             "floor": stack(g["floor"], 4, np.float64)[0],
@@ -260,7 +283,8 @@ def with_fingers(ctx, rows: pd.DataFrame) -> pd.DataFrame:
 
 SOURCE = core.ExportSource(stage="fit_export", artifact=FIT_EXPORT, input="world",
                            rig_track=lambda ctx, cfg, rows: anny_track(
-                               with_fingers(ctx, rows), load_body(ctx), load_body(ctx, rig=cfg.rig) if cfg.rig != "anny" else None),
+                               with_fingers(ctx, rows), load_body(ctx), load_body(ctx, rig=cfg.rig) if cfg.rig != "anny" else None,
+                               image_wh=(ctx.video.width, ctx.video.height)),
                            stem="track_{tid:03d}_anny", method="licence-free", body_model=lambda cfg: BODY_MODEL,
                            licence=ANNY_LICENCE_NOTE,   # each file's manifest entry names its rig
                            manifest={"axes": "per file: the world frame (" + WORLD_AXES + ") unless "
@@ -275,6 +299,7 @@ fit_export_outputs = partial(core.export_outputs, SOURCE)
 # v6: reference_pose (a T-/A-pose frame 0); v5: reads `world` (the fit in the world frame by default; `--set world.frame=camera` for camera space);
 # usd/fbx formats, standard rigs, OBJ normals/UVs
 # v7: finger and wrist bones from the `fingers` stage (hands.enabled=false: as v6)
-STAGE = Stage(name="fit_export", version=7, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
+# v8: the video's camera: npz cam_K / image_size, an animated camera in glb/usd/fbx
+STAGE = Stage(name="fit_export", version=8, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "world", "fingers"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")

@@ -4,7 +4,8 @@ No FBX library on the package registries writes skinned animation under a licenc
 project drives Blender (GPL; a separate program we call, found on PATH) when the user asks for FBX.
 Export settings that matter to animators: the clip's fps set on the scene before import (so keys land on
 whole frames), the frame range from the action, no extra leaf bones, key reduction off (Blender's default
-simplification moves a root by millimetres), Y up, metres (unit scale 1).
+simplification moves a root by millimetres), Y up, metres (unit scale 1); the GLB's video camera, when it
+has one, goes along.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ bpy.ops.import_scene.gltf(filepath=src)
 arm = next(o for o in scene.objects if o.type == "ARMATURE")
 f0, f1 = arm.animation_data.action.frame_range
 scene.frame_start, scene.frame_end = int(round(f0)), int(round(f1))
-bpy.ops.export_scene.fbx(filepath=dst, use_selection=False, object_types={"ARMATURE", "MESH"},
+bpy.ops.export_scene.fbx(filepath=dst, use_selection=False, object_types={"ARMATURE", "MESH", "CAMERA"},
                          apply_unit_scale=True, global_scale=1.0, axis_forward="-Z", axis_up="Y",
                          add_leaf_bones=False, bake_anim=True, bake_anim_use_all_bones=True,
                          bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False,

@@ -4,7 +4,8 @@ Generic in the skeleton (joint names, parents; SMPL's 24 joints by default, Anny
 licence-free path). What the file holds: one mesh in its bind pose (the person's shaped T-pose), a skin
 over the joint hierarchy with inverse bind matrices, top-4 skinning weights from the body's LBS weights,
 and one animation with a rotation channel per joint and a translation channel on the root (LINEAR samplers,
-times in seconds). SMPL's pose-dependent corrective blend shapes are not representable by skinning
+times in seconds). Optionally the video's camera: a perspective camera node animated on the same times
+(`CameraTrack`), so a viewer looking through it sees the body where the video shows the person. SMPL's pose-dependent corrective blend shapes are not representable by skinning
 and are left out (differences of a few millimetres at bent joints).
 """
 from __future__ import annotations
@@ -22,6 +23,31 @@ from .animation import SMPL_JOINT_NAMES, SMPL_PARENTS, rest_offsets
 _FLOAT, _UBYTE, _USHORT, _UINT = 5126, 5121, 5123, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _TYPES = {1: "SCALAR", 3: "VEC3", 4: "VEC4", 16: "MAT4"}
+
+
+@dataclass(frozen=True)
+class CameraTrack:
+    """A pinhole video camera per key: yfov radians (vertical field of view), aspect = width / height,
+    position (T, 3) metres and rotation (T, 4) glTF (x, y, z, w), both camera -> scene; glTF's camera
+    convention (looking along its local -Z, +Y up) is the GL camera axes of the world stage."""
+
+    yfov: float
+    aspect: float
+    position: np.ndarray
+    rotation: np.ndarray
+    name: str = "video_camera"
+
+
+def camera_track(cam_r: np.ndarray, cam_t: np.ndarray, focal_px: float, width: int, height: int) -> CameraTrack:
+    """The CameraTrack of a scene -> GL camera transform per frame (x_cam = cam_r x + cam_t; cam_r (T, 3, 3),
+    cam_t (T, 3)) and a pinhole of focal `focal_px` with its principal point at the centre of a width x height
+    image (the fit's camera): position -R^T t, rotation R^T, yfov = 2 atan(height / 2 f)."""
+    from scipy.spatial.transform import Rotation
+
+    r_inv = np.swapaxes(np.asarray(cam_r, np.float64), -1, -2)
+    pos = -np.einsum("tij,tj->ti", r_inv, np.asarray(cam_t, np.float64))
+    return CameraTrack(yfov=float(2.0 * np.arctan(height / (2.0 * focal_px))), aspect=float(width) / float(height),
+                       position=pos, rotation=Rotation.from_matrix(r_inv).as_quat())
 
 
 @dataclass(frozen=True)
@@ -44,6 +70,7 @@ class SkinnedAnimation:
     joint_names: tuple[str, ...] = SMPL_JOINT_NAMES
     parents: tuple[int, ...] = tuple(int(p) for p in SMPL_PARENTS)
     extras: dict | None = None     # written into the glTF asset's extras (e.g. the body model's name)
+    camera: CameraTrack | None = None   # the video's camera, one key per time (T keys)
 
 
 def top_k_weights(weights: np.ndarray, k: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -142,14 +169,20 @@ def skinned_glb(a: SkinnedAnimation) -> bytes:
                      "interpolation": "LINEAR"})
     channels.append({"sampler": n_j, "target": {"node": root + 1, "path": "translation"}})
 
+    scene_nodes = [0, root + 1]
+    cameras: list[dict] = []
+    if a.camera is not None:
+        scene_nodes.append(_add_camera(a.camera, nodes, cameras, buf, time_acc, samplers, channels, t))
+
     doc = {
         "asset": {"version": "2.0", "generator": "video2mesh", **({"extras": a.extras} if a.extras else {})},
         "scene": 0,
-        "scenes": [{"nodes": [0, root + 1]}],
+        "scenes": [{"nodes": scene_nodes}],
         "nodes": nodes,
         "meshes": [{"name": a.name, "primitives": [prim]}],
         "skins": [{"joints": list(range(1, n_j + 1)), "inverseBindMatrices": ibm_acc, "skeleton": root + 1}],
         "animations": [{"name": f"{a.name}_motion", "samplers": samplers, "channels": channels}],
+        **({"cameras": cameras} if cameras else {}),
         "accessors": buf.accessors,
         "bufferViews": buf.views,
         "buffers": [{"byteLength": len(buf.data)}],
@@ -160,3 +193,20 @@ def skinned_glb(a: SkinnedAnimation) -> bytes:
     total = 12 + 8 + len(js) + 8 + len(binary)
     return (struct.pack("<4sII", b"glTF", 2, total) + struct.pack("<I4s", len(js), b"JSON") + js
             + struct.pack("<I4s", len(binary), b"BIN\0") + binary)
+
+
+def _add_camera(cam: CameraTrack, nodes: list, cameras: list, buf: _Buffer, time_acc: int, samplers: list,
+                channels: list, t: int) -> int:
+    """Append the camera, its node (first key as its rest transform) and its two animation channels; the node id."""
+    if cam.position.shape != (t, 3) or cam.rotation.shape != (t, 4):
+        raise ValueError(f"camera position must be (T={t}, 3) and rotation (T, 4); got {cam.position.shape} and {cam.rotation.shape}")
+    cameras.append({"name": cam.name, "type": "perspective",
+                    "perspective": {"yfov": cam.yfov, "aspectRatio": cam.aspect, "znear": 0.01}})
+    rot = continuous_quats(cam.rotation.astype(np.float32))
+    node = len(nodes)
+    nodes.append({"name": cam.name, "camera": len(cameras) - 1, "translation": [float(x) for x in cam.position[0]],
+                  "rotation": [float(x) for x in rot[0]]})
+    for path, values in (("translation", cam.position.astype(np.float32)), ("rotation", rot)):
+        samplers.append({"input": time_acc, "output": buf.add(values, _FLOAT), "interpolation": "LINEAR"})
+        channels.append({"sampler": len(samplers) - 1, "target": {"node": node, "path": path}})
+    return node

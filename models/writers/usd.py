@@ -6,6 +6,8 @@ Layout: `/Body` (SkelRoot) holding `Skeleton` (joints, bind and rest transforms,
 in `jointNames`), `Skeleton/Motion` (SkelAnimation: translations, rotations, scales per time code) and
 `Mesh` (points, normals, the skinning primvars). Stage metadata: upAxis Y, metersPerUnit 1, time codes
 are video-frame offsets from the track's first frame with timeCodesPerSecond = framesPerSecond = fps.
+With a `CameraTrack`, `/Camera` (UsdGeom.Camera) is the video's camera, its transform keyed per time code
+(focal length and apertures in the same unit, chosen so that focalLength / verticalAperture = f_px / height).
 Needs `usd-core` (PyPI, Apache-2.0 with the TOST modification).
 """
 from __future__ import annotations
@@ -99,10 +101,32 @@ def skinned_usd(a: SkinnedAnimation, fps: float, binary: bool = True) -> bytes:
         binding.CreateJointWeightsPrimvar(False, k).Set(Vt.FloatArray.FromNumpy(w.reshape(-1)))
         binding.CreateGeomBindTransformAttr(Gf.Matrix4d(1.0))
         binding.CreateSkeletonRel().SetTargets([skel.GetPath()])
+        if a.camera is not None:
+            _camera(stage, a.camera, times)
         if a.extras:
             root.GetPrim().SetCustomData({str(k): str(v) for k, v in a.extras.items()})
         stage.GetRootLayer().Save()
         return Path(path).read_bytes()
+
+
+def _camera(stage, cam, times: np.ndarray) -> None:
+    """`/Camera`: the CameraTrack's pinhole (a 24-unit vertical aperture) with its camera -> scene transform per time code."""
+    from pxr import Gf, Usd, UsdGeom
+    from scipy.spatial.transform import Rotation
+
+    c = UsdGeom.Camera.Define(stage, "/Camera")
+    c.CreateProjectionAttr(UsdGeom.Tokens.perspective)
+    c.CreateVerticalApertureAttr(24.0)
+    c.CreateHorizontalApertureAttr(24.0 * cam.aspect)
+    c.CreateFocalLengthAttr(12.0 / np.tan(cam.yfov / 2.0))
+    c.CreateClippingRangeAttr(Gf.Vec2f(0.01, 1000.0))
+    op = c.AddTransformOp()
+    rot = Rotation.from_quat(np.asarray(cam.rotation, np.float64)).as_matrix()     # camera -> scene
+    for i, tc in enumerate(times):
+        m = np.eye(4)
+        m[:3, :3] = rot[i].T                  # Gf multiplies row vectors: p_scene = p_cam M
+        m[3, :3] = cam.position[i]
+        op.Set(Gf.Matrix4d(m.tolist()), Usd.TimeCode(float(tc)))
 
 
 def validate(path: str | Path) -> list[str]:

@@ -125,3 +125,78 @@ def test_mixamo_bvh_and_fbx_of_a_shared_video_open_in_blender(shared_data, tmp_p
         t0 = got["heads"][0]                                                                  # the T-pose frame
         arm = np.array(t0["mixamorig:LeftHand"]) - np.array(t0["mixamorig:LeftArm"])
         assert arm[0] > 0.4 and abs(arm[1]) < 0.01 * np.linalg.norm(arm), (kind, arm)
+
+
+CAMERA_READ = r'''
+import json, sys
+import bpy
+import numpy as np
+from bpy_extras.object_utils import world_to_camera_view
+from mathutils import Vector
+
+if not hasattr(np, "bool"):          # Debian 3.4's glTF importer uses np.bool (removed in numpy 1.24)
+    np.bool = bool
+path, kind, fps, w, h, pts_file, out = sys.argv[sys.argv.index("--") + 1:][:7]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+scene.render.fps = int(round(float(fps)))
+scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = int(w), int(h), 100
+{"glb": lambda: bpy.ops.import_scene.gltf(filepath=path),
+ "fbx": lambda: bpy.ops.import_scene.fbx(filepath=path, automatic_bone_orientation=False)}[kind]()
+cam = next(o for o in scene.objects if o.type == "CAMERA")
+arm = next(o for o in scene.objects if o.type == "ARMATURE")
+f0 = int(round(arm.animation_data.action.frame_range[0]))
+pts = json.load(open(pts_file))                  # per frame, points of the file's Y-up frame
+uv = []
+for i, frame in enumerate(pts):
+    scene.frame_set(f0 + i)
+    row = []
+    for x, y, z in frame:                        # the importers turned Y-up into Blender's Z-up as (x, -z, y)
+        c = world_to_camera_view(scene, cam, Vector((x, -z, y)))
+        row.append([c.x * int(w), (1.0 - c.y) * int(h)])
+    uv.append(row)
+json.dump({"uv": uv, "camera": cam.name}, open(out, "w"))
+'''
+
+
+def test_the_video_camera_opens_in_blender_and_sees_the_body_where_the_npz_says(tmp_path):
+    """GLB and FBX of a world-frame export: Blender's imported camera, per frame, projects the npz joints to the
+    pixels of the npz's own camera recipe (cam_K, cam_R, cam_t) within 0.5 px (image 96 x 64)."""
+    import io
+    import zipfile
+
+    from video2mesh.pipeline.assets import AssetRegistry, default_models_dir
+    from video2mesh.pipeline.runner import Runner
+    from video2mesh.pipeline.store import ArtifactStore
+    from video2mesh.stages import fit_export, probe
+
+    from .fakes import write_video
+    from .fit_fakes import fake_fit_stage, fit_frame, rig_params, world_stages
+    from .licence_free_helpers import anny_body
+
+    body = anny_body()
+    video = write_video(tmp_path / "clip.mp4", n=6)
+    fit = fit_frame({0: np.arange(0, 6)}, rig=lambda tid, fr: rig_params(body, tid, fr))
+    extra, configs = world_stages("world")
+    runner = Runner(stages={"probe": probe.STAGE, "fit": fake_fit_stage(fit), "fit_export": fit_export.STAGE, **extra},
+                    store=ArtifactStore(tmp_path / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()),
+                    configs={**configs, "fit_export": fit_export.FitExportConfig(formats=("npz", "glb", "fbx"))})
+    paths = {p.suffix: p for p in fit_export.fit_export_outputs(runner, video, tmp_path / "out")}
+    with zipfile.ZipFile(paths[".npz"]) as z:
+        d = {n[:-4]: np.load(io.BytesIO(z.read(n)), allow_pickle=False) for n in z.namelist()}
+    pts = d["joints"][:, ::8].astype(np.float64)
+    gl = np.einsum("tij,tkj->tki", d["cam_R"], pts) + d["cam_t"][:, None]
+    uvw = np.einsum("ij,tkj->tki", d["cam_K"], gl * [1.0, -1.0, -1.0])
+    want = uvw[..., :2] / uvw[..., 2:]
+    (tmp_path / "pts.json").write_text(json.dumps(pts.tolist()))
+    w, h = (int(x) for x in d["image_size"])
+    script = tmp_path / "cam.py"
+    script.write_text(CAMERA_READ)
+    for kind in ("glb", "fbx"):
+        out = tmp_path / f"cam_{kind}.json"
+        p = subprocess.run(["blender", "-b", "--factory-startup", "--python", str(script), "--", str(paths[f".{kind}"]), kind,
+                            str(float(d["fps"])), str(w), str(h), str(tmp_path / "pts.json"), str(out)],
+                           capture_output=True, text=True, timeout=600)
+        assert out.exists(), p.stdout[-2000:] + p.stderr[-2000:]
+        got = np.array(json.loads(out.read_text())["uv"])
+        assert np.abs(got - want).max() < 0.5, (kind, np.abs(got - want).max())

@@ -87,7 +87,8 @@ def test_glb_loads_validates_and_has_every_frame(published, body):
     assert len(geoms[0].faces) == len(body.faces)
     n = len(TRACKS[0])
     anim = g.animations[0]
-    assert len(anim.channels) == N_BONES + 1
+    assert len(anim.channels) == N_BONES + 1 + 2                  # + the video camera's translation and rotation
+    assert [c.type for c in g.cameras] == ["perspective"]
     assert {g.accessors[s.input].count for s in anim.samplers} == {n}
     assert g.accessors[anim.samplers[0].input].max[0] == pytest.approx((n - 1) / FPS)
     assert g.asset.extras["body_model"] == "anny"

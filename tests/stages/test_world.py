@@ -100,6 +100,29 @@ def test_world_npz_reprojects_onto_the_fit_exactly(world_npz):
     np.testing.assert_allclose(gl, heads @ CAMERA_TO_YUP.T, atol=2e-5)   # float32 files: ~1e-6 relative
 
 
+def test_world_npz_camera_puts_the_joints_where_the_fit_sees_them(world_npz):
+    """cam_K / image_size with cam_R / cam_t (camera_note's recipe) project the world-frame joints to the pixels
+    of the fit's camera-space joints under the fit's pinhole (u = f x / z + W / 2, v = f y / z + H / 2)."""
+    import torch
+
+    from video2mesh.models.body.anny_body import pose_rig
+
+    from .fakes import H as VH, W as VW
+
+    d, fit, body = world_npz
+    n = len(fit)
+    assert d["image_size"].tolist() == [VW, VH] and "cam_K" in str(d["camera_note"])
+    with torch.no_grad():
+        sk = body.skeleton(torch.as_tensor(stack(fit.phenotype, 6)[:1]))
+    heads = pose_rig(body, sk, stack(fit.bone_rotations, N_BONES * 3, np.float64).reshape(n, N_BONES, 3),
+                     stack(fit.global_orient, 3, np.float64), stack(fit.transl, 3, np.float64), vertices=False)["heads"]
+    f = float(fit.focal_px.iloc[0])
+    want = np.stack([f * heads[..., 0] / heads[..., 2] + VW / 2, f * heads[..., 1] / heads[..., 2] + VH / 2], -1)
+    gl = np.einsum("tij,tkj->tki", d["cam_R"], d["joints"].astype(np.float64)) + d["cam_t"][:, None]
+    uvw = np.einsum("ij,tkj->tki", d["cam_K"], gl * [1.0, -1.0, -1.0])
+    np.testing.assert_allclose(uvw[..., :2] / uvw[..., 2:], want, atol=1e-3)
+
+
 def test_world_npz_conventions(world_npz):
     d, _, _ = world_npz
     np.testing.assert_allclose(d["floor"], [0.0, 1.0, 0.0, 0.0])
