@@ -189,12 +189,13 @@ def _key_runner(cfg):
     from video2mesh.pipeline.assets import AssetRegistry
     from video2mesh.pipeline.runner import Runner
     from video2mesh.pipeline.store import ArtifactStore
-    from video2mesh.stages import fit_anny, probe
+    from video2mesh.stages import camera_motion, fit_anny, probe
 
     from .licence_free_helpers import FAKE_TRACKLETS
     import tempfile
 
-    stages = {"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "blazepose": _bp_stage(), "fit": fit_anny.STAGE}
+    stages = {"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "blazepose": _bp_stage(), "fit": fit_anny.STAGE,
+              "camera_motion": camera_motion.STAGE}
     return Runner(stages=stages, store=ArtifactStore(tempfile.mkdtemp()), registry=AssetRegistry([]),
                   configs={"fit": cfg})
 
