@@ -3,10 +3,12 @@
 One shape (phenotype) per tracklet, per-frame bone rotations, global rotation and camera-space
 translation; see models/fit/anny_fit.py for the energy. The camera is a pinhole with the principal
 point at the image centre and focal length `focal_scale * max(W, H)` px (default 1.0: a 53 degree
-field of view along the long side, typical of phones and action cameras), unless `focal_from_video` and
-the camera turns without travelling: then the focal length the background homographies of
-`camera_motion` imply (models.maths.camera_motion.focal_from_rotation: H ~ K R K^-1 holds only at the
-true K). A still or travelling camera does not determine it, and the guess stays.
+field of view along the long side, typical of phones and action cameras). With `focal_from_video` (off
+by default), a camera that turns without travelling gets the focal length its background homographies
+imply instead (`camera_motion`; models.maths.camera_motion.focal_from_rotation: H ~ K R K^-1 holds only
+at the true K); a still or travelling camera does not determine it, and the guess stays. Off because
+a right focal length alone moves the depth of a body whose size is wrong further from the truth
+(docs/accuracy.md, "Run clip"): it belongs with a known stature.
 
 Temporal quality (models/fit/temporal.py): BlazePose's left/right labels are made continuous over
 time, the landmarks robustly smoothed per `smoothing` preset (off | standard | strong) and weighted by
@@ -71,7 +73,7 @@ class FitAnnyConfig:
 
     rig: str = "anny"
     focal_scale: Annotated[float, Range(0, 100, lo_open=True)] = 1.0  # focal length = focal_scale * max(W, H) px (unknown camera)
-    focal_from_video: bool = True     # a camera turning without travelling: its focal length from camera_motion
+    focal_from_video: bool = False    # a camera turning without travelling: its focal length from camera_motion
     min_frames: Annotated[int, Range(1, None)] = 1
     iters_global: Annotated[int, Range(1, 100_000)] = FitConfig.iters_global
     iters_pose: Annotated[int, Range(2, 100_000)] = FitConfig.iters_pose
