@@ -11,6 +11,8 @@ t-1 to the same direction seen from camera t (d_t = R d_{t-1}); chained, C_t = R
 first frame's camera axes to camera t's. Points of the background (people masked out) are found by
 `background_grid` and the homography by `robust_homography` (DLT of models.maths.geometry with
 iterative trimming of the points it does not explain, e.g. other moving things).
+`focal_from_rotation` turns the same relation around: a camera that turns without travelling
+determines K, since only the true focal length makes its homographies rotations.
 """
 from __future__ import annotations
 
