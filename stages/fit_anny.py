@@ -3,7 +3,12 @@
 One shape (phenotype) per tracklet, per-frame bone rotations, global rotation and camera-space
 translation; see models/fit/anny_fit.py for the energy. The camera is a pinhole with the principal
 point at the image centre and focal length `focal_scale * max(W, H)` px (default 1.0: a 53 degree
-field of view along the long side, typical of phones and action cameras; the true value is unknown).
+field of view along the long side, typical of phones and action cameras). With `focal_from_video` (off
+by default), a camera that turns without travelling gets the focal length its background homographies
+imply instead (`camera_motion`; models.maths.camera_motion.focal_from_rotation: H ~ K R K^-1 holds only
+at the true K); a still or travelling camera does not determine it, and the guess stays. Off because
+a right focal length alone moves the depth of a body whose size is wrong further from the truth
+(docs/accuracy.md, "Run clip"): it belongs with a known stature.
 
 Temporal quality (models/fit/temporal.py): BlazePose's left/right labels are made continuous over
 time, the landmarks robustly smoothed per `smoothing` preset (off | standard | strong) and weighted by
@@ -25,6 +30,7 @@ import pyarrow as pa
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody
 from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
 from video2mesh.models.fit.temporal import SMOOTHING, prepare_track
+from video2mesh.models.maths.camera_motion import focal_from_rotation
 from video2mesh.models.runners.blazepose import N_LANDMARKS
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
 from video2mesh.pipeline.config import Range
@@ -67,6 +73,7 @@ class FitAnnyConfig:
 
     rig: str = "anny"
     focal_scale: Annotated[float, Range(0, 100, lo_open=True)] = 1.0  # focal length = focal_scale * max(W, H) px (unknown camera)
+    focal_from_video: bool = False    # a camera turning without travelling: its focal length from camera_motion
     min_frames: Annotated[int, Range(1, None)] = 1
     iters_global: Annotated[int, Range(1, 100_000)] = FitConfig.iters_global
     iters_pose: Annotated[int, Range(2, 100_000)] = FitConfig.iters_pose
@@ -116,6 +123,27 @@ def _plan(ctx: Context, cfg: FitAnnyConfig) -> list[Chunk]:
 _COLUMNS = ["frame", "track_id", "keypoints", "landmarks", "world"]
 
 
+def _focal(ctx: Context, cfg: FitAnnyConfig) -> float:
+    """The pinhole's focal length, px: from the video's rotation (module docstring), else the guess."""
+    guess = float(cfg.focal_scale * max(ctx.video.width, ctx.video.height))
+    if not cfg.focal_from_video:
+        return guess
+
+    def estimate() -> float:
+        cam = ctx.input("camera_motion", columns=["frame", "h", "valid"]).sort_values("frame")
+        if cam.empty:
+            return guess
+        frames = cam["frame"].to_numpy()
+        h = np.tile(np.eye(3), (int(frames.max()) + 1, 1, 1))
+        valid = np.zeros(len(h), bool)
+        h[frames] = stack(cam["h"], 9, np.float64).reshape(-1, 3, 3)
+        valid[frames] = cam["valid"].to_numpy(bool)
+        f, _ = focal_from_rotation(h, valid, ctx.video.width, ctx.video.height)
+        log.info("fit: focal length %s", f"{f:.0f} px from the camera's rotation" if f else f"{guess:.0f} px (guess: the video does not determine it)")
+        return guess if f is None else f
+    return ctx.memo("fit-focal", estimate)
+
+
 def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig):
     lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
     world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)
@@ -130,8 +158,7 @@ def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.n
         fps = ctx.video.fps
         ti = _track_input(g, fps, cfg)
         body = load_body(ctx, cfg.rig)
-        r = fit_track(body, ti.keypoints, ti.world, (ctx.video.width, ctx.video.height),
-                      float(cfg.focal_scale * max(ctx.video.width, ctx.video.height)), _fit_config(cfg),
+        r = fit_track(body, ti.keypoints, ti.world, (ctx.video.width, ctx.video.height), _focal(ctx, cfg), _fit_config(cfg),
                       linear=ctx.memo("anny-linear", lambda: linear_skeleton(body)))
         return r.phenotype
     return ctx.memo(f"fit-shape-{tid}-{first}", build)
@@ -175,7 +202,7 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
     import torch
 
     w, h = ctx.video.width, ctx.video.height
-    focal = float(cfg.focal_scale * max(w, h))
+    focal = _focal(ctx, cfg)
     body = load_body(ctx, cfg.rig)
     linear = ctx.memo("anny-linear", lambda: linear_skeleton(body))
     ti = _track_input(g, ctx.video.fps, cfg)
@@ -203,6 +230,6 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
     return rows
 
 
-STAGE = Stage(name="fit", version=3, config=FitAnnyConfig, output=FIT, compute=compute,
-              inputs=("probe", "tracklets", "blazepose"), plan=_plan,
+STAGE = Stage(name="fit", version=4, config=FitAnnyConfig, output=FIT, compute=compute,
+              inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -11,6 +11,8 @@ t-1 to the same direction seen from camera t (d_t = R d_{t-1}); chained, C_t = R
 first frame's camera axes to camera t's. Points of the background (people masked out) are found by
 `background_grid` and the homography by `robust_homography` (DLT of models.maths.geometry with
 iterative trimming of the points it does not explain, e.g. other moving things).
+`focal_from_rotation` turns the same relation around: a camera that turns without travelling
+determines K, since only the true focal length makes its homographies rotations.
 """
 from __future__ import annotations
 
@@ -149,3 +151,47 @@ def chain_plane_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, n_ref
         r = rotation_from_plane_homography(h[t], k, c[t - 1] @ n_ref) if valid[t] else r_fill[t]
         c[t] = nearest_rotation(r @ c[t - 1])
     return c
+
+
+def chained_homographies(h: np.ndarray, valid: np.ndarray, span: int, step: int) -> np.ndarray:
+    """(N, 3, 3) homographies from frame a to frame a + span (unit determinant), a = 0, step, ...,
+    chained from the frame-to-frame h (T, 3, 3) (h[t]: t-1 -> t) over windows whose steps are all valid."""
+    out = []
+    for a in range(0, len(h) - span, max(step, 1)):
+        if not np.all(valid[a + 1:a + span + 1]):
+            continue
+        m = np.eye(3)
+        for t in range(a + 1, a + span + 1):
+            m = h[t] @ m
+        det = np.linalg.det(m)
+        if det > 1e-12:
+            out.append(m / np.cbrt(det))
+    return np.array(out).reshape(-1, 3, 3)
+
+
+def focal_from_rotation(h: np.ndarray, valid: np.ndarray, width: int, height: int, span: int = 30, step: int = 5,
+                        max_err: float = 0.02, min_rise: float = 0.25) -> tuple[float | None, np.ndarray]:
+    """Focal length (px) of a camera that turns without travelling, from its background homographies
+    (self-calibration of a rotating camera: H ~ K R K^-1 holds only at the true K), or None.
+
+    h (T, 3, 3) frame-to-frame homographies (h[t]: t-1 -> t), valid (T,). Homographies chained over
+    `span` frames (larger angles than one step, so a wrong focal length shows) are read as rotations
+    with K(f) (principal point at the image centre, square pixels) for f on a log grid of 0.3-3 x
+    max(W, H); the estimate is the f of least median distance to a rotation (rotation_from_homography).
+    None where the video does not pin f down: that distance at its minimum above `max_err` (a travelling
+    camera: parallax, not a rotation), the minimum at the grid's end, or the distance rising by less
+    than `min_rise` (relative) within +-20 % of the estimate (a still camera, or too little turning).
+    Returns (f or None, (G, 2) the grid's f and median distances, for reports)."""
+    pairs = chained_homographies(np.asarray(h, np.float64), np.asarray(valid, bool), span, step)
+    grid = max(width, height) * np.geomspace(0.3, 3.0, 121)
+    if len(pairs) == 0:
+        return None, np.empty((0, 2))
+    score = np.array([np.median(rotation_from_homography(pairs, intrinsics(f, width, height))[1]) for f in grid])
+    table = np.stack([grid, score], 1)
+    i = int(np.argmin(score))
+    if i == 0 or i == len(grid) - 1 or score[i] > max_err:
+        return None, table
+    near = np.interp(np.log([grid[i] / 1.2, grid[i] * 1.2]), np.log(grid), score)
+    if near.min() < (1.0 + min_rise) * max(score[i], 1e-4):
+        return None, table
+    return float(grid[i]), table

@@ -112,13 +112,13 @@ FAKE_TRACKLETS = Stage(name="tracklets", version=1, config=FakeTrackConfig, outp
 
 def run_path(video: Path, store_dir: Path, registry: AssetRegistry, until: str, max_frames: int = 8, max_people: int = 2,
              fit_cfg=None):
-    """Run probe -> fake tracklets -> blazepose (-> fit, or -> hands) on a video; returns (runner, results)."""
+    """Run probe -> fake tracklets -> blazepose (-> camera_motion -> fit, or -> hands) on a video; returns (runner, results)."""
     from video2mesh.pipeline.runner import Runner
     from video2mesh.pipeline.store import ArtifactStore
-    from video2mesh.stages import blazepose, fit_anny, hands, probe
+    from video2mesh.stages import blazepose, camera_motion, fit_anny, hands, probe
 
     stages = {"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "blazepose": blazepose.STAGE, "fit": fit_anny.STAGE,
-              "hands": hands.STAGE}
+              "camera_motion": camera_motion.STAGE, "hands": hands.STAGE}
     configs = {"tracklets": FakeTrackConfig(max_frames=max_frames, max_people=max_people)}
     if fit_cfg is not None:
         configs["fit"] = fit_cfg

@@ -189,12 +189,13 @@ def _key_runner(cfg):
     from video2mesh.pipeline.assets import AssetRegistry
     from video2mesh.pipeline.runner import Runner
     from video2mesh.pipeline.store import ArtifactStore
-    from video2mesh.stages import fit_anny, probe
+    from video2mesh.stages import camera_motion, fit_anny, probe
 
     from .licence_free_helpers import FAKE_TRACKLETS
     import tempfile
 
-    stages = {"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "blazepose": _bp_stage(), "fit": fit_anny.STAGE}
+    stages = {"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "blazepose": _bp_stage(), "fit": fit_anny.STAGE,
+              "camera_motion": camera_motion.STAGE}
     return Runner(stages=stages, store=ArtifactStore(tempfile.mkdtemp()), registry=AssetRegistry([]),
                   configs={"fit": cfg})
 
@@ -226,3 +227,29 @@ def test_windows_resume_to_the_same_rows(shared_data, tmp_path, body):
     again = runner2.store.read_df(res2["fit"].ref.path).sort_values("frame").reset_index(drop=True)
     for col in ("bone_rotations", "transl", "keypoints3d", "keypoints_input"):
         assert np.array_equal(stack(again[col], len(again[col].iloc[0])), stack(full[col], len(full[col].iloc[0]))), col
+
+
+def test_focal_from_video_reads_camera_motion_and_falls_back_to_the_guess():
+    """fit's pinhole: the focal length a turning camera's homographies give (made with f = 554 px)
+    when `focal_from_video`, the guess focal_scale x max(W, H) when off or when the camera is still."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from scipy.spatial.transform import Rotation
+
+    from video2mesh.models.maths.camera_motion import intrinsics
+    from video2mesh.stages.fit_anny import FitAnnyConfig, _focal
+
+    k = intrinsics(554.0, 640, 360)
+    turn = [k @ Rotation.from_euler("yx", [0.5, 0.1 * (-1) ** t], degrees=True).as_matrix() @ np.linalg.inv(k)
+            for t in range(90)]
+
+    def ctx(hs):
+        cam = pd.DataFrame({"frame": np.arange(90), "h": [h.reshape(9) for h in hs], "valid": [t > 0 for t in range(90)]})
+        return SimpleNamespace(video=SimpleNamespace(width=640, height=360), memo=lambda key, make: make(),
+                               input=lambda name, columns=None: cam[columns])
+
+    assert abs(_focal(ctx(turn), FitAnnyConfig(focal_from_video=True)) / 554.0 - 1) < 0.011
+    assert _focal(ctx(turn), FitAnnyConfig(focal_scale=0.9)) == pytest.approx(576.0)          # off: the guess
+    assert _focal(ctx([np.eye(3)] * 90), FitAnnyConfig(focal_from_video=True)) == pytest.approx(640.0)

@@ -123,3 +123,43 @@ def test_chained_floor_rotations_of_a_dolly_stay_still():
     c = chain_plane_rotations(h, ok, k, n_ref, r)
     np.testing.assert_allclose(c, np.tile(np.eye(3), (40, 1, 1)), atol=1e-9)
     assert np.degrees(Rotation.from_matrix(chain_rotations(r)[-1]).magnitude()) > 5.0
+
+
+def _turning_camera(k: np.ndarray, n: int = 90, seed: int = 0) -> np.ndarray:
+    """(n, 3, 3) frame-to-frame homographies K R_t K^-1 of a camera panning ~0.5 deg/frame with some
+    tilt and roll wobble (any scale per frame), h[0] = identity."""
+    rng = np.random.default_rng(seed)
+    h = np.tile(np.eye(3), (n, 1, 1))
+    for t in range(1, n):
+        r = Rotation.from_euler("yxz", [0.5 + 0.1 * rng.standard_normal(), 0.2 * rng.standard_normal(),
+                                        0.1 * rng.standard_normal()], degrees=True).as_matrix()
+        h[t] = rng.uniform(0.5, 2.0) * k @ r @ np.linalg.inv(k)
+    return h
+
+
+@pytest.mark.parametrize("fov_deg", [40.0, 60.0, 90.0])
+def test_focal_of_a_turning_camera_is_its_true_focal_length(fov_deg):
+    """H = K R K^-1 holds only at the true K: the pan's homographies give the focal length they were
+    made with (the render's 0.5 W / tan(fov / 2)), not the 640 px guess, within the grid's 1 % step."""
+    from video2mesh.models.maths.camera_motion import focal_from_rotation
+
+    f_true = 0.5 * W / np.tan(np.radians(fov_deg) / 2)
+    h = _turning_camera(intrinsics(f_true, W, H))
+    f, table = focal_from_rotation(h, np.ones(len(h), bool), W, H)
+    assert f is not None and abs(f / f_true - 1) < 0.011
+    assert table[:, 1].min() < 0.005                       # the grid point next to f_true: nearly a rotation
+
+
+def test_focal_is_not_claimed_without_evidence():
+    """A still camera (no turn: every f explains it) and a dolly along the floor (parallax: no f makes
+    it a rotation) leave the focal length undetermined; so do invalid steps."""
+    from video2mesh.models.maths.camera_motion import focal_from_rotation
+
+    k = intrinsics(554.0, W, H)
+    ok = np.ones(60, bool)
+    assert focal_from_rotation(np.tile(np.eye(3), (60, 1, 1)), ok, W, H)[0] is None
+    tilt = Rotation.from_euler("x", -20.0, degrees=True).as_matrix()
+    n = tilt @ np.array([0.0, -1.0, 0.0])
+    dolly = k @ (np.eye(3) + np.outer(tilt @ np.array([0.0, 0.0, 0.04]), -n) / 1.6) @ np.linalg.inv(k)
+    assert focal_from_rotation(np.tile(dolly, (60, 1, 1)), ok, W, H)[0] is None
+    assert focal_from_rotation(_turning_camera(k, 60), np.zeros(60, bool), W, H)[0] is None
