@@ -35,6 +35,9 @@ the energy's minimum where Adam keeps ~lr of dither in every per-frame unknown (
 Shape is optimised on a linearisation of the rest skeleton around the average phenotype (the exact
 rest model costs ~0.15 s per evaluation, its gradient ~2 s); the final pass re-evaluates the exact
 skeleton at the fitted phenotype and refines the pose on it.
+Known stature (`stature_m` > 0, models/fit/stature.py): the phenotype is held at that stature (its `height`
+solved before every shape step, and on the exact mesh at the end), the initial depth follows that body's
+size, and the caller sets `free_3d_scale` so the world landmarks' (average adult) size does not count.
 """
 from __future__ import annotations
 
@@ -150,7 +153,7 @@ def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: t
     """Fit one track. kp2d (T, 17, 3) px + score, world (T, 17, 3) metres (camera-aligned, hip-centred),
     image_size (W, H). `linear` may pass a precomputed `linear_skeleton(body)` (shared by tracks).
     `phenotype` (6,) in (0, 1) fixes the shape (windows of a long track share their track's shape):
-    only the pose is fitted, on the exact skeleton of that shape."""
+    only the pose is fitted, on the exact skeleton of that shape (its height re-solved if cfg.stature_m)."""
     with torch_threads(cfg.num_threads):
         prob = _Problem.build(body, image_size, focal_px, cfg, linear or linear_skeleton(body))
         targets = _Targets.build(kp2d, world, cfg.min_score, body.dtype)

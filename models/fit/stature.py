@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from video2mesh.models.body.anny_body import PHENOTYPES, AnnyBody
+from video2mesh.models.body.anny_body import PHENOTYPES, AnnyBody, Skeleton
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +115,15 @@ def _secant(body: AnnyBody, p: np.ndarray, i: int, s: float, target_m: float, to
     return p, s0
 
 
-_LINES: dict[int, StatureLine] = {}   # id(body) -> its linearisation (7 rest meshes, ~1 s): once per body
+_LINES: dict[int, tuple[AnnyBody, StatureLine]] = {}   # id(body) -> (body, its linearisation): ~1 s, once per body
 
 
 def stature_line(body: AnnyBody) -> StatureLine:
-    """StatureLine.build(body), computed once per loaded body."""
-    if id(body) not in _LINES:
-        _LINES[id(body)] = StatureLine.build(body)
-    return _LINES[id(body)]
+    """StatureLine.build(body), computed once per loaded body (the entry keeps the body, so its id is not reused)."""
+    held = _LINES.get(id(body))
+    if held is None or held[0] is not body:
+        held = _LINES[id(body)] = (body, StatureLine.build(body))
+    return held[1]
 
 
 @dataclass
@@ -137,7 +138,7 @@ class KnownStature:
     target_m: float
     line: StatureLine
     phenotype: np.ndarray
-    rest: object
+    rest: Skeleton
 
     @classmethod
     def build(cls, body: AnnyBody, target_m: float, phenotype: np.ndarray | None = None) -> KnownStature:
