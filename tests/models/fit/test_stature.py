@@ -100,3 +100,15 @@ def test_known_stature_fixes_the_size_and_the_depth(body):
     assert s_known == pytest.approx(truth, abs=0.01)
     assert abs(dz_known) < 0.02
     assert e_known < 0.05 and e_known < e_def / 5      # camera-space joints (metres)
+
+
+def test_windows_of_a_long_track_keep_the_stature(body):
+    """A window fitted at its track's shape (`phenotype`, the pose-only path) is held at the stature too."""
+    from video2mesh.models.fit.anny_fit import FitConfig, fit_track
+    from video2mesh.models.fit.stature import HEIGHT, rest_stature
+
+    kp2d, world, _ = _track(body, TALL)
+    cfg = FitConfig(iters_global=5, iters_pose=10, iters_refine=5, stature_m=1.80, free_3d_scale=True)
+    r = fit_track(body, kp2d[:8], world[:8], (W, H), F, cfg, phenotype=np.full(6, 0.5))
+    assert rest_stature(body, r.phenotype) == pytest.approx(1.80, abs=1e-3)
+    assert np.allclose(np.delete(r.phenotype, HEIGHT), 0.5)
