@@ -7,7 +7,7 @@
     v2m watch INBOX --out DIR [--stable-seconds S] [--concurrency N] [--deployment NAME] [--once]
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
-    v2m bench accuracy [--mocap DIR_OR_FILE ...] [--fast] [--frames N] [--method M] [--set S.K=V ...] [--json FILE]
+    v2m bench accuracy [--mocap DIR_OR_FILE ...] [--fast] [--known-stature] [--frames N] [--method M] [--set S.K=V ...] [--json FILE]
     v2m bench crowd [--people 2,3,5] [--frames N] [--mocap BVH ...] [--video MP4 ...] [--detections pipeline|gt]
                     [--set S.K=V ...] [--json FILE]
     v2m export VIDEO... | v2m report VIDEO...   (run options as for `run`; upstream stages from the cache)
@@ -228,7 +228,8 @@ def cmd_bench_accuracy(a: argparse.Namespace) -> int:
     spec = RunSpec(out=str(root / "runs"), cache=a.cache, models_dir=a.models_dir, weights=_kv(a.weights, "--weights"),
                    settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
     frames = 300 if a.frames is None else a.frames
-    run_accuracy(a.mocap, fast=a.fast, frames=frames or None, spec=spec, root=root, json_path=a.json)
+    run_accuracy(a.mocap, fast=a.fast, frames=frames or None, spec=spec, root=root, json_path=a.json,
+                 known_stature=a.known_stature)
     return 0
 
 
@@ -422,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fast", action="store_true", help="accuracy: no rendering; GT keypoints with BlazePose-like noise")
     b.add_argument("--frames", type=int, default=None, help="accuracy / crowd: frames per clip (0 = whole mocap; "
                    "default 300 for accuracy, 150 for crowd)")
+    b.add_argument("--known-stature", action="store_true", help="accuracy: give each clip's fit its GT body's "
+                   "stature (fit.stature_m), as a user who knows the actor would; labelled as such in the output")
     b.add_argument("--method", default="licence-free", choices=["smpl", "licence-free"], help="accuracy: method to score")
     b.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="accuracy: stage parameter")
     b.add_argument("--root", help="accuracy: folder of GT sets and runs (default <cache root>/accuracy)")

@@ -19,9 +19,10 @@ of its first `window` frames, and every window fits the pose at that shape.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Literal, Mapping
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,8 @@ from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 from .licence_free import load_body
 
 log = logging.getLogger(__name__)
+
+STATURE_MIN_M, STATURE_MAX_M = 0.5, 2.5   # what a person can be; Anny reaches ~0.65-2.2 m (a warning beyond)
 
 FIT = Artifact(
     "fit",
@@ -90,6 +93,34 @@ class FitAnnyConfig:
     lr_end: Annotated[float, Range(0, 1, lo_open=True)] = 0.02  # Adam's rate decays to this share per phase (1 = constant, as before v2)
     polish_iters: Annotated[int, Range(0, 100_000)] = 60  # final L-BFGS iterations (0 = Adam only, as before v3):
                                       # Adam stalls on the frame-coupled dynamics prior (docs/temporal.md)
+    # The actor's stature (crown to sole, metres) when the user knows it: a constraint on the fitted body
+    # (models/fit/stature.py), which also puts it at the right depth; None = unknown (BlazePose's average
+    # adult). stature_by_person: {track id: metres} for a video of several people (overrides stature_m).
+    stature_m: Annotated[float, Range(STATURE_MIN_M, STATURE_MAX_M)] | None = None
+    stature_by_person: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stature_by_person", _statures(self.stature_by_person))
+
+    def stature(self, track_id: int) -> float | None:
+        """The stature the user gave for this track (metres), or None."""
+        return self.stature_by_person.get(int(track_id), self.stature_m)
+
+
+def _statures(given) -> dict[int, float]:
+    """stature_by_person checked and normalised to {int track id: float metres}; ConfigError otherwise."""
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"fit.stature_by_person={given!r}: expected a mapping of track id to metres, "
+                          "e.g. --set 'fit.stature_by_person={1: 1.82, 2: 1.65}'")
+    out = {}
+    for k, v in given.items():
+        tid = int(k) if isinstance(k, int) or (isinstance(k, str) and k.strip().isdigit()) else None
+        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and STATURE_MIN_M <= v <= STATURE_MAX_M
+        if tid is None or isinstance(k, bool) or not ok:
+            raise ConfigError(f"fit.stature_by_person: {k!r}: {v!r} is not a track id (the NNN of track_NNN) "
+                              f"and a stature in metres ({STATURE_MIN_M:g} to {STATURE_MAX_M:g})")
+        out[tid] = float(v)
+    return out
 
 
 def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]) -> np.ndarray:
@@ -114,6 +145,14 @@ def _fit_config(cfg: FitAnnyConfig) -> FitConfig:
                      w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=cfg.w_smooth, sigma_3d=cfg.sigma_3d,
                      w_accel=SMOOTHING[cfg.smoothing].w_accel, lr_end=cfg.lr_end,
                      polish_iters=cfg.polish_iters)
+
+
+def _with_stature(fcfg: FitConfig, cfg: FitAnnyConfig, tid: int) -> FitConfig:
+    """fcfg with the track's known stature, if the user gave one. The world landmarks' size then no
+    longer counts (free_3d_scale): BlazePose gives an average adult's whatever the person's stature, and
+    held against a body of the true size they would pull it smaller (docs/accuracy.md, "Known stature")."""
+    stature = cfg.stature(tid)
+    return fcfg if stature is None else dataclasses.replace(fcfg, stature_m=stature, free_3d_scale=True)
 
 
 def _plan(ctx: Context, cfg: FitAnnyConfig) -> list[Chunk]:
@@ -158,7 +197,8 @@ def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.n
         fps = ctx.video.fps
         ti = _track_input(g, fps, cfg)
         body = load_body(ctx, cfg.rig)
-        r = fit_track(body, ti.keypoints, ti.world, (ctx.video.width, ctx.video.height), _focal(ctx, cfg), _fit_config(cfg),
+        r = fit_track(body, ti.keypoints, ti.world, (ctx.video.width, ctx.video.height), _focal(ctx, cfg),
+                      _with_stature(_fit_config(cfg), cfg, tid),
                       linear=ctx.memo("anny-linear", lambda: linear_skeleton(body)))
         return r.phenotype
     return ctx.memo(f"fit-shape-{tid}-{first}", build)
@@ -207,7 +247,7 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
     linear = ctx.memo("anny-linear", lambda: linear_skeleton(body))
     ti = _track_input(g, ctx.video.fps, cfg)
     kp = ti.keypoints
-    r = fit_track(body, kp, ti.world, (w, h), focal, fcfg, linear=linear, phenotype=phenotype)
+    r = fit_track(body, kp, ti.world, (w, h), focal, _with_stature(fcfg, cfg, tid), linear=linear, phenotype=phenotype)
     rots = bone_rotations(body, r.theta, r.skeleton, r.bones)
     with torch.no_grad():
         rg = roma.rotvec_to_rotmat(torch.as_tensor(r.global_orient, dtype=body.dtype))

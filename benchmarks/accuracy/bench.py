@@ -26,6 +26,8 @@ COLUMNS = (("recall", "recall", "{:.3f}"), ("mpjpe_mm", "MPJPE", "{:.0f}"), ("pa
            ("wa_mpjpe_mm", "WA-MPJPE", "{:.0f}"), ("drift_m_per_10m", "drift/10m", "{:.2f}"),
            ("foot_skate_mm", "skate", "{:.1f}"), ("penetration_cm", "pen cm", "{:.1f}"), ("float_cm", "float cm", "{:.1f}"),
            ("flip_rate", "flip", "{:.3f}"), ("frames_per_s", "fps", "{:.2f}"))
+KNOWN_STATURE_NOTE = ("WITH KNOWN STATURE: each clip's fit was given the GT body's true stature (fit.stature_m), "
+                      "as a user who knows the actor would; these are not the default numbers")
 UNITS = ("units: mm (MPJPE, PA-MPJPE, PVE, W-/WA-MPJPE), mm/frame^2 (accel error, VIBE), m per 10 m (drift), "
          "mm/frame (foot skate), cm (floor), fraction (recall, flip)")
 
@@ -73,14 +75,34 @@ def _clips(files: list[Path], root: Path, fast: bool, frames: int | None) -> lis
     return [(d, d / "gt.npz") for d in dirs]
 
 
-def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None) -> dict[str, Any]:
-    """Run the normal pipeline on one clip and score it; returns the clip's row."""
+def gt_stature(gt: dict) -> float:
+    """Stature (metres, Anny rest mesh's vertical extent: models/fit/stature.py) of the clip's one GT body,
+    what a user who knows the actor would pass as fit.stature_m."""
+    from video2mesh.models.body.anny_body import PHENOTYPES
+    from video2mesh.models.fit.stature import rest_stature
+    from video2mesh.stages.licence_free import load_body
+
+    meta = gt["meta"]
+    phens = [p["phenotype"] for p in meta["people"]] if "people" in meta else [meta["phenotype"]]
+    if len(phens) != 1:
+        raise ConfigError(f"--known-stature: this clip has {len(phens)} people; it gives one stature per "
+                          "single-person clip (fit.stature_by_person needs the GT-to-track matching)")
+    return round(rest_stature(load_body(None), [phens[0][k] for k in PHENOTYPES]), 3)
+
+
+def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None, known_stature: bool = False) -> dict[str, Any]:
+    """Run the normal pipeline on one clip and score it; returns the clip's row. `known_stature`: the
+    fit is told the GT body's stature (fit.stature_m), as a user who knows the actor would."""
     from video2mesh.flows.spec import build_runner
     from video2mesh.flows.video_to_mesh import run_video
+    from video2mesh.pipeline.config import merge
 
     from .groundtruth import read_gt
 
     gt = read_gt(gt_path)
+    stature = gt_stature(gt) if known_stature else None
+    if stature is not None:
+        spec = dataclasses.replace(spec, settings=merge(spec.settings, {"fit": {"stature_m": stature}}))
     spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser() / clip.name))   # every clip's video is video.mp4
     t0 = time.perf_counter()
     if fast:
@@ -103,6 +125,8 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None) -> dict[st
            "stages": {n: {"status": s["status"], "seconds": round(s["seconds"], 1)} for n, s in summary["stages"].items()},
            "camera": gt["meta"].get("camera", {}).get("kind") or gt["meta"].get("camera", {}).get("name"),
            "frame_space": sorted({p.frame_space for p in preds}), "outputs": str(out)}
+    if stature is not None:
+        row["known_stature_m"] = stature
     from video2mesh.stages.licence_free import load_body
 
     body = load_body(None) if any(p.rig is not None for p in preds) and "verts_world" in gt else None
@@ -159,8 +183,10 @@ def machine() -> dict[str, Any]:
 
 
 def run_accuracy(mocap: Sequence[str] | None, *, fast: bool, frames: int | None, spec, root: Path,
-                 json_path: str | None = None) -> dict[str, Any]:
-    """The whole benchmark; prints the table, returns (and optionally writes) the JSON document."""
+                 json_path: str | None = None, known_stature: bool = False) -> dict[str, Any]:
+    """The whole benchmark; prints the table, returns (and optionally writes) the JSON document.
+    `known_stature`: each clip's fit is given its GT body's stature (not the default numbers: the
+    runs go to <spec.out>-known-stature and the table and JSON say so)."""
     if fast and spec.method != "licence-free":
         raise ConfigError("--fast stands in for BlazePose's keypoints, which only the licence-free method uses; "
                           "drop --fast or use --method licence-free")
@@ -171,13 +197,19 @@ def run_accuracy(mocap: Sequence[str] | None, *, fast: bool, frames: int | None,
     t0 = time.perf_counter()
     clips = _clips(files, Path(root), fast, frames)
     build_s = time.perf_counter() - t0
+    if known_stature:
+        spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser()) + "-known-stature")
+        print(KNOWN_STATURE_NOTE, flush=True)
     rows = []
     for clip, gt_path in clips:
-        rows.append(run_clip(clip, gt_path, spec, fast))
+        rows.append(run_clip(clip, gt_path, spec, fast, known_stature=known_stature))
         print(format_table(rows[-1:], {}).splitlines()[2], flush=True)
     total = overall(rows)
     print(format_table(rows, total))
+    if known_stature:
+        print(KNOWN_STATURE_NOTE)
     doc = {"mode": "fast" if fast else "rendered", "method": spec.method, "settings": spec.settings,
+           "known_stature": known_stature, **({"note_known_stature": KNOWN_STATURE_NOTE} if known_stature else {}),
            "mocap": [str(f) for f in files], "frames": frames, "root": str(root), "build_s": round(build_s, 1),
            "machine": machine(), "clips": rows, "overall": total,
            "note": "synthetic Anny bodies rendered from mocap; not 3DPW / EMDB numbers"}

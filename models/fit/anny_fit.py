@@ -35,6 +35,9 @@ the energy's minimum where Adam keeps ~lr of dither in every per-frame unknown (
 Shape is optimised on a linearisation of the rest skeleton around the average phenotype (the exact
 rest model costs ~0.15 s per evaluation, its gradient ~2 s); the final pass re-evaluates the exact
 skeleton at the fitted phenotype and refines the pose on it.
+Known stature (`stature_m` > 0, models/fit/stature.py): the phenotype is held at that stature (its `height`
+solved before every shape step, and on the exact mesh at the end), the initial depth follows that body's
+size, and the caller sets `free_3d_scale` so the world landmarks' (average adult) size does not count.
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ import roma
 import torch
 
 from video2mesh.models.body.anny_body import COCO_FLIP, FIT_BONES, AnnyBody, Skeleton
+from video2mesh.models.fit.stature import KnownStature
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,10 @@ class FitConfig:
     w_accel: float = 0.0            # part-based acceleration prior (0 = off, the fit before it existed)
     sigma_3d: float = 0.0           # robust scale of the 3D term, metres (0 = plain squares)
     polish_iters: int = 0           # final L-BFGS iterations on the per-frame unknowns (0 = none)
+    stature_m: float = 0.0          # the person's stature if the user knows it, metres (0 = unknown): a
+                                    # constraint on the phenotype (models/fit/stature.py)
+    free_3d_scale: bool = False     # the 3D term compares shapes, not sizes: the world landmarks are scaled
+                                    # per track by the least-squares factor onto the model (see _world_scale)
     num_threads: int = 1            # the tensors are small: one thread is ~10x faster than 2 on a busy CPU
                                     # (set from the main thread only: see torch_threads)
 
@@ -145,14 +153,17 @@ def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: t
     """Fit one track. kp2d (T, 17, 3) px + score, world (T, 17, 3) metres (camera-aligned, hip-centred),
     image_size (W, H). `linear` may pass a precomputed `linear_skeleton(body)` (shared by tracks).
     `phenotype` (6,) in (0, 1) fixes the shape (windows of a long track share their track's shape):
-    only the pose is fitted, on the exact skeleton of that shape."""
+    only the pose is fitted, on the exact skeleton of that shape (its height re-solved if cfg.stature_m)."""
     with torch_threads(cfg.num_threads):
         prob = _Problem.build(body, image_size, focal_px, cfg, linear or linear_skeleton(body))
         targets = _Targets.build(kp2d, world, cfg.min_score, body.dtype)
-        x = _initial_unknowns(prob, kp2d, world, targets.size)
+        known = KnownStature.build(body, cfg.stature_m, phenotype) if cfg.stature_m > 0 else None
+        x = _initial_unknowns(prob, kp2d, world, targets.size, rest=known.rest if known else None)
         if phenotype is not None:
-            return _fit_pose_only(prob, x, targets, np.asarray(phenotype, np.float64))
-        on_linear = lambda: prob.linear_skeleton_at(x.phen)  # noqa: E731
+            return _fit_pose_only(prob, x, targets, known.phenotype if known else np.asarray(phenotype, np.float64))
+        if known:
+            known.start(x.phen)
+        on_linear = lambda: prob.linear_skeleton_at(known.project(x.phen) if known else x.phen)  # noqa: E731
         _descend(prob, x, targets, [x.glob, x.trans], cfg.iters_global, on_linear)
         half = cfg.iters_pose // 2
         _descend(prob, x, targets, [x.glob, x.trans, x.theta, x.phen], half, on_linear, dynamics=False)
@@ -162,6 +173,8 @@ def fit_track(body: AnnyBody, kp2d: np.ndarray, world: np.ndarray, image_size: t
             targets = targets.relabelled(torch.as_tensor(swapped))
         _descend(prob, x, targets, [x.glob, x.trans, x.theta, x.phen], cfg.iters_pose - half, on_linear)
         with torch.no_grad():
+            if known:
+                known.finish(x.phen)
             exact = body.skeleton(torch.sigmoid(x.phen)[None])
         _descend(prob, x, targets, [x.glob, x.trans, x.theta], cfg.iters_refine, lambda: exact)
         _polish(prob, x, targets, exact)
@@ -275,11 +288,13 @@ class _Unknowns:
     phen: torch.Tensor
 
 
-def _initial_unknowns(prob: _Problem, kp2d: np.ndarray, world: np.ndarray, size: torch.Tensor) -> _Unknowns:
+def _initial_unknowns(prob: _Problem, kp2d: np.ndarray, world: np.ndarray, size: torch.Tensor,
+                      rest: Skeleton | None = None) -> _Unknowns:
     """Global rotation from the torso (rest model vs world landmarks), depth from the person's size in
-    px against the rest model's height; rest pose, average shape."""
+    px against the rest model's height; rest pose, average shape. `rest`: the rest skeleton whose size
+    sets the depth (default: the average body's)."""
     body, dt = prob.body, prob.body.dtype
-    s0 = prob.linear[0]
+    s0 = prob.linear[0] if rest is None else rest
     with torch.no_grad():
         rest_kp = body.keypoints_fk(*body.fk(torch.zeros(1, len(prob.bones), 3, dtype=dt), s0, prob.bones), s0)[0].numpy()
     rest_c = rest_kp - rest_kp[_HIPS].mean(0)
@@ -319,7 +334,8 @@ def _data_terms(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets,
     gm = r2 / (r2 + prob.cfg.gm_sigma ** 2)
     e2d = (tg.score * gm).sum(-1) / tg.score.sum(-1).clamp(min=1e-6)
     rel = cam - cam[:, _HIPS].mean(1, keepdim=True)
-    r3 = ((rel - tg.world) ** 2).sum(-1)
+    world = tg.world * _world_scale(rel, tg) if prob.cfg.free_3d_scale else tg.world
+    r3 = ((rel - world) ** 2).sum(-1)
     if prob.cfg.sigma_3d > 0:
         s2 = prob.cfg.sigma_3d ** 2
         r3 = s2 * r3 / (r3 + s2)
@@ -413,6 +429,15 @@ def _result(prob: _Problem, x: _Unknowns, tg: _Targets, exact: Skeleton, swapped
                      transl=x.trans.detach().numpy(), phenotype=torch.sigmoid(x.phen).detach().numpy(),
                      keypoints2d=proj.numpy(), keypoints3d=cam.numpy(), residual_px=resid.numpy(), swapped=swapped,
                      skeleton=exact, bones=prob.bones)
+
+
+def _world_scale(rel: torch.Tensor, tg: _Targets) -> torch.Tensor:
+    """Scalar s minimising the score-weighted sum |rel - s world|^2 over all frames (rel (T, 17, 3) the
+    model's hip-centred keypoints), detached: at a given stature BlazePose's world landmarks keep their
+    shape (directions, proportions) but not their size, an average adult's (docs/accuracy.md, "Body size")."""
+    with torch.no_grad():
+        num = (tg.score * (rel * tg.world).sum(-1)).sum()
+        return num / (tg.score * (tg.world ** 2).sum(-1)).sum().clamp(min=1e-9)
 
 
 def _person_size(kp2d: np.ndarray) -> np.ndarray:

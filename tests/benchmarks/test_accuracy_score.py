@@ -178,3 +178,21 @@ def test_bench_accuracy_bad_mocap_is_one_line_and_exit_2(tmp_path, capsys):
         assert main(["bench", "accuracy", "--mocap", arg, "--root", str(tmp_path / "root")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("v2m: error:") and "\n" not in err, err
+
+
+def test_known_stature_is_the_gt_bodys_and_single_person_only():
+    """`--known-stature` passes the GT body's stature: the benchmark's bodies measure 1.63 / 1.99 / 1.31 m
+    (docs/accuracy.md, "Body size", measured on the rest meshes before this option existed)."""
+    pytest.importorskip("anny", reason="the anny package is not installed")
+    from dataclasses import asdict
+
+    from video2mesh.benchmarks.accuracy.bench import gt_stature
+    from video2mesh.benchmarks.accuracy.render import DEFAULT_PHENOTYPES
+    from video2mesh.pipeline.errors import ConfigError
+
+    people = [{"phenotype": asdict(p)} for p in DEFAULT_PHENOTYPES]
+    got = [gt_stature({"meta": {"people": [p]}}) for p in people]
+    assert got == pytest.approx([1.63, 1.99, 1.31], abs=0.006)
+    assert gt_stature({"meta": {"phenotype": people[1]["phenotype"]}}) == got[1]      # fast mode's gt.npz
+    with pytest.raises(ConfigError, match="2 people"):
+        gt_stature({"meta": {"people": people[:2]}})
