@@ -55,13 +55,14 @@ def videos(tmp_path_factory, shared_data) -> dict[str, Path]:
     return v
 
 
-# What these tests are about is the input (names, frame timing, size, rotation, a cut file), so the two
-# costliest stages run cheaper: the whole-frame detector alone (no tiles or tracking ROIs, docs/detection.md;
-# it finds this clip's one person in every frame) and a shorter fit (60 pose steps, no L-BFGS polish; the
-# fit only has to give rows and overlays that upright and rotated share). Every stage still decodes every
-# video. Both run at their defaults end to end in test_fresh_machine.py and in their own stage tests.
+# What these tests are about is the input (names, frame timing, size, rotation, a cut file), so the costly
+# steps that do not look at it run cheaper: the whole-frame detector alone (no tiles or tracking ROIs,
+# docs/detection.md; it finds this clip's one person in every frame), a shorter fit (60 pose steps, no
+# L-BFGS polish; it only has to give rows and overlays that upright and rotated share) and every 20th
+# frame's OBJ (~1 MB each, written from the fit alone). Every stage still decodes every video, and the
+# report still draws its overlay video. All run at their defaults end to end in test_fresh_machine.py.
 CHEAPER = ["--set", "detect.tiles=0", "--set", "detect.track=false", "--set", "fit.iters_pose=60",
-           "--set", "fit.polish_iters=0"]
+           "--set", "fit.polish_iters=0", "--set", "fit_export.obj_stride=20"]
 
 
 @pytest.fixture(scope="module")
