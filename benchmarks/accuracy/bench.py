@@ -172,6 +172,13 @@ def format_table(rows: list[dict], total: dict) -> str:
     return "\n".join(lines + [UNITS])
 
 
+def write_json(doc: dict[str, Any], path: str | Path) -> None:
+    """A benchmark's JSON (`v2m bench accuracy` / `crowd`): numpy scalars as floats, parent folders made."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(doc, indent=1, default=float) + "\n")
+    print(f"wrote {path}")
+
+
 def machine() -> dict[str, Any]:
     import os
     import platform
@@ -214,7 +221,5 @@ def run_accuracy(mocap: Sequence[str] | None, *, fast: bool, frames: int | None,
            "machine": machine(), "clips": rows, "overall": total,
            "note": "synthetic Anny bodies rendered from mocap; not 3DPW / EMDB numbers"}
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(doc, indent=1, default=float) + "\n")
-        print(f"wrote {json_path}")
+        write_json(doc, json_path)
     return doc

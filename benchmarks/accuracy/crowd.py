@@ -198,7 +198,7 @@ def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequen
     detections: "pipeline" (the method's detector) or "gt" (visible GT boxes injected; no real videos)."""
     from video2mesh.flows.spec import default_cache_root
 
-    from .bench import machine
+    from .bench import machine, write_json
 
     t0 = time.perf_counter()
     oracle = detections == "gt"
@@ -227,9 +227,7 @@ def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequen
            "seconds": round(time.perf_counter() - t0, 1),
            "note": "synthetic Anny bodies (identical region colours) rendered from mocap; real videos have no GT"}
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(doc, indent=1, default=float) + "\n")
-        print(f"wrote {json_path}")
+        write_json(doc, json_path)
     return doc
 
 

@@ -19,15 +19,13 @@ landmark smoothing filters are not implemented (a smoothing step belongs to the 
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .litert import TfliteNet
 
 DETECTOR_SIZE = 224
 LANDMARK_SIZE = 256
@@ -177,28 +175,6 @@ def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: fl
     return out
 
 
-LITERT_BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-
-
-@contextlib.contextmanager
-def _without_litert_banner():
-    """LiteRT's C++ prints LITERT_BANNER to file descriptor 2 (TF_CPP_MIN_LOG_LEVEL does not reach it):
-    send fd 2 to a temporary file while interpreters are made, then pass on every other line."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            rest = [line for line in tmp.read().splitlines(keepends=True) if line.strip() != LITERT_BANNER]
-            if rest:
-                os.write(2, b"".join(rest))
-
-
 class BlazePose:
     """The two BlazePose networks on the CPU through LiteRT (`ai-edge-litert`).
 
@@ -208,19 +184,9 @@ class BlazePose:
 
     def __init__(self, detector_path: str | Path, landmark_path: str | Path, num_threads: int = 2,
                  min_detection_score: float = 0.5, nms_iou: float = 0.3):
-        from ai_edge_litert.interpreter import Interpreter
-
-        with _without_litert_banner():
-            self._det = Interpreter(model_path=str(detector_path), num_threads=num_threads)
-            self._det.allocate_tensors()
-            self._lm = Interpreter(model_path=str(landmark_path), num_threads=num_threads)
-            self._lm.allocate_tensors()
-        self._det_in = self._det.get_input_details()[0]["index"]
-        outs = {d["name"]: d["index"] for d in self._det.get_output_details()}
-        self._det_boxes, self._det_logits = outs["Identity"], outs["Identity_1"]
-        self._lm_in = self._lm.get_input_details()[0]["index"]
-        outs = {d["name"]: d["index"] for d in self._lm.get_output_details()}
-        self._lm_out, self._lm_flag, self._lm_world = outs["Identity"], outs["Identity_1"], outs["Identity_4"]
+        self._det = TfliteNet(detector_path, ("Identity", "Identity_1"), num_threads)  # boxes, logits
+        # landmarks, pose flag, world landmarks
+        self._lm = TfliteNet(landmark_path, ("Identity", "Identity_1", "Identity_4"), num_threads)
         self.anchors = ssd_anchors()
         self.min_detection_score = min_detection_score
         self.nms_iou = nms_iou
@@ -231,10 +197,9 @@ class BlazePose:
             h, w = rgb.shape[:2]
             roi = Roi(w / 2, h / 2, float(max(w, h)), 0.0)
         x = crop(rgb, roi, DETECTOR_SIZE).astype(np.float32) / 127.5 - 1.0
-        self._det.set_tensor(self._det_in, x[None])
-        self._det.invoke()
-        raw = self._det.get_tensor(self._det_boxes)[0]
-        scores = _sigmoid(self._det.get_tensor(self._det_logits)[0, :, 0])
+        boxes_out, logits = self._det(x[None])
+        raw = boxes_out[0]
+        scores = _sigmoid(logits[0, :, 0])
         keep = scores >= self.min_detection_score
         if not keep.any():
             return []
@@ -256,11 +221,10 @@ class BlazePose:
     def landmarks(self, rgb: np.ndarray, roi: Roi) -> Landmarks:
         """The landmark model on one ROI, mapped back to image pixels."""
         x = crop(rgb, roi, LANDMARK_SIZE).astype(np.float32) / 255.0
-        self._lm.set_tensor(self._lm_in, x[None])
-        self._lm.invoke()
-        raw = self._lm.get_tensor(self._lm_out)[0].reshape(N_MODEL_LANDMARKS, 5)
-        flag = float(self._lm.get_tensor(self._lm_flag)[0, 0])
-        world = self._lm.get_tensor(self._lm_world)[0].reshape(N_MODEL_LANDMARKS, 3).astype(np.float64)
+        out, flag_out, world_out = self._lm(x[None])
+        raw = out[0].reshape(N_MODEL_LANDMARKS, 5)
+        flag = float(flag_out[0, 0])
+        world = world_out[0].reshape(N_MODEL_LANDMARKS, 3).astype(np.float64)
         m = roi.crop_to_image(LANDMARK_SIZE)
         img = np.empty((N_MODEL_LANDMARKS, 3))
         img[:, :2] = raw[:, :2] @ m[:, :2].T + m[:, 2]

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .blazepose import Roi, _sigmoid, _without_litert_banner, crop, weighted_nms
+from .blazepose import Roi, _sigmoid, crop, weighted_nms
+from .litert import TfliteNet
 
 PALM_SIZE = 192
 HAND_SIZE = 224
@@ -125,20 +126,9 @@ class Hands:
 
     def __init__(self, palm_path: str | Path, landmark_path: str | Path, num_threads: int = 2,
                  min_palm_score: float = 0.5, nms_iou: float = 0.3):
-        from ai_edge_litert.interpreter import Interpreter
-
-        with _without_litert_banner():
-            self._palm = Interpreter(model_path=str(palm_path), num_threads=num_threads)
-            self._palm.allocate_tensors()
-            self._lm = Interpreter(model_path=str(landmark_path), num_threads=num_threads)
-            self._lm.allocate_tensors()
-        self._palm_in = self._palm.get_input_details()[0]["index"]
-        outs = {d["name"]: d["index"] for d in self._palm.get_output_details()}
-        self._palm_boxes, self._palm_logits = outs["Identity"], outs["Identity_1"]
-        self._lm_in = self._lm.get_input_details()[0]["index"]
-        outs = {d["name"]: d["index"] for d in self._lm.get_output_details()}
-        self._lm_out, self._lm_flag, self._lm_hand, self._lm_world = (
-            outs["Identity"], outs["Identity_1"], outs["Identity_2"], outs["Identity_3"])
+        self._palm = TfliteNet(palm_path, ("Identity", "Identity_1"), num_threads)  # boxes, logits
+        # landmarks, presence, handedness, world landmarks
+        self._lm = TfliteNet(landmark_path, ("Identity", "Identity_1", "Identity_2", "Identity_3"), num_threads)
         self.anchors = palm_anchors()
         self.min_palm_score = min_palm_score
         self.nms_iou = nms_iou
@@ -146,10 +136,9 @@ class Hands:
     def palms(self, rgb: np.ndarray, roi: Roi) -> list[Palm]:
         """Palms inside a square ROI, best score first."""
         x = crop(rgb, roi, PALM_SIZE).astype(np.float32) / 255.0
-        self._palm.set_tensor(self._palm_in, x[None])
-        self._palm.invoke()
-        raw = self._palm.get_tensor(self._palm_boxes)[0]
-        scores = _sigmoid(self._palm.get_tensor(self._palm_logits)[0, :, 0])
+        boxes_out, logits = self._palm(x[None])
+        raw = boxes_out[0]
+        scores = _sigmoid(logits[0, :, 0])
         keep = scores >= self.min_palm_score
         if not keep.any():
             return []
@@ -171,10 +160,9 @@ class Hands:
     def landmarks(self, rgb: np.ndarray, roi: Roi) -> HandLandmarks:
         """The landmark model on one ROI, mapped back to image pixels."""
         x = crop(rgb, roi, HAND_SIZE).astype(np.float32) / 255.0
-        self._lm.set_tensor(self._lm_in, x[None])
-        self._lm.invoke()
-        raw = self._lm.get_tensor(self._lm_out)[0].reshape(N_HAND, 3).astype(np.float64)
-        world = self._lm.get_tensor(self._lm_world)[0].reshape(N_HAND, 3).astype(np.float64)
+        out, presence, hand, world_out = self._lm(x[None])
+        raw = out[0].reshape(N_HAND, 3).astype(np.float64)
+        world = world_out[0].reshape(N_HAND, 3).astype(np.float64)
         m = roi.crop_to_image(HAND_SIZE)
         img = np.empty((N_HAND, 3))
         img[:, :2] = raw[:, :2] @ m[:, :2].T + m[:, 2]
@@ -184,6 +172,6 @@ class Hands:
         world[:, 0], world[:, 1] = c * wx - s * wy, s * wx + c * wy
         # the handedness output, read as the probability of the person's right hand on an unmirrored
         # image: checked on the shared videos against BlazePose's side (tests/models/runners/test_hands.py)
-        right = float(self._lm.get_tensor(self._lm_hand)[0, 0])
+        right = float(hand[0, 0])
         return HandLandmarks(image=img.astype(np.float32), world=world.astype(np.float32),
-                             presence=float(self._lm.get_tensor(self._lm_flag)[0, 0]), right=right, roi=roi)
+                             presence=float(presence[0, 0]), right=right, roi=roi)
