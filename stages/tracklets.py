@@ -109,10 +109,27 @@ def _pieces(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame 
     for tid, g in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
         g = g.drop_duplicates("frame", keep="first")
         for p in split_and_fill(g["frame"].to_numpy(), g[_BOX].to_numpy(np.float64), g["score"].to_numpy(np.float32), cfg.max_gap):
-            cuts = _colour_cuts(appearance, int(tid), p[0][~p[3]], cfg, fps)
+            cuts = [f for f in _colour_cuts(appearance, int(tid), p[0][~p[3]], cfg, fps)
+                    if _crossed(tracks, int(tid), f, max(1, int(round(cfg.split_window_s * fps))))]
             for idx in np.split(np.arange(len(p[0])), np.searchsorted(p[0], cuts)):
                 out.append((*(x[idx] for x in p), int(tid)))
     return out
+
+
+def _crossed(tracks: pd.DataFrame, tid: int, frame: int, window: int, cover: float = 0.5) -> bool:
+    """Whether another tracker identity's box overlaps `tid`'s box (intersection >= `cover` of the smaller
+    box, as people crossing do) within `window` frames of `frame`: a tracker
+    can only have followed someone else out of a crossing; a colour change with nobody near is the person
+    (bending down, turning round, stepping into shade), not another one."""
+    near = tracks[(tracks.frame - frame).abs() <= window]
+    mine = near[near.track_id == tid].drop_duplicates("frame").set_index("frame")[_BOX]
+    other = near[(near.track_id != tid) & near.frame.isin(mine.index)]
+    a, b = mine.loc[other.frame.to_numpy()].to_numpy(), other[_BOX].to_numpy()   # same-frame pairs
+    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+    return bool(np.any(inter >= cover * np.maximum(np.minimum(area(a), area(b)), 1e-9)))
 
 
 def _colour_cuts(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray, cfg: TrackletConfig, fps: float) -> list[int]:
@@ -220,6 +237,7 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
 
 
 # v4: max_nested (a box inside a taller person's is part of that person); min_len counts detected frames
-STAGE = Stage(name="tracklets", version=4, config=TrackletConfig, output=TRACKLETS, compute=compute,
+# v5: a colour change splits a tracker identity only where another one's box overlaps it (a crossing)
+STAGE = Stage(name="tracklets", version=5, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")
