@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from video2mesh.models.runners.blazepose import DETECTOR_SIZE, crop
-from video2mesh.models.runners.person_search import PersonSearch, SearchConfig, body_box, inside_share, nms, same_person_once, tile_rois
+from video2mesh.models.runners.person_search import (PersonSearch, SearchConfig, body_box, inside_share, landmark_box, nms,
+                                                      same_person_once, tile_rois)
 
 
 @pytest.mark.parametrize("w,h,fracs", [(1280, 720, (1.0, 0.5)), (640, 360, (0.6,)), (360, 640, (1.0,))])
@@ -157,3 +158,10 @@ def test_tiles_find_small_people_the_whole_frame_misses(shared_data):
     assert _found(before, boxes) == [False, False, True]   # the old backend: only the 520 px person
     assert _found(after, boxes) == [True, True, True]
     assert len(after) == 3                                   # one box per person after the merge
+
+
+def test_landmark_box_is_the_extent_grown_by_pad_times_its_size():
+    lm = np.array([[100.0, 50.0], [140.0, 250.0], [120.0, 150.0]])      # extent 40 x 200: size 200
+    np.testing.assert_allclose(landmark_box(lm, 0.05), [90, 40, 150, 260])  # 0.05 x 200 = 10 px each side
+    np.testing.assert_allclose(landmark_box(lm, 0.0), [100, 50, 140, 250])
+
