@@ -116,13 +116,16 @@ def inside_share(box: np.ndarray, others: list[np.ndarray]) -> float:
     return best
 
 
-def same_person_once(found: list[tuple], same_pose: float) -> list[tuple]:
+def same_person_once(found: list[tuple], same_pose: float, smallest: bool = False) -> list[tuple]:
     """Drop landmark results that repeat a better one: two ROIs on one person give nearly the same 33
     landmarks (median distance < same_pose x the body's half-height), while two people, even crossing
     with overlapping boxes, do not. Items: (box, score, roi, (33, 2) landmarks or None); those without
-    landmarks pass through."""
+    landmarks pass through. Better = higher score, or with `smallest` the smaller box: of two results on
+    one person the bigger box has landmarks out on someone else (an ROI drifting off a person hidden
+    behind onto the one in front mixes both), and pose flags saturate at 1 on both."""
     kept: list[tuple] = []
-    for i in np.argsort([-f[1] for f in found], kind="stable"):
+    area = [(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]) for f in found]
+    for i in np.argsort(area if smallest else [-f[1] for f in found], kind="stable"):
         f = found[i]
         if f[3] is not None:
             half = 0.5 * max(f[0][3] - f[0][1], f[0][2] - f[0][0])
@@ -184,7 +187,7 @@ class PersonSearch:
             inside = [inside_share(f[0], [g[0] for g in followed]) if f else 1.0 for f in new]
             found = followed + [f for f, c in zip(new, inside) if f and c <= self.cfg.new_cover]
         if self.cfg.same_pose < 1:
-            found = same_person_once(found, self.cfg.same_pose)
+            found = same_person_once(found, self.cfg.same_pose, self.cfg.box_pad is not None)
         if not found:
             self.rois = []
             return np.zeros((0, 5), np.float32)

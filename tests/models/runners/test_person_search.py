@@ -165,3 +165,11 @@ def test_landmark_box_is_the_extent_grown_by_pad_times_its_size():
     np.testing.assert_allclose(landmark_box(lm, 0.05), [90, 40, 150, 260])  # 0.05 x 200 = 10 px each side
     np.testing.assert_allclose(landmark_box(lm, 0.0), [100, 50, 140, 250])
 
+
+
+def test_same_person_once_keeps_the_smaller_of_two_results_on_one_person_when_asked():
+    lm = np.stack([np.linspace(100, 140, 33), np.linspace(50, 250, 33)], 1)
+    tight = (np.array([95, 45, 145, 255.0]), 0.99, None, lm)
+    drifted = (np.array([80, 20, 170, 260.0]), 1.0, None, lm + 2.0)   # same landmarks but one, box out on a neighbour
+    assert same_person_once([drifted, tight], 0.3)[0] is drifted          # by score (the default)
+    assert same_person_once([drifted, tight], 0.3, smallest=True) == [tight]
