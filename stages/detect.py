@@ -78,6 +78,9 @@ class DetectConfig:
     merge_cover: Annotated[float, Range(0, 1, lo_open=True)] = 1.0  # ... or lying this much inside another (1 = off: it merged people crossing)
     new_inside: Annotated[float, Range(0, 1, lo_open=True)] = 0.8  # a newly found box this much inside a followed one is a part of it
     same_pose: Annotated[float, Range(0, 1)] = 0.3  # two landmark sets closer (median) than this x half the body are one person (1 = off)
+    box: Literal["landmarks", "alignment"] = "landmarks"  # box of a landmark result: the 33 landmarks' extent, or the
+    # alignment circle's (~1.2 x the body and as wide as half its height: it covers a neighbour standing behind)
+    box_pad: Annotated[float, Range(0, 1)] = 0.04  # landmark box: extent grown by this x its size on each side (crown, soles)
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:
@@ -101,7 +104,8 @@ def search_config(cfg: DetectConfig) -> SearchConfig:
     return SearchConfig(tile_fracs=tuple(0.5 ** k for k in range(cfg.tiles)), tile_overlap=cfg.tile_overlap,
                         tiles_every=cfg.tiles_every, track=cfg.track, keep_score=cfg.keep_score,
                         min_score=cfg.conf, nms_iou=cfg.merge_iou, nms_cover=cfg.merge_cover,
-                        new_cover=cfg.new_inside, same_pose=cfg.same_pose, max_tracks=cfg.max_det)
+                        new_cover=cfg.new_inside, same_pose=cfg.same_pose, max_tracks=cfg.max_det,
+                        box_pad=cfg.box_pad if cfg.box == "landmarks" else None)
 
 
 def start_blazepose(model, cfg: DetectConfig, device: str = "cpu") -> Callable[[list[np.ndarray]], list[np.ndarray]]:
@@ -218,6 +222,7 @@ def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     })
 
 
-STAGE = Stage(name="detect", version=2, config=DetectConfig, output=DETECTIONS, compute=compute,
+# v3: boxes of landmark results from the landmarks' extent (detect.box)
+STAGE = Stage(name="detect", version=3, config=DetectConfig, output=DETECTIONS, compute=compute,
               inputs=("probe",), assets=assets, plan=plan,
               doc="person boxes per frame (YOLO, or BlazePose on the licence-free path)")

@@ -109,10 +109,27 @@ def _pieces(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame 
     for tid, g in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
         g = g.drop_duplicates("frame", keep="first")
         for p in split_and_fill(g["frame"].to_numpy(), g[_BOX].to_numpy(np.float64), g["score"].to_numpy(np.float32), cfg.max_gap):
-            cuts = _colour_cuts(appearance, int(tid), p[0][~p[3]], cfg, fps)
+            cuts = [f for f in _colour_cuts(appearance, int(tid), p[0][~p[3]], cfg, fps)
+                    if _crossed(tracks, int(tid), f, max(1, int(round(cfg.split_window_s * fps))))]
             for idx in np.split(np.arange(len(p[0])), np.searchsorted(p[0], cuts)):
                 out.append((*(x[idx] for x in p), int(tid)))
     return out
+
+
+def _crossed(tracks: pd.DataFrame, tid: int, frame: int, window: int, cover: float = 0.5) -> bool:
+    """Whether another tracker identity's box overlaps `tid`'s box (intersection >= `cover` of the smaller
+    box, as people crossing do) within `window` frames of `frame`: a tracker
+    can only have followed someone else out of a crossing; a colour change with nobody near is the person
+    (bending down, turning round, stepping into shade), not another one."""
+    near = tracks[(tracks.frame - frame).abs() <= window]
+    mine = near[near.track_id == tid].drop_duplicates("frame").set_index("frame")[_BOX]
+    other = near[(near.track_id != tid) & near.frame.isin(mine.index)]
+    a, b = mine.loc[other.frame.to_numpy()].to_numpy(), other[_BOX].to_numpy()   # same-frame pairs
+    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+    return bool(np.any(inter >= cover * np.maximum(np.minimum(area(a), area(b)), 1e-9)))
 
 
 def _colour_cuts(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray, cfg: TrackletConfig, fps: float) -> list[int]:
@@ -157,8 +174,42 @@ def people(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame |
                         max_appearance=cfg.stitch_max_appearance)
     known = [(p[0][~p[3]], p[1][~p[3]]) for p in long]
     chains = stitch([Piece(f, b, _descriptor(appearance, p[4], f)) for (f, b), p in zip(known, long)], gates)
+    chains = rejoin_orphans(chains, long, min_length(cfg, fps))
     short = [p[:4] for p in pieces if len(p[0]) < cfg.stitch_min_len]
     return [_join([long[k][:4] for k in c]) for c in chains] + short
+
+
+def min_length(cfg: TrackletConfig, fps: float) -> int:
+    """Detected frames a person needs: min_len frames or min_len_s seconds, whichever is fewer."""
+    return min(cfg.min_len, max(1, int(np.ceil(cfg.min_len_s * fps - 1e-9))))
+
+
+def rejoin_orphans(chains: list[list[int]], pieces: list, min_len: int) -> list[list[int]]:
+    """Undo colour splits that made an orphan: a chain that is one piece with fewer than `min_len` detected
+    frames, cut by a colour change from the piece of the same tracker id right before or after it, goes back
+    to that piece's chain (when no frame of it overlaps). A real jump to another person leaves a piece that
+    stitches to that person's other pieces; a piece nobody takes and min_len would drop was a false split
+    (a person half hidden changes colour too), and dropping it would lose those frames of a real person.
+    pieces: (frames, boxes, scores, interpolated, tracker id); chains: lists of indices into pieces."""
+    owner = {k: c for c, chain in enumerate(chains) for k in chain}
+    out = [list(c) for c in chains]
+    for c, chain in enumerate(chains):
+        if len(chain) != 1 or np.count_nonzero(~pieces[chain[0]][3]) >= min_len:
+            continue
+        k = chain[0]
+        f = pieces[k][0]
+        for j, q in enumerate(pieces):
+            if j == k or q[4] != pieces[k][4] or not (q[0][-1] + 1 == f[0] or f[-1] + 1 == q[0][0]):
+                continue
+            target = out[owner[j]]
+            frames = np.concatenate([pieces[i][0] for i in target])
+            if owner[j] != c and not np.isin(f, frames).any():
+                target.append(k)
+                target.sort(key=lambda i: pieces[i][0][0])
+                out[c] = []
+                owner[k] = owner[j]
+                break
+    return [c for c in out if c]
 
 
 def nested_share(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
@@ -196,7 +247,7 @@ def drop_nested(pieces: list, max_nested: float, max_height: float = 0.8) -> lis
 def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame | None = None,
                    fps: float = 30.0) -> pd.DataFrame:
     """The `tracklets` table from a `tracks` table and its `appearance` rows (pure function)."""
-    min_len = min(cfg.min_len, max(1, int(np.ceil(cfg.min_len_s * fps - 1e-9))))
+    min_len = min_length(cfg, fps)
     pieces = [(f, smooth_boxes(b, cfg.smooth_window), s, i) for f, b, s, i in people(tracks, cfg, appearance, fps)
               if np.count_nonzero(~i) >= min_len]   # detected frames: gaps filled between 4 boxes are no evidence
     pieces = drop_nested(pieces, cfg.max_nested)
@@ -220,6 +271,8 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
 
 
 # v4: max_nested (a box inside a taller person's is part of that person); min_len counts detected frames
-STAGE = Stage(name="tracklets", version=4, config=TrackletConfig, output=TRACKLETS, compute=compute,
+# v5: a colour change splits a tracker identity only where another one's box overlaps it (a crossing), and a
+# split piece left alone and too short goes back to its tracker id's piece (rejoin_orphans)
+STAGE = Stage(name="tracklets", version=5, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")

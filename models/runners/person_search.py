@@ -95,6 +95,16 @@ def body_box(hip: np.ndarray, circle: np.ndarray, half_width: float = 0.5) -> np
     return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
 
 
+def landmark_box(landmarks: np.ndarray, pad: float) -> np.ndarray:
+    """Whole-body box [x1, y1, x2, y2] from BlazePose's 33 landmarks (33, 2) pixels: their extent grown by
+    `pad` x its larger side on every side (the landmarks are joints and eyes: the crown, the soles and the
+    body's flesh lie a little outside them). Tighter than `body_box`, whose alignment circle is ~1.2 x the
+    body: that box also covers a neighbour standing behind, so a scorer (or the tracker) can take it for them."""
+    lo, hi = landmarks.min(0), landmarks.max(0)
+    m = pad * float(max(hi - lo))
+    return np.concatenate([lo - m, hi + m]).astype(np.float32)
+
+
 def inside_share(box: np.ndarray, others: list[np.ndarray]) -> float:
     """The largest share of `box` (4,) covered by one of the bigger boxes `others` (0 if none)."""
     area = lambda b: max(b[2] - b[0], 0) * max(b[3] - b[1], 0)  # noqa: E731
@@ -106,13 +116,16 @@ def inside_share(box: np.ndarray, others: list[np.ndarray]) -> float:
     return best
 
 
-def same_person_once(found: list[tuple], same_pose: float) -> list[tuple]:
+def same_person_once(found: list[tuple], same_pose: float, smallest: bool = False) -> list[tuple]:
     """Drop landmark results that repeat a better one: two ROIs on one person give nearly the same 33
     landmarks (median distance < same_pose x the body's half-height), while two people, even crossing
     with overlapping boxes, do not. Items: (box, score, roi, (33, 2) landmarks or None); those without
-    landmarks pass through."""
+    landmarks pass through. Better = higher score, or with `smallest` the smaller box: of two results on
+    one person the bigger box has landmarks out on someone else (an ROI drifting off a person hidden
+    behind onto the one in front mixes both), and pose flags saturate at 1 on both."""
     kept: list[tuple] = []
-    for i in np.argsort([-f[1] for f in found], kind="stable"):
+    area = [(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]) for f in found]
+    for i in np.argsort(area if smallest else [-f[1] for f in found], kind="stable"):
         f = found[i]
         if f[3] is not None:
             half = 0.5 * max(f[0][3] - f[0][1], f[0][2] - f[0][0])
@@ -137,6 +150,7 @@ class SearchConfig:
     nms_iou: float = 0.3                 # boxes of one person from several tiles/ROIs overlap more than this
     nms_cover: float = 1.0               # or one lies inside the other by more than this share (1.0 = off)
     max_tracks: int = 20                 # ROIs followed per frame (cost is ~one landmark run each)
+    box_pad: float | None = None         # landmark results' box: landmark extent + pad x size (None: alignment circle)
     tiles_every: int = 1                 # run the tiles on every k-th frame only (whole frame: every frame)
 
 
@@ -173,7 +187,7 @@ class PersonSearch:
             inside = [inside_share(f[0], [g[0] for g in followed]) if f else 1.0 for f in new]
             found = followed + [f for f, c in zip(new, inside) if f and c <= self.cfg.new_cover]
         if self.cfg.same_pose < 1:
-            found = same_person_once(found, self.cfg.same_pose)
+            found = same_person_once(found, self.cfg.same_pose, self.cfg.box_pad is not None)
         if not found:
             self.rois = []
             return np.zeros((0, 5), np.float32)
@@ -187,7 +201,9 @@ class PersonSearch:
         lm = self.model.landmarks(rgb, roi)
         if lm.pose_score < self.cfg.keep_score:
             return None
-        return body_box(lm.image[33, :2], lm.image[34, :2]), lm.pose_score, lm.next_roi(), lm.image[:33, :2]
+        box = (body_box(lm.image[33, :2], lm.image[34, :2]) if self.cfg.box_pad is None
+               else landmark_box(lm.image[:33, :2], self.cfg.box_pad))
+        return box, lm.pose_score, lm.next_roi(), lm.image[:33, :2]
 
     def _merge(self, found: list[tuple]) -> np.ndarray:
         """Indices into `found` left by NMS, best first."""

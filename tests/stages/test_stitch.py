@@ -157,3 +157,24 @@ def test_a_tracker_identity_that_jumps_to_another_person_is_split_and_restitched
     assert out.track_id.nunique() == 2
     for _, g in out.groupby("track_id"):
         assert np.all(np.diff(g.x1.to_numpy()) * np.sign(g.x1.iloc[-1] - g.x1.iloc[0]) > 0), "a person turned back"
+
+
+def test_a_colour_change_with_nobody_near_does_not_split_a_person():
+    # one person alone changes colour at frame 50 (bends down, turns round, steps into shade): no other box
+    # comes near, so the tracker cannot have followed someone else and the person stays one track; the same
+    # change while another person's box overlaps theirs (a crossing) splits it
+    box = lambda x: np.array([x, 20, x + 60, 180.0])  # noqa: E731
+    red = box_descriptor(_frame((0, 0, 255), (90, 90, 90), (100, 20, 160, 180)), box(100))
+    blue = box_descriptor(_frame((255, 0, 0), (90, 90, 90), (100, 20, 160, 180)), box(100))
+    rows = [(f, 1, *box(10 + 3 * f)) for f in range(100)]
+    app = [(f, 1, 0.0, red if f < 50 else blue) for f in range(100)]
+    far = [(f, 2, *box(600.0)) for f in range(100)]                               # someone far away: no overlap
+    near = [(f, 2, *box(10 + 3 * f + 20)) for f in range(40, 60)]                # overlapping around the change
+    cfg = TrackletConfig(smooth_window=1, stitch_max_gap_s=0, max_nested=1)
+    cols = ["frame", "track_id", "x1", "y1", "x2", "y2"]
+    for others, pieces in ((far, 1), (near, 2)):
+        tracks = pd.DataFrame(rows + others, columns=cols).assign(score=0.9)
+        appearance = pd.DataFrame(app + [(r[0], 2, 0.0, red) for r in others], columns=["frame", "track_id", "covered", "desc"])
+        out = make_tracklets(tracks, cfg, appearance, fps=30.0)
+        starts = sorted(g.frame.min() for _, g in out.groupby("track_id") if g.x1.iloc[0] < 500 and len(g) >= 25)
+        assert len(starts) == pieces, (others is near, starts)

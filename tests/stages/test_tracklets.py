@@ -93,3 +93,23 @@ def test_min_len_counts_detected_frames_not_the_filled_gaps():
     assert make_tracklets(tracks, TrackletConfig(min_len=5, **cfg)).empty
     kept = make_tracklets(tracks, TrackletConfig(min_len=4, **cfg))
     assert len(kept) == 13 and kept.interpolated.sum() == 9
+
+
+def test_a_short_piece_split_off_by_colour_and_taken_by_nobody_goes_back_to_its_tracker_id():
+    from video2mesh.stages.tracklets import rejoin_orphans
+
+    def piece(a, b, tid):
+        f = np.arange(a, b)
+        return (f, np.zeros((len(f), 4)), np.ones(len(f), np.float32), np.zeros(len(f), bool), tid)
+
+    # tracker id 1 over frames 0-99 cut at 80 (20 frames < min_len 25 after the cut); id 2 someone else
+    pieces = [piece(0, 80, 1), piece(80, 100, 1), piece(0, 100, 2)]
+    assert rejoin_orphans([[0], [1], [2]], pieces, 25) == [[0, 1], [2]]
+    # long enough to stand alone (a real person the tracker jumped to): left as it is
+    assert rejoin_orphans([[0], [1], [2]], pieces, 20) == [[0], [1], [2]]
+    # stitched to another person's piece (id 3 before it): a real jump, left as it is
+    pieces3 = pieces + [piece(0, 70, 3)]
+    assert rejoin_orphans([[0], [3, 1], [2]], pieces3, 25) == [[0], [3, 1], [2]]
+    # not adjacent to a piece of its own tracker id (a gap between them): nothing to undo
+    gap = [piece(0, 70, 1), piece(80, 100, 1)]
+    assert rejoin_orphans([[0], [1]], gap, 25) == [[0], [1]]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from video2mesh.models.runners.blazepose import DETECTOR_SIZE, crop
-from video2mesh.models.runners.person_search import PersonSearch, SearchConfig, body_box, inside_share, nms, same_person_once, tile_rois
+from video2mesh.models.runners.person_search import (PersonSearch, SearchConfig, body_box, inside_share, landmark_box, nms,
+                                                      same_person_once, tile_rois)
 
 
 @pytest.mark.parametrize("w,h,fracs", [(1280, 720, (1.0, 0.5)), (640, 360, (0.6,)), (360, 640, (1.0,))])
@@ -157,3 +158,18 @@ def test_tiles_find_small_people_the_whole_frame_misses(shared_data):
     assert _found(before, boxes) == [False, False, True]   # the old backend: only the 520 px person
     assert _found(after, boxes) == [True, True, True]
     assert len(after) == 3                                   # one box per person after the merge
+
+
+def test_landmark_box_is_the_extent_grown_by_pad_times_its_size():
+    lm = np.array([[100.0, 50.0], [140.0, 250.0], [120.0, 150.0]])      # extent 40 x 200: size 200
+    np.testing.assert_allclose(landmark_box(lm, 0.05), [90, 40, 150, 260])  # 0.05 x 200 = 10 px each side
+    np.testing.assert_allclose(landmark_box(lm, 0.0), [100, 50, 140, 250])
+
+
+
+def test_same_person_once_keeps_the_smaller_of_two_results_on_one_person_when_asked():
+    lm = np.stack([np.linspace(100, 140, 33), np.linspace(50, 250, 33)], 1)
+    tight = (np.array([95, 45, 145, 255.0]), 0.99, None, lm)
+    drifted = (np.array([80, 20, 170, 260.0]), 1.0, None, lm + 2.0)   # same landmarks but one, box out on a neighbour
+    assert same_person_once([drifted, tight], 0.3)[0] is drifted          # by score (the default)
+    assert same_person_once([drifted, tight], 0.3, smallest=True) == [tight]
