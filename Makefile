@@ -8,6 +8,8 @@ VIEWER := $(VENV)/.viewer
 VIDEO  ?=
 OUT    ?= out
 ARGS   ?=
+# Test processes (pytest-xdist, whole files per process): CI and the reference machine have 2 cores.
+JOBS   ?= 2
 
 .PHONY: setup models run test test-fast bench
 
@@ -36,10 +38,10 @@ run: setup models
 	$(V2M) run $(VIDEO) --out $(OUT) $(ARGS)
 
 test: setup
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile $(ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "not slow" $(ARGS)
 
 bench: setup
 	$(V2M) bench --json $(OUT)/bench.json $(ARGS)

@@ -17,6 +17,15 @@ PYTHONPATH = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)
 
 def pytest_configure(config):
     base = Path(os.environ.get("V2M_TEST_HOME") or (ROOT / ".cache" / "test-home"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:   # `make test` runs pytest-xdist workers: one Prefect home (SQLite database) each, and one
+        # thread each for torch/OpenMP in this process and the CLI runs it starts (JOBS processes share
+        # the cores; two-thread torch beside another busy process spin-waits, see tests/_torch_threads.py)
+        base = base / worker
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        import torch
+
+        torch.set_num_threads(1)
     base.mkdir(parents=True, exist_ok=True)
     from video2mesh.flows.spec import tool_env
 

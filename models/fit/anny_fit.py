@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
-import roma
 import torch
 
 from video2mesh.models.body.anny_body import COCO_FLIP, FIT_BONES, AnnyBody, Skeleton
@@ -311,16 +310,24 @@ def _initial_unknowns(prob: _Problem, kp2d: np.ndarray, world: np.ndarray, size:
     # translation of the model origin = hip-centre translation minus the rotated hip offset
     with torch.no_grad():
         hip_model = torch.as_tensor(rest_kp[_HIPS].mean(0), dtype=dt)
-        trans = torch.tensor(np.array(trans0), dtype=dt) - (roma.rotvec_to_rotmat(glob) @ hip_model)
+        trans = torch.tensor(np.array(trans0), dtype=dt) - (_rotmat(glob) @ hip_model)
     return _Unknowns(glob=glob, trans=trans.requires_grad_(True),
                      theta=torch.zeros(len(kp2d), len(prob.bones), 3, dtype=dt, requires_grad=True),
                      phen=torch.zeros(6, dtype=dt, requires_grad=True))
 
 
+def _rotmat(rotvec: torch.Tensor) -> torch.Tensor:
+    """(..., 3) axis-angle -> (..., 3, 3) with roma, imported on first use: roma loads torch._dynamo
+    (~1.5 s), which every CLI start (the stage registry imports this module) paid before."""
+    import roma
+
+    return roma.rotvec_to_rotmat(rotvec)
+
+
 def _project(prob: _Problem, x: _Unknowns, sk: Skeleton) -> tuple[torch.Tensor, torch.Tensor]:
     """Model keypoints in camera space (T, 17, 3) metres and projected (T, 17, 2) px."""
     model_kp = prob.body.keypoints_fk(*prob.body.fk(x.theta, sk, prob.bones), sk)                  # (T, 17, 3)
-    cam = model_kp @ roma.rotvec_to_rotmat(x.glob).transpose(1, 2) + x.trans[:, None]
+    cam = model_kp @ _rotmat(x.glob).transpose(1, 2) + x.trans[:, None]
     proj = prob.focal_px * cam[..., :2] / cam[..., 2:].clamp(min=1e-3) + prob.centre
     return cam, proj
 

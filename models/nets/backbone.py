@@ -13,7 +13,6 @@ import os
 import cv2
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 from .checkpoint import CheckpointMismatch, load_exact, read_checkpoint, unwrap
@@ -28,6 +27,8 @@ HEAD_PREFIXES = ("fc1.", "fc2.", "decpose.", "decshape.", "deccam.", "init_pose"
 
 def resnet50_features() -> nn.Module:
     """torchvision's resnet50 with the classifier replaced by identity: (B, 3, 224, 224) -> (B, 2048)."""
+    import torchvision   # here, not at module level: it loads torch._dynamo (~1.5 s), which every CLI start paid
+
     net = torchvision.models.resnet50(weights=None)
     net.fc = nn.Identity()
     return net
