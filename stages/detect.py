@@ -78,8 +78,9 @@ class DetectConfig:
     merge_cover: Annotated[float, Range(0, 1, lo_open=True)] = 1.0  # ... or lying this much inside another (1 = off: it merged people crossing)
     new_inside: Annotated[float, Range(0, 1, lo_open=True)] = 0.8  # a newly found box this much inside a followed one is a part of it
     same_pose: Annotated[float, Range(0, 1)] = 0.3  # two landmark sets closer (median) than this x half the body are one person (1 = off)
-    box: Literal["landmarks", "alignment"] = "landmarks"  # box of a landmark result: the 33 landmarks' extent, or the
-    # alignment circle's (~1.2 x the body and as wide as half its height: it covers a neighbour standing behind)
+    box: Literal["landmarks", "alignment"] = "alignment"  # box of a landmark result: the alignment circle's (~1.2 x the
+    # body, as wide as half its height: it covers a neighbour standing behind) or the 33 landmarks' extent (5-person
+    # crowd recall 0.53 -> 0.68, but an ID switch where two look-alikes cross: docs/crowd.md, "Default box")
     box_pad: Annotated[float, Range(0, 1)] = 0.04  # landmark box: extent grown by this x its size on each side (crown, soles)
 
     def __post_init__(self) -> None:
@@ -222,7 +223,7 @@ def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     })
 
 
-# v3: boxes of landmark results from the landmarks' extent (detect.box)
+# v3: detect.box (landmark results' boxes from the landmarks' extent, opt-in)
 STAGE = Stage(name="detect", version=3, config=DetectConfig, output=DETECTIONS, compute=compute,
               inputs=("probe",), assets=assets, plan=plan,
               doc="person boxes per frame (YOLO, or BlazePose on the licence-free path)")
