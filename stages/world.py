@@ -35,7 +35,8 @@ from scipy.spatial.transform import Rotation
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
 from video2mesh.models.fit.leg_ik import SIDES, leg_ik
-from video2mesh.models.fit.world import WorldConfig, camera_rotations, solve_world, world_to_camera_gl
+from video2mesh.models.fit.world import (WorldConfig, camera_rotations, camera_travel, solve_world,
+                                         world_to_camera_gl)
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
 from video2mesh.pipeline.config import Range
@@ -97,6 +98,7 @@ class WorldStageConfig(WorldConfig):
     plant_smooth_frames: Annotated[float, Range(0, 1000)] = WorldConfig.plant_smooth_frames
     lock_fade_frames: Annotated[int, Range(0, 1000)] = WorldConfig.lock_fade_frames
     lock_max_deg: Annotated[float, Range(0, 180)] = WorldConfig.lock_max_deg
+    parallax_err: Annotated[float, Range(0, 10, lo_open=True)] = WorldConfig.parallax_err   # divides: > 0
     frame: Literal["world", "camera"] = "world"
 
     def __post_init__(self) -> None:
@@ -176,6 +178,10 @@ def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tu
     if cfg.floor_homography and ok.any():   # the 1st pass's floor makes the homographies' rotations exact
         c, _ = camera_rotations(h, ok, k, fps, wcfg, floor_ref=w.up_ref)
         w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
+    if cfg.camera_travel and ok.any():      # a travelling camera's translation, the floor at its height
+        centre, wt = camera_travel(h, ok, k, c, w.up_ref, w.b[:, 1], fps, wcfg)
+        if wt.max() > 0:                    # no parallax anywhere: nothing travels, the solve stands
+            w = solve_world(*args, c, still, fps, wcfg, cam_centre=centre, centre_weight=wt, **feet_kw)
     out = g.reset_index(drop=True).copy()
     if cfg.frame == "world":
         a, b, floor = w.A, w.b, np.array([0.0, 1.0, 0.0, 0.0])

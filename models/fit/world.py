@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.ndimage import gaussian_filter1d, median_filter
+from scipy.ndimage import gaussian_filter1d, grey_opening, median_filter
 from scipy.sparse.linalg import spsolve
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.maths.camera_motion import (chain_plane_rotations, chain_rotations, fill_rotations,
-                                                   rotation_from_homography)
+from video2mesh.models.maths.camera_motion import (chain_plane_centres, chain_plane_rotations, chain_rotations,
+                                                   fill_rotations, rotation_from_homography)
 
 GRAVITY = 9.81
 MODEL_UP = np.array([0.0, 0.0, 1.0])          # Anny's rest model: z up, facing -y
@@ -68,6 +68,11 @@ class WorldConfig:
     lock_fade_frames: int = 3         # frames over which the lock blends in before and out after a contact
     lock_max_deg: float = 45.0        # a contact foot yawing further than this from its mean is pivoting: not locked
     #                                   (a pivot turn is 45-90 deg; the fit's own foot yaw noise passed 20 on straight walks)
+    camera_travel: bool = True        # 3rd pass: a travelling camera's metric translation from the floor homographies
+    #                                   (camera_travel) makes the camera-space root world evidence again
+    parallax_err: float = 0.004       # K^-1 H K further than this from a rotation (median over 1/2 s) is a travelling
+    #                                   camera: weight 0 up to it, 1 from twice it (the flow noise of a still, panning or
+    #                                   handheld camera: <= 0.003; a camera travelling 1 m/s at 2.5 m: ~0.009)
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,30 @@ def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float
     # K^-1 H K far from a rotation is not a still camera either
     err = median_filter(err, size=win, mode="nearest")
     return c, np.exp(-(speed / cfg.static_deg_s) ** 2 - (err / cfg.still_rotation_err) ** 2)
+
+
+def camera_travel(h: np.ndarray, valid: np.ndarray, k: np.ndarray, cam_rot: np.ndarray, up_ref: np.ndarray,
+                  height: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """A travelling camera's centres (T, 3) in the first camera's axes (metres) and how far to trust them (T,).
+
+    Each homography h (T, 3, 3) is read as the floor's (K^-1 H K ~ R + t n^T / d, normal -up_ref (3,)
+    carried by the chained rotations cam_rot (T, 3, 3)), at the camera's height above the floor
+    height (T,) metres (a 1 s running median of a first solve's): the metric translation t per frame
+    (chain_plane_centres). The weight is clip(err / parallax_err - 1, 0, 1) of the rotation-only residual
+    err (rotation_from_homography, 1/2 s running median): 1 where the background shows parallax, 0 for
+    a still or turning camera, whose translation is noise (and whose camera-space root would pull a
+    badly scaled fit's path, the handheld run's, away from its odometry)."""
+    _, err = rotation_from_homography(h, k)
+    ok = np.asarray(valid, bool) & (err < cfg.max_rotation_err)
+    win = max(int(round(fps / 2)) | 1, 1)
+    err = median_filter(np.where(ok, err, 0.0), size=win, mode="nearest")
+    dist = median_filter(np.asarray(height, np.float64), size=max(int(round(fps)) | 1, 1), mode="nearest")
+    centre = chain_plane_centres(h, ok, k, cam_rot, -up_ref / np.linalg.norm(up_ref), np.maximum(dist, 0.1))
+    # parallax lasting less than 1/2 s (a single frame's flow at the clip's end) is noise: opened away
+    weight = grey_opening(np.clip(err / cfg.parallax_err - 1.0, 0.0, 1.0), size=win, mode="nearest")
+    # a step without parallax is no travel (as before this pass): its measured translation is noise
+    steps = np.diff(centre, axis=0, prepend=centre[:1]) * weight[:, None]
+    return np.cumsum(steps, axis=0), weight
 
 
 def _hysteresis(on: np.ndarray, off: np.ndarray) -> np.ndarray:
@@ -300,6 +329,16 @@ def foot_lock(rot: np.ndarray, contact: np.ndarray, fade_frames: int, max_deg: f
     return turn
 
 
+def travel_evidence(cam_root: np.ndarray, static: np.ndarray, centre: np.ndarray | None,
+                    weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The camera evidence of the root (T, 3) and its weights (T,): the camera-space root cam_root
+    (reference axes) where the camera is still (static), plus the camera's centre (T, 3) where its
+    travel is measured (weight (T,)); unchanged without a centre."""
+    if centre is None or weight is None:
+        return cam_root, static
+    return cam_root + centre, np.maximum(static, np.clip(weight, 0.0, 1.0))
+
+
 def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """(3, 3) W with rows x, y = up, z = forward made horizontal; x = y cross z (right-handed)."""
     y = up / np.linalg.norm(up)
@@ -312,23 +351,27 @@ def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
 def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarray, cam_rot: np.ndarray,
                 static: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig(),
-                ankle_cam: np.ndarray | None = None, foot_rot_cam: np.ndarray | None = None) -> WorldTrack:
+                ankle_cam: np.ndarray | None = None, foot_rot_cam: np.ndarray | None = None,
+                cam_centre: np.ndarray | None = None, centre_weight: np.ndarray | None = None) -> WorldTrack:
     """World frame of one track (see the module docstring).
 
     root_cam (T, 3), orient_cam (T, 3, 3) rest model -> camera, feet_cam (T, 6, 3) left big toe, small
     toe, heel, right ..., cam_rot (T, 3, 3) first camera's axes -> camera t, static (T,) in [0, 1].
     With ankle_cam (T, 2, 3) and the foot bones' rotations foot_rot_cam (T, 2, 3, 3) (camera axes) and
     cfg.foot_lock, contact feet are locked (foot_lock) about their ankles before planting; the turns
-    are returned (foot_turn) for the leg IK.
+    are returned (foot_turn) for the leg IK. With a travelling camera's centres cam_centre (T, 3) in the
+    first camera's axes (camera_travel) and their weights centre_weight (T,) in [0, 1], the camera
+    evidence is the camera-space root plus the camera's centre, trusted by the larger of both weights.
     """
     n = len(root_cam)
     ct = np.swapaxes(cam_rot, 1, 2)                                        # camera t -> reference
     cam_root = np.einsum("tij,tj->ti", ct, root_cam)
     rel = np.einsum("tij,tkj->tki", ct, feet_cam - root_cam[:, None]).reshape(n, 2, 3, 3)
     mid_rel = rel.mean(2)                                                  # (T, 2, 3)
+    ev_root, ev_w = travel_evidence(cam_root, static, cam_centre, centre_weight)
     body_up = np.einsum("tij,tjk,k->ti", ct, orient_cam, MODEL_UP).mean(0)
     up = body_up / np.linalg.norm(body_up) if np.linalg.norm(body_up) > 0.5 else np.array([0.0, -1.0, 0.0])
-    root, height, floor_d = cam_root.copy(), None, 0.0
+    root, height, floor_d = ev_root.copy(), None, 0.0
     contact = np.zeros((n, 2), bool)
     for it in range(max(cfg.iterations, 1)):
         low_idx = (rel @ up).argmin(2)                                     # (T, 2) lowest foot point
@@ -338,7 +381,7 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
         fwd -= (fwd @ up)[:, None] * up
         fwd /= np.maximum(np.linalg.norm(fwd, axis=1, keepdims=True), 1e-9)
         contact = detect_contacts(low_rel @ up, mid_rel, root, up, fps, cfg, height, trust, fwd)
-        root = solve_trajectory(cam_root, mid_rel, contact, static, up, fps, cfg, flight=it > 0)
+        root = solve_trajectory(ev_root, mid_rel, contact, ev_w, up, fps, cfg, flight=it > 0)
         pts = (root[:, None] + low_rel)[contact]
         up, floor_d = fit_floor(pts, up, cfg.floor_prior_m) if len(pts) >= 3 else (up, float(np.percentile(
             ((root[:, None] + low_rel) @ up).min(1), 5)))
