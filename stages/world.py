@@ -35,7 +35,7 @@ from scipy.spatial.transform import Rotation
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
 from video2mesh.models.fit.leg_ik import SIDES, leg_ik
-from video2mesh.models.fit.world import (WorldConfig, camera_rotations, camera_travel, solve_world,
+from video2mesh.models.fit.world import (WorldConfig, camera_rotations, camera_travel, path_scale, solve_world,
                                          world_to_camera_gl)
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
@@ -181,7 +181,12 @@ def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tu
     if cfg.camera_travel and ok.any():      # a travelling camera's translation, the floor at its height
         centre, wt = camera_travel(h, ok, k, c, w.up_ref, w.b[:, 1], fps, wcfg)
         if wt.max() > 0:                    # no parallax anywhere: nothing travels, the solve stands
-            w = solve_world(*args, c, still, fps, wcfg, cam_centre=centre, centre_weight=wt, **feet_kw)
+            scale = 1.0
+            if cfg.travel_odometry_scale:   # the camera's path at the odometry's length (see WorldConfig)
+                ev = np.einsum("tji,tj->ti", c, transl) + centre
+                scale = path_scale(ev, w.root_ref, wt > 0.5, w.up_ref, max(int(round(fps / 2)), 1))
+            w = solve_world(*args, c, still, fps, wcfg, cam_centre=centre, centre_weight=wt, travel_scale=scale,
+                            **feet_kw)
     out = g.reset_index(drop=True).copy()
     if cfg.frame == "world":
         a, b, floor = w.A, w.b, np.array([0.0, 1.0, 0.0, 0.0])

@@ -68,11 +68,13 @@ class WorldConfig:
     lock_fade_frames: int = 3         # frames over which the lock blends in before and out after a contact
     lock_max_deg: float = 45.0        # a contact foot yawing further than this from its mean is pivoting: not locked
     #                                   (a pivot turn is 45-90 deg; the fit's own foot yaw noise passed 20 on straight walks)
-    camera_travel: bool = True        # 3rd pass: a travelling camera's metric translation from the floor homographies
+    camera_travel: bool = False       # 3rd pass: a travelling camera's metric translation from the floor homographies
     #                                   (camera_travel) makes the camera-space root world evidence again
     parallax_err: float = 0.004       # K^-1 H K further than this from a rotation (median over 1/2 s) is a travelling
     #                                   camera: weight 0 up to it, 1 from twice it (the flow noise of a still, panning or
     #                                   handheld camera: <= 0.003; a camera travelling 1 m/s at 2.5 m: ~0.009)
+    travel_odometry_scale: bool = False  # scale the camera's path to the body odometry's length (the camera's is
+    #                                   the fit's depth scale, i.e. the focal length guess's)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class WorldTrack:
     static: np.ndarray     # (T,) camera stillness weight in [0, 1]
     foot_shift: np.ndarray  # (T, 2, 3) camera axes: how far each foot must still move (leg IK), metres
     foot_turn: np.ndarray | None = None   # (T, 2, 3, 3) camera axes: rotation applied to each foot about its ankle
+    root_ref: np.ndarray | None = None    # (T, 3) the root in the first camera's axes (the solve's T), metres
 
 
 def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float,
@@ -330,13 +333,29 @@ def foot_lock(rot: np.ndarray, contact: np.ndarray, fade_frames: int, max_deg: f
 
 
 def travel_evidence(cam_root: np.ndarray, static: np.ndarray, centre: np.ndarray | None,
-                    weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                    weight: np.ndarray | None, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """The camera evidence of the root (T, 3) and its weights (T,): the camera-space root cam_root
     (reference axes) where the camera is still (static), plus the camera's centre (T, 3) where its
-    travel is measured (weight (T,)); unchanged without a centre."""
+    travel is measured (weight (T,)), the path scaled by `scale` about frame 0; unchanged without a centre."""
     if centre is None or weight is None:
         return cam_root, static
-    return cam_root + centre, np.maximum(static, np.clip(weight, 0.0, 1.0))
+    ev = cam_root + centre
+    return ev[0] + scale * (ev - ev[0]), np.maximum(static, np.clip(weight, 0.0, 1.0))
+
+
+def path_scale(path: np.ndarray, ref: np.ndarray, mask: np.ndarray, up: np.ndarray, span: int) -> float:
+    """Least-jitter length ratio of two paths (T, 3): the sum of `ref`'s horizontal (normal to up (3,))
+    chords over `span` frames divided by `path`'s, over the chords whose both ends are in mask (T,);
+    1 when there are none. (Chords rather than steps: per-frame depth jitter would lengthen a path.)"""
+    a = np.arange(len(path) - span)
+    a = a[mask[a] & mask[a + span]] if span > 0 else a[:0]
+    if len(a) == 0:
+        return 1.0
+    def length(x):
+        d = x[a + span] - x[a]
+        return float(np.linalg.norm(d - np.outer(d @ up, up), axis=1).sum())
+    lp = length(path)
+    return length(ref) / lp if lp > 1e-6 else 1.0
 
 
 def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -352,7 +371,8 @@ def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
 def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarray, cam_rot: np.ndarray,
                 static: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig(),
                 ankle_cam: np.ndarray | None = None, foot_rot_cam: np.ndarray | None = None,
-                cam_centre: np.ndarray | None = None, centre_weight: np.ndarray | None = None) -> WorldTrack:
+                cam_centre: np.ndarray | None = None, centre_weight: np.ndarray | None = None,
+                travel_scale: float = 1.0) -> WorldTrack:
     """World frame of one track (see the module docstring).
 
     root_cam (T, 3), orient_cam (T, 3, 3) rest model -> camera, feet_cam (T, 6, 3) left big toe, small
@@ -361,14 +381,15 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     cfg.foot_lock, contact feet are locked (foot_lock) about their ankles before planting; the turns
     are returned (foot_turn) for the leg IK. With a travelling camera's centres cam_centre (T, 3) in the
     first camera's axes (camera_travel) and their weights centre_weight (T,) in [0, 1], the camera
-    evidence is the camera-space root plus the camera's centre, trusted by the larger of both weights.
+    evidence is the camera-space root plus the camera's centre (its path scaled by travel_scale), trusted
+    by the larger of both weights.
     """
     n = len(root_cam)
     ct = np.swapaxes(cam_rot, 1, 2)                                        # camera t -> reference
     cam_root = np.einsum("tij,tj->ti", ct, root_cam)
     rel = np.einsum("tij,tkj->tki", ct, feet_cam - root_cam[:, None]).reshape(n, 2, 3, 3)
     mid_rel = rel.mean(2)                                                  # (T, 2, 3)
-    ev_root, ev_w = travel_evidence(cam_root, static, cam_centre, centre_weight)
+    ev_root, ev_w = travel_evidence(cam_root, static, cam_centre, centre_weight, travel_scale)
     body_up = np.einsum("tij,tjk,k->ti", ct, orient_cam, MODEL_UP).mean(0)
     up = body_up / np.linalg.norm(body_up) if np.linalg.norm(body_up) > 0.5 else np.array([0.0, -1.0, 0.0])
     root, height, floor_d = ev_root.copy(), None, 0.0
@@ -411,7 +432,7 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     b = (root - cam_root) @ w.T - o
     if turn is not None:                                                   # reference -> camera axes
         turn = np.einsum("tij,tfjk,tlk->tfil", cam_rot, turn, cam_rot)
-    return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static,
+    return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static, root_ref=root,
                       foot_shift=np.einsum("tij,tfj->tfi", cam_rot, shift), foot_turn=turn)
 
 
