@@ -6,7 +6,8 @@ blended with the camera-space root where the camera is still, the floor plane an
 contact feet, and planting: the root moved (smoothly) so contact feet neither slide nor leave the
 floor, and a two-bone leg IK (models.fit.leg_ik) for what the root cannot do (both feet planted) and
 to lock a contact foot's rotation; a second pass re-reads the homographies as the floor's (normal from
-the first pass) so that a travelling camera's parallax is not taken for a turn;
+the first pass) so that a travelling camera's parallax is not taken for a turn; a third (camera_travel,
+off by default) reads the camera's metric translation from them where they show parallax;
 the IK changes the leg bones' rotations and so `bone_rotations`, `keypoints3d` and `feet3d`.
 World frame: Y up, floor y = 0, the person's root above the origin at the track's first frame,
 facing +Z, metres. `frame = "camera"` keeps the fit's camera-space motion (identity camera).

@@ -19,7 +19,10 @@ lowest foot points of contact frames (with the body's mean vertical as a prior n
 normal. Planting moves the root so that each contact foot stays where it was planted and touches the
 floor; a contact foot is also locked to one rotation (foot_lock), the leg IK doing the rest. The
 camera rotations may be re-read as the floor's homographies once the floor is known (camera_rotations'
-floor_ref): a travelling camera's parallax is then not mistaken for a turn. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
+floor_ref): a travelling camera's parallax is then not mistaken for a turn; with camera_travel (off by
+default) the same homographies give such a camera's metric translation at its height above the floor, and
+the camera-space root plus the camera's centre becomes world evidence again where the background shows
+parallax. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
 origin, the body at frame 0 facing +Z, metres. Per frame x_world = A_t x_cam + b_t (A_t rotation).
 """
 from __future__ import annotations
