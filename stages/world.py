@@ -6,7 +6,8 @@ blended with the camera-space root where the camera is still, the floor plane an
 contact feet, and planting: the root moved (smoothly) so contact feet neither slide nor leave the
 floor, and a two-bone leg IK (models.fit.leg_ik) for what the root cannot do (both feet planted) and
 to lock a contact foot's rotation; a second pass re-reads the homographies as the floor's (normal from
-the first pass) so that a travelling camera's parallax is not taken for a turn;
+the first pass) so that a travelling camera's parallax is not taken for a turn; a third (camera_travel,
+off by default) reads the camera's metric translation from them where they show parallax;
 the IK changes the leg bones' rotations and so `bone_rotations`, `keypoints3d` and `feet3d`.
 World frame: Y up, floor y = 0, the person's root above the origin at the track's first frame,
 facing +Z, metres. `frame = "camera"` keeps the fit's camera-space motion (identity camera).
@@ -35,7 +36,8 @@ from scipy.spatial.transform import Rotation
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
 from video2mesh.models.fit.leg_ik import SIDES, leg_ik
-from video2mesh.models.fit.world import WorldConfig, camera_rotations, solve_world, world_to_camera_gl
+from video2mesh.models.fit.world import (WorldConfig, camera_rotations, camera_travel, path_scale, solve_world,
+                                         world_to_camera_gl)
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
 from video2mesh.pipeline.config import Range
@@ -97,6 +99,7 @@ class WorldStageConfig(WorldConfig):
     plant_smooth_frames: Annotated[float, Range(0, 1000)] = WorldConfig.plant_smooth_frames
     lock_fade_frames: Annotated[int, Range(0, 1000)] = WorldConfig.lock_fade_frames
     lock_max_deg: Annotated[float, Range(0, 180)] = WorldConfig.lock_max_deg
+    parallax_err: Annotated[float, Range(0, 10, lo_open=True)] = WorldConfig.parallax_err   # divides: > 0
     frame: Literal["world", "camera"] = "world"
 
     def __post_init__(self) -> None:
@@ -176,6 +179,15 @@ def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tu
     if cfg.floor_homography and ok.any():   # the 1st pass's floor makes the homographies' rotations exact
         c, _ = camera_rotations(h, ok, k, fps, wcfg, floor_ref=w.up_ref)
         w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
+    if cfg.camera_travel and ok.any():      # a travelling camera's translation, the floor at its height
+        centre, wt = camera_travel(h, ok, k, c, w.up_ref, w.b[:, 1], fps, wcfg)
+        if wt.max() > 0:                    # no parallax anywhere: nothing travels, the solve stands
+            scale = 1.0
+            if cfg.travel_odometry_scale:   # the camera's path at the odometry's length (see WorldConfig)
+                ev = np.einsum("tji,tj->ti", c, transl) + centre
+                scale = path_scale(ev, w.root_ref, wt > 0.5, w.up_ref, max(int(round(fps / 2)), 1))
+            w = solve_world(*args, c, still, fps, wcfg, cam_centre=centre, centre_weight=wt, travel_scale=scale,
+                            **feet_kw)
     out = g.reset_index(drop=True).copy()
     if cfg.frame == "world":
         a, b, floor = w.A, w.b, np.array([0.0, 1.0, 0.0, 0.0])

@@ -19,7 +19,10 @@ lowest foot points of contact frames (with the body's mean vertical as a prior n
 normal. Planting moves the root so that each contact foot stays where it was planted and touches the
 floor; a contact foot is also locked to one rotation (foot_lock), the leg IK doing the rest. The
 camera rotations may be re-read as the floor's homographies once the floor is known (camera_rotations'
-floor_ref): a travelling camera's parallax is then not mistaken for a turn. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
+floor_ref): a travelling camera's parallax is then not mistaken for a turn; with camera_travel (off by
+default) the same homographies give such a camera's metric translation at its height above the floor, and
+the camera-space root plus the camera's centre becomes world evidence again where the background shows
+parallax. The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
 origin, the body at frame 0 facing +Z, metres. Per frame x_world = A_t x_cam + b_t (A_t rotation).
 """
 from __future__ import annotations
@@ -28,12 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.ndimage import gaussian_filter1d, median_filter
+from scipy.ndimage import gaussian_filter1d, grey_opening, median_filter
 from scipy.sparse.linalg import spsolve
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.maths.camera_motion import (chain_plane_rotations, chain_rotations, fill_rotations,
-                                                   rotation_from_homography)
+from video2mesh.models.maths.camera_motion import (chain_plane_centres, chain_plane_rotations, chain_rotations,
+                                                   fill_rotations, rotation_from_homography)
 
 GRAVITY = 9.81
 MODEL_UP = np.array([0.0, 0.0, 1.0])          # Anny's rest model: z up, facing -y
@@ -68,6 +71,13 @@ class WorldConfig:
     lock_fade_frames: int = 3         # frames over which the lock blends in before and out after a contact
     lock_max_deg: float = 45.0        # a contact foot yawing further than this from its mean is pivoting: not locked
     #                                   (a pivot turn is 45-90 deg; the fit's own foot yaw noise passed 20 on straight walks)
+    camera_travel: bool = False       # 3rd pass: a travelling camera's metric translation from the floor homographies
+    #                                   (camera_travel) makes the camera-space root world evidence again
+    parallax_err: float = 0.004       # K^-1 H K further than this from a rotation (median over 1/2 s) is a travelling
+    #                                   camera: weight 0 up to it, 1 from twice it (the flow noise of a still, panning or
+    #                                   handheld camera: <= 0.003; a camera travelling 1 m/s at 2.5 m: ~0.009)
+    travel_odometry_scale: bool = False  # scale the camera's path to the body odometry's length (the camera's is
+    #                                   the fit's depth scale, i.e. the focal length guess's)
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class WorldTrack:
     static: np.ndarray     # (T,) camera stillness weight in [0, 1]
     foot_shift: np.ndarray  # (T, 2, 3) camera axes: how far each foot must still move (leg IK), metres
     foot_turn: np.ndarray | None = None   # (T, 2, 3, 3) camera axes: rotation applied to each foot about its ankle
+    root_ref: np.ndarray | None = None    # (T, 3) the root in the first camera's axes (the solve's T), metres
 
 
 def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float,
@@ -106,6 +117,30 @@ def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float
     # K^-1 H K far from a rotation is not a still camera either
     err = median_filter(err, size=win, mode="nearest")
     return c, np.exp(-(speed / cfg.static_deg_s) ** 2 - (err / cfg.still_rotation_err) ** 2)
+
+
+def camera_travel(h: np.ndarray, valid: np.ndarray, k: np.ndarray, cam_rot: np.ndarray, up_ref: np.ndarray,
+                  height: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """A travelling camera's centres (T, 3) in the first camera's axes (metres) and how far to trust them (T,).
+
+    Each homography h (T, 3, 3) is read as the floor's (K^-1 H K ~ R + t n^T / d, normal -up_ref (3,)
+    carried by the chained rotations cam_rot (T, 3, 3)), at the camera's height above the floor
+    height (T,) metres (a 1 s running median of a first solve's): the metric translation t per frame
+    (chain_plane_centres). The weight is clip(err / parallax_err - 1, 0, 1) of the rotation-only residual
+    err (rotation_from_homography, 1/2 s running median): 1 where the background shows parallax, 0 for
+    a still or turning camera, whose translation is noise (and whose camera-space root would pull a
+    badly scaled fit's path, the handheld run's, away from its odometry)."""
+    _, err = rotation_from_homography(h, k)
+    ok = np.asarray(valid, bool) & (err < cfg.max_rotation_err)
+    win = max(int(round(fps / 2)) | 1, 1)
+    err = median_filter(np.where(ok, err, 0.0), size=win, mode="nearest")
+    dist = median_filter(np.asarray(height, np.float64), size=max(int(round(fps)) | 1, 1), mode="nearest")
+    centre = chain_plane_centres(h, ok, k, cam_rot, -up_ref / np.linalg.norm(up_ref), np.maximum(dist, 0.1))
+    # parallax lasting less than 1/2 s (a single frame's flow at the clip's end) is noise: opened away
+    weight = grey_opening(np.clip(err / cfg.parallax_err - 1.0, 0.0, 1.0), size=win, mode="nearest")
+    # a step without parallax is no travel (as before this pass): its measured translation is noise
+    steps = np.diff(centre, axis=0, prepend=centre[:1]) * weight[:, None]
+    return np.cumsum(steps, axis=0), weight
 
 
 def _hysteresis(on: np.ndarray, off: np.ndarray) -> np.ndarray:
@@ -300,6 +335,32 @@ def foot_lock(rot: np.ndarray, contact: np.ndarray, fade_frames: int, max_deg: f
     return turn
 
 
+def travel_evidence(cam_root: np.ndarray, static: np.ndarray, centre: np.ndarray | None,
+                    weight: np.ndarray | None, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The camera evidence of the root (T, 3) and its weights (T,): the camera-space root cam_root
+    (reference axes) where the camera is still (static), plus the camera's centre (T, 3) where its
+    travel is measured (weight (T,)), the path scaled by `scale` about frame 0; unchanged without a centre."""
+    if centre is None or weight is None:
+        return cam_root, static
+    ev = cam_root + centre
+    return ev[0] + scale * (ev - ev[0]), np.maximum(static, np.clip(weight, 0.0, 1.0))
+
+
+def path_scale(path: np.ndarray, ref: np.ndarray, mask: np.ndarray, up: np.ndarray, span: int) -> float:
+    """Least-jitter length ratio of two paths (T, 3): the sum of `ref`'s horizontal (normal to up (3,))
+    chords over `span` frames divided by `path`'s, over the chords whose both ends are in mask (T,);
+    1 when there are none. (Chords rather than steps: per-frame depth jitter would lengthen a path.)"""
+    a = np.arange(len(path) - span)
+    a = a[mask[a] & mask[a + span]] if span > 0 else a[:0]
+    if len(a) == 0:
+        return 1.0
+    def length(x):
+        d = x[a + span] - x[a]
+        return float(np.linalg.norm(d - np.outer(d @ up, up), axis=1).sum())
+    lp = length(path)
+    return length(ref) / lp if lp > 1e-6 else 1.0
+
+
 def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """(3, 3) W with rows x, y = up, z = forward made horizontal; x = y cross z (right-handed)."""
     y = up / np.linalg.norm(up)
@@ -312,23 +373,29 @@ def world_axes(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
 def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarray, cam_rot: np.ndarray,
                 static: np.ndarray, fps: float, cfg: WorldConfig = WorldConfig(),
-                ankle_cam: np.ndarray | None = None, foot_rot_cam: np.ndarray | None = None) -> WorldTrack:
+                ankle_cam: np.ndarray | None = None, foot_rot_cam: np.ndarray | None = None,
+                cam_centre: np.ndarray | None = None, centre_weight: np.ndarray | None = None,
+                travel_scale: float = 1.0) -> WorldTrack:
     """World frame of one track (see the module docstring).
 
     root_cam (T, 3), orient_cam (T, 3, 3) rest model -> camera, feet_cam (T, 6, 3) left big toe, small
     toe, heel, right ..., cam_rot (T, 3, 3) first camera's axes -> camera t, static (T,) in [0, 1].
     With ankle_cam (T, 2, 3) and the foot bones' rotations foot_rot_cam (T, 2, 3, 3) (camera axes) and
     cfg.foot_lock, contact feet are locked (foot_lock) about their ankles before planting; the turns
-    are returned (foot_turn) for the leg IK.
+    are returned (foot_turn) for the leg IK. With a travelling camera's centres cam_centre (T, 3) in the
+    first camera's axes (camera_travel) and their weights centre_weight (T,) in [0, 1], the camera
+    evidence is the camera-space root plus the camera's centre (its path scaled by travel_scale), trusted
+    by the larger of both weights.
     """
     n = len(root_cam)
     ct = np.swapaxes(cam_rot, 1, 2)                                        # camera t -> reference
     cam_root = np.einsum("tij,tj->ti", ct, root_cam)
     rel = np.einsum("tij,tkj->tki", ct, feet_cam - root_cam[:, None]).reshape(n, 2, 3, 3)
     mid_rel = rel.mean(2)                                                  # (T, 2, 3)
+    ev_root, ev_w = travel_evidence(cam_root, static, cam_centre, centre_weight, travel_scale)
     body_up = np.einsum("tij,tjk,k->ti", ct, orient_cam, MODEL_UP).mean(0)
     up = body_up / np.linalg.norm(body_up) if np.linalg.norm(body_up) > 0.5 else np.array([0.0, -1.0, 0.0])
-    root, height, floor_d = cam_root.copy(), None, 0.0
+    root, height, floor_d = ev_root.copy(), None, 0.0
     contact = np.zeros((n, 2), bool)
     for it in range(max(cfg.iterations, 1)):
         low_idx = (rel @ up).argmin(2)                                     # (T, 2) lowest foot point
@@ -338,7 +405,7 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
         fwd -= (fwd @ up)[:, None] * up
         fwd /= np.maximum(np.linalg.norm(fwd, axis=1, keepdims=True), 1e-9)
         contact = detect_contacts(low_rel @ up, mid_rel, root, up, fps, cfg, height, trust, fwd)
-        root = solve_trajectory(cam_root, mid_rel, contact, static, up, fps, cfg, flight=it > 0)
+        root = solve_trajectory(ev_root, mid_rel, contact, ev_w, up, fps, cfg, flight=it > 0)
         pts = (root[:, None] + low_rel)[contact]
         up, floor_d = fit_floor(pts, up, cfg.floor_prior_m) if len(pts) >= 3 else (up, float(np.percentile(
             ((root[:, None] + low_rel) @ up).min(1), 5)))
@@ -368,7 +435,7 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     b = (root - cam_root) @ w.T - o
     if turn is not None:                                                   # reference -> camera axes
         turn = np.einsum("tij,tfjk,tlk->tfil", cam_rot, turn, cam_rot)
-    return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static,
+    return WorldTrack(A=a, b=b, contact=contact, up_ref=up, static=static, root_ref=root,
                       foot_shift=np.einsum("tij,tfj->tfi", cam_rot, shift), foot_turn=turn)
 
 

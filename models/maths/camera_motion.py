@@ -195,3 +195,40 @@ def focal_from_rotation(h: np.ndarray, valid: np.ndarray, width: int, height: in
     if near.min() < (1.0 + min_rise) * max(score[i], 1e-4):
         return None, table
     return float(grid[i]), table
+
+
+def translation_from_plane_homography(h: np.ndarray, k: np.ndarray, r: np.ndarray, n: np.ndarray, d: float) -> np.ndarray:
+    """Metric camera translation t (3,) of the homography h (3, 3) (frame t-1 -> t, pixels, any scale)
+    induced by the plane n . X = d (n (3,) unit-normalised here, camera t-1's axes, d > 0 metres: the
+    camera's distance to the plane), given the camera's rotation r (3, 3): X_t = r X_{t-1} + t.
+
+    K^-1 H K = lam (r + t n^T / d); the in-plane directions v (v . n = 0) map by lam r v alone, which
+    fixes lam, and then (K^-1 H K / lam - r) n = t / d. A floor at a known height therefore gives a
+    travelling camera's metric translation (a pure rotation gives t = 0)."""
+    m = np.linalg.inv(k) @ np.asarray(h, np.float64) @ k
+    if np.linalg.det(m) < 0:
+        m = -m
+    n = np.asarray(n, np.float64) / np.linalg.norm(n)
+    v1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    v1 /= np.linalg.norm(v1)
+    v2 = np.cross(n, v1)
+    lam = np.sqrt((np.sum((m @ v1) ** 2) + np.sum((m @ v2) ** 2)) / 2.0)
+    return d * ((m / lam - r) @ n)
+
+
+def chain_plane_centres(h: np.ndarray, valid: np.ndarray, k: np.ndarray, c: np.ndarray, n_ref: np.ndarray,
+                        height: np.ndarray) -> np.ndarray:
+    """(T, 3) camera centres in the first camera's axes (centre 0 at frame 0), chained from the plane
+    homographies h (T, 3, 3) (h[t]: t-1 -> t) of a camera with chained rotations c (T, 3, 3) (first
+    camera's axes -> camera t's), over a plane of unit normal n_ref (3,) in the first camera's axes
+    pointing from the camera to the plane, at distances height (T,) metres (frame t-1's is used).
+    A step that is not valid (T,) is taken as no travel. X_t = R_t X_{t-1} + t_t puts camera t's centre
+    at -R_t^T t_t in camera t-1's axes, i.e. centre_t = centre_{t-1} - c_t^T t_t."""
+    out = np.zeros((len(h), 3))
+    for t in range(1, len(h)):
+        step = np.zeros(3)
+        if valid[t]:
+            r = c[t] @ c[t - 1].T
+            step = translation_from_plane_homography(h[t], k, r, c[t - 1] @ n_ref, float(height[t - 1]))
+        out[t] = out[t - 1] - c[t].T @ step
+    return out

@@ -173,3 +173,60 @@ def test_a_pivoting_foot_is_not_locked():
     np.testing.assert_allclose(turn[:, 0], np.broadcast_to(np.eye(3), (n, 3, 3)), atol=1e-12)
     locked = np.einsum("tij,tjk->tik", turn[:, 1], rot[:, 1])
     np.testing.assert_allclose(locked, np.broadcast_to(locked[0], (n, 3, 3)), atol=1e-12)
+
+
+def _floor_homographies(rcw: np.ndarray, eyes: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) exact floor (y = 0) homographies frame t-1 -> t of cameras rcw (T, 3, 3) world -> OpenCV
+    at centres eyes (T, 3): K (R + t n^T / d) K^-1, n the world's down in camera t-1, d its height."""
+    h = np.tile(np.eye(3), (len(rcw), 1, 1))
+    for t in range(1, len(rcw)):
+        r = rcw[t] @ rcw[t - 1].T
+        tr = -rcw[t] @ (eyes[t] - eyes[t - 1])
+        h[t] = k @ (r + np.outer(tr, rcw[t - 1] @ [0.0, -1.0, 0.0]) / eyes[t - 1][1]) @ np.linalg.inv(k)
+    return h
+
+
+@pytest.mark.parametrize("kind", ["travel", "pan"])
+def test_camera_travel_of_exact_floor_homographies(kind):
+    """A travelling camera's centres come back from its floor homographies at its true height (weight 1,
+    parallax); a tripod pan shows no parallax (weight 0, no travel)."""
+    from video2mesh.models.fit.world import camera_travel
+    from video2mesh.models.maths.camera_motion import intrinsics
+
+    root, pts, _ = walk(120, FPS)
+    rcw, eyes = camera(kind, root)
+    k = intrinsics(554.0, 640, 360)
+    h = _floor_homographies(rcw, eyes, k)
+    c = rcw @ rcw[0].T
+    up_ref = rcw[0] @ [0.0, 1.0, 0.0]
+    centre, weight = camera_travel(h, np.arange(120) > 0, k, c, up_ref, eyes[:, 1], FPS)
+    truth = np.einsum("ij,tj->ti", rcw[0], eyes - eyes[0])
+    if kind == "travel":
+        assert weight[1:].min() == 1.0
+        np.testing.assert_allclose(centre, truth, atol=1e-6)
+    else:
+        assert weight.max() == 0.0 and np.abs(centre).max() == 0.0
+
+
+def test_camera_travel_corrects_short_odometry():
+    """Feet observed 0.8 x too close to the root (short strides: odometry 0.8 x the path): the solve
+    alone walks 0.8 x the distance; with the travelling camera's true centres as evidence, the true one.
+    path_scale reads the ratio between the two paths back."""
+    from video2mesh.models.fit.world import path_scale
+
+    n = 150
+    root, pts, _ = walk(n, FPS)
+    rcw, eyes = camera("travel", root)
+    rc, orient, feet_c, c = observe(root, pts, rcw, eyes)
+    feet_c = rc[:, None] + 0.8 * (feet_c - rc[:, None])
+    still = np.zeros(n)
+    true = np.linalg.norm(root[-1] - root[0])
+    w0 = solve_world(rc, orient, feet_c, c, still, FPS)
+    centre = np.einsum("ij,tj->ti", rcw[0], eyes - eyes[0])
+    w1 = solve_world(rc, orient, feet_c, c, still, FPS, cam_centre=centre, centre_weight=np.ones(n))
+    dist = lambda w: np.linalg.norm((w.root_ref[-1] - w.root_ref[0]))  # noqa: E731
+    assert dist(w0) == pytest.approx(0.8 * true, rel=0.05)
+    assert dist(w1) == pytest.approx(true, rel=0.03)      # the odometry still pulls a little
+    up = rcw[0] @ [0.0, 1.0, 0.0]
+    ev = np.einsum("tji,tj->ti", c, rc) + centre
+    assert path_scale(ev, w0.root_ref, np.ones(n, bool), up, 15) == pytest.approx(0.8, rel=0.05)

@@ -163,3 +163,52 @@ def test_focal_is_not_claimed_without_evidence():
     dolly = k @ (np.eye(3) + np.outer(tilt @ np.array([0.0, 0.0, 0.04]), -n) / 1.6) @ np.linalg.inv(k)
     assert focal_from_rotation(np.tile(dolly, (60, 1, 1)), ok, W, H)[0] is None
     assert focal_from_rotation(_turning_camera(k, 60), np.zeros(60, bool), W, H)[0] is None
+
+
+def test_floor_homography_gives_a_travelling_cameras_metric_translation():
+    """X_t = R X_{t-1} + t over the floor n . X = d (n pointing down from the camera, d its height):
+    K (R + t n^T / d) K^-1 at any scale gives back t in metres; a pure rotation gives t = 0."""
+    from video2mesh.models.maths.camera_motion import translation_from_plane_homography
+
+    k = intrinsics(554.0, 640, 360)
+    tilt = Rotation.from_euler("x", -25.0, degrees=True).as_matrix()
+    down = tilt @ np.array([0.0, 1.0, 0.0])                                 # OpenCV y points down
+    d = 2.5
+    r = Rotation.from_euler("yxz", [1.5, -0.4, 0.2], degrees=True).as_matrix()
+    t = np.array([0.03, -0.01, 0.04])
+    h = -2.0 * k @ (r + np.outer(t, down) / d) @ np.linalg.inv(k)           # any scale, even negative
+    np.testing.assert_allclose(translation_from_plane_homography(h, k, r, down, d), t, atol=1e-12)
+    np.testing.assert_allclose(translation_from_plane_homography(k @ r @ np.linalg.inv(k), k, r, down, d), 0.0,
+                               atol=1e-12)
+
+
+def test_chained_floor_centres_follow_a_turning_dolly():
+    """A camera 2.5 m above the floor, looking 30 deg down, driving a curve (3 cm/frame, turning 0.4
+    deg/frame about the vertical): the centres chained from its exact floor homographies are its true
+    centres in the first camera's axes; an invalid step counts as no travel."""
+    from video2mesh.models.maths.camera_motion import chain_plane_centres
+
+    k = intrinsics(554.0, 640, 360)
+    tilt = Rotation.from_euler("x", -30.0, degrees=True).as_matrix()       # world (y down) -> camera 0
+    n_world = np.array([0.0, 1.0, 0.0])                                     # down, the floor at y = 2.5
+    n, steps = 60, np.array([0.0, 0.0, 0.03])
+    rot = [tilt]                                                            # world -> camera t
+    pos = [np.zeros(3)]                                                     # camera centres, world
+    yaw = Rotation.from_euler("y", 0.4, degrees=True).as_matrix()
+    for t in range(1, n):
+        rot.append(rot[-1] @ yaw.T)
+        pos.append(pos[-1] + np.linalg.matrix_power(yaw, t) @ steps)      # forward along the heading, level
+    h = np.tile(np.eye(3), (n, 1, 1))
+    for t in range(1, n):
+        r = rot[t] @ rot[t - 1].T
+        tr = -rot[t] @ (pos[t] - pos[t - 1])                                # X_t = r X_{t-1} + tr
+        nd = rot[t - 1] @ n_world
+        h[t] = k @ (r + np.outer(tr, nd) / (2.5 - pos[t - 1][1])) @ np.linalg.inv(k)
+    c = np.array([rt @ tilt.T for rt in rot])                               # first camera's axes -> camera t
+    truth = np.array([tilt @ (p - pos[0]) for p in pos])
+    got = chain_plane_centres(h, np.ones(n, bool), k, c, tilt @ n_world, np.full(n, 2.5))
+    np.testing.assert_allclose(got, truth, atol=1e-9)
+    ok = np.ones(n, bool)
+    ok[10] = False
+    got = chain_plane_centres(h, ok, k, c, tilt @ n_world, np.full(n, 2.5))
+    np.testing.assert_allclose(got[-1], truth[-1] - (truth[10] - truth[9]), atol=1e-9)
