@@ -33,13 +33,16 @@ log = logging.getLogger(__name__)
 
 DETECTIONS = Artifact(
     "detect",
-    version=1,
+    version=2,
     schema=pa.schema([
         ("frame", pa.int64()),
         ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
         ("score", pa.float32()),
+        ("follower", pa.int64()),
     ]),
-    doc="Person boxes in image pixels, one row per detection; frames without people have no rows.",
+    doc="Person boxes in image pixels, one row per detection; frames without people have no rows. "
+        "follower: the landmark-follower chain that gave the box (one person followed frame to frame; "
+        "unique within the video), -1 for a detector without one (yolo).",
 )
 
 ASSETS = (
@@ -111,19 +114,21 @@ def search_config(cfg: DetectConfig) -> SearchConfig:
 
 def start_blazepose(model, cfg: DetectConfig, device: str = "cpu") -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     """A detector over consecutive BGR frames (it carries ROIs from frame to frame when cfg.track):
-    each call maps a list of frames to (K, 5) arrays [x1, y1, x2, y2, score]."""
+    each call maps a list of frames to (K, 6) arrays [x1, y1, x2, y2, score, follower id (-1: none)]."""
     import cv2
 
     search = PersonSearch(model, search_config(cfg))
 
-    def detect(frames: list[np.ndarray]) -> list[np.ndarray]:
-        return [search(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))[: cfg.max_det] for f in frames]
+    def one(bgr: np.ndarray) -> np.ndarray:
+        boxes = search(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return np.concatenate([boxes, search.followers[:, None]], 1, dtype=np.float64)[: cfg.max_det]
 
-    return detect
+    return lambda frames: [one(f) for f in frames]
 
 
 def detect_yolo(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
-    """Person boxes from an ultralytics YOLO for BGR frames: (K, 5) arrays [x1, y1, x2, y2, score]."""
+    """Person boxes from an ultralytics YOLO for BGR frames: (K, 6) arrays [x1, y1, x2, y2, score, -1]
+    (no follower ids)."""
     extra = {"half": True} if cfg.half and device.startswith("cuda") else {}
     results = model.predict(
         frames, imgsz=cfg.imgsz, conf=cfg.conf, iou=cfg.iou, classes=[PERSON], max_det=cfg.max_det,
@@ -132,7 +137,7 @@ def detect_yolo(model, frames: list[np.ndarray], cfg: DetectConfig, device: str)
     out = []
     for r in results:
         b = r.boxes
-        out.append(np.concatenate([b.xyxy.cpu().numpy(), b.conf.cpu().numpy()[:, None]], 1).astype(np.float32))
+        out.append(np.concatenate([b.xyxy.cpu().numpy(), b.conf.cpu().numpy()[:, None], np.full((len(b), 1), -1)], 1))
     return out
 
 
@@ -178,7 +183,7 @@ BACKENDS = {
 
 def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
     """Person boxes for consecutive BGR frames from `cfg.backend` (a fresh start: no ROIs carried in):
-    a list of (K, 5) arrays [x1, y1, x2, y2, score]."""
+    a list of (K, 6) arrays [x1, y1, x2, y2, score, follower id (-1: none)]."""
     return BACKENDS[cfg.backend].start(model, cfg, device)(frames)
 
 
@@ -217,13 +222,21 @@ def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     if not rows:
         return DETECTIONS.empty()
     a = np.concatenate(rows)
+    # follower ids restart at each chunk: the chunk's first frame makes them unique in the video
+    follower = a[:, 6].astype(np.int64)
+    follower[follower >= 0] += chunk.start * FOLLOWERS_PER_CHUNK
     return pd.DataFrame({
         "frame": a[:, 0].astype(np.int64),
-        "x1": a[:, 1], "y1": a[:, 2], "x2": a[:, 3], "y2": a[:, 4], "score": a[:, 5],
+        "x1": a[:, 1].astype(np.float32), "y1": a[:, 2].astype(np.float32), "x2": a[:, 3].astype(np.float32),
+        "y2": a[:, 4].astype(np.float32), "score": a[:, 5].astype(np.float32), "follower": follower,
     })
 
 
+FOLLOWERS_PER_CHUNK = 1 << 24  # > the follower chains one chunk can start (max_det per frame x chunk_frames)
+
+
 # v3: detect.box (landmark results' boxes from the landmarks' extent, opt-in)
-STAGE = Stage(name="detect", version=3, config=DetectConfig, output=DETECTIONS, compute=compute,
+# v4: the `follower` column (which landmark follower gave each box: the tracker's identity cue)
+STAGE = Stage(name="detect", version=4, config=DetectConfig, output=DETECTIONS, compute=compute,
               inputs=("probe",), assets=assets, plan=plan,
               doc="person boxes per frame (YOLO, or BlazePose on the licence-free path)")

@@ -3,6 +3,13 @@
 Runs over the `detect` table only, never the frames: changing a tracker setting re-runs this cheap
 stage and nothing upstream. BoT-SORT's global motion compensation needs frames, so it is off here
 (gmc_method 'none'); its other logic (camera-independent Kalman state, IoU + score fusion) stays.
+
+Follower cue: a `detect` row may carry the id of the landmark-follower chain that produced it (`follower`,
+-1 = none). A follower stays on its person from frame to frame (its ROI comes from that person's landmarks),
+so a box from the chain that fed a track last frame goes to that track whatever the IoU ranking says: where
+two look-alikes cross, the Kalman-predicted box of the person going behind can overlap the front person's
+box more than that person's own track does (2-person crowd clip, frame 85: IoU 0.72 vs 0.65), and plain
+ByteTrack then hands the front person to the hidden one's track (docs/crowd.md, "Follower ids").
 """
 from __future__ import annotations
 
@@ -77,16 +84,56 @@ def make_tracker(cfg: TrackConfig, fps: float):
     return BOTSORT(args) if cfg.tracker == "botsort" else BYTETracker(args)
 
 
+class FollowerCue:
+    """Wraps a tracker's `get_dists` (track x detection cost, 0 = certain) with the follower ids.
+
+    `chains` holds the current frame's follower id per detection (-1: none); `fed[track_id]` the follower
+    that fed each track last frame. A pair whose follower fed that track costs 0 if the boxes touch at
+    all (a follower moves with its person; the IoU still rules out a chain id reused after a cut); a
+    detection whose follower fed another track that is in the same cost matrix cannot go to this one.
+    """
+
+    def __init__(self, tracker):
+        self.chains = np.zeros(0, np.int64)
+        self.fed: dict[int, int] = {}
+        plain = tracker.get_dists
+        tracker.get_dists = lambda tracks, dets: self.adjust(plain(tracks, dets), tracks, dets)
+
+    def adjust(self, dists: np.ndarray, tracks: list, dets: list) -> np.ndarray:
+        """dists (T, D) from the tracker -> the same with the follower cue applied."""
+        if not len(tracks) or not len(dets):
+            return dists
+        det_chain = np.array([self.chains[int(d.idx)] for d in dets], np.int64)
+        trk_chain = np.array([self.fed.get(t.track_id, -1) for t in tracks], np.int64)
+        out = np.array(dists, np.float64)
+        same = (det_chain[None, :] >= 0) & (det_chain[None, :] == trk_chain[:, None]) & (out < 1)
+        owned = same.any(0)[None, :] & ~same  # the detection's follower fed another track here
+        out[same] = 0.0
+        out[owned] = 1.0
+        return out
+
+    def fed_by(self, tracker) -> None:
+        """Record which follower fed each track the tracker updated this frame (confirmed or not)."""
+        for t in tracker.tracked_stracks:
+            if t.frame_id == tracker.frame_id and self.chains[int(t.idx)] >= 0:
+                self.fed[t.track_id] = int(self.chains[int(t.idx)])
+
+
 def associate(det: pd.DataFrame, n_frames: int, cfg: TrackConfig, fps: float) -> pd.DataFrame:
-    """Run the tracker frame by frame over a detections table; returns rows of the `tracks` schema."""
+    """Run the tracker frame by frame over a detections table; returns rows of the `tracks` schema.
+    An optional `follower` column (int, -1 = none) is the follower cue (`FollowerCue`)."""
     tracker = make_tracker(cfg, fps)
+    cue = FollowerCue(tracker)
     by_frame = {f: g for f, g in det.groupby("frame", sort=True)}
     empty = _Dets(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
     out = []
     for f in range(n_frames):
         g = by_frame.get(f)
         dets = empty if g is None else _Dets(g[["x1", "y1", "x2", "y2"]].to_numpy(np.float32), g["score"].to_numpy(np.float32))
+        cue.chains = (np.full(len(dets), -1, np.int64) if g is None or "follower" not in g
+                      else g["follower"].to_numpy(np.int64))
         res = tracker.update(dets, None)
+        cue.fed_by(tracker)
         for row in res:  # [x1, y1, x2, y2, track_id, score, cls, idx]
             i = int(row[7])
             out.append((f, int(row[4]), *dets.xyxy[i], float(dets.conf[i])))
@@ -100,5 +147,6 @@ def compute(ctx: Context, cfg: TrackConfig, chunk: Chunk) -> pd.DataFrame:
     return associate(ctx.input("detect"), ctx.video.n_frames, cfg, ctx.video.fps)
 
 
-STAGE = Stage(name="tracks", version=1, config=TrackConfig, output=TRACKS, compute=compute,
+# v2: the follower cue (detect's `follower` column)
+STAGE = Stage(name="tracks", version=2, config=TrackConfig, output=TRACKS, compute=compute,
               inputs=("probe", "detect"), doc="ByteTrack / BoT-SORT association over stored detections")
