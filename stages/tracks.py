@@ -48,6 +48,9 @@ class TrackConfig:
     fuse_score: bool = True
     proximity_thresh: Annotated[float, Range(0, 1)] = 0.5  # BoT-SORT only
     appearance_thresh: Annotated[float, Range(0, 1)] = 0.8  # BoT-SORT only
+    follower_cost: Annotated[float, Range(0, 1)] = 0.5  # cost cap of a box from the follower that fed the track last
+    # frame (1 = no preference): a follower can slide gradually onto someone else (5-person clip), so IoU still rules
+    drifted: bool = True  # a box whose follower jumped off a track's person never goes to that track
 
 
 class _Dets:
@@ -90,11 +93,15 @@ class FollowerCue:
     `chains` holds the current frame's follower id per detection (-1: none); `fed[track_id]` the follower
     that fed each track last frame. A pair whose follower fed that track costs 0 if the boxes touch at
     all (a follower moves with its person; the IoU still rules out a chain id reused after a cut); a
-    detection whose follower fed another track that is in the same cost matrix cannot go to this one.
+    detection whose follower fed another track that is in the same cost matrix cannot go to this one, nor
+    one whose box came from a follower that slid off this track's person (`drifted`: that follower is no
+    longer on them, and the person it slid onto has a track of their own).
     """
 
-    def __init__(self, tracker):
+    def __init__(self, tracker, same_cost: float = 0.0, drifted: bool = True):
+        self.same_cost, self.use_drifted = same_cost, drifted
         self.chains = np.zeros(0, np.int64)
+        self.drifted = np.zeros(0, np.int64)
         self.fed: dict[int, int] = {}
         plain = tracker.get_dists
         tracker.get_dists = lambda tracks, dets: self.adjust(plain(tracks, dets), tracks, dets)
@@ -104,12 +111,16 @@ class FollowerCue:
         if not len(tracks) or not len(dets):
             return dists
         det_chain = np.array([self.chains[int(d.idx)] for d in dets], np.int64)
+        det_left = np.array([self.drifted[int(d.idx)] for d in dets], np.int64)
         trk_chain = np.array([self.fed.get(t.track_id, -1) for t in tracks], np.int64)
         out = np.array(dists, np.float64)
         same = (det_chain[None, :] >= 0) & (det_chain[None, :] == trk_chain[:, None]) & (out < 1)
         owned = same.any(0)[None, :] & ~same  # the detection's follower fed another track here
-        out[same] = 0.0
-        out[owned] = 1.0
+        left = (det_left[None, :] >= 0) & (det_left[None, :] == trk_chain[:, None]) & self.use_drifted
+        if self.same_cost < 1:
+            out[same] = np.minimum(out[same], self.same_cost)
+            out[owned] = 1.0
+        out[left] = 1.0  # it slid off that track's person
         return out
 
     def fed_by(self, tracker) -> None:
@@ -121,17 +132,18 @@ class FollowerCue:
 
 def associate(det: pd.DataFrame, n_frames: int, cfg: TrackConfig, fps: float) -> pd.DataFrame:
     """Run the tracker frame by frame over a detections table; returns rows of the `tracks` schema.
-    An optional `follower` column (int, -1 = none) is the follower cue (`FollowerCue`)."""
+    Optional `follower` and `drifted` columns (int, -1 = none) are the follower cue (`FollowerCue`)."""
     tracker = make_tracker(cfg, fps)
-    cue = FollowerCue(tracker)
+    cue = FollowerCue(tracker, cfg.follower_cost, cfg.drifted)
     by_frame = {f: g for f, g in det.groupby("frame", sort=True)}
     empty = _Dets(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
     out = []
     for f in range(n_frames):
         g = by_frame.get(f)
         dets = empty if g is None else _Dets(g[["x1", "y1", "x2", "y2"]].to_numpy(np.float32), g["score"].to_numpy(np.float32))
-        cue.chains = (np.full(len(dets), -1, np.int64) if g is None or "follower" not in g
-                      else g["follower"].to_numpy(np.int64))
+        cue.chains, cue.drifted = (
+            [np.full(len(dets), -1, np.int64)] * 2 if g is None or "follower" not in g
+            else [g["follower"].to_numpy(np.int64), g["drifted"].to_numpy(np.int64)])
         res = tracker.update(dets, None)
         cue.fed_by(tracker)
         for row in res:  # [x1, y1, x2, y2, track_id, score, cls, idx]

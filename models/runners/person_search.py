@@ -139,7 +139,7 @@ def same_person_once(found: list[tuple], same_pose: float, smallest: bool = Fals
                          if g[3] is not None and np.median(np.linalg.norm(f[3] - g[3], axis=1)) < same_pose * half), None)
             if twin is not None:
                 if len(f) > 5 and f[5] < kept[twin][5]:
-                    kept[twin] = (*kept[twin][:4], f[4], f[5])
+                    kept[twin] = (*kept[twin][:4], *f[4:])
                 continue
         kept.append(f)
     return kept
@@ -162,6 +162,8 @@ class SearchConfig:
     max_tracks: int = 20                 # ROIs followed per frame (cost is ~one landmark run each)
     box_pad: float | None = None         # landmark results' box: landmark extent + pad x size (None: alignment circle)
     tiles_every: int = 1                 # run the tiles on every k-th frame only (whole frame: every frame)
+    jump: float = np.inf                 # a follower whose landmarks move more than this x half the body in one
+    # frame has left its person (for someone it overlaps): its result starts a new follower, marked `drifted`
 
 
 @dataclass
@@ -175,6 +177,7 @@ class PersonSearch:
     # per ROI carried: the follower chain it continues and that chain's last landmarks (33, 2) px or None
     chains: list[tuple[int, np.ndarray | None]] = field(default_factory=list)
     followers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # last call's rows' follower ids
+    drifted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))    # ... and the follower each jumped off (-1)
     n_chains: int = 0                    # follower ids given so far (ids are 0, 1, ... within this search)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -191,7 +194,7 @@ class PersonSearch:
             for d in self.model.detect(rgb, roi):
                 if d.score >= self.cfg.min_score:
                     found.append((body_box(d.keypoints[0], d.keypoints[1]), d.score,
-                                  roi_from_alignment(d.keypoints[0], d.keypoints[1]), None, -1, np.inf))
+                                  roi_from_alignment(d.keypoints[0], d.keypoints[1]), None, -1, np.inf, -1))
         if self.cfg.track and self.cfg.verify:
             # a new person (no followed box takes it) gets the landmark model's box now: the detector's
             # box of a person cut by a tile edge or half hidden is often a part of the body, which a
@@ -206,13 +209,15 @@ class PersonSearch:
         if self.cfg.same_pose < 1:
             found = same_person_once(found, self.cfg.same_pose, self.cfg.box_pad is not None)
         if not found:
-            self.rois, self.chains, self.followers = [], [], np.zeros(0, np.int64)
+            self.rois, self.chains = [], []
+            self.followers = self.drifted = np.zeros(0, np.int64)
             return np.zeros((0, 5), np.float32)
         keep = self._merge(found)
         ids = [self._chain_id(found[i]) for i in keep]
         self.rois = [found[i][2] for i in keep[: self.cfg.max_tracks]]
         self.chains = [(c, found[i][3]) for i, c in zip(keep[: self.cfg.max_tracks], ids)]
         self.followers = np.array(ids if self.cfg.track else [-1] * len(keep), np.int64)
+        self.drifted = np.array([found[i][6] if len(found[i]) > 6 else -1 for i in keep], np.int64)
         return np.array([[*found[i][0], found[i][1]] for i in keep], np.float32).reshape(-1, 5)
 
     def _chain_id(self, f: tuple) -> int:
@@ -224,8 +229,10 @@ class PersonSearch:
 
     def _follow(self, rgb: np.ndarray, roi: Roi, chain: int = -1, last: np.ndarray | None = None) -> tuple | None:
         """The landmark model on `roi`: (box, pose flag, next frame's ROI, (33, 2) landmarks px, follower id,
-        shift), or None below keep_score. `chain` / `last`: the follower this ROI continues and its
-        landmarks last frame; shift = their median move in half body sizes (inf for a new follower)."""
+        shift, drifted off), or None below keep_score. `chain` / `last`: the follower this ROI continues and
+        its landmarks last frame; shift = their median move in half body sizes (inf for a new follower). A
+        shift > cfg.jump is no person's own motion: the ROI slid onto someone else (two people crossing);
+        the result is then a new follower (-1) that drifted off `chain`."""
         lm = self.model.landmarks(rgb, roi)
         if lm.pose_score < self.cfg.keep_score:
             return None
@@ -234,7 +241,9 @@ class PersonSearch:
         pts = lm.image[:33, :2]
         half = 0.5 * max(box[3] - box[1], box[2] - box[0], 1e-6)
         shift = np.inf if last is None else float(np.median(np.linalg.norm(pts - last, axis=1))) / half
-        return box, lm.pose_score, lm.next_roi(), pts, chain, shift
+        if shift > self.cfg.jump:
+            return box, lm.pose_score, lm.next_roi(), pts, -1, np.inf, chain
+        return box, lm.pose_score, lm.next_roi(), pts, chain, shift, -1
 
     def _merge(self, found: list[tuple]) -> np.ndarray:
         """Indices into `found` left by NMS, best first."""
