@@ -84,11 +84,11 @@ class DetectConfig:
     new_inside: Annotated[float, Range(0, 1, lo_open=True)] = 0.8  # a newly found box this much inside a followed one is a part of it
     same_pose: Annotated[float, Range(0, 1)] = 0.3  # two landmark sets closer (median) than this x half the body are one person (1 = off)
     jump: Annotated[float, Range(0, 100)] = 0.25  # a follower's landmarks moving more than this x half the body in one
-    # frame (at 30 fps; scaled by 30 / fps) left their person: a new follower (crowd clips: own motion <= 0.1, a slide
-    # onto a crossing person 0.46; docs/crowd.md "Follower ids")
-    box: Literal["landmarks", "alignment"] = "landmarks"  # box of a landmark result: the alignment circle's (~1.2 x the
-    # body, as wide as half its height: it covers a neighbour standing behind) or the 33 landmarks' extent (5-person
-    # crowd recall 0.53 -> 0.68, but an ID switch where two look-alikes cross: docs/crowd.md, "Default box")
+    # frame (at 30 fps; scaled by 30 / fps) left their person: a new follower (crowd clips: median move 0.05-0.07, 90th
+    # percentile 0.08-0.17; the slide onto the crossing person 0.46; docs/crowd.md "Follower ids")
+    box: Literal["landmarks", "alignment"] = "landmarks"  # box of a landmark result: the 33 landmarks' extent or the
+    # alignment circle's (~1.2 x the body, as wide as half its height: it covers a neighbour standing behind; 5-person
+    # crowd recall 0.53 -> 0.68 with landmarks, no ID switch with the follower ids: docs/crowd.md, "Default box")
     box_pad: Annotated[float, Range(0, 1)] = 0.04  # landmark box: extent grown by this x its size on each side (crown, soles)
 
     def __post_init__(self) -> None:
@@ -243,7 +243,8 @@ FOLLOWERS_PER_CHUNK = 1 << 24  # > the follower chains one chunk can start (max_
 
 
 # v3: detect.box (landmark results' boxes from the landmarks' extent, opt-in)
-# v4: the `follower` column (which landmark follower gave each box: the tracker's identity cue)
+# v4: `follower` / `drifted` columns (which landmark follower gave each box: the tracker's identity cue), detect.jump,
+#     detect.box defaults to landmarks
 STAGE = Stage(name="detect", version=4, config=DetectConfig, output=DETECTIONS, compute=compute,
               inputs=("probe",), assets=assets, plan=plan,
               doc="person boxes per frame (YOLO, or BlazePose on the licence-free path)")

@@ -6,10 +6,11 @@ stage and nothing upstream. BoT-SORT's global motion compensation needs frames, 
 
 Follower cue: a `detect` row may carry the id of the landmark-follower chain that produced it (`follower`,
 -1 = none). A follower stays on its person from frame to frame (its ROI comes from that person's landmarks),
-so a box from the chain that fed a track last frame goes to that track whatever the IoU ranking says: where
-two look-alikes cross, the Kalman-predicted box of the person going behind can overlap the front person's
-box more than that person's own track does (2-person crowd clip, frame 85: IoU 0.72 vs 0.65), and plain
-ByteTrack then hands the front person to the hidden one's track (docs/crowd.md, "Follower ids").
+so a box from the chain that fed a track last frame is preferred for that track, and a box whose follower
+jumped off a person (`drifted`) never goes to that person's track: where two look-alikes cross, the hidden
+person's follower slides onto the one in front, and its box overlaps the Kalman prediction of the hidden
+person's track more than the front person's own (2-person crowd clip, frame 85: IoU 0.72 vs 0.65), so plain
+ByteTrack hands the front person to the hidden one's track (docs/crowd.md, "Follower ids").
 """
 from __future__ import annotations
 
@@ -90,15 +91,16 @@ def make_tracker(cfg: TrackConfig, fps: float):
 class FollowerCue:
     """Wraps a tracker's `get_dists` (track x detection cost, 0 = certain) with the follower ids.
 
-    `chains` holds the current frame's follower id per detection (-1: none); `fed[track_id]` the follower
-    that fed each track last frame. A pair whose follower fed that track costs 0 if the boxes touch at
-    all (a follower moves with its person; the IoU still rules out a chain id reused after a cut); a
-    detection whose follower fed another track that is in the same cost matrix cannot go to this one, nor
-    one whose box came from a follower that slid off this track's person (`drifted`: that follower is no
-    longer on them, and the person it slid onto has a track of their own).
+    `chains` holds the current frame's follower id per detection (-1: none), `drifted` the follower each
+    detection's ROI jumped off (-1: none); `fed[track_id]` the follower that fed each track last. A pair
+    whose follower fed that track costs at most `same_cost` if the boxes touch at all (a tie-breaker, not
+    an override: a follower can also slide gradually onto someone else, and then IoU must still win), and
+    that detection then cannot go to another track in the same matrix; a detection whose follower jumped
+    off a track's person never goes to that track (the follower is no longer on them: docs/crowd.md,
+    "Follower ids").
     """
 
-    def __init__(self, tracker, same_cost: float = 0.0, drifted: bool = True):
+    def __init__(self, tracker, same_cost: float = 0.5, drifted: bool = True):
         self.same_cost, self.use_drifted = same_cost, drifted
         self.chains = np.zeros(0, np.int64)
         self.drifted = np.zeros(0, np.int64)
