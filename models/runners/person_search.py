@@ -119,7 +119,7 @@ def inside_share(box: np.ndarray, others: list[np.ndarray]) -> float:
 def same_person_once(found: list[tuple], same_pose: float, smallest: bool = False) -> list[tuple]:
     """Drop landmark results that repeat a better one: two ROIs on one person give nearly the same 33
     landmarks (median distance < same_pose x the body's half-height), while two people, even crossing
-    with overlapping boxes, do not. Items: (box, score, roi, (33, 2) landmarks or None[, follower, shift]);
+    with overlapping boxes, do not. Items: (box, score, roi, (33, 2) landmarks or None[, follower, shift, drifted]);
     those without landmarks pass through. Better = higher score, or with `smallest` the smaller box: of two
     results on one person the bigger box has landmarks out on someone else (an ROI drifting off a person
     hidden behind onto the one in front mixes both), and pose flags saturate at 1 on both.
