@@ -33,13 +33,18 @@ log = logging.getLogger(__name__)
 
 DETECTIONS = Artifact(
     "detect",
-    version=1,
+    version=2,
     schema=pa.schema([
         ("frame", pa.int64()),
         ("x1", pa.float32()), ("y1", pa.float32()), ("x2", pa.float32()), ("y2", pa.float32()),
         ("score", pa.float32()),
+        ("follower", pa.int64()),
+        ("drifted", pa.int64()),
     ]),
-    doc="Person boxes in image pixels, one row per detection; frames without people have no rows.",
+    doc="Person boxes in image pixels, one row per detection; frames without people have no rows. "
+        "follower: the landmark-follower chain that gave the box (one person followed frame to frame; "
+        "unique within the video), -1 for a detector without one (yolo); drifted: the follower whose ROI "
+        "jumped onto this box's person in one frame (it left the person it was following), else -1.",
 )
 
 ASSETS = (
@@ -78,9 +83,12 @@ class DetectConfig:
     merge_cover: Annotated[float, Range(0, 1, lo_open=True)] = 1.0  # ... or lying this much inside another (1 = off: it merged people crossing)
     new_inside: Annotated[float, Range(0, 1, lo_open=True)] = 0.8  # a newly found box this much inside a followed one is a part of it
     same_pose: Annotated[float, Range(0, 1)] = 0.3  # two landmark sets closer (median) than this x half the body are one person (1 = off)
-    box: Literal["landmarks", "alignment"] = "alignment"  # box of a landmark result: the alignment circle's (~1.2 x the
-    # body, as wide as half its height: it covers a neighbour standing behind) or the 33 landmarks' extent (5-person
-    # crowd recall 0.53 -> 0.68, but an ID switch where two look-alikes cross: docs/crowd.md, "Default box")
+    jump: Annotated[float, Range(0, 100)] = 0.25  # a follower's landmarks moving more than this x half the body in one
+    # frame (at 30 fps; scaled by 30 / fps) left their person: a new follower (crowd clips: median move 0.05-0.07, 90th
+    # percentile 0.08-0.17; the slide onto the crossing person 0.46; docs/crowd.md "Follower ids")
+    box: Literal["landmarks", "alignment"] = "landmarks"  # box of a landmark result: the 33 landmarks' extent or the
+    # alignment circle's (~1.2 x the body, as wide as half its height: it covers a neighbour standing behind; 5-person
+    # crowd recall 0.53 -> 0.68 with landmarks, no ID switch with the follower ids: docs/crowd.md, "Default box")
     box_pad: Annotated[float, Range(0, 1)] = 0.04  # landmark box: extent grown by this x its size on each side (crown, soles)
 
     def __post_init__(self) -> None:
@@ -100,30 +108,32 @@ def load_detector(path, device: str):
     return model
 
 
-def search_config(cfg: DetectConfig) -> SearchConfig:
+def search_config(cfg: DetectConfig, fps: float = 30.0) -> SearchConfig:
     """The blazepose backend's person search from the stage settings (tile k has side min(H, W) / 2^k)."""
     return SearchConfig(tile_fracs=tuple(0.5 ** k for k in range(cfg.tiles)), tile_overlap=cfg.tile_overlap,
                         tiles_every=cfg.tiles_every, track=cfg.track, keep_score=cfg.keep_score,
                         min_score=cfg.conf, nms_iou=cfg.merge_iou, nms_cover=cfg.merge_cover,
                         new_cover=cfg.new_inside, same_pose=cfg.same_pose, max_tracks=cfg.max_det,
-                        box_pad=cfg.box_pad if cfg.box == "landmarks" else None)
+                        box_pad=cfg.box_pad if cfg.box == "landmarks" else None, jump=cfg.jump * 30.0 / fps)
 
 
-def start_blazepose(model, cfg: DetectConfig, device: str = "cpu") -> Callable[[list[np.ndarray]], list[np.ndarray]]:
-    """A detector over consecutive BGR frames (it carries ROIs from frame to frame when cfg.track):
-    each call maps a list of frames to (K, 5) arrays [x1, y1, x2, y2, score]."""
+def start_blazepose(model, cfg: DetectConfig, device: str = "cpu", fps: float = 30.0) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """A detector over consecutive BGR frames (it carries ROIs from frame to frame when cfg.track): each
+    call maps a list of frames to (K, 7) arrays [x1, y1, x2, y2, score, follower id, drifted off] (-1: none)."""
     import cv2
 
-    search = PersonSearch(model, search_config(cfg))
+    search = PersonSearch(model, search_config(cfg, fps))
 
-    def detect(frames: list[np.ndarray]) -> list[np.ndarray]:
-        return [search(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))[: cfg.max_det] for f in frames]
+    def one(bgr: np.ndarray) -> np.ndarray:
+        boxes = search(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return np.concatenate([boxes, search.followers[:, None], search.drifted[:, None]], 1, dtype=np.float64)[: cfg.max_det]
 
-    return detect
+    return lambda frames: [one(f) for f in frames]
 
 
 def detect_yolo(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
-    """Person boxes from an ultralytics YOLO for BGR frames: (K, 5) arrays [x1, y1, x2, y2, score]."""
+    """Person boxes from an ultralytics YOLO for BGR frames: (K, 7) arrays [x1, y1, x2, y2, score, -1, -1]
+    (no follower ids)."""
     extra = {"half": True} if cfg.half and device.startswith("cuda") else {}
     results = model.predict(
         frames, imgsz=cfg.imgsz, conf=cfg.conf, iou=cfg.iou, classes=[PERSON], max_det=cfg.max_det,
@@ -132,7 +142,7 @@ def detect_yolo(model, frames: list[np.ndarray], cfg: DetectConfig, device: str)
     out = []
     for r in results:
         b = r.boxes
-        out.append(np.concatenate([b.xyxy.cpu().numpy(), b.conf.cpu().numpy()[:, None]], 1).astype(np.float32))
+        out.append(np.concatenate([b.xyxy.cpu().numpy(), b.conf.cpu().numpy()[:, None], np.full((len(b), 2), -1)], 1))
     return out
 
 
@@ -166,19 +176,19 @@ class Backend:
 
     assets: tuple[str, ...]
     load: Callable[[Context], Any]
-    start: Callable[[Any, DetectConfig, str], Callable[[list[np.ndarray]], list[np.ndarray]]]
+    start: Callable[..., Callable[[list[np.ndarray]], list[np.ndarray]]]  # (model, cfg, device, fps)
 
 
 BACKENDS = {
     "yolo": Backend(("yolo",), lambda ctx: load_detector(ctx.weight("yolo"), ctx.device),
-                    lambda model, cfg, device: lambda frames: detect_yolo(model, frames, cfg, device)),
+                    lambda model, cfg, device, fps=30.0: lambda frames: detect_yolo(model, frames, cfg, device)),
     "blazepose": Backend(("blazepose_detector", "blazepose_landmark"), _load_blazepose, start_blazepose),
 }
 
 
 def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: str) -> list[np.ndarray]:
     """Person boxes for consecutive BGR frames from `cfg.backend` (a fresh start: no ROIs carried in):
-    a list of (K, 5) arrays [x1, y1, x2, y2, score]."""
+    a list of (K, 7) arrays [x1, y1, x2, y2, score, follower id, drifted off] (-1: none)."""
     return BACKENDS[cfg.backend].start(model, cfg, device)(frames)
 
 
@@ -194,7 +204,7 @@ def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     model = ctx.memo(cfg.backend, lambda: BACKENDS[cfg.backend].load(ctx))
     # one start per chunk: ROIs carried between frames restart at each chunk, so a chunk's boxes do
     # not depend on whether the chunk before it ran in this process (resume gives the same result)
-    detect = BACKENDS[cfg.backend].start(model, cfg, ctx.device)
+    detect = BACKENDS[cfg.backend].start(model, cfg, ctx.device, ctx.video.fps)
     rows: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     ids: list[int] = []
@@ -217,13 +227,24 @@ def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     if not rows:
         return DETECTIONS.empty()
     a = np.concatenate(rows)
+    # follower ids restart at each chunk: the chunk's first frame makes them unique in the video
+    follower, drifted = a[:, 6].astype(np.int64), a[:, 7].astype(np.int64)
+    for ids in (follower, drifted):
+        ids[ids >= 0] += chunk.start * FOLLOWERS_PER_CHUNK
     return pd.DataFrame({
         "frame": a[:, 0].astype(np.int64),
-        "x1": a[:, 1], "y1": a[:, 2], "x2": a[:, 3], "y2": a[:, 4], "score": a[:, 5],
+        "x1": a[:, 1].astype(np.float32), "y1": a[:, 2].astype(np.float32), "x2": a[:, 3].astype(np.float32),
+        "y2": a[:, 4].astype(np.float32), "score": a[:, 5].astype(np.float32), "follower": follower,
+        "drifted": drifted,
     })
 
 
+FOLLOWERS_PER_CHUNK = 1 << 24  # > the follower chains one chunk can start (max_det per frame x chunk_frames)
+
+
 # v3: detect.box (landmark results' boxes from the landmarks' extent, opt-in)
-STAGE = Stage(name="detect", version=3, config=DetectConfig, output=DETECTIONS, compute=compute,
+# v4: `follower` / `drifted` columns (which landmark follower gave each box: the tracker's identity cue), detect.jump,
+#     detect.box defaults to landmarks
+STAGE = Stage(name="detect", version=4, config=DetectConfig, output=DETECTIONS, compute=compute,
               inputs=("probe",), assets=assets, plan=plan,
               doc="person boxes per frame (YOLO, or BlazePose on the licence-free path)")

@@ -101,7 +101,7 @@ def gt_detections(gt: dict, mask: np.ndarray):
     order = np.lexsort((p, f))
     b = gt["bbox"][p[order], f[order]].astype(np.float32)
     return pd.DataFrame({"frame": f[order].astype(np.int64), "x1": b[:, 0], "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3],
-                         "score": np.full(len(b), 0.9, np.float32)})
+                         "score": np.full(len(b), 0.9, np.float32), "follower": np.int64(-1), "drifted": np.int64(-1)})
 
 
 def run_video_tracking(video: Path, spec, out_name: str, detections=None) -> tuple[dict, dict, dict[str, float]]:

@@ -141,7 +141,8 @@ def detections(gt: dict) -> pd.DataFrame:
     b = gt["bbox"][p, f]
     order = np.lexsort((p, f))
     return pd.DataFrame({"frame": f[order].astype(np.int64), "x1": b[order, 0], "y1": b[order, 1], "x2": b[order, 2],
-                         "y2": b[order, 3], "score": np.full(len(f), 0.9, np.float32)}).astype(
+                         "y2": b[order, 3], "score": np.full(len(f), 0.9, np.float32),
+                         "follower": np.int64(-1), "drifted": np.int64(-1)}).astype(
         {c: np.float32 for c in ("x1", "y1", "x2", "y2")})
 
 

@@ -119,17 +119,27 @@ def inside_share(box: np.ndarray, others: list[np.ndarray]) -> float:
 def same_person_once(found: list[tuple], same_pose: float, smallest: bool = False) -> list[tuple]:
     """Drop landmark results that repeat a better one: two ROIs on one person give nearly the same 33
     landmarks (median distance < same_pose x the body's half-height), while two people, even crossing
-    with overlapping boxes, do not. Items: (box, score, roi, (33, 2) landmarks or None); those without
-    landmarks pass through. Better = higher score, or with `smallest` the smaller box: of two results on
-    one person the bigger box has landmarks out on someone else (an ROI drifting off a person hidden
-    behind onto the one in front mixes both), and pose flags saturate at 1 on both."""
+    with overlapping boxes, do not. Items: (box, score, roi, (33, 2) landmarks or None[, follower, shift, drifted]);
+    those without landmarks pass through. Better = higher score, or with `smallest` the smaller box: of two
+    results on one person the bigger box has landmarks out on someone else (an ROI drifting off a person
+    hidden behind onto the one in front mixes both), and pose flags saturate at 1 on both.
+
+    Items with a follower id and `shift` (how far that follower's landmarks moved since its last frame, in
+    half body sizes; inf for a new one) hand the id on: the kept result carries the follower that moved
+    least, since of two followers now on one person the one that stayed is on its own person and the one
+    that jumped came off someone else (who is now hidden: their follower ends here, not their identity's
+    box going to them)."""
     kept: list[tuple] = []
     area = [(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]) for f in found]
     for i in np.argsort(area if smallest else [-f[1] for f in found], kind="stable"):
         f = found[i]
         if f[3] is not None:
             half = 0.5 * max(f[0][3] - f[0][1], f[0][2] - f[0][0])
-            if any(g[3] is not None and np.median(np.linalg.norm(f[3] - g[3], axis=1)) < same_pose * half for g in kept):
+            twin = next((k for k, g in enumerate(kept)
+                         if g[3] is not None and np.median(np.linalg.norm(f[3] - g[3], axis=1)) < same_pose * half), None)
+            if twin is not None:
+                if len(f) > 5 and f[5] < kept[twin][5]:
+                    kept[twin] = (*kept[twin][:4], *f[4:])
                 continue
         kept.append(f)
     return kept
@@ -152,6 +162,8 @@ class SearchConfig:
     max_tracks: int = 20                 # ROIs followed per frame (cost is ~one landmark run each)
     box_pad: float | None = None         # landmark results' box: landmark extent + pad x size (None: alignment circle)
     tiles_every: int = 1                 # run the tiles on every k-th frame only (whole frame: every frame)
+    jump: float = np.inf                 # a follower whose landmarks move more than this x half the body in one
+    # frame has left its person (for someone it overlaps): its result starts a new follower, marked `drifted`
 
 
 @dataclass
@@ -162,11 +174,19 @@ class PersonSearch:
     cfg: SearchConfig
     rois: list[Roi] = field(default_factory=list)
     frame: int = 0                       # frames seen by this search (the tile schedule counts from 0)
+    # per ROI carried: the follower chain it continues and that chain's last landmarks (33, 2) px or None
+    chains: list[tuple[int, np.ndarray | None]] = field(default_factory=list)
+    followers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # last call's rows' follower ids
+    drifted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))    # ... and the follower each jumped off (-1)
+    n_chains: int = 0                    # follower ids given so far (ids are 0, 1, ... within this search)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """(K, 5) [x1, y1, x2, y2, score] image pixels for one (H, W, 3) uint8 RGB frame, best first."""
+        """(K, 5) [x1, y1, x2, y2, score] image pixels for one (H, W, 3) uint8 RGB frame, best first.
+        `self.followers` (K,) then says which follower chain gave each row (-1 without tracking): a chain
+        is one person followed by the landmark model from frame to frame, a new id where one is found."""
         h, w = rgb.shape[:2]
-        found = [f for f in (self._follow(rgb, roi) for roi in self.rois) if f] if self.cfg.track else []
+        found = ([f for f in (self._follow(rgb, roi, *c) for roi, c in zip(self.rois, self.chains)) if f]
+                 if self.cfg.track else [])
         n_followed = len(found)
         every = self.frame % self.cfg.tiles_every == 0
         self.frame += 1
@@ -174,7 +194,7 @@ class PersonSearch:
             for d in self.model.detect(rgb, roi):
                 if d.score >= self.cfg.min_score:
                     found.append((body_box(d.keypoints[0], d.keypoints[1]), d.score,
-                                  roi_from_alignment(d.keypoints[0], d.keypoints[1]), None))
+                                  roi_from_alignment(d.keypoints[0], d.keypoints[1]), None, -1, np.inf, -1))
         if self.cfg.track and self.cfg.verify:
             # a new person (no followed box takes it) gets the landmark model's box now: the detector's
             # box of a person cut by a tile edge or half hidden is often a part of the body, which a
@@ -189,21 +209,41 @@ class PersonSearch:
         if self.cfg.same_pose < 1:
             found = same_person_once(found, self.cfg.same_pose, self.cfg.box_pad is not None)
         if not found:
-            self.rois = []
+            self.rois, self.chains = [], []
+            self.followers = self.drifted = np.zeros(0, np.int64)
             return np.zeros((0, 5), np.float32)
         keep = self._merge(found)
+        ids = [self._chain_id(found[i]) for i in keep]
         self.rois = [found[i][2] for i in keep[: self.cfg.max_tracks]]
+        self.chains = [(c, found[i][3]) for i, c in zip(keep[: self.cfg.max_tracks], ids)]
+        self.followers = np.array(ids if self.cfg.track else [-1] * len(keep), np.int64)
+        self.drifted = np.array([found[i][6] if len(found[i]) > 6 else -1 for i in keep], np.int64)
         return np.array([[*found[i][0], found[i][1]] for i in keep], np.float32).reshape(-1, 5)
 
-    def _follow(self, rgb: np.ndarray, roi: Roi) -> tuple | None:
-        """The landmark model on `roi`: (box, pose flag, next frame's ROI, (33, 2) landmarks px), or None
-        below keep_score."""
+    def _chain_id(self, f: tuple) -> int:
+        """The follower id of a kept result: its chain's, or a new one (a person found this frame)."""
+        if len(f) > 4 and f[4] >= 0:
+            return int(f[4])
+        self.n_chains += 1
+        return self.n_chains - 1
+
+    def _follow(self, rgb: np.ndarray, roi: Roi, chain: int = -1, last: np.ndarray | None = None) -> tuple | None:
+        """The landmark model on `roi`: (box, pose flag, next frame's ROI, (33, 2) landmarks px, follower id,
+        shift, drifted off), or None below keep_score. `chain` / `last`: the follower this ROI continues and
+        its landmarks last frame; shift = their median move in half body sizes (inf for a new follower). A
+        shift > cfg.jump is no person's own motion: the ROI slid onto someone else (two people crossing);
+        the result is then a new follower (-1) that drifted off `chain`."""
         lm = self.model.landmarks(rgb, roi)
         if lm.pose_score < self.cfg.keep_score:
             return None
         box = (body_box(lm.image[33, :2], lm.image[34, :2]) if self.cfg.box_pad is None
                else landmark_box(lm.image[:33, :2], self.cfg.box_pad))
-        return box, lm.pose_score, lm.next_roi(), lm.image[:33, :2]
+        pts = lm.image[:33, :2]
+        half = 0.5 * max(box[3] - box[1], box[2] - box[0], 1e-6)
+        shift = np.inf if last is None else float(np.median(np.linalg.norm(pts - last, axis=1))) / half
+        if shift > self.cfg.jump:
+            return box, lm.pose_score, lm.next_roi(), pts, -1, np.inf, chain
+        return box, lm.pose_score, lm.next_roi(), pts, chain, shift, -1
 
     def _merge(self, found: list[tuple]) -> np.ndarray:
         """Indices into `found` left by NMS, best first."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -23,6 +24,7 @@ class FakeContext:
     weights: dict[str, Path]
     device: str = "cpu"
     _memo: dict = field(default_factory=dict)
+    video: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(fps=30.0))
 
     def memo(self, key, factory):
         if key not in self._memo:

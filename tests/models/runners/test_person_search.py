@@ -173,3 +173,57 @@ def test_same_person_once_keeps_the_smaller_of_two_results_on_one_person_when_as
     drifted = (np.array([80, 20, 170, 260.0]), 1.0, None, lm + 2.0)   # same landmarks but one, box out on a neighbour
     assert same_person_once([drifted, tight], 0.3)[0] is drifted          # by score (the default)
     assert same_person_once([drifted, tight], 0.3, smallest=True) == [tight]
+
+
+def test_same_person_once_hands_the_follower_that_moved_least_to_the_kept_result():
+    lm = np.stack([np.linspace(100, 140, 33), np.linspace(50, 250, 33)], 1)
+    own = (np.array([80, 20, 170, 260.0]), 1.0, None, lm, 4, 0.05, -1)       # A's follower, on A, moved 0.05
+    slid = (np.array([95, 45, 145, 255.0]), 1.0, None, lm + 2.0, 7, 0.2, -1)  # B's follower slid onto A
+    [kept] = same_person_once([own, slid], 0.3, smallest=True)
+    np.testing.assert_allclose(kept[0], slid[0])          # the smaller box stays (as before)
+    assert kept[4:] == (4, 0.05, -1)                      # with A's follower: its id goes on feeding A's track
+
+
+class _Walker:
+    """A stand-in landmark model: one person whose 33 landmarks move by `steps[t]` px along x at frame t
+    (body 200 px tall: half size 100 px), found by the detector on frame 0 only."""
+
+    def __init__(self, steps):
+        self.steps, self.t = steps, 0
+        self.pts = np.stack([np.linspace(100, 140, 33), np.linspace(50, 250, 33)], 1)
+
+    def detect(self, rgb, roi=None):
+        from video2mesh.models.runners.blazepose import Detection
+
+        if roi is not None or self.t > 0:
+            return []
+        return [Detection(np.array([90, 40, 150, 260.0]), np.array([[120, 150], [120, 50], [0, 0], [0, 0]], float), 0.9)]
+
+    def landmarks(self, rgb, roi):
+        from video2mesh.models.runners.blazepose import Landmarks
+
+        image = np.zeros((39, 3))
+        image[:33, :2] = self.pts + [self.steps[self.t], 0]
+        image[33, :2], image[34, :2] = [120 + self.steps[self.t], 150], [120 + self.steps[self.t], 50]
+        z = np.zeros(39)
+        return Landmarks(image, z + 1, z + 1, np.zeros((39, 3)), 1.0, roi)
+
+
+def test_a_follower_jumping_more_than_jump_half_bodies_in_a_frame_starts_a_new_one():
+    walker = _Walker(np.cumsum([0, 5, 5, 45, 5]))       # 0.05 half-body per frame, then 0.45 (a slide onto someone)
+    search = PersonSearch(walker, SearchConfig(track=True, same_pose=0.3, box_pad=0.04, jump=0.25))
+    followers, drifted = [], []
+    for t in range(5):
+        walker.t = t
+        assert len(search(np.zeros((300, 300, 3), np.uint8))) == 1
+        followers.append(int(search.followers[0]))
+        drifted.append(int(search.drifted[0]))
+    assert followers == [0, 0, 0, 1, 1]                  # frame 0: the verify run on the detector's ROI starts 0
+    assert drifted == [-1, -1, -1, 0, -1]                # the jump is marked as sliding off follower 0
+    no_jump = PersonSearch(_Walker(np.cumsum([0, 5, 5, 45, 5])), SearchConfig(track=True, box_pad=0.04))
+    ids = []
+    for t in range(5):
+        no_jump.model.t = t
+        no_jump(np.zeros((300, 300, 3), np.uint8))
+        ids.append(int(no_jump.followers[0]))
+    assert ids == [0] * 5                                 # jump off (inf): one follower throughout
