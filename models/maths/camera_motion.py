@@ -122,18 +122,23 @@ def chain_rotations(r_rel: np.ndarray) -> np.ndarray:
     return nearest_rotation(c)
 
 
-def rotation_from_plane_homography(h: np.ndarray, k: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Camera rotation R (3, 3) of the homography h (3, 3) (frame t-1 -> t, pixels, any scale) induced by
-    a plane of normal n (3,) in camera t-1's axes: K^-1 H K ~ R + t n^T / d, so directions v in the
-    plane (v . n = 0) map as R v up to one scale, whatever the camera's translation t. Exact for a
-    travelling camera seeing the floor, and for a pure rotation (t = 0) whatever the plane."""
+def _plane_basis(h: np.ndarray, k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(K^-1 H K with positive determinant, the unit normal n, two unit directions v1, v2 spanning the plane)."""
     m = np.linalg.inv(k) @ np.asarray(h, np.float64) @ k
     if np.linalg.det(m) < 0:
         m = -m
     n = np.asarray(n, np.float64) / np.linalg.norm(n)
     v1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
     v1 /= np.linalg.norm(v1)
-    v2 = np.cross(n, v1)
+    return m, n, v1, np.cross(n, v1)
+
+
+def rotation_from_plane_homography(h: np.ndarray, k: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Camera rotation R (3, 3) of the homography h (3, 3) (frame t-1 -> t, pixels, any scale) induced by
+    a plane of normal n (3,) in camera t-1's axes: K^-1 H K ~ R + t n^T / d, so directions v in the
+    plane (v . n = 0) map as R v up to one scale, whatever the camera's translation t. Exact for a
+    travelling camera seeing the floor, and for a pure rotation (t = 0) whatever the plane."""
+    m, n, v1, v2 = _plane_basis(h, k, n)
     u1, u2 = m @ v1, m @ v2
     lam = np.sqrt((u1 @ u1 + u2 @ u2) / 2.0)
     u1, u2 = u1 / lam, u2 / lam
@@ -205,13 +210,7 @@ def translation_from_plane_homography(h: np.ndarray, k: np.ndarray, r: np.ndarra
     K^-1 H K = lam (r + t n^T / d); the in-plane directions v (v . n = 0) map by lam r v alone, which
     fixes lam, and then (K^-1 H K / lam - r) n = t / d. A floor at a known height therefore gives a
     travelling camera's metric translation (a pure rotation gives t = 0)."""
-    m = np.linalg.inv(k) @ np.asarray(h, np.float64) @ k
-    if np.linalg.det(m) < 0:
-        m = -m
-    n = np.asarray(n, np.float64) / np.linalg.norm(n)
-    v1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
-    v1 /= np.linalg.norm(v1)
-    v2 = np.cross(n, v1)
+    m, n, v1, v2 = _plane_basis(h, k, n)
     lam = np.sqrt((np.sum((m @ v1) ** 2) + np.sum((m @ v2) ** 2)) / 2.0)
     return d * ((m / lam - r) @ n)
 
