@@ -28,8 +28,9 @@ def track(body):
     return make_track(body)
 
 
-def make_track(body):
-    """(kp2d (T, 17, 3) noisy px + score, world (T, 17, 3) noisy metres, cam (T, 17, 3) true metres)."""
+def make_track(body, phen=PHEN, n=T_N, world_scale=1.0):
+    """(kp2d (T, 17, 3) noisy px + score, world (T, 17, 3) noisy metres, cam (T, 17, 3) true metres) of n frames
+    of the body at phenotype `phen`; `world_scale` sizes the 3D landmarks (BlazePose's are an average adult's)."""
     import torch
 
     from video2mesh.models.body.anny_body import FIT_BONES
@@ -37,17 +38,17 @@ def make_track(body):
 
     bones = body.bone_index(FIT_BONES)
     g = torch.Generator().manual_seed(0)
-    phase = torch.sin(torch.linspace(0, 3, T_N, dtype=body.dtype))[:, None, None]
+    phase = torch.sin(torch.linspace(0, 3, n, dtype=body.dtype))[:, None, None]
     theta = torch.randn(1, len(bones), 3, generator=g, dtype=body.dtype) * 0.25 * phase
     with torch.no_grad():
-        sk = body.skeleton(torch.as_tensor(PHEN[None], dtype=body.dtype))
+        sk = body.skeleton(torch.as_tensor(np.asarray(phen)[None], dtype=body.dtype))
         kp = body.keypoints_fk(*body.fk(theta, sk, bones), sk).numpy().astype(np.float64)
-    cam = kp @ MODEL_TO_CAMERA.T + np.array([0.1, 0.0, 3.0]) + np.linspace(0, 0.3, T_N)[:, None, None] * [1, 0, 0]
+    cam = kp @ MODEL_TO_CAMERA.T + np.array([0.1, 0.0, 3.0]) + np.linspace(0, 0.3, n)[:, None, None] * [1, 0, 0]
     uv = F * cam[..., :2] / cam[..., 2:] + np.array([W / 2, H / 2])
     rng = np.random.default_rng(1)
     size = np.linalg.norm(np.ptp(uv, axis=1), axis=-1)[:, None, None]
     uv = uv + rng.standard_normal(uv.shape) * 0.01 * size                 # ~1 % of the body size
-    world = cam - cam[:, 11:13].mean(1, keepdims=True) + rng.standard_normal(cam.shape) * 0.02
+    world = (cam - cam[:, 11:13].mean(1, keepdims=True)) * world_scale + rng.standard_normal(cam.shape) * 0.02
     return np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.95)], -1), world, cam
 
 

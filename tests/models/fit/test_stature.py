@@ -57,28 +57,12 @@ def test_exact_height_meets_the_target_and_keeps_the_other_values(body):
 
 
 def _track(body, phen):
-    """kp2d (T, 17, 3) px + score, BlazePose-like world (T, 17, 3) at an average adult's size, cam (T, 17, 3)
-    true metres."""
-    import torch
-
-    from video2mesh.models.body.anny_body import FIT_BONES
-    from video2mesh.models.fit.anny_fit import MODEL_TO_CAMERA
+    """make_track's synthetic track of the body at `phen`, its 3D landmarks at an average adult's size."""
     from video2mesh.models.fit.stature import rest_stature
 
-    bones = body.bone_index(FIT_BONES)
-    g = torch.Generator().manual_seed(0)
-    phase = torch.sin(torch.linspace(0, 3, T_N, dtype=body.dtype))[:, None, None]
-    theta = torch.randn(1, len(bones), 3, generator=g, dtype=body.dtype) * 0.25 * phase
-    with torch.no_grad():
-        sk = body.skeleton(torch.as_tensor(phen[None], dtype=body.dtype))
-        kp = body.keypoints_fk(*body.fk(theta, sk, bones), sk).numpy().astype(np.float64)
-    cam = kp @ MODEL_TO_CAMERA.T + np.array([0.1, 0.0, 3.0]) + np.linspace(0, 0.3, T_N)[:, None, None] * [1, 0, 0]
-    uv = F * cam[..., :2] / cam[..., 2:] + np.array([W / 2, H / 2])
-    rng = np.random.default_rng(1)
-    uv = uv + rng.standard_normal(uv.shape) * 0.01 * np.linalg.norm(np.ptp(uv, axis=1), axis=-1)[:, None, None]
-    shrink = rest_stature(body, np.full(6, 0.5)) / rest_stature(body, phen)
-    world = (cam - cam[:, 11:13].mean(1, keepdims=True)) * shrink + rng.standard_normal(cam.shape) * 0.02
-    return np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.95)], -1), world, cam
+    from .test_fit_dynamics import make_track
+
+    return make_track(body, phen, T_N, world_scale=rest_stature(body, np.full(6, 0.5)) / rest_stature(body, phen))
 
 
 def test_known_stature_fixes_the_size_and_the_depth(body):
