@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -105,8 +106,9 @@ def cmd_run(a: argparse.Namespace) -> int:
         prog.set_factory(prog.rich_factory(bar))
         try:
             if a.engine == "prefect":
-                state = video_to_mesh(videos=a.videos, **dataclasses.asdict(spec), return_state=True)
-                summaries = state.result(raise_on_failure=False)  # per video: its summary or its error
+                with _prefect_api():
+                    state = video_to_mesh(videos=a.videos, **dataclasses.asdict(spec), return_state=True)
+                    summaries = state.result(raise_on_failure=False)  # per video: its summary or its error
                 if isinstance(summaries, BaseException):
                     raise summaries
             else:
@@ -126,6 +128,24 @@ def cmd_run(a: argparse.Namespace) -> int:
         return 0
     # All failed: the error's own code (2 bad input, 3 missing weights...); some failed: 1.
     return max(codes) if len(codes) == len(summaries) else 1
+
+
+@contextlib.contextmanager
+def _prefect_api():
+    """The API the in-process flow reports to: the one Prefect is configured with (PREFECT_API_URL, a
+    profile), else our embedded server (flows/serve.py says why not Prefect's own)."""
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    from .serve import embedded_server
+
+    if get_current_settings().api.url:
+        yield
+        return
+    log_file = logs.log_path() or Path(os.environ["PREFECT_HOME"]) / "server.log"
+    timeout_s = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 120))
+    with embedded_server(os.environ["PREFECT_HOME"], log_file, timeout_s) as url, \
+            temporary_settings({PREFECT_API_URL: url}):
+        yield
 
 
 def _try(video: str, fn) -> dict:

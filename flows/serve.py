@@ -107,6 +107,39 @@ def reap_orphaned_ephemeral(home: str | os.PathLike) -> int:
     return stopped
 
 
+@contextlib.contextmanager
+def embedded_server(home: str | os.PathLike, log_file: str | os.PathLike, timeout_s: float = 120.0):
+    """Prefect's temporary API server for one `v2m run`, started as Prefect starts it (uvicorn on a free
+    loopback port, the app in ephemeral mode, no UI), but ours: its output goes to `log_file` (appended,
+    the run's own log), it is in its own session (Ctrl-C reaches the run, which stops it) and dies with
+    the run. Prefect's own inherits the terminal, so the server's shutdown chatter reached users (e.g.
+    SQLAlchemy's "Exception during reset" traceback when SIGTERM cancels a pooled connection).
+    Yields the API URL; the caller points Prefect at it with `temporary_settings`."""
+    with socket.socket() as probe:  # a free port (the kernel's choice), released for uvicorn to take
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PREFECT_HOME": str(Path(home).expanduser()), "PREFECT_UI_ENABLED": "0",
+           "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    env.pop("PREFECT_API_URL", None)  # the server itself must not look for another one
+    with open(log_file, "ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", EPHEMERAL_APP.decode(), "--host",
+                                 "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
+                                env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+    try:
+        api_url = f"http://127.0.0.1:{port}/api"
+        try:
+            wait_healthy(api_url, timeout_s, proc)
+        except ConfigError as e:
+            why = (f"exited with code {proc.returncode}" if proc.poll() is not None
+                   else f"did not answer within {timeout_s:.0f} s")
+            raise ConfigError(f"Prefect's embedded API server {why} (its output is in {log_file}); run again, "
+                              "or with --engine local") from e
+        yield api_url
+    finally:
+        stop_group(proc, timeout_s=10.0)
+
+
 def wait_healthy(api_url: str, timeout_s: float = 180.0, proc: subprocess.Popen | None = None) -> None:
     """Poll `<api>/health` until it answers 200; fail early if the server process died."""
     deadline = time.monotonic() + timeout_s

@@ -235,3 +235,41 @@ def test_orphaned_embedded_servers_are_stopped_by_the_next_run(tmp_path):
         for pid in (mine, other):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_embedded_server_is_ours_quiet_and_stopped(tmp_path):
+    """`v2m run`'s API server: its output goes to the run's log file, not the terminal (Prefect's own
+    inherited it, so its shutdown tracebacks reached users), it has its own session (Ctrl-C goes to the run)
+    and it is gone when the run's block ends; a server that cannot start is a one-line ConfigError."""
+    from video2mesh.flows.serve import embedded_server
+    from video2mesh.pipeline.errors import ConfigError
+
+    log = tmp_path / "run.log"
+    log.write_text("the run's own lines\n")
+    with embedded_server(tmp_path / "home", log, timeout_s=120) as url:
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as r:
+            assert r.status == 200
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        pids = [p.name for p in Path("/proc").glob("[0-9]*") if f"--port\0{port}\0" in _embedded_cmdline(p)]
+        assert len(pids) == 1, pids
+        pid = int(pids[0])
+        for fd in (1, 2):
+            assert os.readlink(f"/proc/{pid}/fd/{fd}") == str(log), "the server writes into the run's log"
+        assert os.getsid(pid) != os.getsid(0), "its own session: a terminal's Ctrl-C reaches the run only"
+    assert not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text(), "stopped"
+    assert log.read_text().startswith("the run's own lines\n"), "appended, nothing lost"
+
+    home_is_a_file = tmp_path / "not-a-folder"
+    home_is_a_file.write_text("")
+    with pytest.raises(ConfigError, match=r"embedded API server exited with code \d+ \(its output is in .*run.log\)"):
+        with embedded_server(home_is_a_file, log, timeout_s=60):
+            pass
+
+
+def _embedded_cmdline(proc: Path) -> str:
+    """A process's command line ('' when it is gone or not the embedded app)."""
+    try:
+        cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+    return cmd if "prefect.server.api.server:create_app" in cmd else ""
