@@ -24,11 +24,13 @@ from .score import METRIC_KEYS, read_prediction, score_clip
 COLUMNS = (("recall", "recall", "{:.3f}"), ("mpjpe_mm", "MPJPE", "{:.0f}"), ("pa_mpjpe_mm", "PA-MPJPE", "{:.0f}"),
            ("pve_mm", "PVE", "{:.0f}"), ("accel_err_mm", "accel", "{:.1f}"), ("w_mpjpe_mm", "W-MPJPE", "{:.0f}"),
            ("wa_mpjpe_mm", "WA-MPJPE", "{:.0f}"), ("drift_m_per_10m", "drift/10m", "{:.2f}"),
+           ("travel_ratio", "travel", "{:.2f}"), ("cam_rot_err_deg", "cam deg", "{:.1f}"),
            ("foot_skate_mm", "skate", "{:.1f}"), ("penetration_cm", "pen cm", "{:.1f}"), ("float_cm", "float cm", "{:.1f}"),
            ("flip_rate", "flip", "{:.3f}"), ("frames_per_s", "fps", "{:.2f}"))
 KNOWN_STATURE_NOTE = ("WITH KNOWN STATURE: each clip's fit was given the GT body's true stature (fit.stature_m), "
                       "as a user who knows the actor would; these are not the default numbers")
 UNITS = ("units: mm (MPJPE, PA-MPJPE, PVE, W-/WA-MPJPE), mm/frame^2 (accel error, VIBE), m per 10 m (drift), "
+         "predicted / true root path (travel), degrees (camera rotation vs its first frame, median), "
          "mm/frame (foot skate), cm (floor), fraction (recall, flip)")
 
 
@@ -156,7 +158,7 @@ def _track_boxes(summary: dict) -> dict:
 def overall(rows: list[dict]) -> dict[str, Any]:
     """Median over clips of each metric (clips where it is defined)."""
     out = {}
-    for k in (*METRIC_KEYS, "recall", "pve_mm", "frames_per_s"):
+    for k in (*METRIC_KEYS, "recall", "pve_mm", "cam_rot_err_deg", "frames_per_s"):
         vals = [r[k] for r in rows if r.get(k) is not None]
         out[k] = statistics.median(vals) if vals else None
     out["clips"] = len(rows)

@@ -47,6 +47,7 @@ class Prediction:
     world: np.ndarray | None
     frame_space: str
     rig: dict | None = None          # Anny rig parameters (bone_rotations, global_orient, transl, phenotype) for PVE
+    cam_r: np.ndarray | None = None  # (N, 3, 3) the estimated world -> OpenCV camera rotation (world outputs)
 
 
 def read_prediction(path: str | Path, track_id: int | None = None) -> Prediction:
@@ -67,8 +68,9 @@ def read_prediction(path: str | Path, track_id: int | None = None) -> Prediction
             cam_gl = np.einsum("nij,nkj->nki", z["cam_R"], kp) + z["cam_t"][:, None]
         frames = z["frame"].astype(np.int64)
         rig = {k: z[k] for k in RIG_KEYS} if set(RIG_KEYS) <= set(z.files) and str(z.get("body_model", "")) == "anny" else None
+        cam_r = GL_TO_CV @ z["cam_R"].astype(np.float64) if "cam_R" in z.files and space == "world" else None
     tid = track_id if track_id is not None else int(Path(path).stem.split("_")[1])
-    return Prediction(tid, frames, cam_gl @ GL_TO_CV.T, kp if space == "world" else None, space, rig)
+    return Prediction(tid, frames, cam_gl @ GL_TO_CV.T, kp if space == "world" else None, space, rig, cam_r)
 
 
 RIG_KEYS = ("bone_rotations", "global_orient", "transl", "phenotype")
@@ -182,6 +184,7 @@ def score_clip(gt: dict, preds: list[Prediction], track_boxes: dict[int, tuple[n
     per = [_score_person(gt, i, [p for p in preds if owner.get(p.track_id) == i], hits) for i in range(n_p)]
     per = [s for s in per if s["frames"]]
     out["frames_scored"] = sum(s["frames"] for s in per)
+    out["cam_rot_err_deg"] = camera_rotation_error(gt, preds)
     out["pve_mm"] = pve_mm(gt, preds, owner, hits, body)
     for k in METRIC_KEYS:
         vals = [(s[k], s["frames"]) for s in per if s.get(k) is not None]
@@ -189,8 +192,19 @@ def score_clip(gt: dict, preds: list[Prediction], track_boxes: dict[int, tuple[n
     return out
 
 
+def camera_rotation_error(gt: dict, preds: list[Prediction]) -> float | None:
+    """Median over frames of the camera's rotation error relative to its first frame (degrees), from the
+    longest world-frame track (every track of a run carries the same camera); None for camera-space output."""
+    worlds = [p for p in preds if p.cam_r is not None and len(p.frames) > 1]
+    if not worlds:
+        return None
+    p = max(worlds, key=lambda p: len(p.frames))
+    ok = (p.frames >= 0) & (p.frames < len(gt["R_wc"]))
+    return float(np.median(wm.camera_rotation_error_deg(p.cam_r[ok], gt["R_wc"][p.frames[ok]])))
+
+
 METRIC_KEYS = ("mpjpe_mm", "pa_mpjpe_mm", "accel_err_mm", "w_mpjpe_mm", "wa_mpjpe_mm", "drift_m_per_10m",
-               "foot_skate_mm", "foot_skate_gt_mm", "penetration_cm", "float_cm", "flip_rate")
+               "travel_ratio", "foot_skate_mm", "foot_skate_gt_mm", "penetration_cm", "float_cm", "flip_rate")
 
 
 def _score_person(gt: dict, i: int, preds: list[Prediction], hits: dict[int, np.ndarray]) -> dict:
@@ -215,6 +229,7 @@ def _score_person(gt: dict, i: int, preds: list[Prediction], hits: dict[int, np.
     s["w_mpjpe_mm"] = 1000 * float(wm.w_mpjpe(pw, gw).mean())
     s["wa_mpjpe_mm"] = 1000 * float(wm.wa_mpjpe(pw, gw).mean())
     s["drift_m_per_10m"] = wm.root_drift_per_10m(pw, gw, HIPS)
+    s["travel_ratio"] = wm.travel_ratio(pw, gw, HIPS)
     flip = FLIP_23 if has_feet else COCO_FLIP
     s["flip_rate"] = float(wm.flipped(cam[valid, :j], g_cam[valid, :j], flip, HIPS).mean())
     if has_feet:

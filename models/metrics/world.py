@@ -20,6 +20,11 @@ this module adds what the world-grounded literature and the foot/identity checks
 - Left/right flip rate: a frame is flipped when the prediction with left and right labels swapped is
   closer to the ground truth (root-aligned mean L2) than the prediction as labelled.
 - Detection recall: ground-truth present person-frames that have a matched output track frame.
+- Camera rotation error (ours, to tell the camera's share of a world error from the body's): per frame,
+  the angle between the estimated and the true rotation of the camera relative to its first frame
+  (R_t R_0^T in the first camera's axes, so it needs no world alignment).
+- Travel ratio (ours): the predicted root path length over the true one (sampled every 10th frame);
+  below 1 when the body is fitted small (monocular size) or the camera's travel is missed.
 World axes: Y up, floor y = 0 (GT_FORMAT.md).
 """
 from __future__ import annotations
@@ -131,3 +136,27 @@ def recall(present: np.ndarray, matched: np.ndarray) -> float | None:
     """Fraction of GT present person-frames that are matched: present, matched (P, T) bool."""
     n = int(present.sum())
     return float((present & matched).sum() / n) if n else None
+
+
+def camera_rotation_error_deg(r_pred: np.ndarray, r_gt: np.ndarray) -> np.ndarray:
+    """Per-frame angle (degrees) between estimated and true camera rotations relative to frame 0.
+    r_pred, r_gt (N, 3, 3): world -> camera rotations in the same camera axes (e.g. both OpenCV); the two
+    worlds may differ by any fixed rotation (it cancels in R_t R_0^T)."""
+    rel_p = np.einsum("nij,kj->nik", r_pred, r_pred[0])
+    rel_g = np.einsum("nij,kj->nik", r_gt, r_gt[0])
+    d = np.einsum("nij,nkj->nik", rel_p, rel_g)
+    cos = (np.trace(d, axis1=1, axis2=2) - 1.0) / 2.0
+    sin = 0.5 * np.linalg.norm(np.stack([d[:, 2, 1] - d[:, 1, 2], d[:, 0, 2] - d[:, 2, 0], d[:, 1, 0] - d[:, 0, 1]], -1), axis=-1)
+    return np.degrees(np.arctan2(sin, cos))       # not arccos(cos): that loses ~1e-6 deg near 0
+
+
+def travel_ratio(pred: np.ndarray, gt: np.ndarray, root: tuple[int, ...], stride: int = 10) -> float | None:
+    """Predicted root path length over the true one (pred/gt (N, J, 3)), both measured between every
+    `stride`-th frame so that frame-to-frame jitter does not lengthen the path; None when the true path is
+    shorter than MIN_PATH_M."""
+    def path(x):
+        r = x[::stride, list(root)].mean(1)
+        return float(np.linalg.norm(np.diff(r, axis=0), axis=1).sum())
+
+    g = path(gt)
+    return None if g < MIN_PATH_M else path(pred) / g

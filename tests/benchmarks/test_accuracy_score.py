@@ -196,3 +196,25 @@ def test_known_stature_is_the_gt_bodys_and_single_person_only():
     assert gt_stature({"meta": {"phenotype": people[1]["phenotype"]}}) == got[1]      # fast mode's gt.npz
     with pytest.raises(ConfigError, match="2 people"):
         gt_stature({"meta": {"people": people[:2]}})
+
+
+def test_camera_rotation_and_travel_in_the_score(tmp_path):
+    """A world-frame output of the synthetic clip whose camera turns 2 deg more than the truth's (from
+    frame 60) and whose body travels at 0.9 x: cam_rot_err_deg is the median of 0 and 2 deg frames, travel 0.9."""
+    gt = synthetic_gt()
+    yaw = Rotation.from_euler("y", 0.3 * np.arange(T)[:, None], degrees=True).as_matrix()
+    gt["R_wc"] = np.einsum("ij,tjk->tik", gt["R_wc"][0], yaw)            # a panning camera
+    gt["joints_cam"] = np.einsum("tij,ptkj->ptki", gt["R_wc"], gt["joints_world"]) + gt["t_wc"][None, :, None]
+    extra = np.where(np.arange(T)[:, None, None] >= 60, Rotation.from_euler("y", 2, degrees=True).as_matrix(), np.eye(3))
+    w = Rotation.from_rotvec([0.0, 0.7, 0.0]).as_matrix()              # our world turned against the GT's
+    cam_r_cv = extra @ gt["R_wc"] @ w.T
+    world = 0.9 * gt["joints_world"][0] @ w.T
+    cam_t = np.zeros((T, 3))
+    p = read_prediction(write_npz(tmp_path / "track_000_anny.npz", keypoints3d=world[:, :17], feet3d=world[:, 17:],
+                                  frame=np.arange(T), frame_space=np.array("world"), cam_R=GL_TO_CV @ cam_r_cv,
+                                  cam_t=cam_t))
+    s = score_clip(gt, [p], {0: (np.arange(T), gt["bbox"][0])})
+    assert s["cam_rot_err_deg"] == pytest.approx(1.0, abs=1e-6)      # median of 60 frames at 0 and 60 at 2
+    assert s["travel_ratio"] == pytest.approx(0.9, abs=1e-6)
+    cam_only = read_prediction(write_npz(tmp_path / "track_001_anny.npz", keypoints3d=world[:, :17], frame=np.arange(T)))
+    assert score_clip(gt, [cam_only], {1: (np.arange(T), gt["bbox"][0])})["cam_rot_err_deg"] is None

@@ -115,3 +115,25 @@ def test_whole_segment_similarity_equals_vibe_procrustes_on_one_frame():
     pred = gt + rng.normal(scale=0.03, size=gt.shape)
     for i in range(5):
         assert np.allclose(wm.whole_align(pred[i:i + 1], gt[i:i + 1])[0], acc.procrustes_align(pred[i], gt[i]))
+
+
+def test_camera_rotation_error_ignores_the_world_frame_and_reads_an_extra_turn():
+    """A panning camera (yaw 0.5 deg/frame) read in another world (any fixed rotation W): 0 deg; the same
+    with 3 deg more yaw from frame 40 on: 3 deg there (closed form), 0 before."""
+    n = 80
+    r_gt = Rotation.from_euler("y", 0.5 * np.arange(n)[:, None], degrees=True).as_matrix() @ \
+        Rotation.from_euler("x", 10, degrees=True).as_matrix()
+    w = Rotation.from_rotvec([0.4, -0.9, 0.2]).as_matrix()        # our world vs the GT's: any fixed rotation
+    pred = r_gt @ w.T
+    assert np.allclose(wm.camera_rotation_error_deg(pred, r_gt), 0.0, atol=1e-5)
+    extra = np.where(np.arange(n)[:, None, None] >= 40, Rotation.from_euler("y", 3, degrees=True).as_matrix(), np.eye(3))
+    err = wm.camera_rotation_error_deg(extra @ pred, r_gt)
+    assert np.allclose(err[:40], 0.0, atol=1e-5) and np.allclose(err[40:], 3.0, atol=1e-6)
+
+
+def test_travel_ratio_is_the_scale_of_the_path_and_ignores_jitter():
+    gt = walk(200)
+    assert wm.travel_ratio(0.8 * gt + [1, 0, 2], gt, HIPS) == pytest.approx(0.8)
+    jitter = np.random.default_rng(4).normal(scale=0.003, size=gt.shape)     # 3 mm per frame
+    assert wm.travel_ratio(gt + jitter, gt, HIPS) == pytest.approx(1.0, abs=0.02)
+    assert wm.travel_ratio(gt[:20], gt[:20], HIPS) is None          # 0.8 m walked: too short to say
