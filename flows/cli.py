@@ -145,7 +145,12 @@ def _prefect_api():
     timeout_s = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 120))
     with embedded_server(os.environ["PREFECT_HOME"], log_file, timeout_s) as url, \
             temporary_settings({PREFECT_API_URL: url}):
-        yield
+        try:
+            yield
+        finally:  # the flow's last log records go out while the server still runs (else "Error logging to API")
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler().flush()
 
 
 def _try(video: str, fn) -> dict:
