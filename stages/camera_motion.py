@@ -1,10 +1,12 @@
 """camera_motion: per frame, the background homography from frame t-1 to t, people masked out.
 
-Dense flow (video2mesh.models.nets.flow, OpenCV DIS by default: no weights) between successive frames
-at a working resolution; a regular grid over the whole frame, minus every tracklet's box at t-1
-(grown by `box_margin`), displaced by the flow gives background correspondences, and a DLT refitted on
-the points it explains (video2mesh.models.maths.camera_motion.robust_homography) gives H in image
-pixels. The `world` stage turns H into the camera's rotation with the fit's intrinsics (H = K R K^-1).
+A regular grid over the whole frame, minus every tracklet's box at t-1 (grown by `box_margin`), is
+tracked from frame t-1 to t at a working resolution (video2mesh.models.nets.flow; no weights): by
+pyramidal Lucas-Kanade with a forward-backward check (`tracker: lk`, default) or by sampling OpenCV's
+dense DIS flow (`tracker: dis`, version 1's). A DLT refitted on the points it explains
+(video2mesh.models.maths.camera_motion.robust_homography) gives H in image pixels. Why LK: on the rendered
+pan DIS reads the tiled floor's motion short (0.91-0.97 of the true one) and the pan's 61.4 deg chains to
+57.0; the same grid tracked by LK chains to 59.6 (docs/accuracy.md, "Camera motion by LK"). The `world` stage turns H into the camera's rotation with the fit's intrinsics (H = K R K^-1).
 Frame 0, too few background points or a failed fit give the identity with valid=False.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
+import cv2
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -43,7 +46,11 @@ CAMERA_MOTION = Artifact(
 class CameraMotionConfig:
     """How the background motion is measured."""
 
+    tracker: Literal["lk", "dis"] = "lk"  # how grid points are followed: Lucas-Kanade, or DIS dense flow sampled
     dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+    lk_window: Annotated[int, Range(5, 101)] = 21   # LK window side, working-resolution pixels
+    lk_levels: Annotated[int, Range(0, 8)] = 3      # LK pyramid levels above the image (motion up to ~window x 2^levels)
+    lk_fb_px: Annotated[float, Range(0, 100, lo_open=True)] = 0.5  # forward-backward mismatch that drops a point (work px)
     work_long_side: Annotated[int, Range(16, 8192)] = 512  # flow resolution, as the homography stage (~24 pairs/s on 2 cores)
     grid: Annotated[int, Range(4, 1000)] = 32  # grid x grid points over the frame before masking people out
     box_margin: Annotated[float, Range(0, 10)] = 0.15  # tracklet boxes grown by this share of their size on every side
@@ -58,15 +65,37 @@ class CameraMotionConfig:
 def pair_homography(flow: np.ndarray, image_wh: tuple[int, int], boxes: np.ndarray,
                     cfg: CameraMotionConfig) -> tuple[np.ndarray, bool, int, float]:
     """H (3, 3) image pixels, valid, points used, median error of one pair's (h, w, 2) working-size flow."""
-    w_img, h_img = image_wh
-    h, w = flow.shape[:2]
-    sx, sy = w / w_img, h / h_img
+    work_wh = (flow.shape[1], flow.shape[0])
+    src, keep, work = _background_points(image_wh, work_wh, boxes, cfg)
+    moved = work + flowlib.sample_flow(flow, work).astype(np.float64)
+    return _homography(src, keep & np.isfinite(moved).all(-1), moved, image_wh, work_wh, cfg)
+
+
+def pair_homography_lk(prev_grey: np.ndarray, next_grey: np.ndarray, image_wh: tuple[int, int], boxes: np.ndarray,
+                       cfg: CameraMotionConfig) -> tuple[np.ndarray, bool, int, float]:
+    """As pair_homography, the grid followed by Lucas-Kanade on the (h, w) working-size grey frames."""
+    work_wh = (prev_grey.shape[1], prev_grey.shape[0])
+    src, keep, work = _background_points(image_wh, work_wh, boxes, cfg)
+    moved, ok = np.zeros_like(work), np.zeros(len(work), bool)
+    moved[keep], ok[keep] = flowlib.track_points_lk(prev_grey, next_grey, work[keep], cfg.lk_window, cfg.lk_levels,
+                                                    cfg.lk_fb_px)
+    return _homography(src, keep & ok, moved, image_wh, work_wh, cfg)
+
+
+def _background_points(image_wh, work_wh, boxes, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grid (G, 2) image pixels, which points are background (G,), and the grid in working pixels."""
+    (w_img, h_img), (w, h) = image_wh, work_wh
     src, keep = background_grid(w_img, h_img, boxes, cfg.grid, cfg.box_margin)
-    work = np.stack([(src[:, 0] + 0.5) * sx - 0.5, (src[:, 1] + 0.5) * sy - 0.5], -1)
-    f = flowlib.sample_flow(flow, work).astype(np.float64)
-    dst = src + np.stack([f[:, 0] / sx, f[:, 1] / sy], -1)
+    work = np.stack([(src[:, 0] + 0.5) * w / w_img - 0.5, (src[:, 1] + 0.5) * h / h_img - 0.5], -1)
+    return src, keep, work
+
+
+def _homography(src, ok, moved_work, image_wh, work_wh, cfg) -> tuple[np.ndarray, bool, int, float]:
+    """Robust H from grid points `src` (image px) to where they moved (working px), points inside the frame."""
+    (w_img, h_img), (w, h) = image_wh, work_wh
+    dst = np.stack([(moved_work[:, 0] + 0.5) * w_img / w - 0.5, (moved_work[:, 1] + 0.5) * h_img / h - 0.5], -1)
     inside = (dst[:, 0] >= 0) & (dst[:, 0] <= w_img - 1) & (dst[:, 1] >= 0) & (dst[:, 1] <= h_img - 1)
-    return robust_homography(src, dst, keep & np.isfinite(dst).all(-1) & inside, min_points=cfg.min_points)
+    return robust_homography(src, dst, ok & inside, min_points=cfg.min_points)
 
 
 def compute(ctx: Context, cfg: CameraMotionConfig, chunk: Chunk) -> pd.DataFrame:
@@ -77,25 +106,30 @@ def compute(ctx: Context, cfg: CameraMotionConfig, chunk: Chunk) -> pd.DataFrame
     boxes = ctx.input_frames("tracklets", max(start - 1, 0), stop, columns=["frame", "x1", "y1", "x2", "y2"])
     by_frame = {int(f): g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64) for f, g in boxes.groupby("frame")}
     size = flowlib.work_size(w_img, h_img, cfg.work_long_side, multiple=1)
-    dis = ctx.memo("camera_motion:dis", lambda: flowlib.DISFlow(cfg.dis_preset))
+    dis = ctx.memo("camera_motion:dis", lambda: flowlib.DISFlow(cfg.dis_preset)) if cfg.tracker == "dis" else None
     n = stop - start
     hs = np.tile(np.eye(3).reshape(1, 9), (n, 1))
     valid, npts, res = np.zeros(n, bool), np.zeros(n, np.int32), np.full(n, np.nan)
     # the previous chunk's last frame is kept: the decoder cannot step back without decoding from 0
     carry = ctx.memo("camera_motion:last_frame", dict)
     first, last = max(start - 1, 0), None
-    if carry.get("t") == first and carry.get("size") == size:
+    if carry.get("t") == first and carry.get("size") == size and carry.get("tracker") == cfg.tracker:
         last, first = carry["img"], first + 1
     for t, frame in ctx.frames(first, stop, rgb=False):
         img = flowlib.resize_rgb(frame, size)
+        if cfg.tracker == "lk":
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         if t >= start and t > 0 and last is not None:
-            fl = dis(last[None], img[None])[0]
-            h, ok, k, med = pair_homography(fl, (w_img, h_img), by_frame.get(t - 1, np.zeros((0, 4))), cfg)
+            people = by_frame.get(t - 1, np.zeros((0, 4)))
+            if cfg.tracker == "lk":
+                h, ok, k, med = pair_homography_lk(last, img, (w_img, h_img), people, cfg)
+            else:
+                h, ok, k, med = pair_homography(dis(last[None], img[None])[0], (w_img, h_img), people, cfg)
             i = t - start
             hs[i], valid[i], npts[i], res[i] = h.reshape(9), ok, k, med
         if t >= start:
             ctx.advance(1)
-        carry.update(t=t, img=img, size=size)
+        carry.update(t=t, img=img, size=size, tracker=cfg.tracker)
         last = img
     return pd.DataFrame({"frame": np.arange(start, stop, dtype=np.int64), "h": list(hs.astype(np.float32)),
                          "valid": valid, "n_points": npts, "residual_px": res.astype(np.float32)})
@@ -105,6 +139,6 @@ def plan(ctx: Context, cfg: CameraMotionConfig) -> list[Chunk]:
     return frame_chunks(ctx.video.n_frames, cfg.chunk_frames)
 
 
-STAGE = Stage(name="camera_motion", version=1, config=CameraMotionConfig, output=CAMERA_MOTION, compute=compute,
+STAGE = Stage(name="camera_motion", version=2, config=CameraMotionConfig, output=CAMERA_MOTION, compute=compute,
               inputs=("probe", "tracklets"), plan=plan,
-              doc="background homography per frame (people masked out, DIS flow + trimmed DLT): the camera's motion")
+              doc="background homography per frame (people masked out, LK grid tracks + trimmed DLT): the camera's motion")
