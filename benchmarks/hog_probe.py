@@ -131,6 +131,9 @@ def blazepose():
     return _MODEL[0]
 
 
+ROI_SCALE = [1.25]    # ROI side / HOG box's longer side (1.25: roi_from_box's, as for a detector box; --lm-roi-scale)
+
+
 def verify(rgb: np.ndarray, boxes: np.ndarray, keep: float = 0.5, pad: float = 0.04) -> np.ndarray:
     """HOG boxes (K, 5) -> the landmark boxes (M, 5) [.., pose flag] of those whose pose flag >= keep."""
     from video2mesh.models.runners.blazepose import roi_from_box
@@ -138,10 +141,70 @@ def verify(rgb: np.ndarray, boxes: np.ndarray, keep: float = 0.5, pad: float = 0
 
     out = []
     for b in boxes:
-        lm = blazepose().landmarks(rgb, roi_from_box(*b[:4]))
+        lm = blazepose().landmarks(rgb, roi_from_box(*b[:4], scale=ROI_SCALE[0]))
         if lm.pose_score >= keep:
             out.append([*landmark_box(lm.image[:33, :2], pad), lm.pose_score])
     return np.asarray(out, np.float32).reshape(-1, 5)
+
+
+class HogSeeded:
+    """BlazePose whose whole-frame detector call also returns a HOG variant's boxes (weight >= min_weight) as
+    upright detections (alignment p0 = box centre, |p1 - p0| = half the longer side: `roi_from_box`'s ROI), so
+    PersonSearch verifies each with the landmark model and follows what passes: HOG as a seed, in the
+    detect stage's own code path, nothing in stages/ changed."""
+
+    def __init__(self, model, variant: str, min_weight: float):
+        kind, self.up, self.stride, self.pad, self.scale = VARIANTS[variant]
+        self.model, self.hog, self.min_weight, self.ms = model, make_hog(kind), min_weight, []
+
+    def landmarks(self, rgb, roi):
+        return self.model.landmarks(rgb, roi)
+
+    def detect(self, rgb, roi=None):
+        from video2mesh.models.runners.blazepose import Detection
+
+        out = self.model.detect(rgb, roi)
+        if roi is None:
+            t0 = time.perf_counter()
+            for b in hog_boxes(self.hog, rgb, self.up, self.stride, self.pad, self.scale):
+                if b[4] >= self.min_weight:
+                    c, r = (b[:2] + b[2:4]) / 2, max(b[2] - b[0], b[3] - b[1]) / 2
+                    kp = np.array([c, c - [0, r], c, c], np.float32)
+                    out.append(Detection(b[:4].copy(), kp, 0.5))
+            self.ms.append(1000 * (time.perf_counter() - t0))
+        return out
+
+
+def seeded_clip(clip: Path, variant: str, min_weight: float) -> dict:
+    """Detect-level recall of the detect stage's person search (current defaults) without and with HOG seeds."""
+    from video2mesh.benchmarks.accuracy.groundtruth import read_gt
+    from video2mesh.models.runners.person_search import PersonSearch
+    from video2mesh.stages.detect import DetectConfig, search_config
+
+    gt, frames = read_gt(clip / "gt.npz"), read_frames(clip / "video.mp4")
+    frames = frames[: gt["present"].shape[1]]
+    vis, back = visible(gt), back_to_camera(gt)[:, : len(frames)]
+    row = {"clip": clip.parent.name[:8] + "/" + clip.name[:2], "visible": int(vis.sum()), "variant": variant,
+           "min_weight": min_weight}
+    base = {}
+    for name, model in (("detect", blazepose()), ("detect + HOG seeds", HogSeeded(blazepose(), variant, min_weight))):
+        search = PersonSearch(model, search_config(DetectConfig(backend="blazepose")))
+        t0 = time.perf_counter()
+        boxes = [search(f)[:, :4] for f in frames]
+        sec = time.perf_counter() - t0
+        r = {"s_per_frame": round(sec / len(frames), 3), "boxes_per_frame": round(sum(map(len, boxes)) / len(frames), 2)}
+        for ov in ("iou", "cover"):
+            h, sc = hits(gt, boxes, ov)
+            r[ov] = {**sc, "missed_per_person": (vis & ~h).sum(1).tolist(), "missed_back": int((vis & ~h & back).sum())}
+            if name == "detect":
+                base[ov] = h
+            else:
+                r[ov]["new_finds"] = int((h & ~base[ov]).sum())
+                r[ov]["lost"] = int((base[ov] & ~h).sum())
+        if isinstance(model, HogSeeded):
+            r["hog_ms_median"] = round(statistics.median(model.ms), 1)
+        row[name] = r
+    return row
 
 
 def run_variants(frames: list[np.ndarray], names) -> tuple[dict[str, list[np.ndarray]], dict[str, float]]:
@@ -167,17 +230,21 @@ def probe_clip(clip: Path, runs: Path, names, lm_variants: list[str], lm_hit: fl
     vis = visible(gt)
     pipe = pipeline_boxes(clip, runs, n, frames)
     ref = "tracklets" if "tracklets" in pipe else next(iter(pipe))
-    row = {"clip": clip.parent.name + "/" + clip.name[:60], "people": int(len(vis)), "frames": n,
+    row = {"clip": clip.parent.name[:8] + "/" + clip.name[:2], "clip_dir": str(clip), "people": int(len(vis)), "frames": n,
            "visible": int(vis.sum()), "pipeline_ref": ref, "pipeline": {}, "hog": {}}
-    miss = {}
+    miss, miss_det = {}, {}
     for name, bx in pipe.items():
         for ov in ("iou", "cover"):
             h, s = hits(gt, bx, ov)
             row["pipeline"][f"{name} {ov}"] = s
             if name == ref:
                 miss[ov] = vis & ~h
+            if name.startswith("detect"):
+                miss_det[ov] = vis & ~h
     row["missed"] = {ov: int(m.sum()) for ov, m in miss.items()}
     row["missed_per_person"] = {ov: m.sum(1).tolist() for ov, m in miss.items()}
+    row["missed_by_detect"] = {ov: int(m.sum()) for ov, m in miss_det.items()}
+    row["missed_frames_per_person"] = {ov: [np.flatnonzero(p).tolist() for p in m] for ov, m in miss.items()}
     back = back_to_camera(gt)[:, :n]
     row["missed_back"] = {ov: int((m & back).sum()) for ov, m in miss.items()}
     row["px_height_median"] = [round(float(np.median(np.diff(gt["bbox"][p, :n][vis[p], 1::2], axis=1))), 0)
@@ -198,6 +265,8 @@ def probe_clip(clip: Path, runs: Path, names, lm_variants: list[str], lm_hit: fl
             r[ov] = {**s, "finds_missed": int((h & miss[ov]).sum()),
                      "finds_missed_per_person": (h & miss[ov]).sum(1).tolist(),
                      "finds_missed_back": int((h & miss[ov] & back).sum()),
+                     "finds_missed_frames_per_person": [np.flatnonzero(p).tolist() for p in h & miss[ov]],
+                     "finds_missed_by_detect": int((h & miss_det[ov]).sum()) if ov in miss_det else None,
                      "union_recall": round(float(((h | (vis & ~miss[ov])) & vis).sum() / vis.sum()), 3)}
         row["hog"][name] = r
     return row
@@ -243,6 +312,17 @@ def table(rows: list[dict], ov: str) -> str:
     return "\n".join(lines)
 
 
+def seed_table(rows: list[dict]) -> str:
+    lines = [f"{'clip':<13}{'search':<20}{'rec IoU':>8}{'rec cov':>8}{'FP/f cov':>9}{'new':>5}{'lost':>5}"
+             f"{'missed back':>12}{'s/frame':>8}  missed per person (cover)"]
+    for r in rows:
+        for name in ("detect", "detect + HOG seeds"):
+            x, c = r[name], r[name]["cover"]
+            lines.append(f"{r['clip']:<13}{name:<20}{x['iou']['recall']:>8.3f}{c['recall']:>8.3f}{c['fp_per_frame']:>9.2f}"
+                         f"{c.get('new_finds', ''):>5}{c.get('lost', ''):>5}{c['missed_back']:>12}{x['s_per_frame']:>8.2f}  {c['missed_per_person']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", nargs="*", type=Path, default=None,
@@ -252,19 +332,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--lm", nargs="*", default=["default x2", "daimler x1.5"], help="variants whose boxes are verified by the landmark model")
     ap.add_argument("--lm-hit", type=float, default=0.0, help="HOG weight a box needs to be verified")
+    ap.add_argument("--lm-roi-scale", type=float, default=1.25,
+                    help="ROI side / HOG box side for the landmark model (HOG windows hold the person in ~0.75 of their height)")
+    ap.add_argument("--seed", default=None, help="also run detect's person search with this variant's boxes as seeds")
+    ap.add_argument("--seed-weight", type=float, default=0.0, help="HOG weight a seed box needs")
+    ap.add_argument("--seed-only", action="store_true", help="only the --seed comparison (no per-variant tables)")
     ap.add_argument("--png", type=Path, default=None, help="folder for annotated frames of the real videos")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
     if not hasattr(cv2, "HOGDescriptor_getDaimlerPeopleDetector"):
         raise SystemExit("hog_probe: this cv2 has no HOG people detectors; put an opencv-contrib build first on PYTHONPATH")
+    ROI_SCALE[0] = a.lm_roi_scale
     clips = a.clips if a.clips is not None else sorted(p.parent for c in CLIPS for p in (CACHE / c).glob("*/gt.npz"))
-    rows = []
+    rows, seeded = [], []
     for clip in clips:
-        rows.append(probe_clip(clip, a.runs, a.variants, a.lm, a.lm_hit))
-        print(table(rows[-1:], "cover"), flush=True)
+        if not a.seed_only:
+            rows.append(probe_clip(clip, a.runs, a.variants, a.lm, a.lm_hit))
+            print(table(rows[-1:], "cover"), flush=True)
+        if a.seed:
+            seeded.append(seeded_clip(clip, a.seed, a.seed_weight))
+            print(seed_table(seeded[-1:]), flush=True)
     real = [real_video(v, a.variants, a.lm, a.lm_hit, a.png) for v in a.video]
     for ov in ("iou", "cover"):
         print(f"\nmatching at {ov} >= 0.5 (crowd bench rules):\n" + table(rows, ov))
+    if seeded:
+        print(f"\ndetect's person search, HOG seeds {a.seed} w>={a.seed_weight}:\n" + seed_table(seeded))
     for r in real:
         print(f"\n{r['video']} ({r['frames']} frames, no GT): boxes per frame")
         for k, v in r["variants"].items():
@@ -272,8 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         doc = {"cv2": cv2.__file__, "cv2_version": cv2.__version__, "threads": cv2.getNumThreads(),
                "variants": {k: dict(zip(("detector", "upscale", "win_stride", "padding", "scale"), v)) for k, v in VARIANTS.items()},
-               "hit_threshold": LOW_HIT, "weight_thresholds": THRESHOLDS, "group_threshold": GROUP,
-               "load": Path("/proc/loadavg").read_text().split()[:3], "rendered": rows, "real": real}
+               "hit_threshold": LOW_HIT, "lm_roi_scale": a.lm_roi_scale, "lm_hit": a.lm_hit, "weight_thresholds": THRESHOLDS, "group_threshold": GROUP,
+               "load": Path("/proc/loadavg").read_text().split()[:3], "rendered": rows, "seeded": seeded, "real": real}
         a.json.write_text(json.dumps(doc, indent=1))
     return 0
 
