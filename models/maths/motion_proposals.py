@@ -121,6 +121,7 @@ class MotionProposer:
     def __init__(self, cfg: MotionConfig = MotionConfig(), every: int = 1):
         self.cfg, self.every, self.greys, self.frame = cfg, max(1, every), [], 0
         self.last = np.zeros((0, 4))     # the last call's candidates (for drawing)
+        self.ran = False                 # whether the last call proposed (its schedule frame, registration held)
 
     def __call__(self, rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
         """(M, 4) x1 y1 x2 y2 frame px for one (H, W, 3) uint8 RGB frame; known (K, 4+) frame px: people
@@ -130,11 +131,12 @@ class MotionProposer:
         grey = cv2.cvtColor(cv2.resize(rgb, (round(W * s), round(H * s)), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
         self.greys = (self.greys + [grey])[-(self.cfg.gap + 1):]
         t, self.frame = self.frame, self.frame + 1
-        self.last = np.zeros((0, 4))
+        self.last, self.ran = np.zeros((0, 4)), False
         if t % self.every or len(self.greys) <= self.cfg.gap:
             return self.last
         kb = np.asarray(known, np.float64).reshape(-1, np.shape(known)[-1] if np.size(known) else 4)[:, :4] * s
         mask, ok = motion_mask(self.greys[0], grey, kb, self.cfg)
+        self.ran = True
         if ok:
             self.last = blob_boxes(mask, kb, self.cfg) / s
         return self.last
