@@ -50,7 +50,9 @@ class MotionSeeded:
         return out
 
 
-def seeded_clip(clip: Path, cfg: MotionConfig, every: int) -> dict:
+def seeded_clip(clip: Path, cfg: MotionConfig, every: int, native: bool = False) -> dict:
+    """Detect-level recall of detect's person search without and with motion seeds (native: through
+    DetectConfig.motion_every / motion_gap, i.e. the stage's own code, instead of the seeding wrapper)."""
     from video2mesh.benchmarks.accuracy.groundtruth import read_gt
     from video2mesh.models.runners.person_search import PersonSearch
     from video2mesh.stages.detect import DetectConfig, search_config
@@ -62,8 +64,9 @@ def seeded_clip(clip: Path, cfg: MotionConfig, every: int) -> dict:
         m["mocap"].split("_")[1] if "mocap" in m else "?" for m in json.loads((clip / "meta.json").read_text())["people"]]}
     base = {}
     for name in ("detect", "detect + motion"):
-        model = blazepose() if name == "detect" else MotionSeeded(blazepose(), MotionProposer(cfg, every))
-        search = PersonSearch(model, search_config(DetectConfig(backend="blazepose")))
+        model = blazepose() if name == "detect" or native else MotionSeeded(blazepose(), MotionProposer(cfg, every))
+        dcfg = DetectConfig(backend="blazepose", motion_every=every if native and name != "detect" else 0, motion_gap=cfg.gap)
+        search = PersonSearch(model, search_config(dcfg))
         t0, boxes = time.perf_counter(), []
         for f in frames:
             boxes.append(search(f)[:, :4])
@@ -79,6 +82,8 @@ def seeded_clip(clip: Path, cfg: MotionConfig, every: int) -> dict:
             else:
                 r[ov]["new_finds"] = int((h & ~base[ov]).sum())
                 r[ov]["lost"] = int((base[ov] & ~h).sum())
+        if native and search.motion is not None:
+            r["candidates_per_frame"] = None
         if isinstance(model, MotionSeeded):
             ran = np.array(model.n) >= 0
             r["motion_ms_median"] = round(float(np.median(np.array(model.ms)[ran])), 1)   # on the frames it proposed on
@@ -96,7 +101,7 @@ def seed_table(rows: list[dict]) -> str:
             x, c = r[name], r[name]["cover"]
             lines.append(f"{r['clip']:<13}{name:<17}{x['iou']['recall']:>8.3f}{c['recall']:>8.3f}{c['fp']:>7}"
                          f"{c['fp_per_frame']:>6.2f}{c.get('new_finds', ''):>5}{c.get('lost', ''):>5}{c['missed_back']:>10}"
-                         f"{x['s_per_frame']:>8.2f}{x.get('candidates_per_frame', ''):>7}{x.get('motion_ms_per_frame', ''):>6}"
+                         f"{x['s_per_frame']:>8.2f}{x.get('candidates_per_frame') or '':>7}{x.get('motion_ms_per_frame', ''):>6}"
                          f"  {c['missed_per_person']}")
         lines.append(f"{'':<13}people: {' '.join(r['people'])}")
     return "\n".join(lines)
@@ -140,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gap", type=int, default=3)
     ap.add_argument("--diff", type=float, default=MotionConfig.diff)
     ap.add_argument("--max-candidates", type=int, default=MotionConfig.max_candidates)
+    ap.add_argument("--native", action="store_true", help="seed through DetectConfig.motion_every (the stage's code)")
     ap.add_argument("--video", nargs="*", type=Path, default=[])
     ap.add_argument("--video-frames", type=int, default=5)
     ap.add_argument("--png", type=Path, default=None)
@@ -149,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     clips = a.clips if a.clips is not None else sorted(p.parent for c in CLIPS for p in (CACHE / c).glob("*/gt.npz"))
     rows = []
     for clip in clips:
-        rows.append(seeded_clip(clip, cfg, a.every))
+        rows.append(seeded_clip(clip, cfg, a.every, a.native))
         print(seed_table(rows[-1:]), flush=True)
     real = [real_video(v, cfg, a.every, a.video_frames, a.png) for v in a.video]
     print(f"\nmotion seeds every {a.every} gap {a.gap} diff {a.diff}; load {Path('/proc/loadavg').read_text().split()[:3]}")
