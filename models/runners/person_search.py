@@ -207,7 +207,8 @@ class PersonSearch:
         if self.motion is not None:
             # a moving blob nobody was found in: a new person for the landmark model to verify below, as a
             # detector box would be (the face-based detector never finds someone walking away from the camera)
-            found += [(b.astype(np.float32), 0.5, roi_from_box(*b), None, -1, np.inf, -1) for b in self.motion(rgb, self.last)]
+            for b in self.motion(rgb, self.last):
+                found.append((b.astype(np.float32), 0.5, roi_from_box(*b), None, -1, np.inf, -1))
         if self.cfg.track and self.cfg.verify:
             # a new person (no followed box takes it) gets the landmark model's box now: the detector's
             # box of a person cut by a tile edge or half hidden is often a part of the body, which a
