@@ -90,6 +90,10 @@ class DetectConfig:
     # alignment circle's (~1.2 x the body, as wide as half its height: it covers a neighbour standing behind; 5-person
     # crowd recall 0.53 -> 0.68 with landmarks, no ID switch with the follower ids: docs/crowd.md, "Default box")
     box_pad: Annotated[float, Range(0, 1)] = 0.04  # landmark box: extent grown by this x its size on each side (crown, soles)
+    motion_every: Annotated[int, Range(0, 1000)] = 0  # motion candidates (camera-compensated frame difference) on every
+    # k-th frame, verified and followed by the landmark model: finds people walking away from the camera (0 = off;
+    # docs/crowd.md "Motion proposals")
+    motion_gap: Annotated[int, Range(1, 1000)] = 5  # frames between the two frames differenced (at 30 fps)
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:
@@ -114,7 +118,8 @@ def search_config(cfg: DetectConfig, fps: float = 30.0) -> SearchConfig:
                         tiles_every=cfg.tiles_every, track=cfg.track, keep_score=cfg.keep_score,
                         min_score=cfg.conf, nms_iou=cfg.merge_iou, nms_cover=cfg.merge_cover,
                         new_cover=cfg.new_inside, same_pose=cfg.same_pose, max_tracks=cfg.max_det,
-                        box_pad=cfg.box_pad if cfg.box == "landmarks" else None, jump=cfg.jump * 30.0 / fps)
+                        box_pad=cfg.box_pad if cfg.box == "landmarks" else None, jump=cfg.jump * 30.0 / fps,
+                        motion_every=cfg.motion_every, motion_gap=max(1, round(cfg.motion_gap * fps / 30.0)))
 
 
 def start_blazepose(model, cfg: DetectConfig, device: str = "cpu", fps: float = 30.0) -> Callable[[list[np.ndarray]], list[np.ndarray]]:

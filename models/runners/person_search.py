@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .blazepose import BlazePose, Roi, roi_from_alignment
+from ..maths.motion_proposals import MotionConfig, MotionProposer
+from .blazepose import BlazePose, Roi, roi_from_alignment, roi_from_box
 
 
 def tile_rois(width: int, height: int, tile_fracs: tuple[float, ...], overlap: float) -> list[Roi]:
@@ -164,6 +165,8 @@ class SearchConfig:
     tiles_every: int = 1                 # run the tiles on every k-th frame only (whole frame: every frame)
     jump: float = np.inf                 # a follower whose landmarks move more than this x half the body in one
     # frame has left its person (for someone it overlaps): its result starts a new follower, marked `drifted`
+    motion_every: int = 0                # motion candidates (models/maths/motion_proposals.py) on every k-th frame (0 = off)
+    motion_gap: int = 5                  # frames between the two frames they difference
 
 
 @dataclass
@@ -179,6 +182,12 @@ class PersonSearch:
     followers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # last call's rows' follower ids
     drifted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))    # ... and the follower each jumped off (-1)
     n_chains: int = 0                    # follower ids given so far (ids are 0, 1, ... within this search)
+    motion: MotionProposer | None = None  # with cfg.motion_every: what moved, as places for the landmark model to look
+    last: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # last call's boxes (people already found)
+
+    def __post_init__(self) -> None:
+        if self.cfg.motion_every and self.motion is None:
+            self.motion = MotionProposer(MotionConfig(gap=self.cfg.motion_gap), self.cfg.motion_every)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """(K, 5) [x1, y1, x2, y2, score] image pixels for one (H, W, 3) uint8 RGB frame, best first.
@@ -195,6 +204,11 @@ class PersonSearch:
                 if d.score >= self.cfg.min_score:
                     found.append((body_box(d.keypoints[0], d.keypoints[1]), d.score,
                                   roi_from_alignment(d.keypoints[0], d.keypoints[1]), None, -1, np.inf, -1))
+        if self.motion is not None:
+            # a moving blob nobody was found in: a new person for the landmark model to verify below, as a
+            # detector box would be (the face-based detector never finds someone walking away from the camera)
+            for b in self.motion(rgb, self.last):
+                found.append((b.astype(np.float32), 0.5, roi_from_box(*b), None, -1, np.inf, -1))
         if self.cfg.track and self.cfg.verify:
             # a new person (no followed box takes it) gets the landmark model's box now: the detector's
             # box of a person cut by a tile edge or half hidden is often a part of the body, which a
@@ -211,6 +225,7 @@ class PersonSearch:
         if not found:
             self.rois, self.chains = [], []
             self.followers = self.drifted = np.zeros(0, np.int64)
+            self.last = np.zeros((0, 4))
             return np.zeros((0, 5), np.float32)
         keep = self._merge(found)
         ids = [self._chain_id(found[i]) for i in keep]
@@ -218,7 +233,9 @@ class PersonSearch:
         self.chains = [(c, found[i][3]) for i, c in zip(keep[: self.cfg.max_tracks], ids)]
         self.followers = np.array(ids if self.cfg.track else [-1] * len(keep), np.int64)
         self.drifted = np.array([found[i][6] if len(found[i]) > 6 else -1 for i in keep], np.int64)
-        return np.array([[*found[i][0], found[i][1]] for i in keep], np.float32).reshape(-1, 5)
+        out = np.array([[*found[i][0], found[i][1]] for i in keep], np.float32).reshape(-1, 5)
+        self.last = out[:, :4]
+        return out
 
     def _chain_id(self, f: tuple) -> int:
         """The follower id of a kept result: its chain's, or a new one (a person found this frame)."""

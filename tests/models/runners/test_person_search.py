@@ -227,3 +227,49 @@ def test_a_follower_jumping_more_than_jump_half_bodies_in_a_frame_starts_a_new_o
         no_jump(np.zeros((300, 300, 3), np.uint8))
         ids.append(int(no_jump.followers[0]))
     assert ids == [0] * 5                                 # jump off (inf): one follower throughout
+
+
+class _Blind:
+    """A stand-in model whose detector finds nobody (a person walking away: no face) and whose landmark model
+    says "person" (flag 1, landmarks spread over the ROI's middle) for every ROI it is shown, recording them."""
+
+    def __init__(self):
+        self.rois = []
+
+    def detect(self, rgb, roi=None):
+        return []
+
+    def landmarks(self, rgb, roi):
+        from video2mesh.models.runners.blazepose import Landmarks
+
+        self.rois.append(roi)
+        image = np.zeros((39, 3))
+        image[:33, 0] = roi.cx + np.linspace(-0.15, 0.15, 33) * roi.size
+        image[:33, 1] = roi.cy + np.linspace(-0.35, 0.35, 33) * roi.size
+        image[33, :2], image[34, :2] = [roi.cx, roi.cy], [roi.cx, roi.cy - 0.4 * roi.size]
+        z = np.zeros(39)
+        return Landmarks(image, z + 1, z + 1, np.zeros((39, 3)), 1.0, roi)
+
+
+@pytest.mark.parametrize("pan", [False, True])
+def test_motion_candidates_reach_the_landmark_model_and_are_followed(pan):
+    """A face-less textured block moving over a (panning) background: with motion_every the search asks the
+    landmark model about an ROI holding the block (truth by construction: tests/models/maths), then follows
+    that person; off (the default), the landmark model is never asked and nothing is found."""
+    from tests.models.maths.test_motion_proposals import blob_box, frames
+
+    video = frames(10, pan, blob=True)
+    off = _Blind()
+    search = PersonSearch(off, SearchConfig(track=True, box_pad=0.04))
+    assert search.motion is None and all(len(search(f)) == 0 for f in video) and not off.rois
+    on = _Blind()
+    search = PersonSearch(on, SearchConfig(track=True, box_pad=0.04, motion_every=2, motion_gap=3))
+    found = [search(f) for f in video]
+    assert [len(b) for b in found[:4]] == [0, 0, 0, 0]       # frames 0-3: no frame t - 3 on a proposing frame yet
+    first = on.rois[0]
+    truth = blob_box(4)
+    half = first.size / 2
+    assert first.cx - half <= truth[0] and truth[2] <= first.cx + half          # the block lies inside the ROI
+    assert first.cy - half <= truth[1] and truth[3] <= first.cy + half
+    assert all(len(b) == 1 for b in found[4:])               # found on frame 4, then followed (one box, not one a frame)
+    assert len(set(search.followers.tolist())) == 1
