@@ -192,19 +192,28 @@ def seeded_clip(clip: Path, variant: str, min_weight: float) -> dict:
         t0 = time.perf_counter()
         boxes = [search(f)[:, :4] for f in frames]
         sec = time.perf_counter() - t0
-        r = {"s_per_frame": round(sec / len(frames), 3), "boxes_per_frame": round(sum(map(len, boxes)) / len(frames), 2)}
-        for ov in ("iou", "cover"):
-            h, sc = hits(gt, boxes, ov)
-            r[ov] = {**sc, "missed_per_person": (vis & ~h).sum(1).tolist(), "missed_back": int((vis & ~h & back).sum())}
-            if name == "detect":
-                base[ov] = h
-            else:
-                r[ov]["new_finds"] = int((h & ~base[ov]).sum())
-                r[ov]["lost"] = int((base[ov] & ~h).sum())
+        r = score_search(gt, boxes, vis, back, base, sec)
         if isinstance(model, HogSeeded):
             r["hog_ms_median"] = round(statistics.median(model.ms), 1)
         row[name] = r
     return row
+
+
+def score_search(gt: dict, boxes: list[np.ndarray], vis: np.ndarray, back: np.ndarray, base: dict, sec: float) -> dict:
+    """One person search's boxes per frame scored both ways (IoU, cover): recall etc., misses per person and
+    turned away; the first call of a clip fills `base` (its hits), later ones count new finds and losses
+    against it."""
+    r = {"s_per_frame": round(sec / len(boxes), 3), "boxes_per_frame": round(sum(map(len, boxes)) / len(boxes), 2)}
+    first = not base
+    for ov in ("iou", "cover"):
+        h, sc = hits(gt, boxes, ov)
+        r[ov] = {**sc, "missed_per_person": (vis & ~h).sum(1).tolist(), "missed_back": int((vis & ~h & back).sum())}
+        if first:
+            base[ov] = h
+        else:
+            r[ov]["new_finds"] = int((h & ~base[ov]).sum())
+            r[ov]["lost"] = int((base[ov] & ~h).sum())
+    return r
 
 
 def run_variants(frames: list[np.ndarray], names) -> tuple[dict[str, list[np.ndarray]], dict[str, float]]:

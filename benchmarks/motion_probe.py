@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from video2mesh.benchmarks.accuracy.crowd import visible
-from video2mesh.benchmarks.hog_probe import CACHE, CLIPS, back_to_camera, blazepose, hits, read_frames
+from video2mesh.benchmarks.hog_probe import CACHE, CLIPS, back_to_camera, blazepose, read_frames, score_search
 from video2mesh.models.maths.motion_proposals import MotionConfig, MotionProposer
 
 
@@ -73,15 +73,7 @@ def seeded_clip(clip: Path, cfg: MotionConfig, every: int, native: bool = False)
             if isinstance(model, MotionSeeded):
                 model.known = boxes[-1]
         sec = time.perf_counter() - t0
-        r = {"s_per_frame": round(sec / len(frames), 3), "boxes_per_frame": round(sum(map(len, boxes)) / len(frames), 2)}
-        for ov in ("iou", "cover"):
-            h, sc = hits(gt, boxes, ov)
-            r[ov] = {**sc, "missed_per_person": (vis & ~h).sum(1).tolist(), "missed_back": int((vis & ~h & back).sum())}
-            if name == "detect":
-                base[ov] = h
-            else:
-                r[ov]["new_finds"] = int((h & ~base[ov]).sum())
-                r[ov]["lost"] = int((base[ov] & ~h).sum())
+        r = score_search(gt, boxes, vis, back, base, sec)
         if native and search.motion is not None:
             r["candidates_per_frame"] = None
         if isinstance(model, MotionSeeded):
