@@ -9,13 +9,15 @@ far from a rotation the scaled matrix was (zoom, parallax or a bad fit show up t
 Conventions: camera axes x right, y down, z forward (OpenCV); R maps a direction seen from camera
 t-1 to the same direction seen from camera t (d_t = R d_{t-1}); chained, C_t = R_t C_{t-1} maps the
 first frame's camera axes to camera t's. Points of the background (people masked out) are found by
-`background_grid` and the homography by `robust_homography` (DLT of models.maths.geometry with
+`background_grid`, followed between frames by `track_points_lk` (OpenCV's pyramidal Lucas-Kanade),
+and the homography by `robust_homography` (DLT of models.maths.geometry with
 iterative trimming of the points it does not explain, e.g. other moving things).
 `focal_from_rotation` turns the same relation around: a camera that turns without travelling
 determines K, since only the true focal length makes its homographies rotations.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -68,6 +70,23 @@ def background_grid(width: int, height: int, boxes: np.ndarray, grid: int, margi
         inside = (pts[:, 0] >= x1 - mx) & (pts[:, 0] <= x2 + mx) & (pts[:, 1] >= y1 - my) & (pts[:, 1] <= y2 + my)
         keep &= ~inside
     return pts, keep
+
+
+def track_points_lk(prev_grey: np.ndarray, next_grey: np.ndarray, pts: np.ndarray, window: int = 21,
+                    levels: int = 3, fb_px: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Pyramidal Lucas-Kanade tracks of `pts` (N, 2) pixels from `prev_grey` to `next_grey` (h, w)
+    uint8, kept where the track found it and tracking back lands within `fb_px` of the start
+    (forward-backward check: drops untextured and occluded points). Returns dst (N, 2) float64 and ok (N,)."""
+    if len(pts) == 0:
+        return np.zeros((0, 2)), np.zeros(0, bool)
+    p0 = np.asarray(pts, np.float32).reshape(-1, 1, 2)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+    args = dict(winSize=(window, window), maxLevel=levels, criteria=crit)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev_grey, next_grey, p0, None, **args)
+    pb, st2, _ = cv2.calcOpticalFlowPyrLK(next_grey, prev_grey, p1, None, **args)
+    back = np.linalg.norm((pb - p0)[:, 0].astype(np.float64), axis=-1)
+    ok = (st1[:, 0] == 1) & (st2[:, 0] == 1) & (back < fb_px)
+    return p1[:, 0].astype(np.float64), ok
 
 
 def robust_homography(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, min_points: int = 16,

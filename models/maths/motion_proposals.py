@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .camera_motion import background_grid, robust_homography
+from .camera_motion import background_grid, robust_homography, track_points_lk
 
 
 @dataclass(frozen=True)
@@ -38,24 +38,13 @@ class MotionConfig:
     max_candidates: int = 6      # biggest blobs first
 
 
-def _lk(prev: np.ndarray, nxt: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pyramidal LK of pts (N, 2) from prev to nxt (grey uint8), forward-backward checked (< 0.5 px)."""
-    p0 = pts.astype(np.float32).reshape(-1, 1, 2)
-    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
-    args = dict(winSize=(21, 21), maxLevel=3, criteria=crit)
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, nxt, p0, None, **args)
-    pb, st2, _ = cv2.calcOpticalFlowPyrLK(nxt, prev, p1, None, **args)
-    ok = (st1[:, 0] == 1) & (st2[:, 0] == 1) & (np.linalg.norm((pb - p0)[:, 0], axis=-1) < 0.5)
-    return p1[:, 0].astype(np.float64), ok
-
-
 def motion_mask(prev: np.ndarray, cur: np.ndarray, boxes: np.ndarray, cfg: MotionConfig) -> tuple[np.ndarray, bool]:
     """(h, w) uint8 0/255 mask of what moved between grey frames prev and cur (working resolution), prev
     registered onto cur by a background homography (boxes (K, 4) working px: known people, left out of the
     fit). Returns the mask and whether the registration held (False: empty mask, nothing can be said)."""
     h, w = cur.shape
     pts, keep = background_grid(w, h, boxes, cfg.grid, 0.1)
-    dst, ok = _lk(prev, cur, pts)
+    dst, ok = track_points_lk(prev, cur, pts)
     hom, valid, _, _ = robust_homography(pts, dst, keep & ok)
     if not valid:
         return np.zeros_like(cur), False

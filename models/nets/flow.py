@@ -1,5 +1,4 @@
-"""Optical flow between frame pairs: dense (torchvision RAFT, OpenCV DIS, or any ptlflow model) and
-sparse (OpenCV's pyramidal Lucas-Kanade at given points, `track_points_lk`).
+"""Dense optical flow between frame pairs: torchvision RAFT, OpenCV DIS, or any ptlflow model.
 
 Every estimator takes batches of frame pairs already resized to the working resolution and returns
 flow at that resolution, in working-resolution pixels: flow[b, y, x] = (dx, dy) moves pixel (x, y)
@@ -75,25 +74,6 @@ def sample_flow(flow: np.ndarray, pts: np.ndarray) -> np.ndarray:
            + fy * ((1 - fx) * flow[y1, x0] + fx * flow[y1, x1])).astype(np.float32)
     out[~inside] = np.nan
     return out.reshape(*pts.shape[:-1], 2)
-
-
-# -- OpenCV pyramidal Lucas-Kanade: given points only -------------------------------------------
-
-def track_points_lk(prev_grey: np.ndarray, next_grey: np.ndarray, pts: np.ndarray, window: int = 21,
-                    levels: int = 3, fb_px: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Pyramidal Lucas-Kanade tracks of `pts` (N, 2) pixels from `prev_grey` to `next_grey` (h, w)
-    uint8, kept where the track found it and tracking back lands within `fb_px` of the start
-    (forward-backward check: drops untextured and occluded points). Returns dst (N, 2) float64 and ok (N,)."""
-    if len(pts) == 0:
-        return np.zeros((0, 2)), np.zeros(0, bool)
-    p0 = np.asarray(pts, np.float32).reshape(-1, 1, 2)
-    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
-    args = dict(winSize=(window, window), maxLevel=levels, criteria=crit)
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev_grey, next_grey, p0, None, **args)
-    pb, st2, _ = cv2.calcOpticalFlowPyrLK(next_grey, prev_grey, p1, None, **args)
-    back = np.linalg.norm((pb - p0)[:, 0].astype(np.float64), axis=-1)
-    ok = (st1[:, 0] == 1) & (st2[:, 0] == 1) & (back < fb_px)
-    return p1[:, 0].astype(np.float64), ok
 
 
 # -- OpenCV DIS ----------------------------------------------------------------------------------
