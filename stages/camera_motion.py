@@ -2,11 +2,12 @@
 
 A regular grid over the whole frame, minus every tracklet's box at t-1 (grown by `box_margin`), is
 tracked from frame t-1 to t at a working resolution (no weights): by pyramidal Lucas-Kanade with a
-forward-backward check (`tracker: lk`, default; models.maths.camera_motion.track_points_lk) or by sampling
-OpenCV's dense DIS flow (`tracker: dis`, version 1's; models.nets.flow). A DLT refitted on the points it explains
-(video2mesh.models.maths.camera_motion.robust_homography) gives H in image pixels. Why LK: on the rendered
-pan DIS reads the tiled floor's motion short (0.91-0.97 of the true one) and the pan's 61.4 deg chains to
-57.0; the same grid tracked by LK chains to 59.6 (docs/accuracy.md, "Camera motion by LK"). The `world` stage turns H into the camera's rotation with the fit's intrinsics (H = K R K^-1).
+forward-backward check (`tracker: lk`, default; models.maths.camera_motion.track_points_lk) or by
+sampling OpenCV's dense DIS flow (`tracker: dis`, version 1's; models.nets.flow). A DLT refitted on the
+points it explains (models.maths.camera_motion.robust_homography) gives H in image pixels. Why LK: on the
+rendered pan DIS reads the tiled floor's motion short (0.91-0.97 of the true one) and the pan's 61.4 deg
+chains to 57.0; the same grid tracked by LK chains to 59.6 (docs/accuracy.md, "Camera motion by LK").
+The `world` stage turns H into the camera's rotation with the fit's intrinsics (H = K R K^-1).
 Frame 0, too few background points or a failed fit give the identity with valid=False.
 """
 from __future__ import annotations
@@ -77,8 +78,7 @@ def pair_homography_lk(prev_grey: np.ndarray, next_grey: np.ndarray, image_wh: t
     work_wh = (prev_grey.shape[1], prev_grey.shape[0])
     src, keep, work = _background_points(image_wh, work_wh, boxes, cfg)
     moved, ok = np.zeros_like(work), np.zeros(len(work), bool)
-    moved[keep], ok[keep] = track_points_lk(prev_grey, next_grey, work[keep], cfg.lk_window, cfg.lk_levels,
-                                                    cfg.lk_fb_px)
+    moved[keep], ok[keep] = track_points_lk(prev_grey, next_grey, work[keep], cfg.lk_window, cfg.lk_levels, cfg.lk_fb_px)
     return _homography(src, keep & ok, moved, image_wh, work_wh, cfg)
 
 
