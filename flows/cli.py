@@ -77,16 +77,7 @@ def _spec_from_args(a: argparse.Namespace):
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    import dataclasses
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from video2mesh.pipeline.video import check_video
-
-    from . import progress as prog
-    from .spec import resolve_method
-    from .video_to_mesh import _info_stub, output_dir, run_video, video_to_mesh
 
     path_errors = []
     for v in a.videos:  # open each (two frames): a bad file is reported before weights or Prefect
@@ -98,6 +89,29 @@ def cmd_run(a: argparse.Namespace) -> int:
         for e in path_errors:
             print(f"v2m: error: {e}", file=sys.stderr)
         return max(e.exit_code for e in path_errors)
+    server = None
+    if a.engine == "prefect" and not os.environ.get("PREFECT_API_URL"):  # it starts while the models load
+        from .serve import EmbeddedServer
+
+        home = os.environ["PREFECT_HOME"]
+        server = EmbeddedServer(home, logs.log_path() or Path(home) / "server.log")
+    try:
+        return _run(a, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run(a: argparse.Namespace, server) -> int:
+    import dataclasses
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import progress as prog
+    from .spec import resolve_method
+    from .video_to_mesh import _info_stub, output_dir, run_video, video_to_mesh
+
     spec, reason = resolve_method(_spec_from_args(a))
     print(getattr(a, "method_reason", None) or reason, file=sys.stderr)  # the first line: which body model, why
     console = Console(stderr=True)
@@ -106,7 +120,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         prog.set_factory(prog.rich_factory(bar))
         try:
             if a.engine == "prefect":
-                with _prefect_api():
+                with _prefect_api(server):
                     state = video_to_mesh(videos=a.videos, **dataclasses.asdict(spec), return_state=True)
                     summaries = state.result(raise_on_failure=False)  # per video: its summary or its error
                 if isinstance(summaries, BaseException):
@@ -131,20 +145,16 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _prefect_api():
+def _prefect_api(server):
     """The API the in-process flow reports to: the one Prefect is configured with (PREFECT_API_URL, a
-    profile), else our embedded server (flows/serve.py says why not Prefect's own)."""
+    profile), else our embedded `server` (flows/serve.py says why not Prefect's own; the caller stops it)."""
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-    from .serve import embedded_server
-
-    if get_current_settings().api.url:
+    if get_current_settings().api.url or server is None:
         yield
         return
-    log_file = logs.log_path() or Path(os.environ["PREFECT_HOME"]) / "server.log"
-    timeout_s = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 120))
-    with embedded_server(os.environ["PREFECT_HOME"], log_file, timeout_s) as url, \
-            temporary_settings({PREFECT_API_URL: url}):
+    url = server.wait(float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 120)))
+    with temporary_settings({PREFECT_API_URL: url}):
         try:
             yield
         finally:  # the flow's last log records go out while the server still runs (else "Error logging to API")

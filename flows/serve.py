@@ -107,37 +107,52 @@ def reap_orphaned_ephemeral(home: str | os.PathLike) -> int:
     return stopped
 
 
-@contextlib.contextmanager
-def embedded_server(home: str | os.PathLike, log_file: str | os.PathLike, timeout_s: float = 120.0):
+class EmbeddedServer:
     """Prefect's temporary API server for one `v2m run`, started as Prefect starts it (uvicorn on a free
     loopback port, the app in ephemeral mode, no UI), but ours: its output goes to `log_file` (appended,
     the run's own log), it is in its own session (Ctrl-C reaches the run, which stops it) and dies with
     the run. Prefect's own inherits the terminal, so the server's shutdown chatter reached users (e.g.
-    SQLAlchemy's "Exception during reset" traceback when SIGTERM cancels a pooled connection).
-    Yields the API URL; the caller points Prefect at it with `temporary_settings`."""
-    with socket.socket() as probe:  # a free port (the kernel's choice), released for uvicorn to take
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "PREFECT_HOME": str(Path(home).expanduser()), "PREFECT_UI_ENABLED": "0",
-           "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-    env.pop("PREFECT_API_URL", None)  # the server itself must not look for another one
-    with open(log_file, "ab") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", EPHEMERAL_APP.decode(), "--host",
-                                 "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
-                                env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=_die_with_parent)
-    try:
-        api_url = f"http://127.0.0.1:{port}/api"
+    SQLAlchemy's "Exception during reset" traceback when SIGTERM cancels a pooled connection). Starting
+    it is not waiting for it: the run starts it first and imports its models meanwhile (~10 s to answer
+    on 2 cores)."""
+
+    def __init__(self, home: str | os.PathLike, log_file: str | os.PathLike):
+        with socket.socket() as probe:  # a free port (the kernel's choice), released for uvicorn to take
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {**os.environ, "PREFECT_HOME": str(Path(home).expanduser()), "PREFECT_UI_ENABLED": "0",
+               "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        env.pop("PREFECT_API_URL", None)  # the server itself must not look for another one
+        self.api_url, self.log_file = f"http://127.0.0.1:{port}/api", log_file
+        with open(log_file, "ab") as logf:
+            self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", EPHEMERAL_APP.decode(),
+                                          "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
+                                          "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def wait(self, timeout_s: float = 120.0) -> str:
+        """Block until it answers; its API URL. A one-line ConfigError naming the log when it cannot."""
         try:
-            wait_healthy(api_url, timeout_s, proc)
+            wait_healthy(self.api_url, timeout_s, self.proc)
         except ConfigError as e:
-            why = (f"exited with code {proc.returncode}" if proc.poll() is not None
+            why = (f"exited with code {self.proc.returncode}" if self.proc.poll() is not None
                    else f"did not answer within {timeout_s:.0f} s")
-            raise ConfigError(f"Prefect's embedded API server {why} (its output is in {log_file}); run again, "
+            raise ConfigError(f"Prefect's embedded API server {why} (its output is in {self.log_file}); run again, "
                               "or with --engine local") from e
-        yield api_url
+        return self.api_url
+
+    def stop(self) -> None:
+        stop_group(self.proc, timeout_s=10.0)
+
+
+@contextlib.contextmanager
+def embedded_server(home: str | os.PathLike, log_file: str | os.PathLike, timeout_s: float = 120.0):
+    """An EmbeddedServer for the block: yields its API URL once it answers, stops it after."""
+    server = EmbeddedServer(home, log_file)
+    try:
+        yield server.wait(timeout_s)
     finally:
-        stop_group(proc, timeout_s=10.0)
+        server.stop()
 
 
 def wait_healthy(api_url: str, timeout_s: float = 180.0, proc: subprocess.Popen | None = None) -> None:
