@@ -147,15 +147,17 @@ def verify(rgb: np.ndarray, boxes: np.ndarray, keep: float = 0.5, pad: float = 0
     return np.asarray(out, np.float32).reshape(-1, 5)
 
 
-class HogSeeded:
-    """BlazePose whose whole-frame detector call also returns a HOG variant's boxes (weight >= min_weight) as
-    upright detections (alignment p0 = box centre, |p1 - p0| = half the longer side: `roi_from_box`'s ROI), so
-    PersonSearch verifies each with the landmark model and follows what passes: HOG as a seed, in the
-    detect stage's own code path, nothing in stages/ changed."""
+class Seeded:
+    """BlazePose whose whole-frame detector call also returns `seeds(rgb)` boxes (M, 4+) as upright
+    detections (alignment p0 = box centre, |p1 - p0| = half the longer side: `roi_from_box`'s ROI), so
+    PersonSearch verifies each with the landmark model and follows what passes, in the detect stage's own
+    code path (nothing in stages/ changed). `ms`: milliseconds per whole-frame call spent on the seeds."""
 
-    def __init__(self, model, variant: str, min_weight: float):
-        kind, self.up, self.stride, self.pad, self.scale = VARIANTS[variant]
-        self.model, self.hog, self.min_weight, self.ms = model, make_hog(kind), min_weight, []
+    def __init__(self, model):
+        self.model, self.ms = model, []
+
+    def seeds(self, rgb) -> np.ndarray:
+        raise NotImplementedError
 
     def landmarks(self, rgb, roi):
         return self.model.landmarks(rgb, roi)
@@ -166,13 +168,23 @@ class HogSeeded:
         out = self.model.detect(rgb, roi)
         if roi is None:
             t0 = time.perf_counter()
-            for b in hog_boxes(self.hog, rgb, self.up, self.stride, self.pad, self.scale):
-                if b[4] >= self.min_weight:
-                    c, r = (b[:2] + b[2:4]) / 2, max(b[2] - b[0], b[3] - b[1]) / 2
-                    kp = np.array([c, c - [0, r], c, c], np.float32)
-                    out.append(Detection(b[:4].copy(), kp, 0.5))
+            for b in self.seeds(rgb):
+                c, r = (b[:2] + b[2:4]) / 2, max(b[2] - b[0], b[3] - b[1]) / 2
+                out.append(Detection(b[:4].astype(np.float32), np.array([c, c - [0, r], c, c], np.float32), 0.5))
             self.ms.append(1000 * (time.perf_counter() - t0))
         return out
+
+
+class HogSeeded(Seeded):
+    """A HOG variant's boxes (weight >= min_weight) as seeds."""
+
+    def __init__(self, model, variant: str, min_weight: float):
+        super().__init__(model)
+        kind, self.up, self.stride, self.pad, self.scale = VARIANTS[variant]
+        self.hog, self.min_weight = make_hog(kind), min_weight
+
+    def seeds(self, rgb):
+        return [b for b in hog_boxes(self.hog, rgb, self.up, self.stride, self.pad, self.scale) if b[4] >= self.min_weight]
 
 
 def seeded_clip(clip: Path, variant: str, min_weight: float) -> dict:

@@ -21,33 +21,21 @@ import cv2
 import numpy as np
 
 from video2mesh.benchmarks.accuracy.crowd import visible
-from video2mesh.benchmarks.hog_probe import CACHE, CLIPS, back_to_camera, blazepose, read_frames, score_search
+from video2mesh.benchmarks.hog_probe import CACHE, CLIPS, Seeded, back_to_camera, blazepose, read_frames, score_search
 from video2mesh.models.maths.motion_proposals import MotionConfig, MotionProposer
 
 
-class MotionSeeded:
-    """BlazePose whose whole-frame detector call also returns motion candidates as detections (alignment
-    p0 = box centre, |p1 - p0| = half the longer side: `roi_from_box`'s ROI)."""
+class MotionSeeded(Seeded):
+    """Motion candidates as seeds; `n`: candidates per frame (-1 where the proposer did not run)."""
 
     def __init__(self, model, proposer: MotionProposer):
-        self.model, self.proposer, self.known, self.ms, self.n = model, proposer, np.zeros((0, 4)), [], []
+        super().__init__(model)
+        self.proposer, self.known, self.n = proposer, np.zeros((0, 4)), []
 
-    def landmarks(self, rgb, roi):
-        return self.model.landmarks(rgb, roi)
-
-    def detect(self, rgb, roi=None):
-        from video2mesh.models.runners.blazepose import Detection
-
-        out = self.model.detect(rgb, roi)
-        if roi is None:
-            t0 = time.perf_counter()
-            boxes = self.proposer(rgb, self.known)
-            self.ms.append(1000 * (time.perf_counter() - t0))
-            self.n.append(len(boxes) if self.proposer.ran else -1)
-            for b in boxes:
-                c, r = (b[:2] + b[2:4]) / 2, max(b[2] - b[0], b[3] - b[1]) / 2
-                out.append(Detection(b[:4].astype(np.float32), np.array([c, c - [0, r], c, c], np.float32), 0.5))
-        return out
+    def seeds(self, rgb):
+        boxes = self.proposer(rgb, self.known)
+        self.n.append(len(boxes) if self.proposer.ran else -1)
+        return boxes
 
 
 def seeded_clip(clip: Path, cfg: MotionConfig, every: int, native: bool = False) -> dict:
