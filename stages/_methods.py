@@ -31,7 +31,11 @@ METHODS = {
                    {"export": "export", "report": "report"},
                    setup="put them in the models folder or pass --weights NAME=PATH; README lists the sources"),
     "licence-free": Method("licence-free", "Anny body fitted to BlazePose keypoints (licence-free)",
-                           {"export": "fit_export", "report": "fit_report"}, {"detect": {"backend": "blazepose"}},
+                           {"export": "fit_export", "report": "fit_report"},
+                           # a person this path finds is verified by the landmark model on every frame and
+                           # fitted per frame, so a third of a second of them is someone (VIBE's 25 frames
+                           # are its temporal model's window, kept for the smpl path); docs/crowd.md
+                           {"detect": {"backend": "blazepose"}, "tracklets": {"min_len": 10, "min_len_s": 1 / 3}},
                            setup="run `v2m models setup-default` once"),
 }
 CHOICES = ("auto", *METHODS)

@@ -221,9 +221,11 @@ def nested_share(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
 
 
 def drop_nested(pieces: list, max_nested: float, max_height: float = 0.8) -> list:
-    """`pieces` (frames, boxes, ...) without those lying inside a taller kept piece's box: per frame the most
-    any piece at least 1 / max_height times taller covers of it; dropped when the median over its frames
-    reaches `max_nested`. Shortest boxes are judged first, so of two overlapping pieces the taller stays."""
+    """`pieces` (frames, boxes, scores, interpolated) without those lying inside a taller kept piece's box: per
+    frame the most any piece at least 1 / max_height times taller covers of it; dropped when the median over
+    its *detected* frames reaches `max_nested` (interpolated boxes are no evidence: a person stitched across
+    an occlusion has their filled-in boxes behind the occluder, inside its box, for as long as they were
+    hidden). Shortest boxes are judged first, so of two overlapping pieces the taller stays."""
     if max_nested >= 1 or len(pieces) < 2:
         return pieces
     height = [float(np.median(p[1][:, 3] - p[1][:, 1])) for p in pieces]
@@ -239,7 +241,8 @@ def drop_nested(pieces: list, max_nested: float, max_height: float = 0.8) -> lis
                 continue
             taller = (b[ii, 3] - b[ii, 1]) <= max_height * (q[1][jj, 3] - q[1][jj, 1])
             cover[ii] = np.maximum(cover[ii], np.where(taller, nested_share(b[ii], q[1][jj]), 0.0))
-        if np.median(cover) >= max_nested:
+        seen = ~np.asarray(pieces[i][3], bool) if len(pieces[i]) > 3 else np.ones(len(f), bool)
+        if np.median(cover[seen] if seen.any() else cover) >= max_nested:
             dropped.add(i)
     return [p for k, p in enumerate(pieces) if k not in dropped]
 
@@ -273,6 +276,8 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
 # v4: max_nested (a box inside a taller person's is part of that person); min_len counts detected frames
 # v5: a colour change splits a tracker identity only where another one's box overlaps it (a crossing), and a
 # split piece left alone and too short goes back to its tracker id's piece (rejoin_orphans)
-STAGE = Stage(name="tracklets", version=5, config=TrackletConfig, output=TRACKLETS, compute=compute,
+# v6: `max_nested` judges a piece by its detected frames only (a person stitched across an occlusion was dropped
+# as a part of the occluder, their filled-in boxes lying inside its box)
+STAGE = Stage(name="tracklets", version=6, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")

@@ -23,3 +23,13 @@ def test_runner_of_the_licence_free_method_uses_them(tmp_path):
                    settings={"export": {"formats": ["npz", "bvh"]}, "report": {}})
     cfg = build_runner(spec).config("fit_export")
     assert cfg.formats == ("npz", "bvh")
+
+
+def test_the_licence_free_path_keeps_people_seen_a_third_of_a_second_the_smpl_path_vibes_25_frames(tmp_path):
+    def tracklets(method, settings=None):
+        spec = RunSpec(cache=str(tmp_path / method), method=method, device="cpu", settings=settings or {})
+        return build_runner(spec).config("tracklets")
+
+    free, smpl = tracklets("licence-free"), tracklets("smpl")
+    assert (free.min_len, free.min_len_s) == (10, 1 / 3) and (smpl.min_len, smpl.min_len_s) == (25, 25 / 30)
+    assert tracklets("licence-free", {"tracklets": {"min_len": 25}}).min_len == 25    # the user's setting wins
