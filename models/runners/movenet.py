@@ -66,9 +66,8 @@ class MoveNetMultiPose:
         """The whole frame plus overlapping square tiles of side tile_frac x min(H, W) (person_search's
         `tile_rois`), each at `size`, merged by NMS: small people get more input pixels."""
         h, w = rgb.shape[:2]
-        boxes, kps = [self(rgb, size, min_score)], []
-        kps.append(boxes[0][1])
-        boxes[0] = boxes[0][0]
+        whole = self(rgb, size, min_score)
+        boxes, kps = [whole[0]], [whole[1]]
         for roi in tile_rois(w, h, (tile_frac,), overlap):
             x0, y0 = int(round(roi.cx - roi.size / 2)), int(round(roi.cy - roi.size / 2))
             crop = rgb[max(y0, 0): y0 + int(roi.size), max(x0, 0): x0 + int(roi.size)]

@@ -133,8 +133,10 @@ def reduce(fn):
 
 
 def split(attr, dim, x):
-    return torch.chunk(x, attr["num_split"], int(dim)) if x.shape[int(dim)] % attr["num_split"] == 0 else \
-        _bad(f"Split of {x.shape[int(dim)]} into {attr['num_split']}")
+    d, n = int(dim) % x.dim(), attr["num_split"]
+    if x.shape[d] % n:
+        raise UnsupportedOp(f"Split of {x.shape[d]} into {n} equal parts")
+    return torch.chunk(x, n, d)
 
 
 def split_v(attr, x, sizes, dim):
