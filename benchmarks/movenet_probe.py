@@ -4,7 +4,8 @@
 [--sizes 256 384 512 tiles] [--seed-size S --seed-score T --every 1 5] [--video MP4 --png DIR] [--json F]`
 
 (a) MoveNet alone: every frame of each clip at each input size (longer side; "tiles" = 256 on the whole
-frame plus squares of the frame's height, NMS-merged), boxes kept at score >= 0.1 / 0.2 / 0.3, scored
+frame plus squares of the frame's height, NMS-merged; "nanodet" = NanoDet's person class at 416
+instead, models/runners/nanodet.py), boxes kept at score >= 0.1 / 0.2 / 0.3, scored
 with `v2m bench crowd`'s rules as benchmarks/hog_probe.py does (visible person-frames, `evaluate` at
 >= 0.5 IoU and cover, each box its own one-frame track): recall, unmatched boxes per frame, turned-away
 person-frames found, ms per frame.
@@ -35,10 +36,25 @@ def run_net(net: MoveNetMultiPose, frames, variant: str) -> tuple[list[np.ndarra
     out, ms = [], []
     for f in frames:
         t0 = time.perf_counter()
-        b, _ = net.tiled(f, 256, min_score=min(THRESHOLDS)) if variant == "tiles" else net(f, int(variant), min(THRESHOLDS))
+        if variant == "nanodet":
+            b = _nanodet()(f, min_score=min(THRESHOLDS))
+        else:
+            b, _ = net.tiled(f, 256, min_score=min(THRESHOLDS)) if variant == "tiles" else net(f, int(variant), min(THRESHOLDS))
         ms.append(1000 * (time.perf_counter() - t0))
         out.append(b)
     return out, round(statistics.median(ms), 1)
+
+
+_NANODET = []
+
+
+def _nanodet():
+    """NanoDet's person class (models/runners/nanodet.py; V2M_NANODET_JSON), loaded on first use."""
+    if not _NANODET:
+        from video2mesh.models.runners.nanodet import NanoDetPersons
+
+        _NANODET.append(NanoDetPersons())
+    return _NANODET[0]
 
 
 def alone_clip(net, clip: Path, variants) -> dict:
