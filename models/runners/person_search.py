@@ -22,6 +22,7 @@ chunk starts one, so every chunk gives the same boxes whether run alone or after
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -167,6 +168,9 @@ class SearchConfig:
     # frame has left its person (for someone it overlaps): its result starts a new follower, marked `drifted`
     motion_every: int = 0                # motion candidates (models/maths/motion_proposals.py) on every k-th frame (0 = off)
     motion_gap: int = 5                  # frames between the two frames they difference
+    movenet_every: int = 0               # a whole-body detector's boxes (PersonSearch.movenet) on every k-th frame (0 = off)
+    movenet_size: int = 256              # its input's longer side (a multiple of 32)
+    movenet_score: float = 0.2           # its person score needed for a box to be looked at
 
 
 @dataclass
@@ -184,10 +188,15 @@ class PersonSearch:
     n_chains: int = 0                    # follower ids given so far (ids are 0, 1, ... within this search)
     motion: MotionProposer | None = None  # with cfg.motion_every: what moved, as places for the landmark model to look
     last: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # last call's boxes (people already found)
+    # with cfg.movenet_every: (rgb, size, min_score) -> ((K, 5) boxes, ...), e.g. models/runners/movenet.py's
+    # MoveNetMultiPose (given, not loaded here: it is a separate weight file, and movenet.py imports this module)
+    movenet: Callable[..., tuple] | None = None
 
     def __post_init__(self) -> None:
         if self.cfg.motion_every and self.motion is None:
             self.motion = MotionProposer(MotionConfig(gap=self.cfg.motion_gap), self.cfg.motion_every)
+        if self.cfg.movenet_every and self.movenet is None:
+            raise ValueError("SearchConfig.movenet_every needs PersonSearch(movenet=...): a whole-body detector")
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """(K, 5) [x1, y1, x2, y2, score] image pixels for one (H, W, 3) uint8 RGB frame, best first.
@@ -209,6 +218,11 @@ class PersonSearch:
             # detector box would be (the face-based detector never finds someone walking away from the camera)
             for b in self.motion(rgb, self.last):
                 found.append((b.astype(np.float32), 0.5, roi_from_box(*b), None, -1, np.inf, -1))
+        if self.cfg.movenet_every and (self.frame - 1) % self.cfg.movenet_every == 0:
+            # a whole-body detector also finds people turned away (no face): each box is a person for the
+            # landmark model to verify below (NMS first: one already followed is not looked at twice)
+            for b in self.movenet(rgb, self.cfg.movenet_size, self.cfg.movenet_score)[0]:
+                found.append((b[:4].astype(np.float32), 0.5, roi_from_box(*b[:4]), None, -1, np.inf, -1))
         if self.cfg.track and self.cfg.verify:
             # a new person (no followed box takes it) gets the landmark model's box now: the detector's
             # box of a person cut by a tile edge or half hidden is often a part of the body, which a

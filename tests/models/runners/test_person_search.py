@@ -273,3 +273,36 @@ def test_motion_candidates_reach_the_landmark_model_and_are_followed(pan):
     assert first.cy - half <= truth[1] and truth[3] <= first.cy + half
     assert all(len(b) == 1 for b in found[4:])               # found on frame 4, then followed (one box, not one a frame)
     assert len(set(search.followers.tolist())) == 1
+
+
+class _WholeBody:
+    """A stand-in whole-body detector (MoveNet's call signature) finding one person at a fixed box; records calls."""
+
+    def __init__(self, box):
+        self.box, self.calls = np.array([[*box, 0.9]], np.float32), []
+
+    def __call__(self, rgb, size, min_score):
+        self.calls.append((size, min_score))
+        return self.box, np.zeros((1, 17, 3), np.float32)
+
+
+def test_movenet_boxes_reach_the_landmark_model_and_are_followed():
+    """With movenet_every=3 the whole-body detector runs on frames 0, 3, 6 only (at the configured size and
+    score); its box is shown to the landmark model as `roi_from_box` (centre, 1.25 x the longer side) and
+    the person found is then followed: one box, one follower, on every frame. Off, it is never called."""
+    from video2mesh.models.runners.blazepose import roi_from_box
+
+    rgb = np.zeros((360, 640, 3), np.uint8)
+    net, off = _WholeBody((300, 100, 340, 260)), _Blind()
+    search = PersonSearch(off, SearchConfig(track=True, box_pad=0.04), movenet=net)
+    assert all(len(search(rgb)) == 0 for _ in range(4)) and not net.calls and not off.rois
+    on = _Blind()
+    search = PersonSearch(on, SearchConfig(track=True, box_pad=0.04, movenet_every=3, movenet_size=384, movenet_score=0.3),
+                          movenet=net)
+    found = [search(rgb) for _ in range(7)]
+    assert net.calls == [(384, 0.3)] * 3
+    first, ref = on.rois[0], roi_from_box(300, 100, 340, 260)
+    assert (first.cx, first.cy, first.size) == pytest.approx((320, 180, 160 * 1.25)) == (ref.cx, ref.cy, ref.size)
+    assert all(len(b) == 1 for b in found) and len(set(search.followers.tolist())) == 1
+    with pytest.raises(ValueError, match="movenet"):
+        PersonSearch(on, SearchConfig(movenet_every=1))
