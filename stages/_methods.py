@@ -35,7 +35,10 @@ METHODS = {
                            # a person this path finds is verified by the landmark model on every frame and
                            # fitted per frame, so a third of a second of them is someone (VIBE's 25 frames
                            # are its temporal model's window, kept for the smpl path); docs/crowd.md
-                           {"detect": {"backend": "blazepose"}, "tracklets": {"min_len": 10, "min_len_s": 1 / 3}},
+                           # MoveNet MultiPose's boxes every 3rd frame find people turned away from the camera,
+                           # whom BlazePose's face-anchored detector misses (docs/crowd.md "MoveNet MultiPose")
+                           {"detect": {"backend": "blazepose", "movenet_every": 3, "movenet_size": 384, "movenet_score": 0.1},
+                            "tracklets": {"min_len": 10, "min_len_s": 1 / 3}},
                            setup="run `v2m models setup-default` once"),
 }
 CHOICES = ("auto", *METHODS)

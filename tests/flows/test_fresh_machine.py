@@ -124,7 +124,8 @@ def test_missing_hand_files_say_what_to_do(tmp_path, fresh_models):
     hands.enabled=false nothing asks for them."""
     old = tmp_path / "old-models"
     old.mkdir()
-    for n in ("pose_detection.tflite", "pose_landmark_full.tflite", "anny_cache"):
+    for n in ("pose_detection.tflite", "pose_landmark_full.tflite", "anny_cache", "movenet-multipose.json",
+              "movenet-multipose.bin"):
         (old / n).symlink_to((fresh_models / n).resolve())
     from tests.conftest import write_video
 
@@ -140,3 +141,26 @@ def test_missing_hand_files_say_what_to_do(tmp_path, fresh_models):
     # hands off: no hand file is asked for (the 4-frame clip has nobody in it: exit 2, not 3)
     p = v2m_user(["run", str(video), "--out", str(tmp_path / "out"), "--set", "hands.enabled=false"], old, tmp_path / "cache")
     assert p.returncode == 2 and "hand_landmark" not in p.stderr, p.stdout + p.stderr
+
+
+def test_missing_person_detector_files_say_what_to_do(tmp_path, fresh_models):
+    """A models folder set up before the licence-free path used MoveNet (everything else present): `v2m run`
+    stops before any work with one line naming MoveNet's files and `v2m models setup-default`; with
+    detect.movenet_every=0 nothing asks for them."""
+    old = tmp_path / "old-models"
+    old.mkdir()
+    for n in ("pose_detection.tflite", "pose_landmark_full.tflite", "palm_detection_full.tflite",
+              "hand_landmark_full.tflite", "anny_cache"):
+        (old / n).symlink_to((fresh_models / n).resolve())
+    from tests.conftest import write_video
+
+    video = tmp_path / "v.mp4"
+    write_video(video, n_frames=4, size=(64, 48))
+    p = v2m_user(["run", str(video), "--out", str(tmp_path / "out")], old, tmp_path / "cache")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "movenet_multipose_graph, movenet_multipose_weights" in p.stderr and "v2m models setup-default" in p.stderr
+    assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert not (tmp_path / "cache" / "videos").exists()
+    p = v2m_user(["run", str(video), "--out", str(tmp_path / "out"), "--set", "detect.movenet_every=0"], old,
+                 tmp_path / "cache")
+    assert p.returncode == 2 and "movenet" not in p.stderr, p.stdout + p.stderr

@@ -39,7 +39,7 @@ def blazepose_registry() -> AssetRegistry:
         if os.environ.get("V2M_NO_SETUP") or not _pip_reachable():
             pytest.skip(f"BlazePose .tflite files absent from {reg.models_dir} and PyPI unreachable; "
                         "run `v2m models setup-default` where pip works")
-        setup_default_models(reg.models_dir, build_body_model=False)
+        setup_default_models(reg.models_dir, build_body_model=False, person_detector=False)
     return reg
 
 

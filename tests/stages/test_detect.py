@@ -68,19 +68,21 @@ def test_a_resumed_chunk_gives_the_boxes_of_an_uninterrupted_run(shared_data):
         assert len(rows) <= 4
 
 
-def test_movenet_setting_is_checked_and_its_model_missing_is_a_clear_error(tmp_path, monkeypatch):
+def test_movenet_setting_is_checked_and_its_model_missing_is_a_clear_error(tmp_path):
     import pytest
 
+    from video2mesh.pipeline.assets import AssetRegistry
     from video2mesh.pipeline.errors import AssetMissing
-    from video2mesh.stages.detect import load_movenet, search_config
+    from video2mesh.stages.detect import ASSETS, assets, search_config
 
     with pytest.raises(ValueError, match="multiple of 32"):
         DetectConfig(backend="blazepose", movenet_size=250)
     cfg = search_config(DetectConfig(backend="blazepose", movenet_every=5, movenet_size=384, movenet_score=0.3))
     assert (cfg.movenet_every, cfg.movenet_size, cfg.movenet_score) == (5, 384, 0.3)
-    assert search_config(DetectConfig(backend="blazepose")).movenet_every == 0          # off by default
-    monkeypatch.setenv("V2M_MOVENET_JSON", str(tmp_path / "absent.json"))
-    load_movenet.cache_clear()
-    with pytest.raises(AssetMissing, match="V2M_MOVENET_JSON"):
-        load_movenet()
-    load_movenet.cache_clear()
+    # the stage asks for MoveNet's two files only when it runs it
+    both = ("movenet_multipose_graph", "movenet_multipose_weights")
+    assert set(both) <= set(assets(DetectConfig(backend="blazepose", movenet_every=1)))
+    assert not set(both) & set(assets(DetectConfig(backend="blazepose", movenet_every=0)))
+    assert not set(both) & set(assets(DetectConfig(backend="yolo", movenet_every=1)))
+    with pytest.raises(AssetMissing, match="movenet_multipose_graph, movenet_multipose_weights(.|\n)*v2m models setup-default"):
+        AssetRegistry(ASSETS, models_dir=tmp_path).check(both)
