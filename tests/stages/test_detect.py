@@ -83,4 +83,7 @@ def test_movenet_setting_is_checked_and_its_model_missing_is_a_clear_error(tmp_p
     load_movenet.cache_clear()
     with pytest.raises(AssetMissing, match="V2M_MOVENET_JSON"):
         load_movenet()
+    monkeypatch.setenv("V2M_NANODET_JSON", str(tmp_path / "absent.json"))
+    with pytest.raises(AssetMissing, match="V2M_NANODET_JSON"):
+        load_movenet("nanodet")
     load_movenet.cache_clear()
