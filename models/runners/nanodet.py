@@ -63,3 +63,7 @@ class NanoDetPersons:
         boxes[:, :4] /= s
         keep = nms(boxes[:, :4], boxes[:, 4], nms_iou)
         return boxes[keep].astype(np.float32)
+
+    def seeds(self, rgb: np.ndarray, size: int, min_score: float) -> tuple[np.ndarray, None]:
+        """MoveNetMultiPose's call signature (PersonSearch.movenet): `size` is unused (NanoDet runs at 416)."""
+        return self(rgb, min_score), None
