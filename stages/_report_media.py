@@ -40,24 +40,63 @@ def low_confidence(motion: pd.DataFrame, tracklets: pd.DataFrame, low_score: flo
     return low | set(zip(u.frame.astype(int), u.track_id.astype(int)))
 
 
-def _label(img: np.ndarray, tid: int, box, low: bool, scale: float) -> None:
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    color = LOW_COLOR if low else preview.track_color(tid)
+def _label_text(tid: int, low: bool, scale: float) -> tuple[str, float, int, int, int]:
+    """(text, font scale, thickness, width, height) of a track's label."""
     th = max(1, int(round(2 * scale)))
     text = f"#{tid}" + (" low conf" if low else "")
     fs = 0.8 * scale
     (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, th)
-    y = max(y1 - 6, h + 4)
-    x = min(max(x1, 0), max(img.shape[1] - w - 6, 0))          # keep the label inside the frame
-    cv2.rectangle(img, (x, y - h - 4), (x + w + 6, y + 4), (0, 0, 0), -1)
-    cv2.putText(img, text, (x + 3, y), cv2.FONT_HERSHEY_SIMPLEX, fs, color, th, cv2.LINE_AA)
-    if low:   # dashed red box: the frame's estimate is less trustworthy
-        for a, b in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
-            n = max(int(np.hypot(b[0] - a[0], b[1] - a[1]) // (12 * scale)), 1)
-            for k in range(0, n, 2):
-                p = (int(a[0] + (b[0] - a[0]) * k / n), int(a[1] + (b[1] - a[1]) * k / n))
-                q = (int(a[0] + (b[0] - a[0]) * (k + 1) / n), int(a[1] + (b[1] - a[1]) * (k + 1) / n))
-                cv2.line(img, p, q, LOW_COLOR, th)
+    return text, fs, th, w, h
+
+
+def place_labels(anchors: list[tuple[int, int]], sizes: list[tuple[int, int]], width: int, height: int
+                 ) -> list[tuple[int, int]]:
+    """Top-left corners of label rectangles (w, h) that do not overlap and stay inside a width x height frame.
+    Each label wants the spot just above its box's top-left corner (`anchors`, after clamping into the frame);
+    labels are placed left to right, and one that would cover an already placed label moves up a row (down
+    when there is no room above), so people standing side by side keep readable ids."""
+    out: list[tuple[int, int]] = []
+    placed: list[tuple[int, int, int, int]] = []
+    for i in sorted(range(len(anchors)), key=lambda k: (anchors[k][0], anchors[k][1])):
+        (ax, ay), (w, h) = anchors[i], sizes[i]
+        x = min(max(ax, 0), max(width - w, 0))
+        y0 = min(max(ay, 0), max(height - h, 0))
+        hits = lambda y: [r for r in placed if x < r[0] + r[2] and r[0] < x + w and y < r[1] + r[3] and r[1] < y + h]  # noqa: E731
+        y, step = y0, -1
+        while hits(y):
+            y = min(r[1] for r in hits(y)) - h if step < 0 else max(r[1] + r[3] for r in hits(y))
+            if y < 0 and step < 0:            # no room above: try below the first spot instead
+                y, step = y0, 1
+            elif y + h > height and step > 0:
+                y = y0                          # nowhere free in this column: overlap rather than leave the frame
+                break
+        placed.append((x, y, w, h))
+        out.append((i, (x, y)))
+    return [xy for _, xy in sorted(out)]
+
+
+def _labels(img: np.ndarray, boxes, low: set[int], scale: float) -> None:
+    """Every track's id label (a black plate above its box, coloured text; red "low conf" and a dashed red box
+    where the frame's estimate is less trustworthy), the plates never covering one another."""
+    texts = [_label_text(tid, tid in low, scale) for tid, _ in boxes]
+    anchors = [(int(round(b[0])), int(round(b[1])) - 6 - t[4] - 4) for (_, b), t in zip(boxes, texts)]
+    spots = place_labels(anchors, [(t[3] + 6, t[4] + 8) for t in texts], img.shape[1], img.shape[0])
+    for (tid, box), (text, fs, th, w, h), (x, y) in zip(boxes, texts, spots):
+        color = LOW_COLOR if tid in low else preview.track_color(tid)
+        cv2.rectangle(img, (x, y), (x + w + 6, y + h + 8), (0, 0, 0), -1)
+        cv2.putText(img, text, (x + 3, y + h + 4), cv2.FONT_HERSHEY_SIMPLEX, fs, color, th, cv2.LINE_AA)
+        if tid in low:   # dashed red box: the frame's estimate is less trustworthy
+            _dashed_box(img, box, th, scale)
+
+
+def _dashed_box(img: np.ndarray, box, th: int, scale: float) -> None:
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    for a, b in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
+        n = max(int(np.hypot(b[0] - a[0], b[1] - a[1]) // (12 * scale)), 1)
+        for k in range(0, n, 2):
+            p = (int(a[0] + (b[0] - a[0]) * k / n), int(a[1] + (b[1] - a[1]) * k / n))
+            q = (int(a[0] + (b[0] - a[0]) * (k + 1) / n), int(a[1] + (b[1] - a[1]) * (k + 1) / n))
+            cv2.line(img, p, q, LOW_COLOR, th)
 
 
 def thumb_frames(motion: pd.DataFrame) -> dict[int, int]:
@@ -84,8 +123,7 @@ def render_overlay(frames, draw: FrameDrawer, n_frames: int, fps: float, low: se
                 continue
             boxes = draw(f, img)
             scale = max(img.shape[1] / max(width, 1), 1.0)
-            for tid, box in boxes:
-                _label(img, tid, box, (f, tid) in low, scale)
+            _labels(img, boxes, {tid for tid, _ in boxes if (f, tid) in low}, scale)
             for tid, box in boxes:
                 if thumbs_at.get(tid) == f:
                     thumbs[tid] = _thumb(img, box, thumb_px)

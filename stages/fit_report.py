@@ -112,7 +112,8 @@ def publish_fit_report(results: dict, video_path: str | Path, out_dir: str | Pat
 
 
 # v3: reads `world` (world frame by default), contacts from it, previews reprojected through its camera
-STAGE = Stage(name="fit_report", version=4, config=MotionReportConfig, output=FIT_REPORT,
+# v5: overlay id labels of neighbouring people no longer drawn over each other (_report_media.place_labels)
+STAGE = Stage(name="fit_report", version=5, config=MotionReportConfig, output=FIT_REPORT,
               compute=partial(report_compute, FIT_SOURCE), inputs=("probe", "tracklets", "world"),
               publish=lambda runner, results, video, out, folder=None: publish_fit_report(results, video, out, folder),
               doc="smoothness and quality report of the licence-free path (Anny fit): JSON, PNG plots, HTML, preview")

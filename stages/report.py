@@ -93,7 +93,8 @@ def publish_report(results: dict, video_path: str | Path, out_dir: str | Path,
     return publish(results["report"].ref, Path(out_dir) / (folder or Path(video_path).stem), manifest_name=None)
 
 
-STAGE = Stage(name="report", version=4, config=ReportConfig, output=REPORT, compute=compute,
+# v5: overlay id labels of neighbouring people no longer drawn over each other (_report_media.place_labels)
+STAGE = Stage(name="report", version=5, config=ReportConfig, output=REPORT, compute=compute,
               inputs=("probe", "tracklets", "mesh"),
               assets=lambda cfg: (smpl_asset(cfg.gender),) if cfg.preview_frames or cfg.video_max_frames else (),
               publish=lambda runner, results, video, out, folder=None: publish_report(results, video, out, folder),

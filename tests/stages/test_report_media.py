@@ -193,3 +193,25 @@ def test_video_settings_are_checked():
     for bad in ({"video_max_frames": -1}, {"video_width": 8}):
         with pytest.raises(ConfigError, match="video"):
             MotionReportConfig(**bad)
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_labels_of_people_side_by_side_do_not_cover_each_other():
+    """The street clip's two walkers 30 px apart had their plates drawn over each other ("#0#1 v c" in the
+    overlay). Plates keep their wanted spot when free, never overlap otherwise, and stay in the frame."""
+    from video2mesh.stages._report_media import place_labels
+
+    sizes = [(120, 30), (120, 30), (60, 30), (200, 30)]
+    anchors = [(300, 80), (330, 82), (700, 300), (0, 0)]       # 0 and 1 collide; 2 is alone; 3 at the top corner
+    spots = place_labels(anchors, sizes, 640, 360)
+    rects = [(*xy, *wh) for xy, wh in zip(spots, sizes)]
+    assert all(not _overlap(rects[i], rects[j]) for i in range(4) for j in range(i + 1, 4))
+    assert all(0 <= x <= 640 - w and 0 <= y <= 360 - h for x, y, w, h in rects)
+    assert spots[0] == (300, 80) and spots[2] == (580, 300) and spots[3] == (0, 0)   # free spots kept (2 clamped)
+    assert spots[1][0] == 330 and spots[1][1] == 80 - 30                              # the second moved up one row
+    # no room above (the top row): the colliding plate goes below instead
+    spots = place_labels([(10, 0), (40, 0)], [(100, 30), (100, 30)], 640, 360)
+    assert spots == [(10, 0), (40, 30)]
