@@ -118,24 +118,36 @@ def test_serve_and_deployment_on_a_fresh_machine(tmp_path, fresh_models):
         assert log.read_text().count(LICENCE_FREE_LINE) >= 1
 
 
+def _older_models_folder(tmp_path: Path, fresh_models: Path, missing: tuple[str, ...]):
+    """(models folder holding every licence-free file but `missing`, a 4-frame video), and the check that
+    `v2m run` stops before any work with one stderr line naming `names` and `v2m models setup-default`."""
+    from tests.conftest import LICENCE_FREE_FILES, write_video
+
+    old = tmp_path / "old-models"
+    old.mkdir()
+    for n in LICENCE_FREE_FILES:
+        if n not in missing:
+            (old / n).symlink_to((fresh_models / n).resolve())
+    video = tmp_path / "v.mp4"
+    write_video(video, n_frames=4, size=(64, 48))
+
+    def stops_naming(names: str) -> None:
+        p = v2m_user(["run", str(video), "--out", str(tmp_path / "out")], old, tmp_path / "cache")
+        assert p.returncode == 3, p.stdout + p.stderr
+        assert names in p.stderr and "v2m models setup-default" in p.stderr
+        assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1 and "Traceback" not in p.stderr, p.stderr
+        assert not (tmp_path / "cache" / "videos").exists()
+
+    return old, video, stops_naming
+
+
 def test_missing_hand_files_say_what_to_do(tmp_path, fresh_models):
     """A models folder set up before hands existed (BlazePose + Anny, no hand files): `v2m run` stops
     before any work with one line naming the hand files and `v2m models setup-default`; with
     hands.enabled=false nothing asks for them."""
-    old = tmp_path / "old-models"
-    old.mkdir()
-    for n in ("pose_detection.tflite", "pose_landmark_full.tflite", "anny_cache", "movenet-multipose.json",
-              "movenet-multipose.bin"):
-        (old / n).symlink_to((fresh_models / n).resolve())
-    from tests.conftest import write_video
-
-    video = tmp_path / "v.mp4"
-    write_video(video, n_frames=4, size=(64, 48))
-    p = v2m_user(["run", str(video), "--out", str(tmp_path / "out")], old, tmp_path / "cache")
-    assert p.returncode == 3, p.stdout + p.stderr
-    assert "hand_palm_detector, hand_landmark" in p.stderr and "v2m models setup-default" in p.stderr
-    assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1 and "Traceback" not in p.stderr, p.stderr
-    assert not (tmp_path / "cache" / "videos").exists()
+    old, video, stops_naming = _older_models_folder(tmp_path, fresh_models, ("palm_detection_full.tflite",
+                                                                             "hand_landmark_full.tflite"))
+    stops_naming("hand_palm_detector, hand_landmark")
     p = v2m_user(["models", "list"], old, tmp_path / "cache")
     assert "method licence-free  needs hand_palm_detector, hand_landmark" in p.stdout, p.stdout
     # hands off: no hand file is asked for (the 4-frame clip has nobody in it: exit 2, not 3)
@@ -147,20 +159,9 @@ def test_missing_person_detector_files_say_what_to_do(tmp_path, fresh_models):
     """A models folder set up before the licence-free path used MoveNet (everything else present): `v2m run`
     stops before any work with one line naming MoveNet's files and `v2m models setup-default`; with
     detect.movenet_every=0 nothing asks for them."""
-    old = tmp_path / "old-models"
-    old.mkdir()
-    for n in ("pose_detection.tflite", "pose_landmark_full.tflite", "palm_detection_full.tflite",
-              "hand_landmark_full.tflite", "anny_cache"):
-        (old / n).symlink_to((fresh_models / n).resolve())
-    from tests.conftest import write_video
-
-    video = tmp_path / "v.mp4"
-    write_video(video, n_frames=4, size=(64, 48))
-    p = v2m_user(["run", str(video), "--out", str(tmp_path / "out")], old, tmp_path / "cache")
-    assert p.returncode == 3, p.stdout + p.stderr
-    assert "movenet_multipose_graph, movenet_multipose_weights" in p.stderr and "v2m models setup-default" in p.stderr
-    assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1 and "Traceback" not in p.stderr, p.stderr
-    assert not (tmp_path / "cache" / "videos").exists()
+    old, video, stops_naming = _older_models_folder(tmp_path, fresh_models, ("movenet-multipose.json",
+                                                                             "movenet-multipose.bin"))
+    stops_naming("movenet_multipose_graph, movenet_multipose_weights")
     p = v2m_user(["run", str(video), "--out", str(tmp_path / "out"), "--set", "detect.movenet_every=0"], old,
                  tmp_path / "cache")
     assert p.returncode == 2 and "movenet" not in p.stderr, p.stdout + p.stderr
