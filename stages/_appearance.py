@@ -16,6 +16,7 @@ DIM = 2 * int(np.prod(BINS))     # torso + legs
 BANDS = ((0.15, 0.50), (0.50, 0.85))
 SIDE_MARGIN = 0.3                # fraction of the width dropped on each side
 BORDER_SHARE = 0.5               # hidden share assumed for a box touching the image border
+MAX_COVERED = 0.2                # a box hidden more than this (by people in front, the border) shows others' colours
 
 
 def box_descriptor(frame_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -62,7 +63,7 @@ def outside_fraction(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.maximum(np.clip(1.0 - inside / area, 0.0, 1.0), np.where(touches, BORDER_SHARE, 0.0))
 
 
-def mean_descriptor(desc: np.ndarray, covered: np.ndarray, max_covered: float = 0.2) -> np.ndarray | None:
+def mean_descriptor(desc: np.ndarray, covered: np.ndarray, max_covered: float = MAX_COVERED) -> np.ndarray | None:
     """(DIM,) mean of a tracklet's descriptors (N, DIM) over its unoccluded rows (covered <= max_covered;
     all rows when none is); None when no row has any colour (e.g. no `appearance` rows)."""
     rows = desc[covered <= max_covered] if (covered <= max_covered).any() else desc
@@ -84,7 +85,7 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def change_points(desc: np.ndarray, covered: np.ndarray, window: int, threshold: float,
-                  max_covered: float = 0.2) -> list[int]:
+                  max_covered: float = MAX_COVERED) -> list[int]:
     """Row indices where one track's appearance changes (its tracker followed someone else), sorted.
 
     desc (N, DIM), covered (N,) of one track's rows in time order. At each row t, the mean descriptors of

@@ -10,7 +10,9 @@ A candidate must pass three gates, each a plain physical or visual test:
   last frame, lands within `motion_gate` x (box height) x (1 + gap in seconds) of the other end (the
   allowance grows with the gap: a walker who turns drifts from the straight line);
 - scale: the box heights at the two ends differ by at most a factor `max_scale`;
-- appearance: the Hellinger distance of the pieces' colour descriptors is <= `max_appearance`.
+- appearance: the Hellinger distance of the pieces' colour descriptors is <= `max_appearance`. A piece
+  hidden behind others in every frame it was detected has no colour of its own (its box shows the people in
+  front): the gate cannot judge it, and such a link costs the gate's limit, the worst colour a link may have.
 cost = appearance distance + motion error (in the allowance's units); lower is likelier.
 """
 from __future__ import annotations
@@ -29,11 +31,13 @@ VELOCITY_FRAMES = 15     # frames at a piece's end that its velocity is fitted o
 
 @dataclass(frozen=True)
 class Piece:
-    """One tracklet piece: frames (T,) sorted, boxes (T, 4) x1 y1 x2 y2, desc (D,) or None."""
+    """One tracklet piece: frames (T,) sorted, boxes (T, 4) x1 y1 x2 y2, desc (D,) or None; hidden: occluded in
+    every frame, so desc is None because its colour is unknown (not because there is no colour at all)."""
 
     frames: np.ndarray
     boxes: np.ndarray
     desc: np.ndarray | None = None
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,10 @@ def link_cost(a: Piece, b: Piece, g: StitchGates) -> float:
     motion = 0.5 * (fwd + bwd) / allow
     if motion > 1.0:
         return FORBIDDEN
-    app = distance(a.desc, b.desc) if a.desc is not None and b.desc is not None else 0.0
+    if a.hidden or b.hidden:
+        app = g.max_appearance
+    else:
+        app = distance(a.desc, b.desc) if a.desc is not None and b.desc is not None else 0.0
     if app > g.max_appearance:
         return FORBIDDEN
     return app + motion

@@ -4,7 +4,9 @@ Per tracker identity: split where a gap is longer than `max_gap` frames, fill sh
 interpolation of the box corners, and split where the box's colours change for good (the tracker
 followed another person after a crossing: `_appearance.change_points`). Then stitch pieces of one person across occlusions and missed
 stretches (`stages/_stitch.py`: a global assignment over pieces that do not overlap in time, gated by
-constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`), filling
+constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`, taken from the
+frames where nobody, detected or gap-filled, stands in front of the person; a piece hidden in all of them has
+no colour of its own and links at the colour gate's cost), filling
 the stitched gaps by interpolation too (flagged `interpolated`). Drop people shorter than `min_len`
 detected frames (25 as VIBE; interpolated ones do not count) and than `min_len_s` seconds, drop a box that lies inside a taller person's box for
 most of its life (`max_nested`: a part of that person), smooth the boxes with a centred moving average, add the square crop box, and
@@ -24,7 +26,7 @@ from video2mesh.pipeline.artifacts import Artifact, stack
 from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
-from ._appearance import change_points, mean_descriptor
+from ._appearance import MAX_COVERED, change_points, mean_descriptor
 from ._stitch import Piece, StitchGates, stitch
 
 TRACKLETS = Artifact(
@@ -144,11 +146,42 @@ def _colour_cuts(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray, 
     return [int(rows.frame.iloc[t]) for t in at]
 
 
-def _descriptor(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray) -> np.ndarray | None:
+def covered_by_pieces(frames: np.ndarray, boxes: np.ndarray, others: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(T,) share of each box (T, 4) at `frames` covered by the boxes in front of it (lower bottom edge) among
+    `others` [(frames, boxes)] on the same frame, the sum of overlaps capped at 1 (as `appearance` counts it),
+    but with the others' gap-filled boxes: a person the detector missed for a few frames still stands there."""
+    out = np.zeros(len(frames))
+    for f, b in others:
+        common, i, j = np.intersect1d(frames, f, return_indices=True)
+        if not len(common):
+            continue
+        mine, theirs = boxes[i], b[j]
+        w = np.clip(np.minimum(mine[:, 2], theirs[:, 2]) - np.maximum(mine[:, 0], theirs[:, 0]), 0, None)
+        h = np.clip(np.minimum(mine[:, 3], theirs[:, 3]) - np.maximum(mine[:, 1], theirs[:, 1]), 0, None)
+        area = np.maximum((mine[:, 2] - mine[:, 0]) * (mine[:, 3] - mine[:, 1]), 1e-6)
+        out[i] += np.where(theirs[:, 3] > mine[:, 3], w * h / area, 0.0)
+    return np.minimum(out, 1.0)
+
+
+def _colour(appearance: pd.DataFrame | None, piece: tuple, others: list[tuple[np.ndarray, np.ndarray]]
+            ) -> tuple[np.ndarray | None, bool]:
+    """A piece's colour descriptor over its detected frames that nobody hides, and whether it is hidden in all
+    of them (then None: its boxes show the people in front, whose colours would veto or fake a stitch).
+    Hidden = `appearance`'s covered share (detected boxes in front, the image border) or the share that the
+    gap-filled pieces of `others` cover, whichever is larger, above MAX_COVERED."""
+    f, b, _, interp, tid = piece
     if appearance is None or not len(appearance):
-        return None
-    rows = appearance[(appearance.track_id == tid) & appearance.frame.isin(frames)]
-    return mean_descriptor(stack(rows["desc"]), rows["covered"].to_numpy()) if len(rows) else None
+        return None, False
+    rows = appearance[(appearance.track_id == tid) & appearance.frame.isin(f[~interp])].sort_values("frame")
+    rows = rows.drop_duplicates("frame")
+    if not len(rows):
+        return None, False
+    at = np.searchsorted(f, rows.frame.to_numpy())
+    covered = np.maximum(rows["covered"].to_numpy(), covered_by_pieces(f[at], b[at], others))
+    clear = covered <= MAX_COVERED
+    if not clear.any():
+        return None, True
+    return mean_descriptor(stack(rows["desc"])[clear], covered[clear], MAX_COVERED), False
 
 
 def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]):
@@ -173,8 +206,12 @@ def people(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame |
     gates = StitchGates(max_gap=max_gap, fps=fps, motion_gate=cfg.stitch_motion_gate, max_scale=cfg.stitch_max_scale,
                         max_appearance=cfg.stitch_max_appearance)
     known = [(p[0][~p[3]], p[1][~p[3]]) for p in long]
-    chains = stitch([Piece(f, b, _descriptor(appearance, p[4], f)) for (f, b), p in zip(known, long)], gates)
-    chains = rejoin_orphans(chains, long, min_length(cfg, fps))
+    # who can hide whom: the gap-filled pieces that may become people (enough detected frames), not detector noise
+    min_len = min_length(cfg, fps)
+    occluders = [k for k, p in enumerate(long) if np.count_nonzero(~p[3]) >= min_len]
+    colours = [_colour(appearance, p, [long[j][:2] for j in occluders if j != k]) for k, p in enumerate(long)]
+    chains = stitch([Piece(f, b, desc, hidden) for (f, b), (desc, hidden) in zip(known, colours)], gates)
+    chains = rejoin_orphans(chains, long, min_len)
     short = [p[:4] for p in pieces if len(p[0]) < cfg.stitch_min_len]
     return [_join([long[k][:4] for k in c]) for c in chains] + short
 
@@ -278,6 +315,9 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
 # split piece left alone and too short goes back to its tracker id's piece (rejoin_orphans)
 # v6: `max_nested` judges a piece by its detected frames only (a person stitched across an occlusion was dropped
 # as a part of the occluder, their filled-in boxes lying inside its box)
-STAGE = Stage(name="tracklets", version=6, config=TrackletConfig, output=TRACKLETS, compute=compute,
+# v7: a piece's colour for stitching comes from its frames nobody hides, counting the gap-filled boxes of people
+# the detector missed for a few frames; a piece hidden in all its frames has no colour (the colour gate
+# cannot veto or fake its link), where before it took the colours of the person in front
+STAGE = Stage(name="tracklets", version=7, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")

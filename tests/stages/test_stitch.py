@@ -6,7 +6,7 @@ import pytest
 
 from video2mesh.stages._appearance import box_descriptor, change_points, covered_fraction, distance, outside_fraction
 from video2mesh.stages._stitch import Piece, StitchGates, link_cost, stitch
-from video2mesh.stages.tracklets import TrackletConfig, make_tracklets
+from video2mesh.stages.tracklets import TrackletConfig, covered_by_pieces, make_tracklets
 
 
 def _walker(tid, frames, x0, vx, y0=100.0, w=40.0, h=120.0):
@@ -178,3 +178,51 @@ def test_a_colour_change_with_nobody_near_does_not_split_a_person():
         out = make_tracklets(tracks, cfg, appearance, fps=30.0)
         starts = sorted(g.frame.min() for _, g in out.groupby("track_id") if g.x1.iloc[0] < 500 and len(g) >= 25)
         assert len(starts) == pieces, (others is near, starts)
+
+
+def test_a_piece_hidden_in_every_frame_links_at_the_colour_gates_cost():
+    # the motion case above (0.3); b's boxes showed only the person in front (blue), so its colour is unknown:
+    # the gate neither vetoes nor favours the link, which costs the gate's limit on top of the motion
+    red = box_descriptor(_frame((0, 0, 255), (0, 0, 255), (100, 20, 160, 180)), np.array([100, 20, 160, 180.0]))
+    blue = box_descriptor(_frame((255, 0, 0), (255, 0, 0), (100, 20, 160, 180)), np.array([100, 20, 160, 180.0]))
+    a = Piece(np.arange(10), np.tile([0.0, 0, 50, 100], (10, 1)), red)
+    b = np.arange(39, 49), np.tile([30.0, 0, 80, 100], (10, 1))
+    g = StitchGates(max_gap=90, fps=30.0, max_appearance=0.4)
+    assert link_cost(a, Piece(*b, blue), g) >= 1e6                       # seen in blue: another person
+    assert link_cost(a, Piece(*b, None, hidden=True), g) == pytest.approx(0.4 + 0.3)
+
+
+def test_covered_by_pieces_by_hand():
+    mine = np.tile([0.0, 0, 100, 100], (3, 1))                            # frames 0, 1, 2
+    front = (np.array([1, 2, 3]), np.tile([50.0, 10, 150, 110], (3, 1)))  # right half, 90 rows: 0.45 on 1 and 2
+    behind = (np.array([0, 1]), np.tile([0.0, -10, 100, 90], (2, 1)))   # bottom edge higher: behind, hides nothing
+    low = (np.array([2]), np.array([[-20.0, 0, 80, 120]]))               # in front, 80 % of the box on frame 2
+    np.testing.assert_allclose(covered_by_pieces(np.arange(3), mine, [front, behind]), [0, 0.45, 0.45])
+    np.testing.assert_allclose(covered_by_pieces(np.arange(3), mine, [front, behind, low]), [0, 0.45, 1.0])
+
+
+def test_a_person_who_comes_back_behind_someone_the_detector_half_misses_is_stitched():
+    # A (red) walks right for 40 frames, is lost for 30 and stops behind C (blue, 10 px nearer the camera, hiding
+    # 92 % of A), who is detected on even frames only. On the odd frames nobody *detected* covers A, so
+    # `appearance` calls those boxes clear, but they show C: A's colour after the gap looked blue and the colour
+    # gate split A in two (v6). C's gap-filled boxes hide A there too: A's second piece has no colour of its own.
+    box = lambda x, y=100.0: [x, y, x + 40, y + 120]  # noqa: E731
+    red = box_descriptor(_frame((0, 0, 255), (0, 0, 255), (100, 20, 160, 180)), np.array([100, 20, 160, 180.0]))
+    blue = box_descriptor(_frame((255, 0, 0), (255, 0, 0), (100, 20, 160, 180)), np.array([100, 20, 160, 180.0]))
+    a1 = [(f, 1, *box(10 + 2 * f)) for f in range(40)]
+    a2 = [(f, 2, *box(150.0)) for f in range(70, 120)]
+    c = [(f, 3, *box(150.0, 110.0)) for f in range(50, 121, 2)]                 # frames 50, 52, ..., 120
+    cols = ["frame", "track_id", "x1", "y1", "x2", "y2"]
+    c_frames = {r[0] for r in c}
+    app = ([(r[0], 1, 0.0, red) for r in a1] + [(r[0], 3, 0.0, blue) for r in c]
+           + [(r[0], 2, 110 / 120 if r[0] in c_frames else 0.0, blue) for r in a2])
+    cfg = TrackletConfig(smooth_window=1, max_nested=1)
+
+    def people(rows, app_rows):
+        out = make_tracklets(pd.DataFrame(rows, columns=cols).assign(score=0.9), cfg,
+                             pd.DataFrame(app_rows, columns=["frame", "track_id", "covered", "desc"]), fps=30.0)
+        return sorted((int(g.frame.min()), int(g.frame.max())) for _, g in out.groupby("track_id"))
+
+    assert people(a1 + a2 + c, app) == [(0, 119), (50, 120)]               # A whole (gap filled), and C
+    # without C in front, the same blue boxes are a clear view of someone else: not stitched to A
+    assert people(a1 + a2, [r for r in app if r[1] != 3]) == [(0, 39), (70, 119)]
