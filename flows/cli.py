@@ -285,7 +285,8 @@ def cmd_bench_crowd(a: argparse.Namespace) -> int:
     spec = RunSpec(out=str(root / "runs-crowd"), cache=a.cache, models_dir=a.models_dir, weights=_kv(a.weights, "--weights"),
                    settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
     frames = 150 if a.frames is None else a.frames
-    run_crowd(people, a.mocap, a.video, frames=frames or None, spec=spec, root=root, json_path=a.json,
+    videos = None if a.video is None else [v for v in a.video if v.strip()]     # --video '' = no real videos
+    run_crowd(people, a.mocap, videos, frames=frames or None, spec=spec, root=root, json_path=a.json,
               detections=a.detections)
     return 0
 
@@ -456,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--people", default="2,3,5", help="crowd: people per rendered clip, comma-separated ('' = none)")
     b.add_argument("--detections", default="pipeline", choices=["pipeline", "gt"],
                    help="crowd: the method's detector, or the visible GT boxes (scores association alone)")
-    b.add_argument("--video", action="append", help="crowd: real video (repeatable; default ../shared/data/videos)")
+    b.add_argument("--video", action="append", help="crowd: real video (repeatable; default ../shared/data/videos; '' = none)")
     b.add_argument("--mocap", action="append", help="accuracy: BVH file or folder (repeatable; default ../shared/data/mocap)")
     b.add_argument("--fast", action="store_true", help="accuracy: no rendering; GT keypoints with BlazePose-like noise")
     b.add_argument("--frames", type=int, default=None, help="accuracy / crowd: frames per clip (0 = whole mocap; "

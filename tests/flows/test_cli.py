@@ -1,6 +1,8 @@
 """The command line's plumbing: sub-commands that hand over to other parsers, listings."""
 from __future__ import annotations
 
+import json
+
 from video2mesh.flows.cli import main
 
 
@@ -36,3 +38,12 @@ def test_bench_crowd_rejects_a_bad_people_list_in_one_line(capsys):
         assert main(["bench", "crowd", "--people", bad]) == 2
         err = capsys.readouterr().err
         assert "--people" in err and "Traceback" not in err
+
+
+def test_bench_crowd_with_no_clips_and_no_videos_writes_an_empty_document(tmp_path):
+    # `--video ''` means no real videos, as `--people ''` means no rendered clips (it was read as the folder ".")
+    out = tmp_path / "crowd.json"
+    assert main(["bench", "crowd", "--people", "", "--video", "", "--root", str(tmp_path / "root"),
+                 "--cache", str(tmp_path / "cache"), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["rendered"] == [] and doc["real"] == []
