@@ -281,13 +281,15 @@ def cmd_bench_crowd(a: argparse.Namespace) -> int:
         raise ConfigError(f"--people {a.people!r}: give person counts separated by commas, e.g. 2,3,5") from None
     if any(p < 1 for p in people):
         raise ConfigError(f"--people {a.people!r}: each count must be >= 1")
+    if a.poses and a.method == "smpl":
+        raise ConfigError("--poses scores the licence-free method's fitted bodies; leave out --method smpl")
     root = Path(a.root).expanduser() if a.root else default_cache_root() / "accuracy"
     spec = RunSpec(out=str(root / "runs-crowd"), cache=a.cache, models_dir=a.models_dir, weights=_kv(a.weights, "--weights"),
                    settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
     frames = 150 if a.frames is None else a.frames
     videos = None if a.video is None else [v for v in a.video if v.strip()]     # --video '' = no real videos
     run_crowd(people, a.mocap, videos, frames=frames or None, spec=spec, root=root, json_path=a.json,
-              detections=a.detections)
+              detections=a.detections, poses=a.poses)
     return 0
 
 
@@ -455,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(docs/accuracy.md); crowd: multi-person detection and identities (docs/crowd.md); "
                    "without it, time each stage/model")
     b.add_argument("--people", default="2,3,5", help="crowd: people per rendered clip, comma-separated ('' = none)")
+    b.add_argument("--poses", action="store_true",
+                   help="crowd: also fit the bodies (licence-free) and score each track's keypoints against its person's joints")
     b.add_argument("--detections", default="pipeline", choices=["pipeline", "gt"],
                    help="crowd: the method's detector, or the visible GT boxes (scores association alone)")
     b.add_argument("--video", action="append", help="crowd: real video (repeatable; default ../shared/data/videos; '' = none)")

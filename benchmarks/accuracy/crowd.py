@@ -21,6 +21,13 @@ tracks that cover it (`tracks_per_person`: 1 = no fragmentation) and the largest
 a perfect detector would miss them), in a separate cache folder (`<cache>/crowd-gt-detections`) so the
 stand-in never reaches a normal run; tracks, appearance (real frames) and tracklets then run as usual.
 
+`--poses` also runs each rendered clip on to the licence-free method's `fit` and scores the fitted COCO-17
+keypoints of every track against the joints of the person it follows (the one its detected boxes overlap
+most): 2D px (median over the joints) and hip-centred 3D mm (mean over the joints, no alignment: pose,
+facing and proportions), per person-frame, split into visible and hidden person-frames (hidden: the body
+behind someone else, where a track carries a guess). What a crowd does to the exported motion, not only to
+the boxes.
+
 Real videos (`--video`, default ../shared/data/videos): no ground truth; the table gives the tracks, their
 frame ranges and frames/s. frames/s = frames / compute seconds of detect + tracks + appearance + tracklets
 (each stage's run.json, so a cached re-run reports what the run took).
@@ -36,7 +43,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from video2mesh.models.metrics.tracking import evaluate
+from video2mesh.models.metrics.tracking import evaluate, iou_matrix
 
 VISIBLE_SHARE = 0.5
 TRACKING_STAGES = ("detect", "tracks", "appearance", "tracklets")
@@ -131,6 +138,65 @@ def run_video_tracking(video: Path, spec, out_name: str, detections=None) -> tup
     return hyp, summary, seconds
 
 
+def run_video_fit(video: Path, spec, out_name: str):
+    """(tracklets, fit) tables of one video run to the `fit` stage (licence-free method)."""
+    from video2mesh.flows.video_to_mesh import run_video
+    from video2mesh.pipeline.store import ArtifactStore
+
+    spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser() / out_name), until="fit")
+    summary = run_video(str(video), spec, use_prefect=False)
+    store = ArtifactStore(summary["cache_root"])
+    return tuple(store.read_df(summary["stages"][name]["ref"]["path"]) for name in ("tracklets", "fit"))
+
+
+HIPS = (11, 12)
+
+
+def score_poses(gt: dict, tracklets, fit) -> dict[str, Any]:
+    """Fitted keypoints (fit rows: keypoints (51,), keypoints3d (51,)) against the GT joints of the person each
+    track follows: per person-frame the median 2D distance (px) and the mean hip-centred 3D distance (mm) of
+    COCO-17, summarised (n, median, p90) over visible, hidden and all person-frames."""
+    vis = visible(gt)
+    owner = {}
+    for t, g in tracklets[~tracklets["interpolated"]].groupby("track_id"):
+        overlap = np.zeros(len(vis))
+        for f, box in zip(g["frame"].to_numpy(), g[["x1", "y1", "x2", "y2"]].to_numpy(float)):
+            overlap += iou_matrix(box[None], gt["bbox"][:, f])[0] * gt["present"][:, f]
+        owner[int(t)] = int(np.argmax(overlap))
+    rows = []
+    for t, f, kp, kp3 in zip(fit["track_id"], fit["frame"], fit["keypoints"], fit["keypoints3d"]):
+        p = owner.get(int(t))
+        if p is None or not gt["present"][p, f]:
+            continue
+        k2 = np.asarray(kp, float).reshape(17, 3)[:, :2]
+        k3 = np.asarray(kp3, float).reshape(17, 3)
+        g3 = gt["joints_cam"][p, f, :17].astype(float)
+        e3 = np.linalg.norm((k3 - k3[list(HIPS)].mean(0)) - (g3 - g3[list(HIPS)].mean(0)), axis=1).mean()
+        rows.append((bool(vis[p, f]), float(np.median(np.linalg.norm(k2 - gt["joints_2d"][p, f, :17], axis=1))), 1000 * e3))
+    out = {}
+    for name, keep in (("visible", lambda v: v), ("hidden", lambda v: not v), ("all", lambda v: True)):
+        px = np.array([r[1] for r in rows if keep(r[0])])
+        mm = np.array([r[2] for r in rows if keep(r[0])])
+        out[name] = {"n": int(len(px)), **({"px_median": float(np.median(px)), "px_p90": float(np.percentile(px, 90)),
+                                           "mm_median": float(np.median(mm)), "mm_p90": float(np.percentile(mm, 90))}
+                                          if len(px) else {})}
+    out["track_person"] = owner
+    return out
+
+
+def format_poses(rows: list[dict]) -> str:
+    head = f"{'clip':<40}" + "".join(f"{h:>12}" for h in ("vis p-f", "px med/p90", "mm med/p90", "hid p-f", "px med/p90", "mm med/p90"))
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cells = ""
+        for part in ("visible", "hidden"):
+            q = r["poses"][part]
+            cells += f"{q['n']:>12d}" + (f"{q['px_median']:>6.1f}/{q['px_p90']:<5.1f}{q['mm_median']:>6.0f}/{q['mm_p90']:<5.0f}"
+                                         if q["n"] else f"{'-':>12}{'-':>12}")
+        lines.append(f"{r['clip'][:40]:<40}{cells}")
+    return "\n".join(lines)
+
+
 def walkers(paths: Sequence[str | Path] | None) -> list[Path]:
     """The mocap files people are taken from, in order: the given ones, or DEFAULT_WALKERS in ../shared/data/mocap."""
     from video2mesh.pipeline.errors import InputError
@@ -147,7 +213,7 @@ def walkers(paths: Sequence[str | Path] | None) -> list[Path]:
 
 
 def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, root: Path,
-                  oracle: bool = False) -> list[dict]:
+                  oracle: bool = False, poses: bool = False) -> list[dict]:
     from video2mesh.pipeline.errors import InputError
 
     from .groundtruth import read_gt
@@ -165,6 +231,9 @@ def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, r
         rows.append({"clip": clip.name, "frames": t, "compute_s": round(seconds, 2), "stage_s": stage_s,
                      "frames_per_s": t / seconds if seconds > 0 else None, **score_clip(gt, hyp),
                      "cover": score_clip(gt, hyp, "cover")})
+        if poses:
+            tracklets, fit = run_video_fit(clip / "video.mp4", spec, clip.name)
+            rows[-1]["poses"] = score_poses(gt, tracklets, fit)
         print(format_table(rows[-1:]).splitlines()[2], flush=True)
     return rows
 
@@ -193,7 +262,8 @@ def format_table(rows: list[dict], overlap: str = "iou") -> str:
 
 
 def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequence[str] | None, *, frames: int,
-              spec, root: Path, json_path: str | None = None, detections: str = "pipeline") -> dict[str, Any]:
+              spec, root: Path, json_path: str | None = None, detections: str = "pipeline",
+              poses: bool = False) -> dict[str, Any]:
     """The whole benchmark; prints the tables, returns (and optionally writes) the JSON document.
     detections: "pipeline" (the method's detector) or "gt" (visible GT boxes injected; no real videos)."""
     from video2mesh.flows.spec import default_cache_root
@@ -207,10 +277,13 @@ def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequen
         spec = dataclasses.replace(spec, cache=str(cache / "crowd-gt-detections"), out=str(Path(spec.out) / "gt-detections"))
         videos = []
     files = walkers(mocap) if people else []
-    rows = rendered_rows(people, files, frames, spec, Path(root), oracle) if people else []
+    rows = rendered_rows(people, files, frames, spec, Path(root), oracle, poses) if people else []
     if rows:
         print("boxes matching at IoU >= 0.5:\n" + format_table(rows))
         print("boxes matching at intersection over the smaller box >= 0.5:\n" + format_table(rows, "cover"))
+    if poses and rows:
+        print("fitted keypoints against each person's own joints (2D px; hip-centred 3D mm), person-frames visible "
+              "and hidden:\n" + format_poses(rows))
     if videos is None:
         shared = [Path(d).parent / "videos" for d in _mocap_dirs()]
         videos = sorted(p for d in shared if d.is_dir() for p in d.glob("*.mp4"))

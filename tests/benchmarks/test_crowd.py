@@ -36,3 +36,42 @@ def test_tracks_equal_to_the_visible_boxes_score_perfectly_and_hidden_frames_are
     r = score_clip(gt, hyp)
     assert (r["gt"], r["tp"], r["fp"], r["fn"], r["id_switches"], r["fragmentations"]) == (6, 6, 0, 0, 0, 0)
     assert r["idf1"] == pytest.approx(1.0) and r["max_tracks_per_person"] == 1
+
+
+def test_pose_scores_are_each_tracks_keypoints_against_its_own_persons_joints():
+    import pandas as pd
+
+    from video2mesh.benchmarks.accuracy.crowd import score_poses
+
+    rng = np.random.default_rng(1)
+    t = 3
+    box = np.zeros((2, t, 4), np.float32)
+    box[0], box[1, :2], box[1, 2] = [100, 0, 200, 300], [300, 0, 400, 300], [110, 10, 190, 290]   # 1 behind 0 on frame 2
+    uv = np.zeros((2, t, 17, 2), np.float32)
+    for p in range(2):
+        for f in range(t):
+            b = box[p, f]
+            uv[p, f] = np.c_[rng.uniform(b[0] + 5, b[2] - 5, 17), rng.uniform(b[1] + 5, b[3] - 5, 17)]
+    cam = rng.normal(0, 0.3, (2, t, 17, 3)).astype(np.float32)
+    cam[0, ..., 2] += 3.0
+    cam[1, ..., 2] += 5.0
+    gt = {"joints_2d": uv, "visible": np.ones((2, t, 17), bool), "bbox": box, "present": np.ones((2, t), bool),
+          "joints_cam": cam}
+    assert visible(gt).tolist() == [[True] * 3, [True, True, False]]
+    # track 7 follows person 1, track 4 person 0 (by their detected boxes; ids need not match people)
+    tracklets = pd.DataFrame([(f, tid, *box[p, f], False) for tid, p in ((7, 1), (4, 0)) for f in range(t)],
+                             columns=["frame", "track_id", "x1", "y1", "x2", "y2", "interpolated"])
+    kp3_1 = cam[1].copy()
+    kp3_1[:, 5] += [0.17, 0, 0]                               # one joint of 17 off by 170 mm: mean 10 mm
+    rows = []
+    for f in range(t):
+        rows.append((7, f, np.c_[uv[1, f], np.ones(17)].ravel(), kp3_1[f].ravel()))
+        rows.append((4, f, np.c_[uv[0, f] + [3, 4], np.ones(17)].ravel(), (cam[0, f] + [0.1, 0.2, 0.3]).ravel()))
+    fit = pd.DataFrame(rows, columns=["track_id", "frame", "keypoints", "keypoints3d"])
+    s = score_poses(gt, tracklets, fit)
+    assert s["track_person"] == {4: 0, 7: 1}
+    assert (s["visible"]["n"], s["hidden"]["n"], s["all"]["n"]) == (5, 1, 6)
+    assert s["hidden"]["px_median"] == pytest.approx(0, abs=1e-4) and s["hidden"]["mm_median"] == pytest.approx(10, abs=1e-3)
+    # visible: person 0 three frames at 5 px / 0 mm (a shift is no pose error), person 1 two at 0 px / 10 mm
+    assert s["visible"]["px_median"] == pytest.approx(5, abs=1e-4) and s["visible"]["mm_median"] == pytest.approx(0, abs=1e-3)
+    assert s["all"]["px_median"] == pytest.approx(2.5, abs=1e-4)

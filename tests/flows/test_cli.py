@@ -47,3 +47,9 @@ def test_bench_crowd_with_no_clips_and_no_videos_writes_an_empty_document(tmp_pa
                  "--cache", str(tmp_path / "cache"), "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["rendered"] == [] and doc["real"] == []
+
+
+def test_bench_crowd_poses_with_the_smpl_method_is_a_one_line_error(capsys):
+    assert main(["bench", "crowd", "--poses", "--method", "smpl", "--people", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--poses" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
