@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody
 from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
+from video2mesh.models.fit.occlusion import borrowed_frames
 from video2mesh.models.fit.temporal import SMOOTHING, prepare_track
 from video2mesh.models.maths.camera_motion import focal_from_rotation
 from video2mesh.models.runners.blazepose import N_LANDMARKS
@@ -60,7 +61,7 @@ FIT = Artifact(
         ("keypoints", fixed(51)),          # COCO-17 reprojected: x px, y px, BlazePose score
         ("keypoints3d", fixed(51)),        # COCO-17 in camera space, metres
         ("residual_px", pa.float32()),     # score-weighted mean distance to BlazePose's keypoints
-        ("confidence", pa.float32()),      # 1 / (1 + residual / (2% of the person's size))
+        ("confidence", pa.float32()),      # 1 / (1 + residual / (2% of the person's size)); 0 where hidden (borrowed)
         ("swapped", pa.bool_()),           # left/right labels of BlazePose were swapped in this frame
         ("focal_px", pa.float32()),
         ("keypoints_input", fixed(51)),    # COCO-17 the fit saw: relabelled, smoothed x px, y px, weight
@@ -98,6 +99,12 @@ class FitAnnyConfig:
     # adult). stature_by_person: {track id: metres} for a video of several people (overrides stature_m).
     stature_m: Annotated[float, Range(STATURE_MIN_M, STATURE_MAX_M)] | None = None
     stature_by_person: dict = field(default_factory=dict)
+    # A person hidden behind another gets BlazePose's landmarks of the body in front (models/fit/occlusion.py):
+    # tracks whose skeletons lie within same_body x the person's size in a frame are one body, kept by the
+    # track the detector saw there; a track whose own box clearly does not hold that body is fitted there to
+    # its own in-between (confidence 0), and its shape comes from the frames it sees. 0 = off (as before v5).
+    # Measured in docs/crowd.md ("Hidden people's bodies").
+    same_body: Annotated[float, Range(0, 1)] = 0.05
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stature_by_person", _statures(self.stature_by_person))
@@ -186,13 +193,30 @@ def _focal(ctx: Context, cfg: FitAnnyConfig) -> float:
 def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig):
     lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
     world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)
-    return prepare_track(g["frame"].to_numpy(), lm, world, fps, SMOOTHING[cfg.smoothing], cfg.flip_fix)
+    borrowed = g["borrowed"].to_numpy(bool) if "borrowed" in g else None
+    return prepare_track(g["frame"].to_numpy(), lm, world, fps, SMOOTHING[cfg.smoothing], cfg.flip_fix, borrowed)
+
+
+def _with_borrowed(ctx: Context, cfg: FitAnnyConfig, bp: pd.DataFrame) -> pd.DataFrame:
+    """`bp` (every track's rows of some frames) with a `borrowed` column: the row's landmarks are another
+    track's body in that frame (models/fit/occlusion.borrowed_frames, with tracklets' boxes)."""
+    bp = bp.reset_index(drop=True)
+    if cfg.same_body <= 0 or bp.empty or bp["track_id"].nunique() < 2:
+        return bp.assign(borrowed=False)
+    lo, hi = int(bp["frame"].min()), int(bp["frame"].max()) + 1
+    tl = ctx.input_frames("tracklets", lo, hi, columns=["frame", "track_id", "x1", "y1", "x2", "y2", "interpolated"])
+    rows = bp[["frame", "track_id"]].merge(tl, on=["frame", "track_id"], how="left")
+    boxes = rows[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+    detected = ~rows["interpolated"].fillna(True).to_numpy(bool)
+    kp = stack(bp["keypoints"], 51).reshape(-1, 17, 3)
+    boxes = np.where(np.isfinite(boxes), boxes, 0.0)
+    return bp.assign(borrowed=borrowed_frames(bp["frame"].to_numpy(), kp, boxes, detected, cfg.same_body))
 
 
 def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.ndarray:
     """(6,) phenotype of a track longer than one window: the joint fit of its first `window` frames."""
     def build():
-        g = ctx.input_frames("blazepose", first, first + cfg.window, columns=_COLUMNS)
+        g = _with_borrowed(ctx, cfg, ctx.input_frames("blazepose", first, first + cfg.window, columns=_COLUMNS))
         g = g[g["track_id"] == tid].sort_values("frame")
         fps = ctx.video.fps
         ti = _track_input(g, fps, cfg)
@@ -210,6 +234,8 @@ def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
     fcfg = _fit_config(cfg)
     lo, hi = max(chunk.start - cfg.overlap, 0), chunk.stop + cfg.overlap
     bp = ctx.input_frames("blazepose", lo, hi, columns=_COLUMNS)
+    if not bp.empty:
+        bp = _with_borrowed(ctx, cfg, bp)
     if bp.empty or chunk.stop <= chunk.start:
         ctx.advance(chunk.stop - chunk.start)
         return FIT.empty()
@@ -247,6 +273,13 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
     linear = ctx.memo("anny-linear", lambda: linear_skeleton(body))
     ti = _track_input(g, ctx.video.fps, cfg)
     kp = ti.keypoints
+    seen = ~g["borrowed"].to_numpy(bool) if "borrowed" in g else np.ones(len(g), bool)
+    if phenotype is None and not seen.all() and seen.sum() >= 2:
+        # the body's shape from the frames where the track sees its own person: guesses carried through hidden
+        # frames let the shape run away (docs/crowd.md, "Hidden people's bodies")
+        own = _track_input(g[seen], ctx.video.fps, cfg)
+        phenotype = fit_track(body, own.keypoints, own.world, (w, h), focal, _with_stature(fcfg, cfg, tid),
+                              linear=linear).phenotype
     r = fit_track(body, kp, ti.world, (w, h), focal, _with_stature(fcfg, cfg, tid), linear=linear, phenotype=phenotype)
     rots = bone_rotations(body, r.theta, r.skeleton, r.bones)
     with torch.no_grad():
@@ -254,6 +287,7 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
         root = rg @ r.skeleton.rest_rotations[0].T          # rest model -> camera
         orient = roma.rotmat_to_rotvec(root).numpy()
     size = np.array([max(float(np.linalg.norm(np.ptp(k[:, :2], axis=0))), 16.0) for k in kp])
+    borrowed = g["borrowed"].to_numpy(bool) if "borrowed" in g else np.zeros(len(g), bool)
     kp_out = np.concatenate([r.keypoints2d, kp[..., 2:]], -1)
     rows = []
     for i, f in enumerate(g["frame"].to_numpy()):
@@ -263,13 +297,15 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
             "frame": int(f), "track_id": tid, "body_model": "anny", "rig": cfg.rig,
             "bone_rotations": rots[i].reshape(-1), "global_orient": orient[i], "transl": r.transl[i],
             "phenotype": r.phenotype, "keypoints": kp_out[i].reshape(-1), "keypoints3d": r.keypoints3d[i].reshape(-1),
-            "residual_px": float(r.residual_px[i]), "confidence": float(1.0 / (1.0 + r.residual_px[i] / (0.02 * size[i]))),
+            "residual_px": float(r.residual_px[i]), "confidence": 0.0 if borrowed[i] else float(1.0 / (1.0 + r.residual_px[i] / (0.02 * size[i]))),
             "swapped": bool(r.swapped[i]), "focal_px": focal,
             "keypoints_input": kp[i].reshape(-1), "flipped_input": bool(ti.flipped[i]),
         })
     return rows
 
 
-STAGE = Stage(name="fit", version=4, config=FitAnnyConfig, output=FIT, compute=compute,
+# v5: fit.same_body: a track's frames whose BlazePose landmarks are another track's body (a person hidden behind
+# another) are fitted to the in-between of its own frames, with confidence 0; its shape from the frames it sees
+STAGE = Stage(name="fit", version=5, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -24,6 +24,7 @@ import numpy as np
 from video2mesh.models.body.anny_body import COCO_FLIP
 from video2mesh.models.runners.blazepose import BLAZEPOSE_FLIP, COCO_FROM_BLAZEPOSE
 
+from .occlusion import fill_borrowed
 from .smoothing import consistent_labels, half_window_frames, robust_smooth
 
 
@@ -43,6 +44,7 @@ SMOOTHING: dict[str, Smoothing] = {
 }
 MIN_SCALE_PX = 0.5      # robust residual scale floor of 2D keypoints (sub-pixel noise is not an outlier)
 MIN_SCALE_M = 0.005     # the same for world landmarks, metres
+BORROWED_WEIGHT = 0.5   # visibility given to a hidden person's in-between landmarks (models/fit/occlusion.py)
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,19 @@ def person_size(kp: np.ndarray) -> np.ndarray:
 
 
 def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray, fps: float,
-                  preset: Smoothing, flip_fix: bool = True) -> TrackInput:
+                  preset: Smoothing, flip_fix: bool = True, borrowed: np.ndarray | None = None) -> TrackInput:
     """frames (T,) int increasing; landmarks (T, 33, 5) x px, y px, z, visibility, presence;
-    world33 (T, 33, 3) metres. Missing frames between `frames` count as missing samples."""
+    world33 (T, 33, 3) metres. Missing frames between `frames` count as missing samples.
+    borrowed (T,) bool: frames whose landmarks are another person's body (models/fit/occlusion.py): there
+    the landmarks become the in-between of the track's own frames, at BORROWED_WEIGHT: the hidden body is
+    carried from its last seen pose to its next."""
     lm = np.asarray(landmarks, np.float64).copy()
     wl = np.asarray(world33, np.float64).copy()
+    borrowed = None if borrowed is None else np.asarray(borrowed, bool)
+    if borrowed is not None and borrowed.any():
+        lm[..., :3] = fill_borrowed(frames, lm[..., :3], borrowed)
+        wl = fill_borrowed(frames, wl, borrowed)
+        lm[borrowed, :, 3] = BORROWED_WEIGHT
     flipped = np.zeros(len(frames), bool)
     if flip_fix and len(frames) > 1:
         kp = lm[:, COCO_FROM_BLAZEPOSE]

@@ -253,3 +253,64 @@ def test_focal_from_video_reads_camera_motion_and_falls_back_to_the_guess():
     assert abs(_focal(ctx(turn), FitAnnyConfig(focal_from_video=True)) / 554.0 - 1) < 0.011
     assert _focal(ctx(turn), FitAnnyConfig(focal_scale=0.9)) == pytest.approx(576.0)          # off: the guess
     assert _focal(ctx([np.eye(3)] * 90), FitAnnyConfig(focal_from_video=True)) == pytest.approx(640.0)
+
+
+def test_the_fit_marks_frames_whose_blazepose_body_is_another_tracks():
+    """fit's `_with_borrowed`: tracklets' boxes and detected flags decide who keeps a body two tracks share."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from video2mesh.stages.fit_anny import FitAnnyConfig, _with_borrowed
+
+    body = np.c_[np.linspace(100, 140, 17), np.linspace(100, 260, 17), np.full(17, 0.9)]
+    other = body + [200.0, 0, 0]
+    bp = pd.DataFrame({"frame": [0, 0, 1, 1], "track_id": [3, 5, 3, 5],
+                       "keypoints": [body.ravel(), body.ravel(), body.ravel(), other.ravel()]})
+    box = [100.0, 100, 140, 260]
+    far = [400.0, 100, 440, 260]
+    tl = pd.DataFrame([(0, 3, *box, False), (0, 5, *far, True), (1, 3, *box, False), (1, 5, *far, False)],
+                      columns=["frame", "track_id", "x1", "y1", "x2", "y2", "interpolated"])
+    ctx = SimpleNamespace(input_frames=lambda name, lo, hi, columns: tl[(tl.frame >= lo) & (tl.frame < hi)][columns])
+    # frame 0: track 5, filled in 300 px away, carries track 3's body; frame 1: two bodies
+    assert _with_borrowed(ctx, FitAnnyConfig(), bp)["borrowed"].tolist() == [False, True, False, False]
+    assert not _with_borrowed(ctx, FitAnnyConfig(same_body=0), bp)["borrowed"].any()
+
+
+def test_a_track_with_borrowed_frames_takes_its_shape_from_the_frames_it_sees(monkeypatch):
+    """The body's shape comes from a fit of the track's own frames, then the whole track is fitted at that shape
+    (a guess-carrying stretch let the shape run away on a crowd clip: docs/crowd.md)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from video2mesh.pipeline.stage import Chunk
+    from video2mesh.stages import fit_anny
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(body, kp, world, size, focal, cfg, linear=None, phenotype=None):
+        calls.append((len(kp), None if phenotype is None else np.asarray(phenotype).tolist()))
+        if phenotype is not None:                          # the whole track's fit: the test ends here
+            raise Stop
+        return SimpleNamespace(phenotype=np.full(6, 0.25))
+
+    monkeypatch.setattr(fit_anny, "fit_track", fake_fit)
+    monkeypatch.setattr(fit_anny, "load_body", lambda ctx, rig: None)
+    monkeypatch.setattr(fit_anny, "linear_skeleton", lambda body: None)
+    lm = np.ones((10, 33, 5))
+    g = pd.DataFrame({"frame": np.arange(10), "landmarks": list(lm.reshape(10, -1)),
+                      "world": list(np.zeros((10, 99))), "borrowed": [False] * 3 + [True] * 3 + [False] * 4})
+    ctx = SimpleNamespace(video=SimpleNamespace(width=640, height=360, fps=30.0), memo=lambda key, make: make())
+    cfg = fit_anny.FitAnnyConfig(same_body=0.05)
+    with pytest.raises(Stop):
+        fit_anny._fit_rows(ctx, cfg, fit_anny._fit_config(cfg), 0, g, Chunk(0, 0, 10), None)
+    assert calls == [(7, None), (10, [0.25] * 6)]        # own frames first, free shape; then all at that shape
+    calls.clear()
+    with pytest.raises(Stop):                             # nothing borrowed (a long track's window): one fit
+        fit_anny._fit_rows(ctx, cfg, fit_anny._fit_config(cfg), 0, g.assign(borrowed=False), Chunk(0, 0, 10),
+                           np.full(6, 0.5))
+    assert calls == [(10, [0.5] * 6)]
