@@ -214,10 +214,13 @@ def _with_borrowed(ctx: Context, cfg: FitAnnyConfig, bp: pd.DataFrame) -> pd.Dat
 
 
 def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.ndarray:
-    """(6,) phenotype of a track longer than one window: the joint fit of its first `window` frames."""
+    """(6,) phenotype of a track longer than one window: the joint fit of its first `window` frames (those where
+    it sees its own person)."""
     def build():
         g = _with_borrowed(ctx, cfg, ctx.input_frames("blazepose", first, first + cfg.window, columns=_COLUMNS))
         g = g[g["track_id"] == tid].sort_values("frame")
+        if (~g["borrowed"]).sum() >= 2:
+            g = g[~g["borrowed"]]                          # the shape from the frames the track sees (_fit_rows)
         fps = ctx.video.fps
         ti = _track_input(g, fps, cfg)
         body = load_body(ctx, cfg.rig)
