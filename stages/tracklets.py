@@ -212,6 +212,7 @@ def people(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame |
     colours = [_colour(appearance, p, [long[j][:2] for j in occluders if j != k]) for k, p in enumerate(long)]
     chains = stitch([Piece(f, b, desc, hidden) for (f, b), (desc, hidden) in zip(known, colours)], gates)
     chains = rejoin_orphans(chains, long, min_len)
+    chains = rejoin_bridges(chains, long)
     short = [p[:4] for p in pieces if len(p[0]) < cfg.stitch_min_len]
     return [_join([long[k][:4] for k in c]) for c in chains] + short
 
@@ -246,6 +247,29 @@ def rejoin_orphans(chains: list[list[int]], pieces: list, min_len: int) -> list[
                 out[c] = []
                 owner[k] = owner[j]
                 break
+    return [c for c in out if c]
+
+
+def rejoin_bridges(chains: list[list[int]], pieces: list) -> list[list[int]]:
+    """Undo colour splits that the stitcher contradicts: when one chain holds pieces A and C of one tracker id
+    and a piece B of the same id runs exactly from A's end to C's start (the tracker followed one box through
+    without a break), and B stands alone (no chain took it), B is that person too and joins the chain. A colour
+    change with someone passing in front whom the detector never saw splits a person so (nobody's box covers
+    theirs), and the chain A-C then runs interpolated beside B: one person, two tracks.
+    pieces: (frames, boxes, scores, interpolated, tracker id); chains: lists of indices into pieces."""
+    out = [list(c) for c in chains]
+    alone = {c[0]: k for k, c in enumerate(out) if len(c) == 1}
+    for chain in out:
+        for a, c in zip(chain, chain[1:]):
+            if pieces[a][4] != pieces[c][4]:
+                continue
+            for b, k in list(alone.items()):
+                q = pieces[b]
+                if q[4] == pieces[a][4] and q[0][0] == pieces[a][0][-1] + 1 and q[0][-1] + 1 == pieces[c][0][0]:
+                    chain.insert(chain.index(c), b)
+                    out[k] = []
+                    del alone[b]
+                    break
     return [c for c in out if c]
 
 
@@ -318,6 +342,8 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
 # v7: a piece's colour for stitching comes from its frames nobody hides, counting the gap-filled boxes of people
 # the detector missed for a few frames; a piece hidden in all its frames has no colour (the colour gate
 # cannot veto or fake its link), where before it took the colours of the person in front
-STAGE = Stage(name="tracklets", version=7, config=TrackletConfig, output=TRACKLETS, compute=compute,
+# v8: a piece that a colour split cut out between two pieces of its tracker id which the stitcher joined again
+# rejoins them (rejoin_bridges): someone the detector never saw passing in front of a person split them in two
+STAGE = Stage(name="tracklets", version=8, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")
