@@ -7,7 +7,8 @@ stretches (`stages/_stitch.py`: a global assignment over pieces that do not over
 constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`, taken from the
 frames where nobody, detected or gap-filled, stands in front of the person; a piece hidden in all of them has
 no colour of its own and links at the colour gate's cost), filling
-the stitched gaps by interpolation too (flagged `interpolated`). Drop people shorter than `min_len`
+the stitched gaps by interpolation too (flagged `interpolated`); a colour split the stitcher contradicts is undone
+(a piece between two stitched pieces of its own tracker id joins them: `rejoin_bridges`). Drop people shorter than `min_len`
 detected frames (25 as VIBE; interpolated ones do not count) and than `min_len_s` seconds, drop a box that lies inside a taller person's box for
 most of its life (`max_nested`: a part of that person), smooth the boxes with a centred moving average, add the square crop box, and
 number the people 0..n-1 by first frame (then by box centre x), so ids are stable whatever ids the
