@@ -261,7 +261,7 @@ def rejoin_bridges(chains: list[list[int]], pieces: list) -> list[list[int]]:
     out = [list(c) for c in chains]
     alone = {c[0]: k for k, c in enumerate(out) if len(c) == 1}
     for chain in out:
-        for a, c in zip(chain, chain[1:]):
+        for a, c in list(zip(chain, chain[1:])):           # the pairs as stitched (the loop inserts into chain)
             if pieces[a][4] != pieces[c][4]:
                 continue
             for b, k in list(alone.items()):
