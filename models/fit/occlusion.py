@@ -20,26 +20,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from video2mesh.models.metrics.tracking import iou_matrix
+
 MIN_SCORE = 0.5          # keypoints compared: both tracks' scores at least this
 OWN_BOX_SHARE = 0.5      # borrowed: the skeleton fits the track's own box at most this share as well as the owner's
 
 
+def _points(kp: np.ndarray) -> np.ndarray:
+    """(K, 2) the keypoints scored >= MIN_SCORE (all of them when fewer than 3 are)."""
+    good = kp[:, 2] >= MIN_SCORE
+    return kp[good, :2] if np.count_nonzero(good) >= 3 else kp[:, :2]
+
+
 def _size(kp: np.ndarray) -> float:
-    """Diagonal (px) of the box of the keypoints scored >= MIN_SCORE (all when fewer than 3), at least 16."""
-    pts = kp[kp[:, 2] >= MIN_SCORE, :2] if np.count_nonzero(kp[:, 2] >= MIN_SCORE) >= 3 else kp[:, :2]
-    return max(float(np.linalg.norm(np.ptp(pts, axis=0))), 16.0)
+    """Diagonal (px) of the box of the well-scored keypoints, at least 16."""
+    return max(float(np.linalg.norm(np.ptp(_points(kp), axis=0))), 16.0)
 
 
 def _box(kp: np.ndarray) -> np.ndarray:
-    pts = kp[kp[:, 2] >= MIN_SCORE, :2] if np.count_nonzero(kp[:, 2] >= MIN_SCORE) >= 3 else kp[:, :2]
+    pts = _points(kp)
     return np.r_[pts.min(0), pts.max(0)]
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
-    h = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return float(w * h / union) if union > 0 else 0.0
 
 
 def same_body_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -87,7 +87,7 @@ def borrowed_frames(frames: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray
         for members in groups.values():
             if len(members) < 2:
                 continue
-            fit = [_iou(boxes[r], _box(keypoints[r])) for r in members]
+            fit = [float(iou_matrix(boxes[r], _box(keypoints[r]))[0, 0]) for r in members]
             rank = [(bool(detected[r]), fit[k]) for k, r in enumerate(members)]
             best = max(range(len(members)), key=lambda k: rank[k])
             # a track whose own box holds the skeleton about as well as the owner's does may be the person
