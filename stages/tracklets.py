@@ -10,7 +10,7 @@ no colour of its own and links at the colour gate's cost), filling
 the stitched gaps by interpolation too (flagged `interpolated`); a colour split the stitcher contradicts is undone
 (a piece between two stitched pieces of its own tracker id joins them: `rejoin_bridges`). Drop people shorter than `min_len`
 detected frames (25 as VIBE; interpolated ones do not count) and than `min_len_s` seconds, drop a box that lies inside a taller person's box for
-most of its life (`max_nested`: a part of that person), smooth the boxes with a centred moving average, add the square crop box, and
+most of its life and does not move within it (`max_nested`, `nested_max_drift`: a part of that person), smooth the boxes with a centred moving average, add the square crop box, and
 number the people 0..n-1 by first frame (then by box centre x), so ids are stable whatever ids the
 tracker handed out; every later stage, export file (`track_NNN_*`) and the report use these ids.
 """
@@ -66,6 +66,10 @@ class TrackletConfig:
     # (median over its frames) is a part of that person, not another one: dropped (1 = keep everyone). The landmark
     # follower of `detect` can leave such a box on someone's legs or torso; a child held in front of an adult for a
     # whole clip would be dropped too.
+    nested_max_drift: Annotated[float, Range(0, None)] = 0.125  # ... unless it moves within that box by more than
+    # this share of that person's height (1 s averages, so a limb's swing does not count): someone walking across
+    # a person whose arms are out is not a part of them (a legs box on a walker in the multi-person demo moves 0.05;
+    # a walker crossing a waving person's box in a rendered crowd 0.17). Very large = v8
 
     def __post_init__(self) -> None:
         if self.min_len < 1 or self.max_gap < 0:
@@ -282,18 +286,40 @@ def nested_share(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     return w * h / area
 
 
-def drop_nested(pieces: list, max_nested: float, max_height: float = 0.8) -> list:
+def drift_within(inner: np.ndarray, outer: np.ndarray, window: int, where: np.ndarray) -> float:
+    """How far the centre of the `inner` boxes (T, 4) moves within the `outer` boxes (T, 4) of the same frames,
+    as a share of the outer boxes' median height: the larger of the x and y ranges, over the frames `where`, of
+    the centre offset averaged over a centred `window` (a part of a person swings about a fixed place in that
+    person's box and averages out; someone walking across it does not). Only frames with a whole window
+    count (a half window at the ends would not average a swing out): none when the frames are fewer than one
+    window, and then 0."""
+    centre = lambda b: (b[:, :2] + b[:, 2:]) / 2                              # noqa: E731
+    h = window // 2
+    whole = np.zeros(len(inner), bool)
+    whole[h:len(inner) - h] = True
+    offset = smooth_boxes(centre(inner) - centre(outer), window)[where & whole]
+    if len(offset) < 2:
+        return 0.0
+    return float(np.ptp(offset, axis=0).max() / max(np.median(outer[:, 3] - outer[:, 1]), 1e-9))
+
+
+def drop_nested(pieces: list, max_nested: float, max_height: float = 0.8, max_drift: float = np.inf,
+                window: int = 1) -> list:
     """`pieces` (frames, boxes, scores, interpolated) without those lying inside a taller kept piece's box: per
     frame the most any piece at least 1 / max_height times taller covers of it; dropped when the median over
     its *detected* frames reaches `max_nested` (interpolated boxes are no evidence: a person stitched across
     an occlusion has their filled-in boxes behind the occluder, inside its box, for as long as they were
-    hidden). Shortest boxes are judged first, so of two overlapping pieces the taller stays."""
+    hidden). A taller piece within whose box the piece moves by more than `max_drift` of the taller piece's height
+    (`drift_within`, `window`-frame averages over the detected frames it holds the piece) does not hold it: that
+    is another person walking across, not a part. Shortest boxes are judged first, so of two overlapping
+    pieces the taller stays."""
     if max_nested >= 1 or len(pieces) < 2:
         return pieces
     height = [float(np.median(p[1][:, 3] - p[1][:, 1])) for p in pieces]
     dropped: set[int] = set()
     for i in sorted(range(len(pieces)), key=lambda k: height[k]):
         f, b = pieces[i][0], pieces[i][1]
+        seen = ~np.asarray(pieces[i][3], bool) if len(pieces[i]) > 3 else np.ones(len(f), bool)
         cover = np.zeros(len(f))
         for j, q in enumerate(pieces):
             if j == i or j in dropped:
@@ -302,8 +328,10 @@ def drop_nested(pieces: list, max_nested: float, max_height: float = 0.8) -> lis
             if not len(common):
                 continue
             taller = (b[ii, 3] - b[ii, 1]) <= max_height * (q[1][jj, 3] - q[1][jj, 1])
-            cover[ii] = np.maximum(cover[ii], np.where(taller, nested_share(b[ii], q[1][jj]), 0.0))
-        seen = ~np.asarray(pieces[i][3], bool) if len(pieces[i]) > 3 else np.ones(len(f), bool)
+            share = np.where(taller, nested_share(b[ii], q[1][jj]), 0.0)
+            if drift_within(b[ii], q[1][jj], window, seen[ii] & (share >= max_nested)) > max_drift:
+                continue
+            cover[ii] = np.maximum(cover[ii], share)
         if np.median(cover[seen] if seen.any() else cover) >= max_nested:
             dropped.add(i)
     return [p for k, p in enumerate(pieces) if k not in dropped]
@@ -315,7 +343,8 @@ def make_tracklets(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.Dat
     min_len = min_length(cfg, fps)
     pieces = [(f, smooth_boxes(b, cfg.smooth_window), s, i) for f, b, s, i in people(tracks, cfg, appearance, fps)
               if np.count_nonzero(~i) >= min_len]   # detected frames: gaps filled between 4 boxes are no evidence
-    pieces = drop_nested(pieces, cfg.max_nested)
+    pieces = drop_nested(pieces, cfg.max_nested, max_drift=cfg.nested_max_drift,
+                         window=2 * int(round(fps / 2)) + 1)                 # odd, about 1 s
     if not pieces:
         return TRACKLETS.empty()
     pieces.sort(key=lambda p: (p[0][0], (p[1][0, 0] + p[1][0, 2]) / 2))
@@ -345,6 +374,8 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
 # cannot veto or fake its link), where before it took the colours of the person in front
 # v8: a piece that a colour split cut out between two pieces of its tracker id which the stitcher joined again
 # rejoins them (rejoin_bridges): someone the detector never saw passing in front of a person split them in two
-STAGE = Stage(name="tracklets", version=8, config=TrackletConfig, output=TRACKLETS, compute=compute,
+# v9: a box inside a taller person's box that moves within it (`nested_max_drift`) is someone walking across
+# them, not a part of them (a walker inside a waving person's arms-out box was dropped)
+STAGE = Stage(name="tracklets", version=9, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")
