@@ -41,6 +41,15 @@ def test_wrong_types_are_errors(bad):
         c.from_mapping(Cfg, bad)
 
 
+def test_a_number_in_e_notation_is_a_number():
+    # PyYAML (YAML 1.1) reads "1e9" as a string; --set tracklets.nested_max_drift=1e9 means the number
+    assert c.parse_sets(["detect.conf=1e9"]) == {"detect": {"conf": "1e9"}}
+    assert c.from_mapping(Cfg, c.parse_sets(["x.conf=1e9"])["x"]).conf == 1e9
+    assert c.from_mapping(Cfg, {"conf": "2.5E-3"}).conf == 0.0025
+    with pytest.raises(ConfigError, match="expected a number"):
+        c.from_mapping(Cfg, {"conf": "1e"})
+
+
 def test_parse_sets_and_merge():
     sets = c.parse_sets(["detect.conf=0.3", "tracklets.min_len=10", "flow.backend=dis"])
     assert sets == {"detect": {"conf": 0.3}, "tracklets": {"min_len": 10}, "flow": {"backend": "dis"}}
