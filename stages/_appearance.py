@@ -115,3 +115,25 @@ def change_points(desc: np.ndarray, covered: np.ndarray, window: int, threshold:
         return best(lo, t - g) + [t] + best(t + g, hi)   # rows within g of a split mix both: no second split there
 
     return best(0, len(desc))
+
+
+def place_change(desc: np.ndarray, covered: np.ndarray, t: int, window: int, frames: np.ndarray,
+                 max_covered: float = MAX_COVERED) -> int:
+    """Where within g rows of `t` (a row `change_points` returned for the same desc, covered, window) the change
+    is: `change_points` compares windows g = 2/3 window away from t, which leaves the change anywhere in [t - g,
+    t + g]. It goes where the fewest unoccluded rows fall on the wrong side (closer to the other side's mean
+    colour), among equals after the longest gap in `frames` (each row's frame: a tracker that lost its person
+    takes someone else when it finds a box again), then in the middle."""
+    clean = (covered <= max_covered) & (desc.sum(1) > 0)
+    g, n = 2 * window // 3, len(desc)
+    side = lambda a, b: desc[a:b][clean[a:b]].mean(0)                          # noqa: E731
+    before, after = side(max(0, t - g - window), max(0, t - g)), side(min(n, t + g), min(n, t + g + window))
+    cand = np.arange(max(1, t - g), min(n - 1, t + g) + 1)                  # a cut before row s
+    rows = np.arange(cand[0] - 1, cand[-1] + 1)
+    d = np.array([[distance(desc[r], before), distance(desc[r], after)] if clean[r] else [0.0, 0.0] for r in rows])
+    looks_after, looks_before = d[:, 1] < d[:, 0], d[:, 0] < d[:, 1]
+    wrong = np.array([looks_after[:s - rows[0]].sum() + looks_before[s - rows[0]:].sum() for s in cand])
+    ok = cand[wrong == wrong.min()]
+    gap = np.diff(frames)[ok - 1]
+    longest = ok[gap == gap.max()]
+    return int(longest[len(longest) // 2])

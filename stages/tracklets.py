@@ -2,7 +2,8 @@
 
 Per tracker identity: split where a gap is longer than `max_gap` frames, fill shorter gaps by linear
 interpolation of the box corners, and split where the box's colours change for good (the tracker
-followed another person after a crossing: `_appearance.change_points`). Then stitch pieces of one person across occlusions and missed
+followed another person after a crossing: `_appearance.change_points`, cut where `place_change` puts it, and
+the boxes filled in towards the other person dropped). Then stitch pieces of one person across occlusions and missed
 stretches (`stages/_stitch.py`: a global assignment over pieces that do not overlap in time, gated by
 constant-velocity motion over the gap, box scale and the colour descriptors of `appearance`, taken from the
 frames where nobody, detected or gap-filled, stands in front of the person; a piece hidden in all of them has
@@ -27,7 +28,7 @@ from video2mesh.pipeline.artifacts import Artifact, stack
 from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
-from ._appearance import MAX_COVERED, change_points, mean_descriptor
+from ._appearance import MAX_COVERED, change_points, mean_descriptor, place_change
 from ._stitch import Piece, StitchGates, stitch
 
 TRACKLETS = Artifact(
@@ -116,10 +117,15 @@ def _pieces(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame 
     for tid, g in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
         g = g.drop_duplicates("frame", keep="first")
         for p in split_and_fill(g["frame"].to_numpy(), g[_BOX].to_numpy(np.float64), g["score"].to_numpy(np.float32), cfg.max_gap):
-            cuts = [f for f in _colour_cuts(appearance, int(tid), p[0][~p[3]], cfg, fps)
-                    if _crossed(tracks, int(tid), f, max(1, int(round(cfg.split_window_s * fps))))]
-            for idx in np.split(np.arange(len(p[0])), np.searchsorted(p[0], cuts)):
-                out.append((*(x[idx] for x in p), int(tid)))
+            cuts = sorted({cut for seen, cut in _colour_cuts(appearance, int(tid), p[0][~p[3]], cfg, fps)
+                           if _crossed(tracks, int(tid), seen, max(1, int(round(cfg.split_window_s * fps))))})
+            parts = np.split(np.arange(len(p[0])), np.searchsorted(p[0], cuts))
+            for n, idx in enumerate(parts):
+                if n < len(parts) - 1:                       # boxes filled in towards the next person are nobody's
+                    seen = np.flatnonzero(~p[3][idx])
+                    idx = idx[:seen[-1] + 1] if len(seen) else idx[:0]
+                if len(idx):
+                    out.append((*(x[idx] for x in p), int(tid)))
     return out
 
 
@@ -139,16 +145,19 @@ def _crossed(tracks: pd.DataFrame, tid: int, frame: int, window: int, cover: flo
     return bool(np.any(inter >= cover * np.maximum(np.minimum(area(a), area(b)), 1e-9)))
 
 
-def _colour_cuts(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray, cfg: TrackletConfig, fps: float) -> list[int]:
-    """Frames where tracker identity `tid` changes colour for good (a split starts a new piece there)."""
+def _colour_cuts(appearance: pd.DataFrame | None, tid: int, frames: np.ndarray, cfg: TrackletConfig, fps: float
+                 ) -> list[tuple[int, int]]:
+    """Where tracker identity `tid` changes colour for good: (the frame where the colour windows see the change,
+    the frame where a split starts a new piece: `place_change`)."""
     if appearance is None or not len(appearance) or cfg.split_appearance >= 1:
         return []
     rows = appearance[(appearance.track_id == tid) & appearance.frame.isin(frames)].sort_values("frame")
     window = max(3, int(round(cfg.split_window_s * fps)))
     if len(rows) < 2 * window:
         return []
-    at = change_points(stack(rows["desc"]), rows["covered"].to_numpy(), window, cfg.split_appearance)
-    return [int(rows.frame.iloc[t]) for t in at]
+    desc, covered, f = stack(rows["desc"]), rows["covered"].to_numpy(), rows.frame.to_numpy()
+    return [(int(f[t]), int(f[place_change(desc, covered, t, window, f)]))
+            for t in change_points(desc, covered, window, cfg.split_appearance)]
 
 
 def covered_by_pieces(frames: np.ndarray, boxes: np.ndarray, others: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -216,8 +225,8 @@ def people(tracks: pd.DataFrame, cfg: TrackletConfig, appearance: pd.DataFrame |
     occluders = [k for k, p in enumerate(long) if np.count_nonzero(~p[3]) >= min_len]
     colours = [_colour(appearance, p, [long[j][:2] for j in occluders if j != k]) for k, p in enumerate(long)]
     chains = stitch([Piece(f, b, desc, hidden) for (f, b), (desc, hidden) in zip(known, colours)], gates)
-    chains = rejoin_orphans(chains, long, min_len)
-    chains = rejoin_bridges(chains, long)
+    chains = rejoin_orphans(chains, long, min_len, cfg.max_gap)
+    chains = rejoin_bridges(chains, long, cfg.max_gap)
     short = [p[:4] for p in pieces if len(p[0]) < cfg.stitch_min_len]
     return [_join([long[k][:4] for k in c]) for c in chains] + short
 
@@ -227,10 +236,16 @@ def min_length(cfg: TrackletConfig, fps: float) -> int:
     return min(cfg.min_len, max(1, int(np.ceil(cfg.min_len_s * fps - 1e-9))))
 
 
-def rejoin_orphans(chains: list[list[int]], pieces: list, min_len: int) -> list[list[int]]:
+def _follows(a: np.ndarray, b: np.ndarray, max_gap: int) -> bool:
+    """Whether frames `b` start right after frames `a` end, or after a gap of at most `max_gap` frames: two
+    pieces of one tracker id so close were one piece (its gaps filled) until a colour split cut them apart."""
+    return 0 <= b[0] - a[-1] - 1 <= max_gap
+
+
+def rejoin_orphans(chains: list[list[int]], pieces: list, min_len: int, max_gap: int = 0) -> list[list[int]]:
     """Undo colour splits that made an orphan: a chain that is one piece with fewer than `min_len` detected
-    frames, cut by a colour change from the piece of the same tracker id right before or after it, goes back
-    to that piece's chain (when no frame of it overlaps). A real jump to another person leaves a piece that
+    frames, cut by a colour change from the piece of the same tracker id right before or after it (`_follows`),
+    goes back to that piece's chain (when no frame of it overlaps). A real jump to another person leaves a piece that
     stitches to that person's other pieces; a piece nobody takes and min_len would drop was a false split
     (a person half hidden changes colour too), and dropping it would lose those frames of a real person.
     pieces: (frames, boxes, scores, interpolated, tracker id); chains: lists of indices into pieces."""
@@ -242,7 +257,7 @@ def rejoin_orphans(chains: list[list[int]], pieces: list, min_len: int) -> list[
         k = chain[0]
         f = pieces[k][0]
         for j, q in enumerate(pieces):
-            if j == k or q[4] != pieces[k][4] or not (q[0][-1] + 1 == f[0] or f[-1] + 1 == q[0][0]):
+            if j == k or q[4] != pieces[k][4] or not (_follows(q[0], f, max_gap) or _follows(f, q[0], max_gap)):
                 continue
             target = out[owner[j]]
             frames = np.concatenate([pieces[i][0] for i in target])
@@ -255,10 +270,10 @@ def rejoin_orphans(chains: list[list[int]], pieces: list, min_len: int) -> list[
     return [c for c in out if c]
 
 
-def rejoin_bridges(chains: list[list[int]], pieces: list) -> list[list[int]]:
+def rejoin_bridges(chains: list[list[int]], pieces: list, max_gap: int = 0) -> list[list[int]]:
     """Undo colour splits that the stitcher contradicts: when one chain holds pieces A and C of one tracker id
-    and a piece B of the same id runs exactly from A's end to C's start (the tracker followed one box through
-    without a break), and B stands alone (no chain took it), B is that person too and joins the chain. A colour
+    and a piece B of the same id runs from A's end to C's start (`_follows`: the tracker followed one box through
+    without a break longer than max_gap), and B stands alone (no chain took it), B is that person too and joins the chain. A colour
     change with someone passing in front whom the detector never saw splits a person so (nobody's box covers
     theirs), and the chain A-C then runs interpolated beside B: one person, two tracks.
     pieces: (frames, boxes, scores, interpolated, tracker id); chains: lists of indices into pieces."""
@@ -270,7 +285,7 @@ def rejoin_bridges(chains: list[list[int]], pieces: list) -> list[list[int]]:
                 continue
             for b, k in list(alone.items()):
                 q = pieces[b]
-                if q[4] == pieces[a][4] and q[0][0] == pieces[a][0][-1] + 1 and q[0][-1] + 1 == pieces[c][0][0]:
+                if q[4] == pieces[a][4] and _follows(pieces[a][0], q[0], max_gap) and _follows(q[0], pieces[c][0], max_gap):
                     chain.insert(chain.index(c), b)
                     out[k] = []
                     del alone[b]
@@ -376,6 +391,10 @@ def compute(ctx: Context, cfg: TrackletConfig, chunk: Chunk) -> pd.DataFrame:
 # rejoins them (rejoin_bridges): someone the detector never saw passing in front of a person split them in two
 # v9: a box inside a taller person's box that moves within it (`nested_max_drift`) is someone walking across
 # them, not a part of them (a walker inside a waving person's arms-out box was dropped)
-STAGE = Stage(name="tracklets", version=9, config=TrackletConfig, output=TRACKLETS, compute=compute,
+# v10: a colour split is placed where the rows around it agree (and after the tracker's gap there), and the boxes
+# a gap filled in towards the next person are dropped: the split of a tracker that took someone else on re-finding
+# came up to g rows early, handing that many of the first person's frames to the second; the rejoins undo a split
+# across such a gap too (`_follows`)
+STAGE = Stage(name="tracklets", version=10, config=TrackletConfig, output=TRACKLETS, compute=compute,
               inputs=("probe", "tracks", "appearance"),
               doc="gap filling, stitching one person's pieces, min length, box smoothing, square crop boxes")

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from video2mesh.stages._appearance import box_descriptor, change_points, covered_fraction, distance, outside_fraction
+from video2mesh.stages._appearance import (box_descriptor, change_points, covered_fraction, distance, outside_fraction,
+                                          place_change)
 from video2mesh.stages._stitch import Piece, StitchGates, link_cost, stitch
 from video2mesh.stages.tracklets import TrackletConfig, covered_by_pieces, make_tracklets
 
@@ -247,3 +248,44 @@ def test_a_person_split_by_someone_unseen_passing_in_front_stays_one_track():
     out = make_tracklets(tracks, TrackletConfig(smooth_window=1, max_nested=1), appearance, fps=30.0)
     spans = sorted((int(g.frame.min()), int(g.frame.max()), int(g.interpolated.sum())) for _, g in out.groupby("track_id"))
     assert spans == [(0, n - 1, 0), (0, n - 1, 0)]          # A whole and detected throughout (no filled-in middle), B
+
+
+def test_a_tracker_that_takes_someone_else_on_refinding_is_split_at_its_gap():
+    # A (red) walks right, B (blue) left; they cross at frame 65 and the detector misses A on 60-69. Tracker id 1
+    # followed A, lost it, and on refinding took B (70-87, then B walks out); B's own id 2 ends at 69, A comes
+    # back as id 3. The colour change of id 1 is only known to lie within 2/3 of a window of where the windows
+    # see it, and with few rows after it that was up to 4 of A's frames early (the unseen 5-person clip's ID
+    # switch, docs/crowd.md): A's 56-59 went with B, and so did the boxes filled in across 60-69 from A to B.
+    box = lambda x: [x, 20.0, x + 80, 180.0]  # noqa: E731
+    red = box_descriptor(_frame((0, 0, 255), (90, 90, 90), (100, 20, 160, 180)), np.array([100, 20, 160, 180.0]))
+    blue = box_descriptor(_frame((255, 0, 0), (90, 90, 90), (100, 20, 160, 180)), np.array([100, 20, 160, 180.0]))
+    xa, xb = (lambda f: 10.0 + 3 * f), (lambda f: 400.0 - 3 * f)  # noqa: E731
+    rows = ([(f, 1, *box(xa(f))) for f in range(60)] + [(f, 1, *box(xb(f))) for f in range(70, 88)]
+            + [(f, 2, *box(xb(f))) for f in range(70)] + [(f, 3, *box(xa(f))) for f in range(70, 120)])
+    colour = {1: lambda f: red if f < 60 else blue, 2: lambda f: blue, 3: lambda f: red}
+    app = pd.DataFrame([(r[0], r[1], 0.0, colour[r[1]](r[0])) for r in rows], columns=["frame", "track_id", "covered", "desc"])
+    tracks = pd.DataFrame(rows, columns=["frame", "track_id", "x1", "y1", "x2", "y2"]).assign(score=0.9)
+    out = make_tracklets(tracks, TrackletConfig(smooth_window=1, max_nested=1), app, fps=30.0)
+    assert out.track_id.nunique() == 2
+    a, b = sorted((g for _, g in out.groupby("track_id")), key=lambda g: g.x1.iloc[-1] - g.x1.iloc[0], reverse=True)
+    assert (a.frame.min(), a.frame.max(), b.frame.min(), b.frame.max()) == (0, 119, 0, 87)
+    np.testing.assert_allclose(a.x1, xa(a.frame.to_numpy()), atol=1e-3)       # A's boxes only (filled 60-69 on its line)
+    np.testing.assert_allclose(b.x1, xb(b.frame.to_numpy()), atol=1e-3)
+    assert list(a.frame[a.interpolated]) == list(range(60, 70)) and not b.interpolated.any()
+
+
+def test_a_change_is_placed_where_the_rows_agree_and_after_the_trackers_gap():
+    # 60 red rows, then 18 blue ones, and the frames jump from 59 to 70 between them: the change is row 60, but
+    # the windows see it over rows 50-63 (few rows after it) and put it in that plateau's middle, 57
+    box = np.array([100, 20, 160, 180.0])
+    red = box_descriptor(_frame((0, 0, 255), (90, 90, 90), (100, 20, 160, 180)), box)
+    blue = box_descriptor(_frame((255, 0, 0), (90, 90, 90), (100, 20, 160, 180)), box)
+    desc, frames = np.stack([red] * 60 + [blue] * 18), np.r_[np.arange(60), np.arange(70, 88)]
+    [t] = change_points(desc, np.zeros(78), 15, 0.45)
+    assert t == 57 and place_change(desc, np.zeros(78), t, 15, frames) == 60
+    # rows occluded around the change are no evidence: the longest gap within 10 rows of t places it
+    covered = np.r_[np.zeros(50), np.ones(20), np.zeros(8)]
+    frames2 = np.r_[np.arange(65), np.arange(75, 88)]
+    assert place_change(np.stack([red] * 65 + [blue] * 13), covered, 58, 15, frames2) == 65
+    # no gap: the middle of the cuts with no clean row on the wrong side (rows 50-68)
+    assert place_change(np.stack([red] * 65 + [blue] * 13), covered, 58, 15, np.arange(78)) == 59

@@ -113,6 +113,9 @@ def test_a_short_piece_split_off_by_colour_and_taken_by_nobody_goes_back_to_its_
     # not adjacent to a piece of its own tracker id (a gap between them): nothing to undo
     gap = [piece(0, 70, 1), piece(80, 100, 1)]
     assert rejoin_orphans([[0], [1]], gap, 25) == [[0], [1]]
+    # unless the gap is one `split_and_fill` fills (<= max_gap): a split placed at the tracker's gap cut them
+    assert rejoin_orphans([[0], [1]], gap, 25, max_gap=10) == [[0, 1]]
+    assert rejoin_orphans([[0], [1]], gap, 25, max_gap=9) == [[0], [1]]
 
 
 def test_a_person_stitched_across_an_occlusion_is_not_taken_for_a_part_of_the_occluder():
