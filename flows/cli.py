@@ -8,7 +8,7 @@
     v2m stages
     v2m bench [--quick] [--json FILE] [--only GROUP ...]
     v2m bench accuracy [--mocap DIR_OR_FILE ...] [--fast] [--known-stature] [--frames N] [--method M] [--set S.K=V ...] [--json FILE]
-    v2m bench crowd [--people 2,3,5] [--frames N] [--mocap BVH ...] [--video MP4 ...] [--detections pipeline|gt]
+    v2m bench crowd [--people 2,3,5] [--frames N] [--mix NAMES | --mocap BVH ...] [--video MP4 ...] [--detections pipeline|gt]
                     [--set S.K=V ...] [--json FILE]
     v2m export VIDEO... | v2m report VIDEO...   (run options as for `run`; upstream stages from the cache)
 """
@@ -272,7 +272,7 @@ def cmd_bench_accuracy(a: argparse.Namespace) -> int:
 def cmd_bench_crowd(a: argparse.Namespace) -> int:
     """`v2m bench crowd`: multi-person rendered clips and real videos up to `tracklets`, tracking metrics
     (benchmarks/accuracy/crowd.py, docs/crowd.md)."""
-    from video2mesh.benchmarks.accuracy.crowd import run_crowd
+    from video2mesh.benchmarks.accuracy.crowd import mix_names, run_crowd
     from .spec import RunSpec, default_cache_root
 
     try:
@@ -288,8 +288,10 @@ def cmd_bench_crowd(a: argparse.Namespace) -> int:
                    settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
     frames = 150 if a.frames is None else a.frames
     videos = None if a.video is None else [v for v in a.video if v.strip()]     # --video '' = no real videos
+    if a.mix and a.mocap:
+        raise ConfigError("bench crowd: give --mix (named sets of people) or --mocap (your own files), not both")
     run_crowd(people, a.mocap, videos, frames=frames or None, spec=spec, root=root, json_path=a.json,
-              detections=a.detections, poses=a.poses)
+              detections=a.detections, poses=a.poses, mixes=mix_names(a.mix))
     return 0
 
 
@@ -462,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--detections", default="pipeline", choices=["pipeline", "gt"],
                    help="crowd: the method's detector, or the visible GT boxes (scores association alone)")
     b.add_argument("--video", action="append", help="crowd: real video (repeatable; default ../shared/data/videos; '' = none)")
+    b.add_argument("--mix", help="crowd: named sets of people, comma-separated: walks (default), heldout, wave, arms, "
+                   "group, or all (docs/crowd.md)")
     b.add_argument("--mocap", action="append", help="accuracy: BVH file or folder (repeatable; default ../shared/data/mocap)")
     b.add_argument("--fast", action="store_true", help="accuracy: no rendering; GT keypoints with BlazePose-like noise")
     b.add_argument("--frames", type=int, default=None, help="accuracy / crowd: frames per clip (0 = whole mocap; "

@@ -49,6 +49,20 @@ VISIBLE_SHARE = 0.5
 TRACKING_STAGES = ("detect", "tracks", "appearance", "tracklets")
 DEFAULT_WALKERS = ("dataset-2_walk_normal_001", "dataset-2_walk_active_001", "dataset-2_walk_elderly_001",
                    "dataset-2_run_normal_001", "dataset-2_walk-turn-left_normal_001")
+# named sets of five people (the Bandai clips in ../shared/data/mocap; `--people P` takes the first P of each), so
+# the crowds measured in docs/crowd.md are one flag away: the first three were looked at while tuning `tracklets`,
+# "arms" and "group" were rendered after its last change (v10) and never tuned on
+MIXES = {
+    "walks": DEFAULT_WALKERS,
+    "heldout": ("dataset-2_walk-turn-left_active_001", "dataset-2_run_active_001", "dataset-2_walk_elderly_001",
+                "dataset-2_walk_active_001", "dataset-2_walk-turn-left_elderly_001"),
+    "wave": ("dataset-2_run_elderly_001", "dataset-2_walk_normal_001", "dataset-2_walk-turn-left_normal_001",
+             "dataset-2_walk_active_001", "dataset-2_wave-both-hands_active_001"),
+    "arms": ("dataset-2_raise-up-both-hands_active_001", "dataset-2_run_normal_001", "dataset-2_wave-both-hands_elderly_001",
+             "dataset-2_walk-turn-left_elderly_001", "dataset-2_walk_normal_001"),
+    "group": ("dataset-2_run_elderly_001", "dataset-2_raise-up-both-hands_normal_001", "dataset-2_walk_elderly_001",
+              "dataset-2_wave-both-hands_normal_001", "dataset-2_run_active_001"),
+}
 COLUMNS = (("people", "P", "{:d}"), ("frames", "frames", "{:d}"), ("gt", "vis p-f", "{:d}"), ("recall", "recall", "{:.3f}"),
            ("precision", "prec", "{:.3f}"), ("id_switches", "IDSW", "{:d}"), ("switches_per_1000", "IDSW/1k", "{:.1f}"),
            ("fragmentations", "frag", "{:d}"), ("max_tracks_per_person", "trk/pers", "{:d}"), ("mota", "MOTA", "{:.3f}"),
@@ -193,27 +207,41 @@ def format_poses(rows: list[dict]) -> str:
             q = r["poses"][part]
             cells += f"{q['n']:>12d}" + (f"{q['px_median']:>6.1f}/{q['px_p90']:<5.1f}{q['mm_median']:>6.0f}/{q['mm_p90']:<5.0f}"
                                          if q["n"] else f"{'-':>12}{'-':>12}")
-        lines.append(f"{r['clip'][:40]:<40}{cells}")
+        lines.append(f"{label(r):<40}{cells}")
     return "\n".join(lines)
 
 
-def walkers(paths: Sequence[str | Path] | None) -> list[Path]:
-    """The mocap files people are taken from, in order: the given ones, or DEFAULT_WALKERS in ../shared/data/mocap."""
-    from video2mesh.pipeline.errors import InputError
+def walkers(paths: Sequence[str | Path] | None, mix: str = "walks") -> list[Path]:
+    """The mocap files people are taken from, in order: the given ones, or the MIXES entry `mix` in
+    ../shared/data/mocap."""
+    from video2mesh.pipeline.errors import ConfigError, InputError
 
     from .bench import default_mocap, mocap_files
 
     if paths:
         return mocap_files(paths)
+    if mix not in MIXES:
+        raise ConfigError(f"bench crowd: --mix {mix!r} is not one of {', '.join(MIXES)} (or 'all')")
     found = {p.stem: p for d in default_mocap() for p in d.rglob("*.bvh")}
-    missing = [w for w in DEFAULT_WALKERS if w not in found]
+    missing = [w for w in MIXES[mix] if w not in found]
     if missing:
         raise InputError(f"bench crowd: mocap {', '.join(missing)} not found; pass --mocap FILE (one per person, in order)")
-    return [found[w] for w in DEFAULT_WALKERS]
+    return [found[w] for w in MIXES[mix]]
+
+
+def mix_names(text: str | None) -> list[str]:
+    """`--mix` as names: comma-separated MIXES keys, 'all' for every one (None: the default walks)."""
+    from video2mesh.pipeline.errors import ConfigError
+
+    names = ["walks"] if not text else list(MIXES) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in names if m not in MIXES]
+    if bad or not names:
+        raise ConfigError(f"--mix {text!r}: give one or more of {', '.join(MIXES)} separated by commas, or all")
+    return names
 
 
 def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, root: Path,
-                  oracle: bool = False, poses: bool = False) -> list[dict]:
+                  oracle: bool = False, poses: bool = False, mix: str = "given") -> list[dict]:
     from video2mesh.pipeline.errors import InputError
 
     from .groundtruth import read_gt
@@ -228,7 +256,7 @@ def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, r
         dets = gt_detections(gt, visible(gt)) if oracle else None
         hyp, summary, stage_s = run_video_tracking(clip / "video.mp4", spec, clip.name, dets)
         t, seconds = int(gt["present"].shape[1]), sum(stage_s.values())
-        rows.append({"clip": clip.name, "frames": t, "compute_s": round(seconds, 2), "stage_s": stage_s,
+        rows.append({"clip": clip.name, "mix": mix, "frames": t, "compute_s": round(seconds, 2), "stage_s": stage_s,
                      "frames_per_s": t / seconds if seconds > 0 else None, **score_clip(gt, hyp),
                      "cover": score_clip(gt, hyp, "cover")})
         if poses:
@@ -250,6 +278,12 @@ def real_rows(videos: Sequence[Path], spec) -> list[dict]:
     return rows
 
 
+def label(row: dict) -> str:
+    """A rendered clip's name for the tables (40 characters): its mix, then its people without the common prefix."""
+    name = row["clip"].removeprefix("00_").replace("dataset-2_", "").replace("_001", "")
+    return ((f"{row['mix']}: " if row.get("mix") not in (None, "given") else "") + name)[:40]
+
+
 def format_table(rows: list[dict], overlap: str = "iou") -> str:
     """The rendered clips' table; overlap "cover" shows the scores at intersection over the smaller box."""
     head = f"{'clip':<40}" + "".join(f"{name:>9}" for _, name, _ in COLUMNS)
@@ -257,15 +291,16 @@ def format_table(rows: list[dict], overlap: str = "iou") -> str:
     for r in rows:
         r = r if overlap == "iou" else {**r, **r["cover"]}
         cells = "".join(f"{(fmt.format(r[k]) if r.get(k) is not None else '-'):>9}" for k, _, fmt in COLUMNS)
-        lines.append(f"{r['clip'][:40]:<40}{cells}")
+        lines.append(f"{label(r):<40}{cells}")
     return "\n".join(lines)
 
 
 def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequence[str] | None, *, frames: int,
               spec, root: Path, json_path: str | None = None, detections: str = "pipeline",
-              poses: bool = False) -> dict[str, Any]:
+              poses: bool = False, mixes: Sequence[str] = ("walks",)) -> dict[str, Any]:
     """The whole benchmark; prints the tables, returns (and optionally writes) the JSON document.
-    detections: "pipeline" (the method's detector) or "gt" (visible GT boxes injected; no real videos)."""
+    detections: "pipeline" (the method's detector) or "gt" (visible GT boxes injected; no real videos).
+    mixes: MIXES names, each rendered with every count in `people` (ignored when `mocap` is given)."""
     from video2mesh.flows.spec import default_cache_root
 
     from .bench import machine, write_json
@@ -276,8 +311,10 @@ def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequen
         cache = Path(spec.cache).expanduser() if spec.cache else default_cache_root()
         spec = dataclasses.replace(spec, cache=str(cache / "crowd-gt-detections"), out=str(Path(spec.out) / "gt-detections"))
         videos = []
-    files = walkers(mocap) if people else []
-    rows = rendered_rows(people, files, frames, spec, Path(root), oracle, poses) if people else []
+    sets = ([("given", walkers(mocap))] if mocap else [(m, walkers(None, m)) for m in mixes]) if people else []
+    rows = []
+    for name, files in sets:
+        rows += rendered_rows(people, files, frames, spec, Path(root), oracle, poses, name)
     if rows:
         print("boxes matching at IoU >= 0.5:\n" + format_table(rows))
         print("boxes matching at intersection over the smaller box >= 0.5:\n" + format_table(rows, "cover"))
@@ -295,7 +332,8 @@ def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequen
     overall = {k: statistics.median([r[k] for r in rows]) for k in (*keys, "frames_per_s")} if rows else {}
     overall["cover"] = {k: statistics.median([r["cover"][k] for r in rows]) for k in keys} if rows else {}
     doc = {"method": spec.method, "settings": spec.settings, "detections": detections, "people": list(people), "frames": frames,
-           "mocap": [str(f) for f in files], "root": str(root), "iou": 0.5, "visible_share": VISIBLE_SHARE,
+           "mocap": [str(f) for _, files in sets for f in files], "mixes": {name: [str(f) for f in files] for name, files in sets},
+           "root": str(root), "iou": 0.5, "visible_share": VISIBLE_SHARE,
            "rendered": rows, "overall_rendered_median": overall, "real": real, "machine": machine(),
            "seconds": round(time.perf_counter() - t0, 1),
            "note": "synthetic Anny bodies (identical region colours) rendered from mocap; real videos have no GT"}

@@ -75,3 +75,28 @@ def test_pose_scores_are_each_tracks_keypoints_against_its_own_persons_joints():
     # visible: person 0 three frames at 5 px / 0 mm (a shift is no pose error), person 1 two at 0 px / 10 mm
     assert s["visible"]["px_median"] == pytest.approx(5, abs=1e-4) and s["visible"]["mm_median"] == pytest.approx(0, abs=1e-3)
     assert s["all"]["px_median"] == pytest.approx(2.5, abs=1e-4)
+
+
+def test_named_mixes_are_five_distinct_shared_clips_and_parse_as_the_user_wrote_them(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from video2mesh.benchmarks.accuracy import bench
+    from video2mesh.benchmarks.accuracy.crowd import MIXES, label, mix_names, walkers
+    from video2mesh.pipeline.errors import ConfigError
+
+    assert mix_names(None) == ["walks"] and mix_names("all") == list(MIXES)
+    assert mix_names(" wave, group ") == ["wave", "group"]
+    for bad in ("crowds", "walks,,x", ","):
+        with pytest.raises(ConfigError, match="--mix"):
+            mix_names(bad)
+    assert all(len(set(m)) == 5 for m in MIXES.values()) and len({tuple(m) for m in MIXES.values()}) == len(MIXES)
+    # the files a mix names are found by name under the mocap folder, in the mix's order
+    for m in {w for mix in MIXES.values() for w in mix}:
+        (tmp_path / "bandai").mkdir(exist_ok=True)
+        (tmp_path / "bandai" / f"{m}.bvh").write_text("HIERARCHY\n")
+    monkeypatch.setattr(bench, "default_mocap", lambda: [tmp_path])
+    assert [p.stem for p in walkers(None, "group")] == list(MIXES["group"])
+    assert all(Path(p).parent == tmp_path / "bandai" for p in walkers(None, "arms"))
+    row = {"clip": "00_dataset-2_run_elderly_001+dataset-2_raise-up-both-hands_normal_001_static", "mix": "group"}
+    assert label(row) == "group: run_elderly+raise-up-both-hands_n" and len(label(row)) == 40
+    assert label({**row, "mix": "given"}).startswith("run_elderly+raise")

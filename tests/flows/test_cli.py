@@ -49,6 +49,13 @@ def test_bench_crowd_with_no_clips_and_no_videos_writes_an_empty_document(tmp_pa
     assert doc["rendered"] == [] and doc["real"] == []
 
 
+def test_bench_crowd_mix_errors_are_one_line(capsys):
+    for args in (["--mix", "crowds"], ["--mix", "walks", "--mocap", "x.bvh"]):
+        assert main(["bench", "crowd", "--people", "2", "--video", "", *args]) == 2
+        err = capsys.readouterr().err
+        assert "--mix" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_bench_crowd_poses_with_the_smpl_method_is_a_one_line_error(capsys):
     assert main(["bench", "crowd", "--poses", "--method", "smpl", "--people", "2"]) == 2
     err = capsys.readouterr().err
