@@ -291,7 +291,7 @@ def cmd_bench_crowd(a: argparse.Namespace) -> int:
     if a.mix and a.mocap:
         raise ConfigError("bench crowd: give --mix (named sets of people) or --mocap (your own files), not both")
     run_crowd(people, a.mocap, videos, frames=frames or None, spec=spec, root=root, json_path=a.json,
-              detections=a.detections, poses=a.poses, mixes=mix_names(a.mix))
+              detections=a.detections, poses=a.poses, mixes=mix_names(a.mix), detail=a.detail)
     return 0
 
 
@@ -464,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--detections", default="pipeline", choices=["pipeline", "gt"],
                    help="crowd: the method's detector, or the visible GT boxes (scores association alone)")
     b.add_argument("--video", action="append", help="crowd: real video (repeatable; default ../shared/data/videos; '' = none)")
+    b.add_argument("--detail", action="store_true", help="crowd: also list per person the visible frames no track "
+                   "covers, and whether detect had a box there")
     b.add_argument("--mix", help="crowd: named sets of people, comma-separated: walks (default), heldout, wave, arms, "
                    "group, or all (docs/crowd.md)")
     b.add_argument("--mocap", action="append", help="accuracy: BVH file or folder (repeatable; default ../shared/data/mocap)")

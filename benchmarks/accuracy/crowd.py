@@ -114,6 +114,55 @@ def score_clip(gt: dict, hyp: dict[int, tuple[np.ndarray, np.ndarray]], overlap:
             "hidden_share": round(float(1 - vis.sum() / max(gt["present"].sum(), 1)), 3)}
 
 
+def frame_ranges(frames: Sequence[int]) -> str:
+    """Sorted frame numbers as ranges: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' ('-' when none)."""
+    f = np.asarray(sorted(frames), np.int64)
+    if not len(f):
+        return "-"
+    cuts = np.flatnonzero(np.diff(f) != 1) + 1
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in np.split(f, cuts))
+
+
+def person_misses(gt: dict, hyp: dict[int, tuple[np.ndarray, np.ndarray]], detections=None,
+                  iou: float = 0.5) -> dict[int, dict[str, Any]]:
+    """Per person: where they are visible, which of those frames no tracklet box covers (IoU >= iou), and of
+    those, how many the `detect` table (frame, x1, y1, x2, y2 columns; None = not known) had a box for: a miss
+    with a detection was lost by tracking (tracks, tracklets), one without by the detector. What the tables'
+    recall does not say: who is missed, and by which stage."""
+    vis = visible(gt)
+    boxes: dict[int, list[np.ndarray]] = {}
+    for f, b in hyp.values():
+        for k, fr in enumerate(np.asarray(f)):
+            boxes.setdefault(int(fr), []).append(np.asarray(b[k], np.float64))
+    dets = ({int(fr): g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64) for fr, g in detections.groupby("frame")}
+            if detections is not None else None)
+    out = {}
+    for p in range(len(vis)):
+        seen = np.flatnonzero(vis[p])
+        if not len(seen):
+            continue
+        truth = lambda fr: gt["bbox"][p, fr][None].astype(np.float64)  # noqa: E731
+        hit = lambda fr, bs: len(bs) > 0 and iou_matrix(truth(fr), np.asarray(bs)).max() >= iou  # noqa: E731
+        missed = [int(fr) for fr in seen if not hit(fr, boxes.get(int(fr), []))]
+        out[p] = {"visible": frame_ranges(seen), "visible_n": int(len(seen)), "missed": frame_ranges(missed),
+                  "missed_n": len(missed),
+                  "missed_detected": None if dets is None else sum(hit(fr, dets.get(fr, [])) for fr in missed)}
+    return out
+
+
+def format_misses(rows: list[dict]) -> str:
+    """One line per person of each rendered clip: visible frames, missed frames, and how many misses `detect` had."""
+    lines = []
+    for r in rows:
+        names = r.get("names") or []
+        for p, m in sorted(r.get("misses", {}).items(), key=lambda kv: int(kv[0])):
+            who = names[int(p)] if int(p) < len(names) else f"person {p}"
+            det = "" if m["missed_detected"] is None else f" (detect had a box on {m['missed_detected']})"
+            lines.append(f"{label(r)}  {who}: visible {m['visible']} ({m['visible_n']} f); missed {m['missed_n']}: "
+                         f"{m['missed']}{det}")
+    return "\n".join(lines)
+
+
 def gt_detections(gt: dict, mask: np.ndarray):
     """The `detect` artifact a perfect detector of the person-frames in mask (P, T) would give (score 0.9)."""
     import pandas as pd
@@ -244,6 +293,8 @@ def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, r
                   oracle: bool = False, poses: bool = False, mix: str = "given") -> list[dict]:
     from video2mesh.pipeline.errors import InputError
 
+    from video2mesh.pipeline.store import ArtifactStore
+
     from .groundtruth import read_gt
     from .render import build_set
 
@@ -256,9 +307,11 @@ def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, r
         dets = gt_detections(gt, visible(gt)) if oracle else None
         hyp, summary, stage_s = run_video_tracking(clip / "video.mp4", spec, clip.name, dets)
         t, seconds = int(gt["present"].shape[1]), sum(stage_s.values())
-        rows.append({"clip": clip.name, "mix": mix, "frames": t, "compute_s": round(seconds, 2), "stage_s": stage_s,
+        detected = ArtifactStore(summary["cache_root"]).read_df(summary["stages"]["detect"]["ref"]["path"])
+        names = [f.stem.removeprefix("dataset-2_").removesuffix("_001") for f in files[:n]]
+        rows.append({"clip": clip.name, "mix": mix, "names": names, "frames": t, "compute_s": round(seconds, 2), "stage_s": stage_s,
                      "frames_per_s": t / seconds if seconds > 0 else None, **score_clip(gt, hyp),
-                     "cover": score_clip(gt, hyp, "cover")})
+                     "cover": score_clip(gt, hyp, "cover"), "misses": person_misses(gt, hyp, detected)})
         if poses:
             tracklets, fit = run_video_fit(clip / "video.mp4", spec, clip.name)
             rows[-1]["poses"] = score_poses(gt, tracklets, fit)
@@ -297,7 +350,7 @@ def format_table(rows: list[dict], overlap: str = "iou") -> str:
 
 def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequence[str] | None, *, frames: int,
               spec, root: Path, json_path: str | None = None, detections: str = "pipeline",
-              poses: bool = False, mixes: Sequence[str] = ("walks",)) -> dict[str, Any]:
+              poses: bool = False, mixes: Sequence[str] = ("walks",), detail: bool = False) -> dict[str, Any]:
     """The whole benchmark; prints the tables, returns (and optionally writes) the JSON document.
     detections: "pipeline" (the method's detector) or "gt" (visible GT boxes injected; no real videos).
     mixes: MIXES names, each rendered with every count in `people` (ignored when `mocap` is given)."""
@@ -318,6 +371,8 @@ def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequen
     if rows:
         print("boxes matching at IoU >= 0.5:\n" + format_table(rows))
         print("boxes matching at intersection over the smaller box >= 0.5:\n" + format_table(rows, "cover"))
+        if detail:
+            print("who is missed (visible frames no track box covers at IoU >= 0.5):\n" + format_misses(rows))
     if poses and rows:
         print("fitted keypoints against each person's own joints (2D px; hip-centred 3D mm), person-frames visible "
               "and hidden:\n" + format_poses(rows))

@@ -100,3 +100,23 @@ def test_named_mixes_are_five_distinct_shared_clips_and_parse_as_the_user_wrote_
     row = {"clip": "00_dataset-2_run_elderly_001+dataset-2_raise-up-both-hands_normal_001_static", "mix": "group"}
     assert label(row) == "group: run_elderly+raise-up-both-hands_n" and len(label(row)) == 40
     assert label({**row, "mix": "given"}).startswith("run_elderly+raise")
+
+
+def test_who_is_missed_and_whether_the_detector_had_them():
+    import pandas as pd
+
+    from video2mesh.benchmarks.accuracy.crowd import format_misses, frame_ranges, person_misses
+
+    assert frame_ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8" and frame_ranges([]) == "-" and frame_ranges([3]) == "3"
+    gt = _gt()                                            # person 0 visible 0-3, person 1 visible 0-1 (hidden 2-3)
+    off = gt["bbox"][0, 3] + [150, 0, 150, 0]             # a box beside person 0 on frame 3: IoU 0
+    hyp = {5: (np.arange(4), np.r_[gt["bbox"][0, :3], off[None]]), 6: (np.array([0]), gt["bbox"][1, :1])}
+    det = pd.DataFrame([(3, *gt["bbox"][0, 3]), (1, *gt["bbox"][1, 1] + [200, 0, 200, 0])],
+                       columns=["frame", "x1", "y1", "x2", "y2"])
+    m = person_misses(gt, hyp, det)
+    assert m[0] == {"visible": "0-3", "visible_n": 4, "missed": "3", "missed_n": 1, "missed_detected": 1}   # tracking lost it
+    assert m[1] == {"visible": "0-1", "visible_n": 2, "missed": "1", "missed_n": 1, "missed_detected": 0}   # detect did
+    assert person_misses(gt, hyp)[1]["missed_detected"] is None
+    line = format_misses([{"clip": "00_dataset-2_walk_normal_001+x", "mix": "walks", "names": ["walk_normal"], "misses": m}])
+    assert line.splitlines() == ["walks: walk_normal+x  walk_normal: visible 0-3 (4 f); missed 1: 3 (detect had a box on 1)",
+                                 "walks: walk_normal+x  person 1: visible 0-1 (2 f); missed 1: 1 (detect had a box on 0)"]
