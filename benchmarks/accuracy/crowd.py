@@ -282,7 +282,9 @@ def mix_names(text: str | None) -> list[str]:
     """`--mix` as names: comma-separated MIXES keys, 'all' for every one (None: the default walks)."""
     from video2mesh.pipeline.errors import ConfigError
 
-    names = ["walks"] if not text else list(MIXES) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    if not text:
+        return ["walks"]
+    names = list(MIXES) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
     bad = [m for m in names if m not in MIXES]
     if bad or not names:
         raise ConfigError(f"--mix {text!r}: give one or more of {', '.join(MIXES)} separated by commas, or all")
@@ -309,7 +311,8 @@ def rendered_rows(people: Sequence[int], files: list[Path], frames: int, spec, r
         t, seconds = int(gt["present"].shape[1]), sum(stage_s.values())
         detected = ArtifactStore(summary["cache_root"]).read_df(summary["stages"]["detect"]["ref"]["path"])
         names = [f.stem.removeprefix("dataset-2_").removesuffix("_001") for f in files[:n]]
-        rows.append({"clip": clip.name, "mix": mix, "names": names, "frames": t, "compute_s": round(seconds, 2), "stage_s": stage_s,
+        rows.append({"clip": clip.name, "mix": mix, "names": names, "frames": t, "compute_s": round(seconds, 2),
+                     "stage_s": stage_s,
                      "frames_per_s": t / seconds if seconds > 0 else None, **score_clip(gt, hyp),
                      "cover": score_clip(gt, hyp, "cover"), "misses": person_misses(gt, hyp, detected)})
         if poses:
@@ -387,7 +390,8 @@ def run_crowd(people: Sequence[int], mocap: Sequence[str] | None, videos: Sequen
     overall = {k: statistics.median([r[k] for r in rows]) for k in (*keys, "frames_per_s")} if rows else {}
     overall["cover"] = {k: statistics.median([r["cover"][k] for r in rows]) for k in keys} if rows else {}
     doc = {"method": spec.method, "settings": spec.settings, "detections": detections, "people": list(people), "frames": frames,
-           "mocap": [str(f) for _, files in sets for f in files], "mixes": {name: [str(f) for f in files] for name, files in sets},
+           "mocap": [str(f) for _, files in sets for f in files],
+           "mixes": {name: [str(f) for f in files] for name, files in sets},
            "root": str(root), "iou": 0.5, "visible_share": VISIBLE_SHARE,
            "rendered": rows, "overall_rendered_median": overall, "real": real, "machine": machine(),
            "seconds": round(time.perf_counter() - t0, 1),
