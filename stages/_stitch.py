@@ -47,6 +47,8 @@ class StitchGates:
     motion_gate: float = 0.5
     max_scale: float = 1.5
     max_appearance: float = 0.4
+    min_hidden: int = 0        # a link with no colour evidence (a hidden piece) needs one of its two pieces this long
+    # (detected frames): it may extend a person `min_len` would keep, not join fragments it would each drop
 
 
 def _centre(boxes: np.ndarray) -> np.ndarray:
@@ -78,6 +80,8 @@ def link_cost(a: Piece, b: Piece, g: StitchGates) -> float:
     if motion > 1.0:
         return FORBIDDEN
     if a.hidden or b.hidden:
+        if max(len(a.frames), len(b.frames)) < g.min_hidden:
+            return FORBIDDEN           # motion alone may extend someone established, not make one of fragments
         app = g.max_appearance
     else:
         app = distance(a.desc, b.desc) if a.desc is not None and b.desc is not None else 0.0

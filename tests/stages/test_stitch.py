@@ -289,3 +289,34 @@ def test_a_change_is_placed_where_the_rows_agree_and_after_the_trackers_gap():
     assert place_change(np.stack([red] * 65 + [blue] * 13), covered, 58, 15, frames2) == 65
     # no gap: the middle of the cuts with no clean row on the wrong side (rows 50-68)
     assert place_change(np.stack([red] * 65 + [blue] * 13), covered, 58, 15, np.arange(78)) == 59
+
+
+def test_a_link_without_colour_extends_a_person_but_does_not_make_one_of_fragments():
+    # a: 8 frames seen (colour known); b: 3 frames 40 frames later, hidden in all of them (no colour), on a's line.
+    # Each is shorter than min_len 10 and would be dropped; joined by motion alone they made an 11-frame "person"
+    # filled in over 40 frames (the 4-person walks crowd's ghost, docs/crowd.md). With a 10-frame a, b extends it.
+    red = box_descriptor(_frame((0, 0, 255), (0, 0, 255), (100, 20, 160, 180)), np.array([100, 20, 160, 180.0]))
+    blue = box_descriptor(_frame((255, 0, 0), (255, 0, 0), (100, 20, 160, 180)), np.array([100, 20, 160, 180.0]))
+    box = lambda f: [10.0 + 2 * f, 0, 60.0 + 2 * f, 100]  # noqa: E731
+    seen8, seen10, hidden = np.arange(2, 10), np.arange(0, 10), np.arange(52, 55)
+    b = Piece(hidden, np.array([box(f) for f in hidden]), None, hidden=True)
+    g = StitchGates(max_gap=90, fps=30.0, max_appearance=0.4, min_hidden=10)
+    short = Piece(seen8, np.array([box(f) for f in seen8]), red)
+    long = Piece(seen10, np.array([box(f) for f in seen10]), red)
+    assert link_cost(short, b, g) >= 1e6                                  # fragments: no link
+    assert link_cost(long, b, g) == pytest.approx(0.4, abs=0.05)         # the colour gate's cost + ~0 motion
+    assert link_cost(short, b, StitchGates(max_gap=90, fps=30.0, max_appearance=0.4)) < 1e6   # v10: linked
+    # through make_tracklets, with someone blue in front hiding b: nobody for the 8-frame a (v10 kept an 11-frame
+    # ghost), one person 0-54 for the 10-frame a
+    cols = ["frame", "track_id", "x1", "y1", "x2", "y2"]
+    front = [(f, 3, 100.0 + 2 * f, 10, 150.0 + 2 * f, 110) for f in hidden]          # lower bottom edge: in front
+    cfg = TrackletConfig(smooth_window=1, max_nested=1, min_len=10, min_len_s=10)
+
+    def people(first):
+        rows = [(f, 1, *box(f)) for f in first] + [(f, 2, *box(f)) for f in hidden]
+        app = pd.DataFrame([(f, 1, 0.0, red) for f in first] + [(f, 2, 1.0, blue) for f in hidden]
+                           + [(r[0], 3, 0.0, blue) for r in front], columns=["frame", "track_id", "covered", "desc"])
+        out = make_tracklets(pd.DataFrame(rows + front, columns=cols).assign(score=0.9), cfg, app, fps=30.0)
+        return sorted((int(g.frame.min()), int(g.frame.max())) for _, g in out.groupby("track_id"))
+
+    assert people(seen8) == [] and people(seen10) == [(0, 54)]
