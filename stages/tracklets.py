@@ -29,7 +29,7 @@ from video2mesh.pipeline.config import Range
 from video2mesh.pipeline.stage import Chunk, Context, Stage
 
 from ._appearance import MAX_COVERED, change_points, mean_descriptor, place_change
-from ._stitch import Piece, StitchGates, stitch
+from ._stitch import Piece, StitchGates, _centre, stitch
 
 TRACKLETS = Artifact(
     "tracklets",
@@ -308,11 +308,10 @@ def drift_within(inner: np.ndarray, outer: np.ndarray, window: int, where: np.nd
     person's box and averages out; someone walking across it does not). Only frames with a whole window
     count (a half window at the ends would not average a swing out): none when the frames are fewer than one
     window, and then 0."""
-    centre = lambda b: (b[:, :2] + b[:, 2:]) / 2                              # noqa: E731
     h = window // 2
     whole = np.zeros(len(inner), bool)
     whole[h:len(inner) - h] = True
-    offset = smooth_boxes(centre(inner) - centre(outer), window)[where & whole]
+    offset = smooth_boxes(_centre(inner) - _centre(outer), window)[where & whole]
     if len(offset) < 2:
         return 0.0
     return float(np.ptp(offset, axis=0).max() / max(np.median(outer[:, 3] - outer[:, 1]), 1e-9))

@@ -115,12 +115,12 @@ def score_clip(gt: dict, hyp: dict[int, tuple[np.ndarray, np.ndarray]], overlap:
 
 
 def frame_ranges(frames: Sequence[int]) -> str:
-    """Sorted frame numbers as ranges: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' ('-' when none)."""
-    f = np.asarray(sorted(frames), np.int64)
-    if not len(f):
-        return "-"
-    cuts = np.flatnonzero(np.diff(f) != 1) + 1
-    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in np.split(f, cuts))
+    """Sorted frame numbers as ranges: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' ('-' when none); the runs are the
+    report's (stages/_report_media.spans)."""
+    from video2mesh.stages._report_media import spans
+
+    runs = spans(np.asarray(sorted(frames), np.int64))
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs) if runs else "-"
 
 
 def person_misses(gt: dict, hyp: dict[int, tuple[np.ndarray, np.ndarray]], detections=None,
