@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -105,7 +106,7 @@ def build_set(mocap_files: Sequence[Path], root: Path, *, frames: int | None = 3
             say(f"clip {i + 1}/{len(groups)} {clip_id}: cached")
         clips.append(clip_dir)
         index.append({"clip": clip_id, "meta": json.loads((clip_dir / "meta.json").read_text())})
-    tmp = set_dir / "index.json.tmp"
+    tmp = set_dir / f"index.json.{os.getpid()}.tmp"      # per process: two benches on one set both write it
     tmp.write_text(json.dumps({"render_version": RENDER_VERSION, "settings": settings, "clips": index}, indent=1))
     tmp.replace(set_dir / "index.json")
     return clips
