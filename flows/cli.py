@@ -265,7 +265,7 @@ def cmd_bench_accuracy(a: argparse.Namespace) -> int:
                    settings=cfgmod.parse_sets(a.set), device=a.device, method=a.method)
     frames = 300 if a.frames is None else a.frames
     run_accuracy(a.mocap, fast=a.fast, frames=frames or None, spec=spec, root=root, json_path=a.json,
-                 known_stature=a.known_stature)
+                 known_stature=a.known_stature, fps=a.fps)
     return 0
 
 
@@ -472,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fast", action="store_true", help="accuracy: no rendering; GT keypoints with BlazePose-like noise")
     b.add_argument("--frames", type=int, default=None, help="accuracy / crowd: frames per clip (0 = whole mocap; "
                    "default 300 for accuracy, 150 for crowd)")
+    b.add_argument("--fps", type=float, default=30.0, help="accuracy: frame rate of the rendered clips (the mocap "
+                   "resampled; accel is per frame^2 at this rate; pair with --frames for the same seconds)")
     b.add_argument("--known-stature", action="store_true", help="accuracy: give each clip's fit its GT body's "
                    "stature (fit.stature_m), as a user who knows the actor would; labelled as such in the output")
     b.add_argument("--method", default="licence-free", choices=["smpl", "licence-free"], help="accuracy: method to score")

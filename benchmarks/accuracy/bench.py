@@ -11,6 +11,7 @@ reports what the run took); `seconds` is this call's wall time.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import statistics
 import time
@@ -64,16 +65,16 @@ def mocap_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _clips(files: list[Path], root: Path, fast: bool, frames: int | None) -> list[tuple[Path, Path]]:
-    """(clip folder, gt.npz) pairs; rendered videos are `<clip>/video.mp4`."""
+def _clips(files: list[Path], root: Path, fast: bool, frames: int | None, fps: float = 30.0) -> list[tuple[Path, Path]]:
+    """(clip folder, gt.npz) pairs; rendered videos are `<clip>/video.mp4`, at `fps` frames/s."""
     if fast:
         from .fastgt import build_fast_set
 
-        dirs = build_fast_set(files, root, frames=frames)
+        dirs = build_fast_set(files, root, frames=frames, fps=fps)
     else:
         from .render import build_set
 
-        dirs = build_set(files, root, frames=frames, progress=lambda m: print(m, flush=True))
+        dirs = build_set(files, root, frames=frames, fps=fps, progress=lambda m: print(m, flush=True))
     return [(d, d / "gt.npz") for d in dirs]
 
 
@@ -98,6 +99,7 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None, known_stat
     from video2mesh.flows.spec import build_runner
     from video2mesh.flows.video_to_mesh import run_video
     from video2mesh.pipeline.config import merge
+    from video2mesh.pipeline.names import find_output_dir
 
     from .groundtruth import read_gt
 
@@ -105,7 +107,9 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None, known_stat
     stature = gt_stature(gt) if known_stature else None
     if stature is not None:
         spec = dataclasses.replace(spec, settings=merge(spec.settings, {"fit": {"stature_m": stature}}))
-    spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser() / clip.name))   # every clip's video is video.mp4
+    # every clip's video is video.mp4: one folder per set (the same clip name at another frame rate or length is
+    # another video) and per method + settings (variants run side by side must not publish into one folder)
+    spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser() / clip.parent.name / _settings_tag(spec) / clip.name))
     t0 = time.perf_counter()
     if fast:
         from .fast import NoiseModel, fast_clip, inject
@@ -117,7 +121,7 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None, known_stat
         video = clip / "video.mp4"
     summary = run_video(str(video), spec, use_prefect=False)
     seconds = time.perf_counter() - t0
-    out = Path(spec.out).expanduser() / video.stem
+    out = find_output_dir(spec.out, video, summary["video_digest"])   # this video's, not an older one's of the name
     preds = [read_prediction(p) for p in sorted(out.glob("track_*.npz"))]
     boxes = _track_boxes(summary)
     compute_s = _compute_seconds(summary)
@@ -134,6 +138,12 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None, known_stat
     body = load_body(None) if any(p.rig is not None for p in preds) and "verts_world" in gt else None
     row.update(score_clip(gt, preds, boxes, body))
     return row
+
+
+def _settings_tag(spec) -> str:
+    """8 hex digits naming the method and stage settings of a run (its outputs' folder under the set's)."""
+    doc = json.dumps({"method": spec.method, "settings": spec.settings}, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()[:8]
 
 
 def _compute_seconds(summary: dict) -> float:
@@ -192,8 +202,9 @@ def machine() -> dict[str, Any]:
 
 
 def run_accuracy(mocap: Sequence[str] | None, *, fast: bool, frames: int | None, spec, root: Path,
-                 json_path: str | None = None, known_stature: bool = False) -> dict[str, Any]:
+                 json_path: str | None = None, known_stature: bool = False, fps: float = 30.0) -> dict[str, Any]:
     """The whole benchmark; prints the table, returns (and optionally writes) the JSON document.
+    `fps`: the clips' frame rate (the mocap resampled; per-frame metrics such as accel are per frame^2 at it).
     `known_stature`: each clip's fit is given its GT body's stature (not the default numbers: the
     runs go to <spec.out>-known-stature and the table and JSON say so)."""
     if fast and spec.method != "licence-free":
@@ -204,7 +215,9 @@ def run_accuracy(mocap: Sequence[str] | None, *, fast: bool, frames: int | None,
         raise InputError("no mocap given and ../shared/data/mocap not found: pass --mocap DIR_OR_FILE")
     files = mocap_files(paths)
     t0 = time.perf_counter()
-    clips = _clips(files, Path(root), fast, frames)
+    if not 1 <= fps <= 240:
+        raise ConfigError(f"--fps {fps:g}: give the rendered clips' frame rate, 1 to 240")
+    clips = _clips(files, Path(root), fast, frames, fps)
     build_s = time.perf_counter() - t0
     if known_stature:
         spec = dataclasses.replace(spec, out=str(Path(spec.out).expanduser()) + "-known-stature")
@@ -219,7 +232,7 @@ def run_accuracy(mocap: Sequence[str] | None, *, fast: bool, frames: int | None,
         print(KNOWN_STATURE_NOTE)
     doc = {"mode": "fast" if fast else "rendered", "method": spec.method, "settings": spec.settings,
            "known_stature": known_stature, **({"note_known_stature": KNOWN_STATURE_NOTE} if known_stature else {}),
-           "mocap": [str(f) for f in files], "frames": frames, "root": str(root), "build_s": round(build_s, 1),
+           "mocap": [str(f) for f in files], "frames": frames, "fps": fps, "root": str(root), "build_s": round(build_s, 1),
            "machine": machine(), "clips": rows, "overall": total,
            "note": "synthetic Anny bodies rendered from mocap; not 3DPW / EMDB numbers"}
     if json_path:

@@ -129,6 +129,26 @@ def test_fast_mode_end_to_end_perfect_beats_noisy(tmp_path):
     assert perfect["mpjpe_mm"] < 25 and perfect["mpjpe_mm"] < 0.6 * noisy["mpjpe_mm"]
 
 
+@pytest.mark.slow
+def test_a_clip_of_the_same_name_in_another_set_is_scored_on_its_own_outputs(tmp_path):
+    """Two sets (another frame rate and length) both hold a clip named `clip`: each is scored against its own
+    run. Before, the second run published into `<runs>/clip/<video>-<digest>` and the scorer read the first's
+    `<runs>/clip/<video>`: a 60 fps set was scored on the 30 fps set's motion (half its frames)."""
+    from video2mesh.benchmarks.accuracy.bench import run_clip
+    from video2mesh.benchmarks.accuracy.fastgt import procedural_gt
+    from video2mesh.flows.spec import RunSpec
+
+    spec = RunSpec(out=str(tmp_path / "runs"), cache=str(tmp_path / "cache"), method="licence-free", device="cpu",
+                   settings={"fit_export": {"formats": ["npz"]}})
+    rows = []
+    for set_name, frames, fps in (("set30", 30, 30.0), ("set15", 16, 15.0)):
+        gt_path = procedural_gt(tmp_path / set_name / "clip", frames=frames, fps=fps)
+        rows.append(run_clip(gt_path.parent, gt_path, spec, fast=True, noise=fast.NoiseModel.perfect()))
+    assert [r["frames_scored"] for r in rows] == [30, 16]
+    assert rows[0]["outputs"] != rows[1]["outputs"]
+    assert all(r["mpjpe_mm"] < 25 for r in rows)
+
+
 def test_pve_of_the_posed_rig_itself_is_zero(tmp_path):
     """A prediction whose rig poses exactly the GT mesh scores PVE 0, with the rig stored in another frame."""
     from video2mesh.benchmarks.accuracy.score import pve_mm
