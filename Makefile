@@ -15,9 +15,9 @@ JOBS   ?= 2
 
 setup: $(STAMP) $(VIEWER)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 # The report's 3D viewer: three.js from the npm registry, bundled once. Optional: without npm the
