@@ -31,7 +31,7 @@ import pyarrow as pa
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody
 from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
 from video2mesh.models.fit.occlusion import borrowed_frames
-from video2mesh.models.fit.temporal import SMOOTHING, prepare_track
+from video2mesh.models.fit.temporal import SMOOTHING, prepare_track, rate_scaled
 from video2mesh.models.maths.camera_motion import focal_from_rotation
 from video2mesh.models.runners.blazepose import N_LANDMARKS
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
@@ -105,6 +105,12 @@ class FitAnnyConfig:
     # its own in-between (confidence 0), and its shape comes from the frames it sees. 0 = off (as before v5).
     # Measured in docs/crowd.md ("Hidden people's bodies").
     same_body: Annotated[float, Range(0, 1)] = 0.05
+    # The frame rate at which w_smooth and the preset's acceleration prior have the values given. The fit's
+    # temporal terms are per frame, so a slower video gets w_smooth x (fps / ref) and the acceleration prior
+    # x (fps / ref)^3 (penalties integrated over time against per-frame evidence); a faster one keeps them
+    # (models/fit/temporal.rate_scaled, docs/temporal.md "Frame rate"). 0 = per frame whatever the rate (as
+    # before v6: a 12 fps video's prior was ~16x stronger, physically, than a 30 fps one's).
+    reference_fps: Annotated[float, Range(0, 1000)] = 30.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stature_by_person", _statures(self.stature_by_person))
@@ -143,15 +149,23 @@ def bone_rotations(body: AnnyBody, theta: np.ndarray, skeleton, bones: list[int]
         return roma.rotmat_to_rotvec(local).numpy()
 
 
-def _fit_config(cfg: FitAnnyConfig) -> FitConfig:
+def _check(cfg: FitAnnyConfig) -> None:
+    """One-line ConfigErrors for settings the type checks let through."""
+    if cfg.rig != "anny":
+        raise ConfigError(f"fit.rig={cfg.rig!r}: only the 'anny' rig is fitted for now (its bone list is in video2mesh.models.body.anny_body.FIT_BONES)")
     if cfg.smoothing not in SMOOTHING:
         raise ConfigError(f"fit.smoothing={cfg.smoothing!r}: use one of {', '.join(SMOOTHING)}")
     if cfg.window < 16 or cfg.overlap < 0:
         raise ConfigError(f"fit.window={cfg.window}, fit.overlap={cfg.overlap}: need window >= 16, overlap >= 0")
+
+
+def _fit_config(cfg: FitAnnyConfig, fps: float) -> FitConfig:
+    """The fit's energy for a video at `fps` frames/s (the temporal weights scaled to it: reference_fps)."""
+    _check(cfg)
+    w_smooth, w_accel = rate_scaled(cfg.w_smooth, SMOOTHING[cfg.smoothing].w_accel, fps, cfg.reference_fps)
     return FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
-                     w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=cfg.w_smooth, sigma_3d=cfg.sigma_3d,
-                     w_accel=SMOOTHING[cfg.smoothing].w_accel, lr_end=cfg.lr_end,
-                     polish_iters=cfg.polish_iters)
+                     w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=w_smooth, sigma_3d=cfg.sigma_3d,
+                     w_accel=w_accel, lr_end=cfg.lr_end, polish_iters=cfg.polish_iters)
 
 
 def _with_stature(fcfg: FitConfig, cfg: FitAnnyConfig, tid: int) -> FitConfig:
@@ -225,16 +239,15 @@ def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.n
         ti = _track_input(g, fps, cfg)
         body = load_body(ctx, cfg.rig)
         r = fit_track(body, ti.keypoints, ti.world, (ctx.video.width, ctx.video.height), _focal(ctx, cfg),
-                      _with_stature(_fit_config(cfg), cfg, tid),
+                      _with_stature(_fit_config(cfg, fps), cfg, tid),
                       linear=ctx.memo("anny-linear", lambda: linear_skeleton(body)))
         return r.phenotype
     return ctx.memo(f"fit-shape-{tid}-{first}", build)
 
 
 def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
-    if cfg.rig != "anny":
-        raise ConfigError(f"fit.rig={cfg.rig!r}: only the 'anny' rig is fitted for now (its bone list is in video2mesh.models.body.anny_body.FIT_BONES)")
-    fcfg = _fit_config(cfg)
+    _check(cfg)                                   # before touching the video: a bad setting is a one-line error
+    fcfg = _fit_config(cfg, ctx.video.fps)
     lo, hi = max(chunk.start - cfg.overlap, 0), chunk.stop + cfg.overlap
     bp = ctx.input_frames("blazepose", lo, hi, columns=_COLUMNS)
     if not bp.empty:
@@ -309,6 +322,7 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
 
 # v5: fit.same_body: a track's frames whose BlazePose landmarks are another track's body (a person hidden behind
 # another) are fitted to the in-between of its own frames, with confidence 0; its shape from the frames it sees
-STAGE = Stage(name="fit", version=5, config=FitAnnyConfig, output=FIT, compute=compute,
+# v6: reference_fps: the temporal weights scaled down to a video slower than 30 fps (identical output at 30+ fps)
+STAGE = Stage(name="fit", version=6, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -42,6 +42,25 @@ SMOOTHING: dict[str, Smoothing] = {
     "standard": Smoothing("standard", 0.1, 5.0),
     "strong": Smoothing("strong", 0.2, 10.0),
 }
+
+
+def rate_scaled(w_smooth: float, w_accel: float, fps: float, reference_fps: float) -> tuple[float, float]:
+    """(w_smooth, w_accel) of a fit at `fps` frames/s for weights tuned at `reference_fps` (0 = as given).
+
+    The fit's temporal terms are means over frames of per-frame differences, a velocity term (x[t+1] - x[t])^2
+    and an acceleration term (x[t+1] - 2 x[t] + x[t-1])^2, beside data terms that are means of independent
+    per-frame errors. The continuous penalties int |dx/dt|^2 dt and int |d2x/dt2|^2 dt over a clip of
+    N = T fps frames are, per frame, fps (dx)^2 and fps^3 (ddx)^2: against per-frame evidence their weights go
+    as fps and fps^3. Below the reference rate the weights follow that (a 12 fps video's acceleration prior was
+    ~16x too strong and pulled the fit off the image: docs/temporal.md, "Frame rate"). Above it they stay
+    as tuned: 8x the prior at 60 fps made the motion jerkier, not smoother, because the fit's fixed
+    iterations (Adam, then 60 L-BFGS) no longer converge on the stiffer energy (measured there as well)."""
+    if reference_fps <= 0 or fps <= 0:
+        return w_smooth, w_accel
+    r = min(fps / reference_fps, 1.0)
+    return w_smooth * r, w_accel * r ** 3
+
+
 MIN_SCALE_PX = 0.5      # robust residual scale floor of 2D keypoints (sub-pixel noise is not an outlier)
 MIN_SCALE_M = 0.005     # the same for world landmarks, metres
 BORROWED_WEIGHT = 0.5   # visibility given to a hidden person's in-between landmarks (models/fit/occlusion.py)

@@ -178,9 +178,16 @@ def test_smoothing_presets_change_the_stage_key_and_bad_values_are_one_line_erro
         runner = _key_runner(fit_anny.FitAnnyConfig(smoothing=name))
         keys.add(runner.stage_key("fit", {"probe": "p", "tracklets": "t", "blazepose": "b"}))
     assert len(keys) == 3
-    assert fit_anny._fit_config(fit_anny.FitAnnyConfig(smoothing="off")).w_accel == 0.0
-    assert fit_anny._fit_config(fit_anny.FitAnnyConfig(smoothing="strong")).w_accel > \
-        fit_anny._fit_config(fit_anny.FitAnnyConfig()).w_accel > 0
+    assert fit_anny._fit_config(fit_anny.FitAnnyConfig(smoothing="off"), 30.0).w_accel == 0.0
+    assert fit_anny._fit_config(fit_anny.FitAnnyConfig(smoothing="strong"), 30.0).w_accel > \
+        fit_anny._fit_config(fit_anny.FitAnnyConfig(), 30.0).w_accel > 0
+    # the video's frame rate reaches the energy: a 12 fps video's temporal terms are weaker, a 60 fps one's as at 30
+    default = fit_anny.FitAnnyConfig()
+    at = {fps: fit_anny._fit_config(default, fps) for fps in (12.0, 30.0, 60.0)}
+    assert at[60.0] == at[30.0] and (at[30.0].w_accel, at[30.0].w_smooth) == (SMOOTHING["standard"].w_accel, default.w_smooth)
+    assert at[12.0].w_accel == pytest.approx(at[30.0].w_accel * 0.4 ** 3) and at[12.0].w_smooth == pytest.approx(0.4 * default.w_smooth)
+    per_frame = fit_anny.FitAnnyConfig(reference_fps=0)
+    assert fit_anny._fit_config(per_frame, 12.0) == at[30.0]
     with pytest.raises(ConfigError, match="off, standard, strong"):
         fit_anny.compute(None, fit_anny.FitAnnyConfig(smoothing="silky"), Chunk(0, 0, 1))
 
@@ -307,10 +314,10 @@ def test_a_track_with_borrowed_frames_takes_its_shape_from_the_frames_it_sees(mo
     ctx = SimpleNamespace(video=SimpleNamespace(width=640, height=360, fps=30.0), memo=lambda key, make: make())
     cfg = fit_anny.FitAnnyConfig(same_body=0.05)
     with pytest.raises(Stop):
-        fit_anny._fit_rows(ctx, cfg, fit_anny._fit_config(cfg), 0, g, Chunk(0, 0, 10), None)
+        fit_anny._fit_rows(ctx, cfg, fit_anny._fit_config(cfg, 30.0), 0, g, Chunk(0, 0, 10), None)
     assert calls == [(7, None), (10, [0.25] * 6)]        # own frames first, free shape; then all at that shape
     calls.clear()
     with pytest.raises(Stop):                             # nothing borrowed (a long track's window): one fit
-        fit_anny._fit_rows(ctx, cfg, fit_anny._fit_config(cfg), 0, g.assign(borrowed=False), Chunk(0, 0, 10),
+        fit_anny._fit_rows(ctx, cfg, fit_anny._fit_config(cfg, 30.0), 0, g.assign(borrowed=False), Chunk(0, 0, 10),
                            np.full(6, 0.5))
     assert calls == [(10, [0.5] * 6)]

@@ -18,13 +18,13 @@ def test_stature_settings_reach_each_tracks_fit():
     cfg = _cfg("fit.stature_m=1.82", "fit.stature_by_person={2: 1.55, '7': 1.9}")
     assert cfg.stature_by_person == {2: 1.55, 7: 1.9}
     assert (cfg.stature(1), cfg.stature(2), cfg.stature(7)) == (1.82, 1.55, 1.9)
-    base = fit_anny._fit_config(cfg)
+    base = fit_anny._fit_config(cfg, 30.0)
     known = fit_anny._with_stature(base, cfg, 2)
     assert (known.stature_m, known.free_3d_scale) == (1.55, True)
     default = fit_anny.FitAnnyConfig()
     assert default.stature(0) is None
     # unknown stature: the fit's settings are exactly those of before (outputs unchanged)
-    assert fit_anny._with_stature(fit_anny._fit_config(default), default, 0) == fit_anny._fit_config(default)
+    assert fit_anny._with_stature(fit_anny._fit_config(default, 30.0), default, 0) == fit_anny._fit_config(default, 30.0)
     assert (base.stature_m, base.free_3d_scale) == (0.0, False)
 
 

@@ -126,3 +126,27 @@ def test_windowed_fit_equals_single_fit(body):
     step = np.linalg.norm(np.diff(win["keypoints3d"], axis=0), axis=-1).max(-1)
     true_step = np.linalg.norm(np.diff(cam, axis=0), axis=-1).max(-1)
     assert (step[[15, 31]] < true_step[[15, 31]] + 0.02).all()
+
+
+def test_rate_scaled_weights_integrate_the_same_penalty_over_time_below_the_reference_rate():
+    """Below the reference rate, w_accel(fps) * sum_t |x[t+1] - 2x[t] + x[t-1]|^2 over a clip is the same multiple
+    of int |x''|^2 dt (and w_smooth(fps) * sum |x[t+1] - x[t]|^2 of int |x'|^2 dt) at every rate; at or above
+    it the weights are as tuned. Closed form: x = sin(2 pi f t), int_0^T x''^2 = (2 pi f)^4 T / 2."""
+    from video2mesh.models.fit.temporal import rate_scaled
+
+    f, seconds = 0.8, 10.0
+    acc_integral = (2 * np.pi * f) ** 4 * seconds / 2
+    vel_integral = (2 * np.pi * f) ** 2 * seconds / 2
+    ratios = []
+    for fps in (10.0, 12.0, 15.0, 24.0, 30.0):
+        x = np.sin(2 * np.pi * f * np.arange(int(seconds * fps) + 1) / fps)
+        w_smooth, w_accel = rate_scaled(0.5, 5.0, fps, 30.0)
+        ratios.append((w_accel * (np.diff(x, 2) ** 2).sum() / acc_integral,
+                       w_smooth * (np.diff(x) ** 2).sum() / vel_integral))
+    ratios = np.array(ratios)
+    # both are the reference's per-frame weight over its rate's power: 5 / 30^3 and 0.5 / 30
+    np.testing.assert_allclose(ratios[:, 0], 5.0 / 30 ** 3, rtol=0.08)
+    np.testing.assert_allclose(ratios[:, 1], 0.5 / 30, rtol=0.03)
+    assert rate_scaled(0.5, 5.0, 60.0, 30.0) == rate_scaled(0.5, 5.0, 30.0, 30.0) == (0.5, 5.0)
+    assert rate_scaled(0.5, 5.0, 12.0, 0.0) == (0.5, 5.0)                      # 0 = per frame, as before
+    assert rate_scaled(0.5, 5.0, 12.0, 30.0) == pytest.approx((0.2, 5.0 * 0.4 ** 3))
