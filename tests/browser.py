@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -80,10 +82,13 @@ def inspect_page(page: str | Path, width: int = 1200, height: int = 1000, full_p
     exe = chromium()
     if not exe:
         raise RuntimeError("chromium not installed")
-    with tempfile.TemporaryDirectory() as prof:
+    # Chromium's helper processes may still write into the profile after the browser has quit (seen once in a CI
+    # rehearsal: rmtree raced a late write into Default/): the whole process group is ended, and a file left
+    # behind in a throwaway profile is not a test failure.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as prof:
         proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={prof}", "--remote-debugging-port=0",
                                  f"--window-size={width},{height}", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             port_file = Path(prof) / "DevToolsActivePort"
             for _ in range(200):
@@ -114,6 +119,10 @@ def inspect_page(page: str | Path, width: int = 1200, height: int = 1000, full_p
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)           # helpers the browser left behind
+            except ProcessLookupError:
+                pass
     return {**probe, "console_errors": errors, "network": [u for u in requests if not u.startswith(("file:", "data:", "blob:"))],
             "screenshot": shot, "screenshot_full": full}
 
