@@ -8,6 +8,8 @@ points it explains (models.maths.camera_motion.robust_homography) gives H in ima
 rendered pan DIS reads the tiled floor's motion short (0.91-0.97 of the true one) and the pan's 61.4 deg
 chains to 57.0; the same grid tracked by LK chains to 59.6 (docs/accuracy.md, "Camera motion by LK").
 The `world` stage turns H into the camera's rotation with the fit's intrinsics (H = K R K^-1).
+Each frame is tracked from a keyframe about 1/`key_fps` s earlier, and the pair's H is the quotient of two such
+(H(kf -> t) H(kf -> t-1)^-1), so a 60 fps video's tiny per-frame motion is not read short pair after pair.
 Frame 0, too few background points or a failed fit give the identity with valid=False.
 """
 from __future__ import annotations
@@ -57,6 +59,11 @@ class CameraMotionConfig:
     box_margin: Annotated[float, Range(0, 10)] = 0.15  # tracklet boxes grown by this share of their size on every side
     min_points: Annotated[int, Range(4, 1_000_000)] = 24  # fewer background points: no estimate for this frame
     chunk_frames: Annotated[int, Range(1, 65536)] = 256
+    # Each frame is tracked from a keyframe ~1/key_fps s earlier and the pair's H is the difference of two such
+    # (compute): on the rendered pan, per-pair tracking at 60 fps chained to 0.92 of the true turn (2 px of motion
+    # per pair is read short), at 30 fps 0.97, at 15 fps 0.99; from keyframes at 15 per second 0.99 at 30 and 60
+    # fps (docs/accuracy.md, "Camera at 60 fps"). 0 = every pair from its previous frame (as before v3).
+    key_fps: Annotated[float, Range(0, 1000)] = 15.0
 
     def __post_init__(self) -> None:
         if self.grid < 4 or self.min_points < 4 or self.work_long_side < 16 or self.box_margin < 0:
@@ -98,39 +105,70 @@ def _homography(src, ok, moved_work, image_wh, work_wh, cfg) -> tuple[np.ndarray
     return robust_homography(src, dst, ok & inside, min_points=cfg.min_points)
 
 
+def key_stride(fps: float, key_fps: float) -> int:
+    """Frames between keyframes: the video's rate over key_fps, rounded (1 = every pair; key_fps 0 = 1)."""
+    return max(int(round(fps / key_fps)), 1) if key_fps > 0 and fps > 0 else 1
+
+
+def _keyframe(t: int, k: int) -> int:
+    """The keyframe frame t (>= 1) is tracked from: the last multiple of k before t."""
+    return (t - 1) // k * k
+
+
 def compute(ctx: Context, cfg: CameraMotionConfig, chunk: Chunk) -> pd.DataFrame:
     start, stop = chunk.start, chunk.stop
     if stop <= start:
         return CAMERA_MOTION.empty()
     w_img, h_img = ctx.video.width, ctx.video.height
-    boxes = ctx.input_frames("tracklets", max(start - 1, 0), stop, columns=["frame", "x1", "y1", "x2", "y2"])
+    k = key_stride(ctx.video.fps, cfg.key_fps)
+    first = _keyframe(start, k) if start > 0 else 0      # the oldest frame this chunk's pairs are tracked from
+    boxes = ctx.input_frames("tracklets", first, stop, columns=["frame", "x1", "y1", "x2", "y2"])
     by_frame = {int(f): g[["x1", "y1", "x2", "y2"]].to_numpy(np.float64) for f, g in boxes.groupby("frame")}
     size = flowlib.work_size(w_img, h_img, cfg.work_long_side, multiple=1)
     dis = ctx.memo("camera_motion:dis", lambda: flowlib.DISFlow(cfg.dis_preset)) if cfg.tracker == "dis" else None
+
+    def track(a: int, b: int) -> tuple[np.ndarray, bool, int, float]:
+        """H from frame a to frame b (people of frame a masked out)."""
+        people = by_frame.get(a, np.zeros((0, 4)))
+        if cfg.tracker == "lk":
+            return pair_homography_lk(imgs[a], imgs[b], (w_img, h_img), people, cfg)
+        return pair_homography(dis(imgs[a][None], imgs[b][None])[0], (w_img, h_img), people, cfg)
+
     n = stop - start
     hs = np.tile(np.eye(3).reshape(1, 9), (n, 1))
     valid, npts, res = np.zeros(n, bool), np.zeros(n, np.int32), np.full(n, np.nan)
-    # the previous chunk's last frame is kept: the decoder cannot step back without decoding from 0
-    carry = ctx.memo("camera_motion:last_frame", dict)
-    first, last = max(start - 1, 0), None
-    if carry.get("t") == first and carry.get("size") == size and carry.get("tracker") == cfg.tracker:
-        last, first = carry["img"], first + 1
-    for t, frame in ctx.frames(first, stop, rgb=False):
+    # the previous chunk's last frames are kept: the decoder cannot step back without decoding from 0
+    carry = ctx.memo("camera_motion:last_frames", dict)
+    imgs: dict[int, np.ndarray] = {}
+    if carry.get("size") == size and carry.get("tracker") == cfg.tracker and all(f in carry["imgs"] for f in range(first, start)):
+        imgs = {f: carry["imgs"][f] for f in range(first, start)}
+    decode_from = start if imgs or start == first else first
+    from_key = None                                      # (keyframe, t, H keyframe -> t, ok) of the last frame tracked
+    for t, frame in ctx.frames(decode_from, stop, rgb=False):
         img = flowlib.resize_rgb(frame, size)
-        if cfg.tracker == "lk":
-            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-        if t >= start and t > 0 and last is not None:
-            people = by_frame.get(t - 1, np.zeros((0, 4)))
-            if cfg.tracker == "lk":
-                h, ok, k, med = pair_homography_lk(last, img, (w_img, h_img), people, cfg)
-            else:
-                h, ok, k, med = pair_homography(dis(last[None], img[None])[0], (w_img, h_img), people, cfg)
+        imgs[t] = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if cfg.tracker == "lk" else img
+        if t >= start and t > 0:
+            kf = _keyframe(t, k)
+            h, ok, m, med = track(kf, t)
+            # H (t-1 -> t) = H (kf -> t) H (kf -> t-1)^-1: the chain of these telescopes to the keyframe pairs, each
+            # k frames apart, so the tracker sees ~1/key_fps s of motion whatever the frame rate
+            pair, pair_ok = h, ok                        # t - 1 is the keyframe: the pair itself (as v2)
+            if t - 1 != kf:
+                if from_key is not None and from_key[:2] == (kf, t - 1):
+                    prev, prev_ok = from_key[2], from_key[3]
+                else:                                    # a chunk's first frame: its previous one is tracked again
+                    prev, prev_ok = track(kf, t - 1)[:2]
+                pair = h @ np.linalg.inv(prev)
+                pair_ok = ok and prev_ok and abs(pair[2, 2]) > 1e-9
+                pair = pair / pair[2, 2] if pair_ok else np.eye(3)
             i = t - start
-            hs[i], valid[i], npts[i], res[i] = h.reshape(9), ok, k, med
+            hs[i], valid[i], npts[i], res[i] = pair.reshape(9), pair_ok, m, med
+            from_key = (kf, t, h, ok)
         if t >= start:
             ctx.advance(1)
-        carry.update(t=t, img=img, size=size, tracker=cfg.tracker)
-        last = img
+        for f in [f for f in imgs if f < _keyframe(t + 1, k)]:
+            del imgs[f]                                  # only the current keyframe onwards is needed
+    carry.update(imgs=dict(imgs), size=size, tracker=cfg.tracker)
     return pd.DataFrame({"frame": np.arange(start, stop, dtype=np.int64), "h": list(hs.astype(np.float32)),
                          "valid": valid, "n_points": npts, "residual_px": res.astype(np.float32)})
 
@@ -139,6 +177,7 @@ def plan(ctx: Context, cfg: CameraMotionConfig) -> list[Chunk]:
     return frame_chunks(ctx.video.n_frames, cfg.chunk_frames)
 
 
-STAGE = Stage(name="camera_motion", version=2, config=CameraMotionConfig, output=CAMERA_MOTION, compute=compute,
+# v3: key_fps: pairs from keyframes ~1/15 s apart (identical to v2 below 22.5 fps)
+STAGE = Stage(name="camera_motion", version=3, config=CameraMotionConfig, output=CAMERA_MOTION, compute=compute,
               inputs=("probe", "tracklets"), plan=plan,
               doc="background homography per frame (people masked out, LK grid tracks + trimmed DLT): the camera's motion")

@@ -32,17 +32,17 @@ from .licence_free_helpers import anny_body
 W, H, FPS, STEP_DEG = 320, 240, 25.0, 0.4
 
 
-def panned_video(path, n=8):
-    """Frames of one texture seen by a camera turning STEP_DEG per frame about its vertical axis."""
+def panned_video(path, n=8, fps=FPS, step_deg=STEP_DEG):
+    """Frames of one texture seen by a camera turning step_deg per frame about its vertical axis."""
     rng = np.random.default_rng(0)
     big = np.zeros((H, W), np.float32)
     for s in (2, 6, 18):
         big += cv2.GaussianBlur(rng.random((H, W)).astype(np.float32), (0, 0), s) * s
     tex = cv2.cvtColor(cv2.normalize(big, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8), cv2.COLOR_GRAY2BGR)
     k = intrinsics(float(max(W, H)), W, H)
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
     for t in range(n):
-        r = Rotation.from_euler("y", STEP_DEG * t, degrees=True).as_matrix()
+        r = Rotation.from_euler("y", step_deg * t, degrees=True).as_matrix()
         vw.write(cv2.warpPerspective(tex, k @ r @ np.linalg.inv(k), (W, H), flags=cv2.INTER_CUBIC,
                                      borderMode=cv2.BORDER_REFLECT))
     vw.release()
@@ -63,6 +63,28 @@ def test_camera_motion_recovers_a_pan(tmp_path):
     assert turn[1] == pytest.approx(STEP_DEG * 7, abs=0.1)      # frame t = frame 0 warped by K R_t K^-1: C_t = R_t
     assert abs(turn[0]) < 0.1 and abs(turn[2]) < 0.1
     assert still.max() < 0.01                                   # 10 deg/s: not a still camera
+
+
+def test_camera_motion_from_keyframes_chains_to_the_pan_and_resumes_per_chunk(tmp_path):
+    """60 fps, 0.15 deg per frame: pairs come from keyframes 4 frames apart (key_fps 15); their chain is the pan,
+    and chunks that start between keyframes (6 frames each) give the rows of one whole-clip chunk."""
+    video = panned_video(tmp_path / "pan60.mp4", n=22, fps=60.0, step_deg=0.15)
+    assert camera_motion.key_stride(60.0, 15.0) == 4 and camera_motion.key_stride(12.0, 15.0) == 1
+    rows = {}
+    for chunk in (256, 6):
+        runner = Runner(stages={"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "camera_motion": camera_motion.STAGE},
+                        store=ArtifactStore(tmp_path / f"cache{chunk}"), registry=AssetRegistry([], models_dir=default_models_dir()),
+                        configs={"camera_motion": camera_motion.CameraMotionConfig(grid=24, chunk_frames=chunk)})
+        res = runner.run(video, until="camera_motion")
+        rows[chunk] = runner.store.read_df(res["camera_motion"].ref.path).sort_values("frame")
+    whole, chunked = rows[256], rows[6]
+    assert whole.frame.tolist() == chunked.frame.tolist() == list(range(22)) and whole.valid.iloc[1:].all()
+    np.testing.assert_allclose(stack(chunked.h, 9, np.float64), stack(whole.h, 9, np.float64), atol=1e-6)
+    c, _ = camera_rotations(stack(whole.h, 9, np.float64).reshape(-1, 3, 3), whole.valid.to_numpy(),
+                            intrinsics(float(max(W, H)), W, H), 60.0, WorldConfig())
+    turns = np.degrees(Rotation.from_matrix(c).as_rotvec())[:, 1]
+    np.testing.assert_allclose(turns, 0.15 * np.arange(22), atol=0.05)     # every frame, not only the keyframes
+    assert turns[-1] == pytest.approx(0.15 * 21, abs=0.03)
 
 
 @pytest.fixture(scope="module")
