@@ -59,7 +59,7 @@ class CameraMotionConfig:
     box_margin: Annotated[float, Range(0, 10)] = 0.15  # tracklet boxes grown by this share of their size on every side
     min_points: Annotated[int, Range(4, 1_000_000)] = 24  # fewer background points: no estimate for this frame
     chunk_frames: Annotated[int, Range(1, 65536)] = 256
-    # Each frame is tracked from a keyframe ~1/key_fps s earlier and the pair's H is the difference of two such
+    # Each frame is tracked from a keyframe ~1/key_fps s earlier and the pair's H is the quotient of two such
     # (compute): on the rendered pan, per-pair tracking at 60 fps chained to 0.92 of the true turn (2 px of motion
     # per pair is read short), at 30 fps 0.97, at 15 fps 0.99; from keyframes at 15 per second 0.99 at 30 and 60
     # fps (docs/accuracy.md, "Camera at 60 fps"). 0 = every pair from its previous frame (as before v3).
