@@ -198,6 +198,11 @@ def test_bench_accuracy_bad_mocap_is_one_line_and_exit_2(tmp_path, capsys):
         assert main(["bench", "accuracy", "--mocap", arg, "--root", str(tmp_path / "root")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("v2m: error:") and "\n" not in err, err
+    write_bvh(tmp_path / "ok.bvh", np.zeros((3, 3)))
+    for fps in ("0", "500"):                                       # a frame rate no clip is rendered at
+        assert main(["bench", "accuracy", "--mocap", str(tmp_path / "ok.bvh"), "--fps", fps, "--root", str(tmp_path / "root")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("v2m: error: --fps") and "\n" not in err, err
 
 
 def test_known_stature_is_the_gt_bodys_and_single_person_only():
