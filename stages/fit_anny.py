@@ -160,8 +160,8 @@ def _check(cfg: FitAnnyConfig) -> None:
 
 
 def _fit_config(cfg: FitAnnyConfig, fps: float) -> FitConfig:
-    """The fit's energy for a video at `fps` frames/s (the temporal weights scaled to it: reference_fps)."""
-    _check(cfg)
+    """The fit's energy for a video at `fps` frames/s (the temporal weights scaled to it: reference_fps); the
+    settings were checked by compute (_check)."""
     w_smooth, w_accel = rate_scaled(cfg.w_smooth, SMOOTHING[cfg.smoothing].w_accel, fps, cfg.reference_fps)
     return FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
                      w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=w_smooth, sigma_3d=cfg.sigma_3d,

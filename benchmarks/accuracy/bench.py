@@ -11,7 +11,6 @@ reports what the run took); `seconds` is this call's wall time.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import statistics
 import time
@@ -142,8 +141,9 @@ def run_clip(clip: Path, gt_path: Path, spec, fast: bool, noise=None, known_stat
 
 def _settings_tag(spec) -> str:
     """8 hex digits naming the method and stage settings of a run (its outputs' folder under the set's)."""
-    doc = json.dumps({"method": spec.method, "settings": spec.settings}, sort_keys=True, default=str)
-    return hashlib.sha256(doc.encode()).hexdigest()[:8]
+    from video2mesh.pipeline.hashing import digest_obj
+
+    return digest_obj({"method": spec.method, "settings": spec.settings}, length=8)
 
 
 def _compute_seconds(summary: dict) -> float:
