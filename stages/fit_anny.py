@@ -31,7 +31,7 @@ import pyarrow as pa
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody
 from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
 from video2mesh.models.fit.occlusion import borrowed_frames
-from video2mesh.models.fit.temporal import SMOOTHING, prepare_track, rate_scaled
+from video2mesh.models.fit.temporal import SMOOTHING, prepare_track, rate_scaled, stride_prior
 from video2mesh.models.maths.camera_motion import focal_from_rotation
 from video2mesh.models.runners.blazepose import N_LANDMARKS
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
@@ -111,6 +111,10 @@ class FitAnnyConfig:
     # (models/fit/temporal.rate_scaled, docs/temporal.md "Frame rate"). 0 = per frame whatever the rate (as
     # before v6: a 12 fps video's prior was ~16x stronger, physically, than a 30 fps one's).
     reference_fps: Annotated[float, Range(0, 1000)] = 30.0
+    # A video at 1.5 x reference_fps or faster also gets the rest of that physical acceleration prior over
+    # round(fps / ref) frames (models/fit/temporal.stride_prior): as smooth per second as a reference-rate
+    # fit, without a per-frame prior stiff enough to stall the optimiser. False = per frame only (v6).
+    stride_prior: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stature_by_person", _statures(self.stature_by_person))
@@ -163,9 +167,11 @@ def _fit_config(cfg: FitAnnyConfig, fps: float) -> FitConfig:
     """The fit's energy for a video at `fps` frames/s (the temporal weights scaled to it: reference_fps); the
     settings were checked by compute (_check)."""
     w_smooth, w_accel = rate_scaled(cfg.w_smooth, SMOOTHING[cfg.smoothing].w_accel, fps, cfg.reference_fps)
+    stride, w_stride = stride_prior(w_accel, fps, cfg.reference_fps) if cfg.stride_prior else (1, 0.0)
     return FitConfig(iters_global=cfg.iters_global, iters_pose=cfg.iters_pose, iters_refine=cfg.iters_refine,
                      w_3d=cfg.w_3d, w_prior=cfg.w_prior, w_smooth=w_smooth, sigma_3d=cfg.sigma_3d,
-                     w_accel=w_accel, lr_end=cfg.lr_end, polish_iters=cfg.polish_iters)
+                     w_accel=w_accel, accel_stride=stride, w_accel_stride=w_stride, lr_end=cfg.lr_end,
+                     polish_iters=cfg.polish_iters)
 
 
 def _with_stature(fcfg: FitConfig, cfg: FitAnnyConfig, tid: int) -> FitConfig:
@@ -323,6 +329,8 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
 # v5: fit.same_body: a track's frames whose BlazePose landmarks are another track's body (a person hidden behind
 # another) are fitted to the in-between of its own frames, with confidence 0; its shape from the frames it sees
 # v6: reference_fps: the temporal weights scaled down to a video slower than 30 fps (identical output at 30+ fps)
-STAGE = Stage(name="fit", version=6, config=FitAnnyConfig, output=FIT, compute=compute,
+# v7: stride_prior: a video of 45 fps or more gets the rest of the physical acceleration prior over 2+ frames
+# (identical output below 45 fps)
+STAGE = Stage(name="fit", version=7, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -23,7 +23,8 @@ Energy (weights in FitConfig):
   PART_ACCEL: heavy parts move smoothly, hands may accelerate), in metres per frame^2: per frame, not
   per second^2, because what it fights is BlazePose's per-frame noise, whose second difference per
   frame is the same at any frame rate (real motion per frame is smaller at higher rates, so the same
-  weight bends it less there);
+  weight bends it less there); and the same over `accel_stride` frames (`w_accel_stride`), which a video
+  faster than the reference rate gets for the prior's physical strength (models/fit/temporal.stride_prior);
 - shape prior: weak pull of the phenotype towards the average (0.5).
 Left/right swaps: after a first fit, each frame's labels are swapped (left <-> right, 2D and 3D
 together) where that lowers the frame's 2D error by `swap_margin`, then the fit continues.
@@ -97,6 +98,9 @@ class FitConfig:
     min_score: float = 0.3          # keypoints below this score are ignored
     swap_margin: float = 0.8        # swap a frame's labels if its error falls below this fraction
     w_accel: float = 0.0            # part-based acceleration prior (0 = off, the fit before it existed)
+    accel_stride: int = 1           # a second acceleration prior over `accel_stride` frames (x[t+k] - 2 x[t] +
+    w_accel_stride: float = 0.0     # x[t-k]), weight w_accel_stride (0 = none): the stiffer prior of a fast
+                                    # video without the stiffness per frame (models/fit/temporal.rate_scaled)
     sigma_3d: float = 0.0           # robust scale of the 3D term, metres (0 = plain squares)
     polish_iters: int = 0           # final L-BFGS iterations on the per-frame unknowns (0 = none)
     stature_m: float = 0.0          # the person's stature if the user knows it, metres (0 = unknown): a
@@ -363,13 +367,17 @@ def _energy(prob: _Problem, x: _Unknowns, sk: Skeleton, tg: _Targets, dynamics: 
                                 + ((x.trans[1:] - x.trans[:-1]) ** 2).sum(-1).mean())
     if dynamics and cfg.w_accel > 0 and len(x.theta) > 2:
         e = e + cfg.w_accel * _accel_prior(cam)
+    k = cfg.accel_stride
+    if dynamics and cfg.w_accel_stride > 0 and k > 1 and len(x.theta) > 2 * k:
+        e = e + cfg.w_accel_stride * _accel_prior(cam, k)
     return e + cfg.w_shape * ((torch.sigmoid(x.phen) - 0.5) ** 2).sum()
 
 
-def _accel_prior(cam: torch.Tensor) -> torch.Tensor:
+def _accel_prior(cam: torch.Tensor, stride: int = 1) -> torch.Tensor:
     """Part-weighted mean squared acceleration of camera-space keypoints cam (T, 17, 3) metres, in
-    (m / frame^2)^2."""
-    acc = cam[2:] - 2 * cam[1:-1] + cam[:-2]                                           # (T-2, 17, 3)
+    (m / frame^2)^2; over `stride` frames: the second difference x[t+k] - 2 x[t] + x[t-k], in (m / k frames^2)^2."""
+    k = stride
+    acc = cam[2 * k:] - 2 * cam[k:-k] + cam[:-2 * k]                                   # (T-2k, 17, 3)
     w = torch.as_tensor(part_accel_weights(), dtype=cam.dtype)
     return ((acc ** 2).sum(-1) * w).sum(-1).mean() / w.sum()
 

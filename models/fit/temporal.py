@@ -54,11 +54,31 @@ def rate_scaled(w_smooth: float, w_accel: float, fps: float, reference_fps: floa
     as fps and fps^3. Below the reference rate the weights follow that (a 12 fps video's acceleration prior was
     ~16x too strong and pulled the fit off the image: docs/temporal.md, "Frame rate"). Above it they stay
     as tuned: 8x the prior at 60 fps made the motion jerkier, not smoother, because the fit's fixed
-    iterations (Adam, then 60 L-BFGS) no longer converge on the stiffer energy (measured there as well)."""
+    iterations (Adam, then 60 L-BFGS) no longer converge on the stiffer energy (measured there as well);
+    the rest of the acceleration prior's strength comes over several frames instead (stride_prior)."""
     if reference_fps <= 0 or fps <= 0:
         return w_smooth, w_accel
     r = min(fps / reference_fps, 1.0)
     return w_smooth * r, w_accel * r ** 3
+
+
+def stride_prior(w_accel: float, fps: float, reference_fps: float) -> tuple[int, float]:
+    """(stride k, weight) of the second acceleration prior (over k frames: x[t+k] - 2 x[t] + x[t-k]) that a
+    fit at `fps`, at least 1.5 x `reference_fps`, adds to its per-frame prior `w_accel` (tuned at the
+    reference rate); (1, 0.0) = none.
+
+    The physically right prior at fps is (fps / reference)^3 x w_accel per frame (rate_scaled), but a per-frame
+    prior that stiff is ill-conditioned: its largest eigenvalue, at the alternating (Nyquist) frame pattern,
+    grows with the weight, and the fit's fixed iterations stopped converging (8x at 60 fps came out jerkier:
+    docs/temporal.md, "Frame rate"). Over k = round(fps / reference) frames the same continuous penalty
+    int |x''|^2 dt needs k^4 less weight (the k-frame second difference of smooth motion is k^2 the per-frame
+    one), and the operator is stiff only at the reference rate's frequencies, as a reference-rate fit is. The
+    per-frame prior stays (it ties the k interleaved chains together at high frequencies), so the k-frame weight
+    is what is left of the total: w_accel ((fps / reference)^3 - 1) / k^4."""
+    if reference_fps <= 0 or fps < 1.5 * reference_fps or w_accel <= 0:
+        return 1, 0.0
+    k = int(round(fps / reference_fps))
+    return k, w_accel * ((fps / reference_fps) ** 3 - 1.0) / k ** 4
 
 
 MIN_SCALE_PX = 0.5      # robust residual scale floor of 2D keypoints (sub-pixel noise is not an outlier)

@@ -184,7 +184,11 @@ def test_smoothing_presets_change_the_stage_key_and_bad_values_are_one_line_erro
     # the video's frame rate reaches the energy: a 12 fps video's temporal terms are weaker, a 60 fps one's as at 30
     default = fit_anny.FitAnnyConfig()
     at = {fps: fit_anny._fit_config(default, fps) for fps in (12.0, 30.0, 60.0)}
-    assert at[60.0] == at[30.0] and (at[30.0].w_accel, at[30.0].w_smooth) == (SMOOTHING["standard"].w_accel, default.w_smooth)
+    assert (at[60.0].w_accel, at[60.0].w_smooth) == (at[30.0].w_accel, at[30.0].w_smooth) == (SMOOTHING["standard"].w_accel, default.w_smooth)
+    # ... plus, from 45 fps up, the rest of the physical prior over round(fps / 30) frames (v7), none at 30
+    assert (at[30.0].accel_stride, at[30.0].w_accel_stride) == (1, 0.0)
+    assert (at[60.0].accel_stride, at[60.0].w_accel_stride) == (2, pytest.approx(at[30.0].w_accel * 7 / 16))
+    assert fit_anny._fit_config(fit_anny.FitAnnyConfig(stride_prior=False), 60.0) == at[30.0]
     assert at[12.0].w_accel == pytest.approx(at[30.0].w_accel * 0.4 ** 3) and at[12.0].w_smooth == pytest.approx(0.4 * default.w_smooth)
     per_frame = fit_anny.FitAnnyConfig(reference_fps=0)
     assert fit_anny._fit_config(per_frame, 12.0) == at[30.0]

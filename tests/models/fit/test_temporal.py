@@ -150,3 +150,38 @@ def test_rate_scaled_weights_integrate_the_same_penalty_over_time_below_the_refe
     assert rate_scaled(0.5, 5.0, 60.0, 30.0) == rate_scaled(0.5, 5.0, 30.0, 30.0) == (0.5, 5.0)
     assert rate_scaled(0.5, 5.0, 12.0, 0.0) == (0.5, 5.0)                      # 0 = per frame, as before
     assert rate_scaled(0.5, 5.0, 12.0, 30.0) == pytest.approx((0.2, 5.0 * 0.4 ** 3))
+
+
+def test_stride_prior_makes_the_same_continuous_penalty_above_the_reference_rate():
+    """From 1.5 x the reference rate up, the per-frame prior (w_accel, as tuned) plus the k-frame one
+    (stride_prior) integrate to the reference rate's multiple of int |x''|^2 dt, as rate_scaled's do below it
+    (closed form as above: x = sin(2 pi f t)); below 1.5 x there is no k-frame prior."""
+    from video2mesh.models.fit.temporal import stride_prior
+
+    f, seconds = 0.8, 10.0
+    acc_integral = (2 * np.pi * f) ** 4 * seconds / 2
+    for fps, k in ((45.0, 2), (50.0, 2), (60.0, 2), (100.0, 3), (120.0, 4), (240.0, 8)):
+        x = np.sin(2 * np.pi * f * np.arange(int(seconds * fps) + 1) / fps)
+        stride, w_stride = stride_prior(5.0, fps, 30.0)
+        assert stride == k
+        per_frame = 5.0 * (np.diff(x, 2) ** 2).sum()
+        over_k = w_stride * ((x[2 * k:] - 2 * x[k:-k] + x[:-2 * k]) ** 2).sum()
+        np.testing.assert_allclose((per_frame + over_k) / acc_integral, 5.0 / 30 ** 3, rtol=0.08)
+    for fps in (12.0, 30.0, 40.0, 44.9):
+        assert stride_prior(5.0, fps, 30.0) == (1, 0.0)
+    assert stride_prior(5.0, 60.0, 0.0) == (1, 0.0) and stride_prior(0.0, 60.0, 30.0) == (1, 0.0)
+
+
+def test_stride_prior_is_a_k_frame_second_difference():
+    """anny_fit._accel_prior over k frames against a numpy second difference of every k-th neighbour, with
+    the part weights; k = 1 is the per-frame prior."""
+    import torch
+
+    from video2mesh.models.fit.anny_fit import _accel_prior, part_accel_weights
+
+    cam = np.random.default_rng(0).normal(size=(20, 17, 3))
+    w = part_accel_weights()
+    for k in (1, 2, 3):
+        acc = cam[2 * k:] - 2 * cam[k:-k] + cam[:-2 * k]
+        want = ((acc ** 2).sum(-1) * w).sum(-1).mean() / w.sum()
+        assert float(_accel_prior(torch.as_tensor(cam), k)) == pytest.approx(want, rel=1e-12)
