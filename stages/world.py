@@ -100,6 +100,7 @@ class WorldStageConfig(WorldConfig):
     lock_fade_frames: Annotated[int, Range(0, 1000)] = WorldConfig.lock_fade_frames
     lock_max_deg: Annotated[float, Range(0, 180)] = WorldConfig.lock_max_deg
     parallax_err: Annotated[float, Range(0, 10, lo_open=True)] = WorldConfig.parallax_err   # divides: > 0
+    reference_fps: Annotated[float, Range(0, 1000)] = WorldConfig.reference_fps
     frame: Literal["world", "camera"] = "world"
 
     def __post_init__(self) -> None:
@@ -230,6 +231,8 @@ def compute(ctx: Context, cfg: WorldStageConfig, chunk: Chunk) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[WORLD.schema.names]
 
 
-STAGE = Stage(name="world", version=2, config=WorldStageConfig, output=WORLD, compute=compute,
+# v3: reference_fps: from 45 fps up, foot speeds over round(fps / 30) frames, their median, the lock's fade and
+# the planting's smoothing over as many seconds as at 30 fps (identical output at 30 fps and below)
+STAGE = Stage(name="world", version=3, config=WorldStageConfig, output=WORLD, compute=compute,
               inputs=("probe", "fit", "camera_motion"),
               doc="the fit in a world frame (camera rotation, odometry, floor, contacts, planting) or kept in camera space")

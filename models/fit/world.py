@@ -78,6 +78,9 @@ class WorldConfig:
     #                                   handheld camera: <= 0.003; a camera travelling 1 m/s at 2.5 m: ~0.009)
     travel_odometry_scale: bool = False  # scale the camera's path to the body odometry's length (the camera's is
     #                                   the fit's depth scale, i.e. the focal length guess's)
+    reference_fps: float = 30.0       # the rate the frame counts above were chosen at: a faster video measures a
+    #                                   foot's speed over as long (round(fps / ref) frames), median-filters it, fades
+    #                                   locks and smooths the planting over as many seconds (rate_frames); 0 = per frame
 
 
 @dataclass(frozen=True)
@@ -165,15 +168,14 @@ def detect_contacts(low_rel: np.ndarray, mid_rel: np.ndarray, root: np.ndarray, 
     margin = low_rel - low_rel.min(1, keepdims=True)
     v = np.zeros(low_rel.shape)
     back = np.zeros(low_rel.shape, bool)
-    if len(v) > 1:
-        d = np.diff(mid_world, axis=0)
+    k, med = rate_frames(1, fps, cfg.reference_fps), rate_frames(3, fps, cfg.reference_fps) | 1
+    if len(v) > k:
+        d = mid_world[k:] - mid_world[:-k]
         d -= (d @ up)[..., None] * up
-        v[1:] = np.linalg.norm(d, axis=-1) * fps
-        v[0] = v[1]
-        v = median_filter(v, size=(3, 1), mode="nearest")
+        v = median_filter(_centred(np.linalg.norm(d, axis=-1) * fps / k, k), size=(med, 1), mode="nearest")
         if forward is not None:
-            s = np.einsum("tfk,tk->tf", np.diff(mid_rel, axis=0), forward[1:]) * fps
-            s = median_filter(np.concatenate([s[:1], s]), size=(3, 1), mode="nearest")
+            s = np.einsum("tfk,tk->tf", mid_rel[k:] - mid_rel[:-k], forward[k - k // 2:len(v) - k // 2]) * fps / k
+            s = median_filter(_centred(s, k), size=(med, 1), mode="nearest")
             # the more backward-moving foot, and not moving forward (both swing forward in flight)
             back = (s <= s.min(1, keepdims=True) + cfg.speed_on_mps / 2) & (s < cfg.speed_on_mps / 3)
     trust = np.ones(len(v), bool) if speed_ok is None else np.asarray(speed_ok, bool)
@@ -185,6 +187,25 @@ def detect_contacts(low_rel: np.ndarray, mid_rel: np.ndarray, root: np.ndarray, 
         on &= height < cfg.air_on_m
         off |= height > cfg.air_off_m
     return _hysteresis(on, off)
+
+
+def rate_frames(n: int, fps: float, reference_fps: float) -> int:
+    """A duration of n frames at `reference_fps` (where the frame-count settings were chosen) in frames at
+    `fps`: longer for a faster video, never shorter (a slower one keeps the counts as they are); 0 = as given."""
+    if reference_fps <= 0 or fps <= reference_fps:
+        return n
+    return max(n, int(round(n * fps / reference_fps)))
+
+
+def _centred(x: np.ndarray, k: int) -> np.ndarray:
+    """Differences over k frames, x[i] = f(t = i + k) - f(t = i), (T - k, ...) -> (T, ...) at their middle
+    frames t = i + k - k // 2 (k = 1: the later frame, as a per-frame difference), ends held."""
+    out = np.empty((len(x) + k,) + x.shape[1:])
+    a = k - k // 2
+    out[a:a + len(x)] = x
+    out[:a] = x[0]
+    out[a + len(x):] = x[-1]
+    return out
 
 
 def flight_frames(support: np.ndarray, max_frames: int) -> np.ndarray:
@@ -413,7 +434,8 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     shift = np.zeros((n, 2, 3))
     turn = None
     if cfg.plant and cfg.leg_ik and cfg.foot_lock and ankle_cam is not None and foot_rot_cam is not None:
-        turn = foot_lock(np.einsum("tij,tfjk->tfik", ct, foot_rot_cam), contact, cfg.lock_fade_frames,
+        turn = foot_lock(np.einsum("tij,tfjk->tfik", ct, foot_rot_cam), contact,
+                         rate_frames(cfg.lock_fade_frames, fps, cfg.reference_fps),
                          cfg.lock_max_deg, up)
         ank = np.einsum("tij,tfj->tfi", ct, ankle_cam - root_cam[:, None])[:, :, None]     # (T, 2, 1, 3)
         rel = ank + np.einsum("tfij,tfkj->tfki", turn, rel - ank)
@@ -421,7 +443,9 @@ def solve_world(root_cam: np.ndarray, orient_cam: np.ndarray, feet_cam: np.ndarr
     if cfg.plant:
         low_idx = (rel @ up).argmin(2)
         low_rel = np.take_along_axis(rel, low_idx[..., None, None], 2)[:, :, 0]
-        root, shift = plant(root, mid_rel, low_rel, contact, up, floor_d, cfg.plant_smooth_frames)
+        root, shift = plant(root, mid_rel, low_rel, contact, up, floor_d,
+                            cfg.plant_smooth_frames * rate_frames(1, fps, cfg.reference_fps),
+                            rate_frames(3, fps, cfg.reference_fps))              # plant's own fade, as long
         if not cfg.leg_ik:   # without the legs, the root alone keeps every foot point above the floor
             sink = floor_d - ((root[:, None] + rel.reshape(n, 6, 3)) @ up).min(1)
             root = root + np.maximum(sink, 0.0)[:, None] * up
