@@ -233,6 +233,8 @@ def compute(ctx: Context, cfg: WorldStageConfig, chunk: Chunk) -> pd.DataFrame:
 
 # v3: reference_fps: from 45 fps up, foot speeds over round(fps / 30) frames, their median, the lock's fade and
 # the planting's smoothing over as many seconds as at 30 fps (identical output at 30 fps and below)
-STAGE = Stage(name="world", version=3, config=WorldStageConfig, output=WORLD, compute=compute,
+# v4: where world speeds are untrusted (a turning camera), both feet moving forward alike and slowly relative to
+# the root are the root moving back (a standing person's hips), not two swinging feet: both stay planted
+STAGE = Stage(name="world", version=4, config=WorldStageConfig, output=WORLD, compute=compute,
               inputs=("probe", "fit", "camera_motion"),
               doc="the fit in a world frame (camera rotation, odometry, floor, contacts, planting) or kept in camera space")

@@ -176,8 +176,11 @@ def detect_contacts(low_rel: np.ndarray, mid_rel: np.ndarray, root: np.ndarray, 
         if forward is not None:
             s = np.einsum("tfk,tk->tf", mid_rel[k:] - mid_rel[:-k], forward[k - k // 2:len(v) - k // 2]) * fps / k
             s = median_filter(_centred(s, k), size=(med, 1), mode="nearest")
-            # the more backward-moving foot, and not moving forward (both swing forward in flight)
-            back = (s <= s.min(1, keepdims=True) + cfg.speed_on_mps / 2) & (s < cfg.speed_on_mps / 3)
+            # the more backward-moving foot, and not moving forward (both swing forward in flight), unless both
+            # feet move forward alike and slowly: then it is the root that moves back (a standing person's hips
+            # shifting while they raise their arms), not two feet swinging
+            together = (np.abs(s[:, :1] - s[:, 1:]) < cfg.speed_on_mps / 3) & (s.max(1, keepdims=True) < cfg.speed_on_mps)
+            back = (s <= s.min(1, keepdims=True) + cfg.speed_on_mps / 2) & ((s < cfg.speed_on_mps / 3) | together)
     trust = np.ones(len(v), bool) if speed_ok is None else np.asarray(speed_ok, bool)
     slow = np.where(trust[:, None], v < cfg.speed_on_mps, back)
     fast = np.where(trust[:, None], v > cfg.speed_off_mps, ~back)
