@@ -108,8 +108,7 @@ class FitAnnyConfig:
     # The frame rate at which w_smooth and the preset's acceleration prior have the values given. The fit's
     # temporal terms are per frame, so a slower video gets w_smooth x (fps / ref) and the acceleration prior
     # x (fps / ref)^3 (penalties integrated over time against per-frame evidence); a faster one keeps them
-    # (models/fit/temporal.rate_scaled, docs/temporal.md "Frame rate"); a faster one also pays for exchanging
-    # left/right labels per reference frame's time (prepare_track). 0 = per frame whatever the rate (as
+    # (models/fit/temporal.rate_scaled, docs/temporal.md "Frame rate"). 0 = per frame whatever the rate (as
     # before v6: a 12 fps video's prior was ~16x stronger, physically, than a 30 fps one's).
     reference_fps: Annotated[float, Range(0, 1000)] = 30.0
     # A video at 1.5 x reference_fps or faster also gets the rest of that physical acceleration prior over
@@ -215,8 +214,7 @@ def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig):
     lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
     world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)
     borrowed = g["borrowed"].to_numpy(bool) if "borrowed" in g else None
-    return prepare_track(g["frame"].to_numpy(), lm, world, fps, SMOOTHING[cfg.smoothing], cfg.flip_fix, borrowed,
-                         cfg.reference_fps)
+    return prepare_track(g["frame"].to_numpy(), lm, world, fps, SMOOTHING[cfg.smoothing], cfg.flip_fix, borrowed)
 
 
 def _with_borrowed(ctx: Context, cfg: FitAnnyConfig, bp: pd.DataFrame) -> pd.DataFrame:
@@ -333,7 +331,6 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
 # v6: reference_fps: the temporal weights scaled down to a video slower than 30 fps (identical output at 30+ fps)
 # v7: stride_prior: a video of 45 fps or more gets the rest of the physical acceleration prior over 2+ frames
 # (identical output below 45 fps)
-# v8: the left/right exchange's price per 30 fps frame above 30 fps (identical output at 30 fps and below)
-STAGE = Stage(name="fit", version=8, config=FitAnnyConfig, output=FIT, compute=compute,
+STAGE = Stage(name="fit", version=7, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -83,7 +83,6 @@ def stride_prior(w_accel: float, fps: float, reference_fps: float) -> tuple[int,
 
 MIN_SCALE_PX = 0.5      # robust residual scale floor of 2D keypoints (sub-pixel noise is not an outlier)
 MIN_SCALE_M = 0.005     # the same for world landmarks, metres
-KEEP_COST = 0.002       # consistent_labels' price of exchanging one frame's left/right labels (per 30 fps frame)
 BORROWED_WEIGHT = 0.5   # visibility given to a hidden person's in-between landmarks (models/fit/occlusion.py)
 
 
@@ -103,17 +102,12 @@ def person_size(kp: np.ndarray) -> np.ndarray:
 
 
 def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray, fps: float,
-                  preset: Smoothing, flip_fix: bool = True, borrowed: np.ndarray | None = None,
-                  reference_fps: float = 30.0) -> TrackInput:
+                  preset: Smoothing, flip_fix: bool = True, borrowed: np.ndarray | None = None) -> TrackInput:
     """frames (T,) int increasing; landmarks (T, 33, 5) x px, y px, z, visibility, presence;
     world33 (T, 33, 3) metres. Missing frames between `frames` count as missing samples.
     borrowed (T,) bool: frames whose landmarks are another person's body (models/fit/occlusion.py): there
     the landmarks become the in-between of the track's own frames, at BORROWED_WEIGHT: the hidden body is
-    carried from its last seen pose to its next.
-    The price of exchanging a frame's left/right labels (consistent_labels' keep_cost) is per frame at
-    `reference_fps` and per the same time above it: at 60 fps a mislabelled stretch of BlazePose's has twice
-    the frames, and at the per-frame price the rendered pan's 11 frames of crossed legs stayed crossed
-    (they are exchanged at 30 fps; docs/temporal.md "Frame rate")."""
+    carried from its last seen pose to its next."""
     lm = np.asarray(landmarks, np.float64).copy()
     wl = np.asarray(world33, np.float64).copy()
     borrowed = None if borrowed is None else np.asarray(borrowed, bool)
@@ -124,9 +118,7 @@ def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray
     flipped = np.zeros(len(frames), bool)
     if flip_fix and len(frames) > 1:
         kp = lm[:, COCO_FROM_BLAZEPOSE]
-        per_frame = min(1.0, reference_fps / fps) if reference_fps > 0 and fps > 0 else 1.0
-        flipped = consistent_labels(kp[..., :2], COCO_FLIP, person_size(kp), keep_cost=KEEP_COST * per_frame,
-                                    confidence=kp[..., 3] * kp[..., 4])
+        flipped = consistent_labels(kp[..., :2], COCO_FLIP, person_size(kp), confidence=kp[..., 3] * kp[..., 4])
         lm[flipped] = lm[flipped][:, BLAZEPOSE_FLIP]
         wl[flipped] = wl[flipped][:, BLAZEPOSE_FLIP]
     conf = np.clip(lm[..., 3] * lm[..., 4], 0.0, 1.0)                                      # (T, 33)

@@ -185,28 +185,3 @@ def test_stride_prior_is_a_k_frame_second_difference():
         acc = cam[2 * k:] - 2 * cam[k:-k] + cam[:-2 * k]
         want = ((acc ** 2).sum(-1) * w).sum(-1).mean() / w.sum()
         assert float(_accel_prior(torch.as_tensor(cam), k)) == pytest.approx(want, rel=1e-12)
-
-
-@pytest.mark.parametrize("offset_px", [14.0, 20.0])
-def test_a_mislabelled_stretch_is_exchanged_at_60_fps_as_at_30(offset_px):
-    """BlazePose's left/right labels crossed for 0.2 s on a body whose sides are only 2 x offset_px apart (legs
-    seen from the side): exchanged at 30 fps; at 60 fps the stretch has twice the frames, and at a per-frame
-    price (reference_fps=0, fit v7) it stayed crossed; priced per 30 fps frame's time it is exchanged."""
-    side = np.array([0, 1, 1, 1, -1, -1, -1, 1, -1, 1, -1] + [1 if k % 2 else -1 for k in range(11, 33)])
-
-    def flipped(fps: float, reference_fps: float) -> bool:
-        s = np.arange(int(3 * fps)) / fps
-        lm = np.zeros((len(s), 33, 5))
-        lm[..., 0] = 500 + side[None] * offset_px + 60 * s[:, None] + 10 * np.sin(30 * s[:, None] / 9 + np.arange(33)[None])
-        lm[..., 1] = 200 + 15 * np.arange(33)[None] + 5 * np.cos(30 * s[:, None] / 11)
-        lm[..., 3:] = 0.95
-        world = np.zeros((len(s), 33, 3))
-        world[..., 0] = side[None] * 0.15
-        bad = (s >= 1.0) & (s < 1.2)
-        lm[bad], world[bad] = lm[bad][:, BLAZEPOSE_FLIP], world[bad][:, BLAZEPOSE_FLIP]
-        ti = prepare_track(np.arange(len(s)), lm, world, fps, SMOOTHING["standard"], reference_fps=reference_fps)
-        return np.array_equal(ti.flipped, bad)
-
-    assert flipped(30.0, 30.0) and flipped(30.0, 0.0)
-    assert flipped(60.0, 30.0)
-    assert not flipped(60.0, 0.0)
