@@ -87,6 +87,8 @@ class FitAnnyConfig:
     w_smooth: Annotated[float, Range(0, 1e6)] = FitConfig.w_smooth
     smoothing: Literal["off", "standard", "strong"] = "standard"  # models/fit/temporal.SMOOTHING's presets
     flip_fix: bool = True             # make BlazePose's left/right labels continuous over time
+    # the world landmarks' smoothing window, seconds each side (None = the preset's input window)
+    world_window_s: Annotated[float, Range(0, 10)] | None = None
     sigma_3d: Annotated[float, Range(0, 10)] = 0.0  # robust scale of the world-landmark term, metres (0 = squares: 0.1
                                       # doubled PA-MPJPE on `v2m bench accuracy --fast`, see docs/temporal.md)
     window: Annotated[int, Range(16, 1_000_000)] = 256  # frames per fitted window (= the stage's resumable chunk)
@@ -214,7 +216,10 @@ def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig):
     lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
     world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)
     borrowed = g["borrowed"].to_numpy(bool) if "borrowed" in g else None
-    return prepare_track(g["frame"].to_numpy(), lm, world, fps, SMOOTHING[cfg.smoothing], cfg.flip_fix, borrowed)
+    preset = SMOOTHING[cfg.smoothing]
+    if cfg.world_window_s is not None:
+        preset = dataclasses.replace(preset, world_half_window_s=cfg.world_window_s)
+    return prepare_track(g["frame"].to_numpy(), lm, world, fps, preset, cfg.flip_fix, borrowed)
 
 
 def _with_borrowed(ctx: Context, cfg: FitAnnyConfig, bp: pd.DataFrame) -> pd.DataFrame:
@@ -331,6 +336,9 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
 # v6: reference_fps: the temporal weights scaled down to a video slower than 30 fps (identical output at 30+ fps)
 # v7: stride_prior: a video of 45 fps or more gets the rest of the physical acceleration prior over 2+ frames
 # (identical output below 45 fps)
-STAGE = Stage(name="fit", version=7, config=FitAnnyConfig, output=FIT, compute=compute,
+# v8: withdrawn before release (a cheaper left/right exchange above 30 fps crossed the arms: docs/temporal.md)
+# v9: left/right labels made continuous for the legs and the upper body each on its own (prepare_track);
+# fit.world_window_s (the world landmarks' own smoothing window, off by default)
+STAGE = Stage(name="fit", version=9, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

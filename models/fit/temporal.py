@@ -30,11 +30,13 @@ from .smoothing import consistent_labels, half_window_frames, robust_smooth
 
 @dataclass(frozen=True)
 class Smoothing:
-    """One smoothing preset: input window (s, each side), acceleration prior weight (FitConfig.w_accel)."""
+    """One smoothing preset: input window (s, each side), acceleration prior weight (FitConfig.w_accel), and
+    the world landmarks' own window (s, each side; None = the input window)."""
 
     name: str
     input_half_window_s: float
     w_accel: float
+    world_half_window_s: float | None = None
 
 
 SMOOTHING: dict[str, Smoothing] = {
@@ -101,6 +103,20 @@ def person_size(kp: np.ndarray) -> np.ndarray:
     return np.maximum(np.linalg.norm(np.ptp(kp[..., :2], axis=1), axis=-1), 16.0)
 
 
+# The parts whose left/right labels are made continuous each on its own: (COCO-17 keypoints that decide, BlazePose
+# landmarks exchanged). From the side BlazePose crosses the legs alone (knees, ankles and feet of one leg given to
+# the other while arms and hips are right): on the rendered 60 fps pan 13 frames; a whole-body exchange there
+# would cross the arms instead (measured, docs/temporal.md "Frame rate"). Hips stay with the upper body: the
+# pelvis cannot face the other way from the shoulders.
+LABEL_PARTS = ((np.arange(13), np.arange(25)), (np.arange(13, 17), np.arange(25, 33)))
+
+
+def _part_flip(coco: np.ndarray) -> np.ndarray:
+    """COCO_FLIP restricted to the keypoints `coco` (indices into that subset)."""
+    at = {int(c): i for i, c in enumerate(coco)}
+    return np.array([at[int(COCO_FLIP[c])] for c in coco])
+
+
 def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray, fps: float,
                   preset: Smoothing, flip_fix: bool = True, borrowed: np.ndarray | None = None) -> TrackInput:
     """frames (T,) int increasing; landmarks (T, 33, 5) x px, y px, z, visibility, presence;
@@ -118,13 +134,19 @@ def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray
     flipped = np.zeros(len(frames), bool)
     if flip_fix and len(frames) > 1:
         kp = lm[:, COCO_FROM_BLAZEPOSE]
-        flipped = consistent_labels(kp[..., :2], COCO_FLIP, person_size(kp), confidence=kp[..., 3] * kp[..., 4])
-        lm[flipped] = lm[flipped][:, BLAZEPOSE_FLIP]
-        wl[flipped] = wl[flipped][:, BLAZEPOSE_FLIP]
+        size = person_size(kp)
+        for coco, landmarks in LABEL_PARTS:
+            part = consistent_labels(kp[:, coco, :2], _part_flip(coco), size,
+                                     confidence=kp[:, coco, 3] * kp[:, coco, 4])
+            sel = np.ix_(part, landmarks)
+            lm[sel] = lm[part][:, BLAZEPOSE_FLIP[landmarks]]
+            wl[sel] = wl[part][:, BLAZEPOSE_FLIP[landmarks]]
+            flipped |= part
     conf = np.clip(lm[..., 3] * lm[..., 4], 0.0, 1.0)                                      # (T, 33)
     h = half_window_frames(preset.input_half_window_s, fps)
+    hw = h if preset.world_half_window_s is None else half_window_frames(preset.world_half_window_s, fps)
     xy, rob = _smooth_dense(frames, lm[..., :2], conf, h, MIN_SCALE_PX)
-    world, _ = _smooth_dense(frames, wl, conf, h, MIN_SCALE_M)
+    world, _ = _smooth_dense(frames, wl, conf, hw, MIN_SCALE_M)
     weight = conf * rob.min(-1)
     idx = COCO_FROM_BLAZEPOSE
     return TrackInput(keypoints=np.concatenate([xy[:, idx], weight[:, idx, None]], -1),

@@ -72,6 +72,24 @@ def test_flipped_frames_are_relabelled_before_smoothing():
     assert np.allclose(ti.world, world[:, COCO_FROM_BLAZEPOSE], atol=0.01)
 
 
+def test_crossed_legs_alone_are_relabelled_alone():
+    """BlazePose gives one leg's knee, ankle and foot points to the other for 11 frames while arms and hips are
+    right (seen on the rendered pan at 60 fps): the legs' labels are exchanged there, the rest stays as it is."""
+    lm, clean, world, t = _landmarks(noise=0.5)
+    legs = np.arange(25, 33)
+    bad = np.zeros(len(t), bool)
+    bad[30:41] = True
+    sel = np.ix_(bad, legs)
+    lm[sel] = lm[bad][:, BLAZEPOSE_FLIP[legs]]
+    world_bad = world.copy()
+    world_bad[sel] = world_bad[bad][:, BLAZEPOSE_FLIP[legs]]
+    ti = prepare_track(t, lm, world_bad, 30.0, SMOOTHING["standard"])
+    assert np.array_equal(ti.flipped, bad)
+    truth = clean[:, COCO_FROM_BLAZEPOSE, :2]
+    assert np.abs(ti.keypoints[..., :2] - truth).max() < 5.0               # arms as they were, legs put back
+    assert np.allclose(ti.world, world[:, COCO_FROM_BLAZEPOSE], atol=0.01)
+
+
 def test_gaps_are_bridged_on_the_frame_grid():
     lm, clean, world, t = _landmarks(noise=0.0)
     keep = np.ones(len(t), bool)
