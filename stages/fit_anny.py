@@ -31,7 +31,7 @@ import pyarrow as pa
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody
 from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
 from video2mesh.models.fit.occlusion import borrowed_frames
-from video2mesh.models.fit.temporal import SMOOTHING, prepare_track, rate_scaled, stride_prior
+from video2mesh.models.fit.temporal import SMOOTHING, Smoothing, prepare_track, rate_scaled, stride_prior
 from video2mesh.models.maths.camera_motion import focal_from_rotation
 from video2mesh.models.runners.blazepose import N_LANDMARKS
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
@@ -87,7 +87,8 @@ class FitAnnyConfig:
     w_smooth: Annotated[float, Range(0, 1e6)] = FitConfig.w_smooth
     smoothing: Literal["off", "standard", "strong"] = "standard"  # models/fit/temporal.SMOOTHING's presets
     flip_fix: bool = True             # make BlazePose's left/right labels continuous over time
-    # the world landmarks' smoothing window, seconds each side (None = the preset's input window)
+    # the world landmarks' smoothing window, seconds each side, at any frame rate (None = the preset's: for
+    # `standard` 0.2 s from reference_fps up, its input window below; models/fit/temporal.SMOOTHING)
     world_window_s: Annotated[float, Range(0, 10)] | None = None
     sigma_3d: Annotated[float, Range(0, 10)] = 0.0  # robust scale of the world-landmark term, metres (0 = squares: 0.1
                                       # doubled PA-MPJPE on `v2m bench accuracy --fast`, see docs/temporal.md)
@@ -216,10 +217,18 @@ def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig):
     lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
     world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)
     borrowed = g["borrowed"].to_numpy(bool) if "borrowed" in g else None
+    return prepare_track(g["frame"].to_numpy(), lm, world, fps, _preset(cfg, fps), cfg.flip_fix, borrowed)
+
+
+def _preset(cfg: FitAnnyConfig, fps: float) -> Smoothing:
+    """The smoothing preset of a video at `fps`: fit.world_window_s if given, else the preset's own world
+    window from reference_fps up and its input window below (models/fit/temporal.Smoothing)."""
     preset = SMOOTHING[cfg.smoothing]
     if cfg.world_window_s is not None:
-        preset = dataclasses.replace(preset, world_half_window_s=cfg.world_window_s)
-    return prepare_track(g["frame"].to_numpy(), lm, world, fps, preset, cfg.flip_fix, borrowed)
+        return dataclasses.replace(preset, world_half_window_s=cfg.world_window_s)
+    if cfg.reference_fps <= 0 or fps < cfg.reference_fps:
+        return dataclasses.replace(preset, world_half_window_s=None)
+    return preset
 
 
 def _with_borrowed(ctx: Context, cfg: FitAnnyConfig, bp: pd.DataFrame) -> pd.DataFrame:
@@ -339,6 +348,7 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
 # v8: withdrawn before release (a cheaper left/right exchange above 30 fps crossed the arms: docs/temporal.md)
 # v9: left/right labels made continuous for the legs and the upper body each on its own (prepare_track);
 # fit.world_window_s (the world landmarks' own smoothing window, off by default)
-STAGE = Stage(name="fit", version=9, config=FitAnnyConfig, output=FIT, compute=compute,
+# v10: `standard` smooths the world landmarks over +-0.2 s (the 2D keypoints over +-0.1 s) from 30 fps up
+STAGE = Stage(name="fit", version=10, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

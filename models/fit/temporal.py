@@ -31,7 +31,11 @@ from .smoothing import consistent_labels, half_window_frames, robust_smooth
 @dataclass(frozen=True)
 class Smoothing:
     """One smoothing preset: input window (s, each side), acceleration prior weight (FitConfig.w_accel), and
-    the world landmarks' own window (s, each side; None = the input window)."""
+    the world landmarks' own window (s, each side; None = the input window). BlazePose's depth is its noisiest
+    coordinate (on the rendered set the fit's acceleration error is 2x larger along the camera's axis than
+    across it) while the 2D term already holds the image-plane motion, so `standard` smooths the world
+    landmarks over twice its 2D window; the stage applies that from fit.reference_fps up only (at 15 fps and
+    on the 12 fps real videos it made the motion jerkier: docs/temporal.md)."""
 
     name: str
     input_half_window_s: float
@@ -41,7 +45,7 @@ class Smoothing:
 
 SMOOTHING: dict[str, Smoothing] = {
     "off": Smoothing("off", 0.0, 0.0),
-    "standard": Smoothing("standard", 0.1, 5.0),
+    "standard": Smoothing("standard", 0.1, 5.0, world_half_window_s=0.2),
     "strong": Smoothing("strong", 0.2, 10.0),
 }
 

@@ -190,6 +190,10 @@ def test_smoothing_presets_change_the_stage_key_and_bad_values_are_one_line_erro
     assert (at[60.0].accel_stride, at[60.0].w_accel_stride) == (2, pytest.approx(at[30.0].w_accel * 7 / 16))
     assert fit_anny._fit_config(fit_anny.FitAnnyConfig(stride_prior=False), 60.0) == at[30.0]
     assert at[12.0].w_accel == pytest.approx(at[30.0].w_accel * 0.4 ** 3) and at[12.0].w_smooth == pytest.approx(0.4 * default.w_smooth)
+    # the world landmarks' own window (v10): standard's 0.2 s from 30 fps up, the input window below
+    assert fit_anny._preset(default, 30.0).world_half_window_s == 0.2 == fit_anny._preset(default, 60.0).world_half_window_s
+    assert fit_anny._preset(default, 12.0).world_half_window_s is None
+    assert fit_anny._preset(fit_anny.FitAnnyConfig(world_window_s=0.3), 12.0).world_half_window_s == 0.3
     per_frame = fit_anny.FitAnnyConfig(reference_fps=0)
     assert fit_anny._fit_config(per_frame, 12.0) == at[30.0]
     with pytest.raises(ConfigError, match="off, standard, strong"):
