@@ -231,7 +231,7 @@ def compute(ctx: Context, cfg: WorldStageConfig, chunk: Chunk) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[WORLD.schema.names]
 
 
-# v3: reference_fps: from 45 fps up, foot speeds over round(fps / 30) frames, their median, the lock's fade and
+# v3: reference_fps: above 30 fps, foot speeds over round(fps / 30) frames, their median, the lock's fade and
 # the planting's smoothing over as many seconds as at 30 fps (identical output at 30 fps and below)
 # v4: where world speeds are untrusted (a turning camera), both feet moving forward alike and slowly relative to
 # the root are the root moving back (a standing person's hips), not two swinging feet: both stay planted

@@ -3,12 +3,12 @@
 - `SMOOTHING`: the presets behind `--set fit.smoothing=off|standard|strong`. `off` is the fit as it was
   (raw BlazePose input, no dynamics prior; the stage's L-BFGS polish still runs, `fit.polish_iters=0`
   gives Adam only); `standard` smooths the input landmarks with a robust local quadratic over +-0.1 s
-  and adds the part-based acceleration prior; `strong` doubles the window and the prior (for users who
-  want calm motion more than every flick of a wrist).
+  (the world landmarks over +-0.2 s from 30 fps up) and adds the part-based acceleration prior; `strong`
+  doubles the window and the prior (for users who want calm motion more than every flick of a wrist).
 - `prepare_track`: BlazePose's per-frame landmarks -> the fit's targets: left/right labels made
-  continuous over time (models/fit/smoothing.consistent_labels), per-keypoint weights
-  visibility x presence x temporal robustness, and robustly smoothed 2D keypoints and world landmarks
-  (models/fit/smoothing.robust_smooth; the raw values stay in the `blazepose` artifact).
+  continuous over time, for the upper body and the legs each on its own (models/fit/smoothing.consistent_labels),
+  per-keypoint weights visibility x presence x temporal robustness, and robustly smoothed 2D keypoints and
+  world landmarks (models/fit/smoothing.robust_smooth; the raw values stay in the `blazepose` artifact).
 - `windows` / `fit_windowed`: a long track is fitted in windows of `window` frames, each with
   `overlap` frames of context on both sides that are fitted but not kept, so memory is bounded by the
   window and time is linear in the length; every window depends only on its own frames (and the
@@ -110,8 +110,8 @@ def person_size(kp: np.ndarray) -> np.ndarray:
 # The parts whose left/right labels are made continuous each on its own: (COCO-17 keypoints that decide, BlazePose
 # landmarks exchanged). From the side BlazePose crosses the legs alone (knees, ankles and feet of one leg given to
 # the other while arms and hips are right): on the rendered 60 fps pan 13 frames; a whole-body exchange there
-# would cross the arms instead (measured, docs/temporal.md "Frame rate"). Hips stay with the upper body: the
-# pelvis cannot face the other way from the shoulders.
+# would cross the arms instead (measured: docs/temporal.md, "A standing person's feet (world v4), crossed legs
+# (fit v9)"). Hips stay with the upper body: the pelvis cannot face the other way from the shoulders.
 LABEL_PARTS = ((np.arange(13), np.arange(25)), (np.arange(13, 17), np.arange(25, 33)))
 
 
