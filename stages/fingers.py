@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from video2mesh.models.body.anny_body import N_BONES, pose_rig
+from video2mesh.models.body.anny_body import N_BONES, pose_bones
 from video2mesh.models.fit.fingers import (N_FINGER_BONES, SIDES, SUFFIX, palm_rotation, rest_hand, segment_directions,
                                            track_fingers, track_wrist, wrist_local)
 from video2mesh.models.runners.hands import N_HAND
@@ -120,9 +120,10 @@ def compute(ctx: Context, cfg: FingersConfig, chunk: Chunk) -> pd.DataFrame:
         rests = {s: rest_hand(body.bone_names, heads, rr, s) for s in SIDES}
         frames, n = g.frame.to_numpy(np.int64), len(g)
         bone_rots = stack(g["bone_rotations"], N_BONES * 3, np.float64).reshape(n, N_BONES, 3)
-        glob = pose_rig(body, sk, bone_rots, stack(g["global_orient"], 3, np.float64), stack(g["transl"], 3, np.float64),
-                        vertices=False)["rotations"]
-        forearm = {s: glob[:, body.parents[w]] for s, w in zip(SIDES, wrist_idx)}
+        fore = [body.parents[w] for w in wrist_idx]
+        glob = pose_bones(body, sk, bone_rots, stack(g["global_orient"], 3, np.float64), stack(g["transl"], 3, np.float64),
+                          fore)["rotations"]
+        forearm = {s: glob[:, i] for i, s in enumerate(SIDES)}
         res = track_rows(frames, h, rests, ctx.video.fps, cfg, forearm, bone_rots[:, wrist_idx])
         out.append(pd.DataFrame({"frame": frames, "track_id": np.full(n, tid, np.int32),
                                  "finger_rotations": list(res["finger_rotations"].reshape(n, -1).astype(np.float32)),

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, AnnyBody, pose_rig
+from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, AnnyBody, pose_bones, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_NAMES, FOOT_VERTICES
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
@@ -173,7 +173,7 @@ def anny_track(g: pd.DataFrame, body: AnnyBody, rig_body: AnnyBody | None = None
     axes = WORLD_AXES if "frame_space" in g and str(g.frame_space.iloc[0]) == "world" else AXES
 
     def npz(fps: float) -> dict:
-        heads = pose_rig(body, sk, rots, orient, transl, vertices=False)["heads"]
+        heads = pose_bones(body, sk, rots, orient, transl, rotations=False)["heads"]
         kp3d = stack(g["keypoints3d"], 51, np.float64).reshape(n, 17, 3) if "keypoints3d" in g else np.zeros((n, 17, 3))
         opt = {c: g[c].to_numpy(np.float32) for c in ("residual_px", "confidence") if c in g}
         opt.update(world_arrays(g, n, image_wh))

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.body.anny_body import N_BONES, AnnyBody, pose_rig
+from video2mesh.models.body.anny_body import N_BONES, POSE_SLICE, AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
 from video2mesh.models.fit.leg_ik import SIDES, leg_ik
 from video2mesh.models.fit.world import (WorldConfig, camera_rotations, camera_travel, path_scale, solve_world,
@@ -108,23 +108,44 @@ class WorldStageConfig(WorldConfig):
             raise ConfigError(f"world.frame must be 'world' or 'camera', got {self.frame!r}")
 
 
-def rig_points(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np.ndarray) -> dict[str, np.ndarray]:
-    """pose_rig's world `rotations` (T, J, 3, 3) and `heads` (T, J, 3), plus `feet` (T, 6, 3), the foot
-    vertices FOOT_VERTICES by Anny's LBS, and `coco` (T, 17, 3), Anny's COCO regressor (as the fit's
-    keypoints3d), all in the axes of orient / transl (camera), metres."""
-    rig = pose_rig(body, sk, rots, orient, transl, vertices=False)
-    g, p = rig["rotations"], rig["heads"]                                  # (T, J, 3, 3), (T, J, 3)
+def rig_points(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np.ndarray, bones: list[int],
+               slice_frames: int = POSE_SLICE) -> dict[str, np.ndarray]:
+    """pose_rig's world `rotations` (T, K, 3, 3) and `heads` (T, K, 3) of the bones `bones` only, plus `feet`
+    (T, 6, 3), the foot vertices FOOT_VERTICES by Anny's LBS, and `coco` (T, 17, 3), Anny's COCO regressor
+    (as the fit's keypoints3d), all in the axes of orient / transl (camera), metres. Posed `slice_frames`
+    frames at a time, so that memory is bounded by the slice and what is returned."""
     h = sk.heads.detach().cpu().numpy().astype(np.float64)
     v = sk.rest_vertices.detach().cpu().numpy().astype(np.float64)[FOOT_VERTICES]
     wi = body.model.vertex_bone_indices.cpu().numpy()[FOOT_VERTICES]
     ww = body.model.vertex_bone_weights.detach().cpu().numpy().astype(np.float64)[FOOT_VERTICES]
-    feet = np.zeros((len(rots), len(FOOT_VERTICES), 3))
-    for k in range(wi.shape[1]):
-        j = wi[:, k]
-        feet += ww[None, :, k, None] * (np.einsum("tvrc,vc->tvr", g[:, j], v - h[j]) + p[:, j])
     a = sk.kp_a.detach().cpu().numpy().astype(np.float64)                  # (17, J, 4): keypoint = sum_j T_j a_kj
-    coco = np.einsum("tjrc,kjc->tkr", g, a[..., :3]) + np.einsum("tjr,kj->tkr", p - np.einsum("tjrc,jc->tjr", g, h), a[..., 3])
-    return {**rig, "feet": feet, "coco": coco}
+    n = len(rots)
+    out = {"rotations": np.zeros((n, len(bones), 3, 3)), "heads": np.zeros((n, len(bones), 3)),
+           "feet": np.zeros((n, len(FOOT_VERTICES), 3)), "coco": np.zeros((n, a.shape[0], 3))}
+    for s in range(0, n, slice_frames):
+        sl = slice(s, min(s + slice_frames, n))
+        rig = pose_rig(body, sk, rots[sl], orient[sl], transl[sl], vertices=False)
+        g, p = rig["rotations"], rig["heads"]                              # (S, J, 3, 3), (S, J, 3)
+        out["rotations"][sl], out["heads"][sl] = g[:, bones], p[:, bones]
+        for k in range(wi.shape[1]):
+            j = wi[:, k]
+            out["feet"][sl] += ww[None, :, k, None] * (np.einsum("tvrc,vc->tvr", g[:, j], v - h[j]) + p[:, j])
+        out["coco"][sl] = (np.einsum("tjrc,kjc->tkr", g, a[..., :3])
+                           + np.einsum("tjr,kj->tkr", p - np.einsum("tjrc,jc->tjr", g, h), a[..., 3]))
+    return out
+
+
+def planted_legs(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np.ndarray, shift: np.ndarray,
+                 turn: np.ndarray | None, slice_frames: int = POSE_SLICE) -> np.ndarray:
+    """models.fit.leg_ik over a whole track, `slice_frames` frames at a time (it is per frame; the rig it
+    needs is posed per slice)."""
+    out = np.empty_like(rots)
+    for s in range(0, len(rots), slice_frames):
+        sl = slice(s, min(s + slice_frames, len(rots)))
+        rig = pose_rig(body, sk, rots[sl], orient[sl], transl[sl], vertices=False)
+        out[sl] = leg_ik(list(body.bone_names), rots[sl], rig["rotations"], rig["heads"], shift[sl],
+                         None if turn is None else turn[sl])
+    return out
 
 
 def track_homographies(frames: np.ndarray, cam: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -168,14 +189,14 @@ def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tu
     transl = stack(g.transl, 3, np.float64)
     with torch.no_grad():
         sk = body.skeleton(torch.as_tensor(stack(g.phenotype, 6, np.float64)[:1], dtype=body.dtype))
-    rig = rig_points(body, sk, rots, orient, transl)
+    i_feet = [list(body.bone_names).index(f"foot.{side}") for side in SIDES]
+    rig = rig_points(body, sk, rots, orient, transl, i_feet)
     h, ok = track_homographies(frames, cam)
     k = intrinsics(float(g.focal_px.iloc[0]), *image_wh)
     wcfg = WorldConfig(**{f.name: getattr(cfg, f.name) for f in fields(WorldConfig)})
     c, still = camera_rotations(h, ok, k, fps, wcfg)
-    i_feet = [list(body.bone_names).index(f"foot.{side}") for side in SIDES]
     args = (transl, Rotation.from_rotvec(orient).as_matrix(), rig["feet"])
-    feet_kw = {"ankle_cam": rig["heads"][:, i_feet], "foot_rot_cam": rig["rotations"][:, i_feet]}
+    feet_kw = {"ankle_cam": rig["heads"], "foot_rot_cam": rig["rotations"]}
     w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
     if cfg.floor_homography and ok.any():   # the 1st pass's floor makes the homographies' rotations exact
         c, _ = camera_rotations(h, ok, k, fps, wcfg, floor_ref=w.up_ref)
@@ -194,8 +215,8 @@ def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tu
         a, b, floor = w.A, w.b, np.array([0.0, 1.0, 0.0, 0.0])
         if cfg.plant and cfg.leg_ik and (np.abs(w.foot_shift).max() > 0 or w.foot_turn is not None):
             # the legs finish the planting (and lock contact feet)
-            rots = leg_ik(list(body.bone_names), rots, rig["rotations"], rig["heads"], w.foot_shift, w.foot_turn)
-            rig = rig_points(body, sk, rots, orient, transl)
+            rots = planted_legs(body, sk, rots, orient, transl, w.foot_shift, w.foot_turn)
+            rig = rig_points(body, sk, rots, orient, transl, i_feet)
             out["bone_rotations"] = list(rots.reshape(n, -1).astype(np.float32))
             out["keypoints3d"] = list(rig["coco"].reshape(n, -1).astype(np.float32))
             # a leg that could not reach (target too far) must not leave a foot under the floor

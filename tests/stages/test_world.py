@@ -107,7 +107,7 @@ def world_npz(tmp_path_factory):
 def test_world_npz_reprojects_onto_the_fit_exactly(world_npz):
     import torch
 
-    from video2mesh.models.body.anny_body import pose_rig
+    from video2mesh.models.body.anny_body import pose_bones, pose_rig
 
     d, fit, body = world_npz
     n = len(fit)
@@ -127,7 +127,7 @@ def test_world_npz_camera_puts_the_joints_where_the_fit_sees_them(world_npz):
     of the fit's camera-space joints under the fit's pinhole (u = f x / z + W / 2, v = f y / z + H / 2)."""
     import torch
 
-    from video2mesh.models.body.anny_body import pose_rig
+    from video2mesh.models.body.anny_body import pose_bones, pose_rig
 
     from .fakes import H as VH, W as VW
 
@@ -166,3 +166,44 @@ def test_world_artifact_extends_the_fit_schema():
     assert len(FIT_COLUMNS) >= 14
     for name in FIT_COLUMNS:
         assert WORLD.schema.field(name) == FIT.schema.field(name), name
+
+
+def test_world_rig_posed_in_slices_equals_the_whole_track_and_the_mesh():
+    """rig_points / planted_legs / pose_bones pose a long track a slice at a time (memory): slices of 5
+    frames give the posed mesh's foot vertices and Anny's COCO regressor on that mesh (an independent
+    reference: LBS of every vertex), pose_rig's bones exactly, and the same leg IK as one call on the
+    whole track."""
+    import torch
+
+    from video2mesh.models.body.anny_body import pose_bones, pose_rig
+    from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
+    from video2mesh.models.fit.leg_ik import leg_ik
+    from video2mesh.stages.world import planted_legs, rig_points
+
+    body = anny_body()
+    frames = np.arange(23)
+    p = rig_params(body, 0, frames)
+    with torch.no_grad():
+        sk = body.skeleton(torch.as_tensor(p["phenotype"][None], dtype=body.dtype))
+    rots, orient, transl = (np.asarray(p[k], np.float64) for k in ("bone_rotations", "global_orient", "transl"))
+    ref = pose_rig(body, sk, rots, orient, transl)
+    bones = [list(body.bone_names).index(b) for b in ("foot.L", "foot.R", "spine01")]
+    got = rig_points(body, sk, rots, orient, transl, bones, slice_frames=5)
+    np.testing.assert_allclose(got["rotations"], ref["rotations"][:, bones], atol=1e-12)
+    np.testing.assert_allclose(got["heads"], ref["heads"][:, bones], atol=1e-12)
+    np.testing.assert_allclose(got["feet"], ref["vertices"][:, FOOT_VERTICES], atol=1e-9)
+    coco = np.einsum("kv,tvc->tkc", body.kp_weights.double().numpy(), ref["vertices"][:, body.kp_vertices.numpy()])
+    np.testing.assert_allclose(got["coco"], coco, atol=1e-5)   # kp_a is float32: ~2 um
+    sliced = pose_bones(body, sk, rots, orient, transl, slice_frames=5)
+    np.testing.assert_array_equal(sliced["rotations"], ref["rotations"])
+    np.testing.assert_array_equal(sliced["heads"], ref["heads"])
+    assert set(pose_bones(body, sk, rots, orient, transl, bones[:1], rotations=False, slice_frames=4)) == {"heads"}
+
+    rng = np.random.default_rng(3)
+    shift = rng.normal(0, 0.03, (len(frames), 2, 3)) * (rng.random((len(frames), 2, 1)) < 0.6)
+    turn = Rotation.from_rotvec(rng.normal(0, 0.1, (len(frames) * 2, 3))).as_matrix().reshape(-1, 2, 3, 3)
+    whole = leg_ik(list(body.bone_names), rots, ref["rotations"], ref["heads"], shift, turn)
+    assert np.abs(whole - rots).max() > 0.01                          # the IK did move the legs
+    np.testing.assert_allclose(planted_legs(body, sk, rots, orient, transl, shift, turn, slice_frames=5), whole, atol=1e-12)
+    np.testing.assert_allclose(planted_legs(body, sk, rots, orient, transl, shift, None, slice_frames=5),
+                               leg_ik(list(body.bone_names), rots, ref["rotations"], ref["heads"], shift), atol=1e-12)
