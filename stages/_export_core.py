@@ -19,7 +19,7 @@ import logging
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Callable, ClassVar, Literal
+from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Literal
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,8 @@ class AnimationExportConfig:
     formats: tuple[str, ...] = DEFAULT_FORMATS
     obj_stride: Annotated[int, Range(1, 1_000_000)] = 1  # write every n-th frame's OBJ
     obj_max_frames: ObjMaxFrames = 900  # longer tracks skip the OBJ sequence (0 = no limit); see the subclasses
+    obj_chunk_frames: Annotated[int, Range(1, 100_000)] = 64  # OBJ frames per chunk of the stage: a chunk's files
+                                      # are held ~4x over (bytes, rows, Arrow table), an Anny OBJ is ~2.4 MB
     bvh_units: str = "m"              # Blender's BVH import at its default scale reads 1 unit = 1 m
     bvh_rotation_order: str = "ZXY"
     reference_pose: Literal["none", "rest", "t", "a"] = "none"  # bvh/glb/usd/fbx: frame 0 in this pose, the motion
@@ -74,6 +76,8 @@ class AnimationExportConfig:
             raise ConfigError(f"{self.stage}.bvh_units must be one of {list(UNITS_PER_M)}, got {self.bvh_units!r}")
         if self.obj_stride < 1:
             raise ConfigError(f"{self.stage}.obj_stride must be >= 1")
+        if self.obj_chunk_frames < 1:
+            raise ConfigError(f"{self.stage}.obj_chunk_frames must be >= 1")
         if sorted(self.bvh_rotation_order) != ["X", "Y", "Z"]:
             raise ConfigError(f"{self.stage}.bvh_rotation_order must be a permutation of XYZ, got {self.bvh_rotation_order!r}")
 
@@ -153,36 +157,68 @@ def reference_note(pose: str, frame_first: int) -> str:
             f"frame 1 = video frame {frame_first} (0-based)")
 
 
+def obj_frames(n: int, cfg: AnimationExportConfig) -> tuple[np.ndarray, bool]:
+    """(indices into a track's n frames of its OBJ sequence, whether it is skipped for obj_max_frames);
+    empty without the obj format."""
+    keep = np.arange(0, n, cfg.obj_stride)
+    skipped = "obj" in cfg.formats and bool(cfg.obj_max_frames) and len(keep) > cfg.obj_max_frames
+    return (keep[:0] if skipped or "obj" not in cfg.formats else keep), skipped
+
+
 def track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: str) -> list[tuple]:
     """(track_id, kind, relative path, bytes, meta) of one track: `<stem>.npz|.bvh|.glb` and
     `<stem>_obj/frame_<1-based frame>.obj`, in that order, for the formats in `cfg`. Writes nothing."""
+    return list(iter_track_files(track, fps, cfg, stem))
+
+
+def iter_track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: str, animated: bool = True,
+                     obj: tuple[int, int | None] | None = (0, None)) -> Iterator[tuple]:
+    """`track_files`' tuples one file at a time (OBJ frames are made as they are asked for): with `animated`
+    the npz/bvh/glb/usd/fbx, then the OBJ frames obj[0]:obj[1] of the sequence (`obj_frames`; None: none)."""
     tid, frames = track.track_id, track.frames
     n = len(frames)
     gaps = int(np.sum(np.diff(frames) != 1))
-    if gaps:
+    if gaps and animated:
         log.warning("track %d has %d frame gaps; bvh/glb/obj assume the listed frames, see `frame` in the npz", tid, gaps)
-    keep = np.arange(0, n, cfg.obj_stride)
-    obj_skipped = "obj" in cfg.formats and bool(cfg.obj_max_frames) and len(keep) > cfg.obj_max_frames
+    keep, obj_skipped = obj_frames(n, cfg)
     base = {"track_id": tid, "fps": fps, "frame_first": int(frames[0]), "frame_last": int(frames[-1]), "n_frames": n,
             "axes": AXES, **track.meta}
     if obj_skipped:
-        base["obj_skipped"] = f"{len(keep)} OBJ frames > {cfg.stage}.obj_max_frames={cfg.obj_max_frames}; raise it or obj_stride"
+        base["obj_skipped"] = (f"{-(-n // cfg.obj_stride)} OBJ frames > {cfg.stage}.obj_max_frames="
+                               f"{cfg.obj_max_frames}; raise it or obj_stride")
+        if animated:
+            log.warning("track %d: %s", tid, base["obj_skipped"])
+    if animated:
+        yield from _animated_files(track, fps, cfg, stem, base)
+    if obj is not None:
+        keep = keep[obj[0]:obj[1]]
+        for s in range(0, len(keep), track.obj_batch):
+            ks = keep[s:s + track.obj_batch]
+            for v, k in zip(track.posed(ks), ks):
+                f1 = int(frames[k]) + 1
+                text = obj_text(v, track.faces, comment=f"video2mesh track {tid} video frame {f1} (1-based){track.obj_note}",
+                                uvs=track.uvs, uv_faces=track.uv_faces)
+                yield (tid, "obj", f"{stem}_obj/frame_{f1:06d}.obj", text.encode(),
+                       {**base, "units": "metres", "frame": int(frames[k])})
+
+
+def _animated_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: str, base: dict) -> Iterator[tuple]:
+    """The npz/bvh/glb/usd/fbx tuples of `iter_track_files`."""
+    tid, frames, n = track.track_id, track.frames, len(track.frames)
     local, root_pos, lead = track.local, track.root_pos, 0
-    animated = {"bvh", "glb", "usd", "fbx"} & set(cfg.formats)
-    if cfg.reference_pose != "none" and animated:
+    if cfg.reference_pose != "none" and {"bvh", "glb", "usd", "fbx"} & set(cfg.formats):
         ref_local, ref_root = reference_frame(track, cfg.reference_pose)
         local, root_pos, lead = np.concatenate([ref_local[None], local]), np.concatenate([ref_root[None], root_pos]), 1
     ref_meta = {"reference_pose": reference_note(cfg.reference_pose, int(frames[0]))} if lead else {}
-    out: list[tuple] = []
     if "npz" in cfg.formats:
-        out.append((tid, "npz", f"{stem}.npz", npz_bytes(track.npz(fps)), {**base, "units": "metres, radians (axis-angle)"}))
+        yield tid, "npz", f"{stem}.npz", npz_bytes(track.npz(fps)), {**base, "units": "metres, radians (axis-angle)"}
     if "bvh" in cfg.formats:
         order = cfg.bvh_rotation_order
         text = bvh_text(local, root_pos, track.offsets, 1.0 / fps, track.names, track.parents, order=order,
                         units_per_m=UNITS_PER_M[cfg.bvh_units])
-        out.append((tid, "bvh", f"{stem}.bvh", text.encode(), {
+        yield tid, "bvh", f"{stem}.bvh", text.encode(), {
             **base, "units": f"{cfg.bvh_units}, degrees", **(track.bvh_meta or {}), **ref_meta,
-            "rotation_order": f"intrinsic {order} (R = R{order[0]} R{order[1]} R{order[2]})"}))
+            "rotation_order": f"intrinsic {order} (R = R{order[0]} R{order[1]} R{order[2]})"}
     if {"glb", "usd", "fbx"} & set(cfg.formats):
         bind = track.bind_pose()
         quat = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_quat().reshape(n + lead, len(track.names), 4)  # (x, y, z, w)
@@ -206,32 +242,19 @@ def track_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, stem: s
         glb = skinned_glb(anim)
         skinned = {**base, "animation": track.glb_note, **ref_meta, **cam_meta}
         if "glb" in cfg.formats:
-            out.append((tid, "glb", f"{stem}.glb", glb, {**skinned, "units": "metres, seconds"}))
+            yield tid, "glb", f"{stem}.glb", glb, {**skinned, "units": "metres, seconds"}
         if "usd" in cfg.formats:
-            out.append((tid, "usd", f"{stem}.usd", skinned_usd(anim, fps),
-                        {**skinned, "units": "metres (metersPerUnit 1), time codes = frames at the clip's fps"}))
+            yield (tid, "usd", f"{stem}.usd", skinned_usd(anim, fps),
+                   {**skinned, "units": "metres (metersPerUnit 1), time codes = frames at the clip's fps"})
         if "fbx" in cfg.formats:
-            out.append((tid, "fbx", f"{stem}.fbx", fbx_from_glb(glb, fps),
-                        {**skinned, "units": "metres (unit scale 1), frames at the clip's fps",
-                         "written_by": "Blender (background mode), from the GLB"}))
-    if "obj" in cfg.formats:
-        if obj_skipped:
-            log.warning("track %d: %s", tid, base["obj_skipped"])
-        else:
-            for s in range(0, len(keep), track.obj_batch):
-                ks = keep[s:s + track.obj_batch]
-                for v, k in zip(track.posed(ks), ks):
-                    f1 = int(frames[k]) + 1
-                    text = obj_text(v, track.faces, comment=f"video2mesh track {tid} video frame {f1} (1-based){track.obj_note}",
-                                    uvs=track.uvs, uv_faces=track.uv_faces)
-                    out.append((tid, "obj", f"{stem}_obj/frame_{f1:06d}.obj", text.encode(),
-                                {**base, "units": "metres", "frame": int(frames[k])}))
-    return out
+            yield (tid, "fbx", f"{stem}.fbx", fbx_from_glb(glb, fps),
+                   {**skinned, "units": "metres (unit scale 1), frames at the clip's fps",
+                    "written_by": "Blender (background mode), from the GLB"})
 
 
-def write_files(files: list[tuple], out_dir: str | Path) -> dict[str, Path]:
-    """Write `track_files` output under `out_dir` (for callers outside the pipeline, whose way is the
-    stage + publish). Returns {kind: path}, for "obj" the folder."""
+def write_files(files: Iterable[tuple], out_dir: str | Path) -> dict[str, Path]:
+    """Write `track_files` / `iter_track_files` output under `out_dir` as it comes (for callers outside the
+    pipeline, whose way is the stage + publish). Returns {kind: path}, for "obj" the folder."""
     paths: dict[str, Path] = {}
     for _, kind, rel, data, _meta in files:
         dest = Path(out_dir) / rel
@@ -256,27 +279,40 @@ class ExportSource:
     manifest: dict[str, Any] | None = None       # further manifest entries
 
 
-def track_ids(source: ExportSource, ctx: Context) -> list[int]:
-    return sorted(int(t) for t in ctx.input(source.input, columns=["track_id"]).track_id.unique())
+def layout(source: ExportSource, ctx: Context, cfg: AnimationExportConfig) -> list[tuple[int, tuple[int, int] | None, Chunk]]:
+    """The stage's chunks: per track (ascending id) one for its npz/bvh/glb/usd/fbx (None), then one per
+    `obj_chunk_frames` frames of its OBJ sequence ((start, stop) into `obj_frames`), so that a long OBJ
+    sequence is made, cached and resumed a chunk at a time instead of held whole. As (track id, OBJ
+    range, Chunk spanning the video frames it covers)."""
+    df = ctx.input(source.input, columns=["frame", "track_id"])
+    out: list[tuple[int, tuple[int, int] | None, Chunk]] = []
+    for tid, fr in df.groupby("track_id").frame:
+        frames = np.sort(fr.to_numpy(np.int64))
+        out.append((int(tid), None, Chunk(len(out), int(frames[0]), int(frames[-1]) + 1)))
+        keep, _ = obj_frames(len(frames), cfg)
+        for s in range(0, len(keep), cfg.obj_chunk_frames):
+            ks = keep[s:s + cfg.obj_chunk_frames]
+            out.append((int(tid), (s, s + len(ks)), Chunk(len(out), int(frames[ks[0]]), int(frames[ks[-1]]) + 1)))
+    return out
 
 
 def plan(source: ExportSource, ctx: Context, cfg: AnimationExportConfig) -> list[Chunk]:
-    """One chunk per track (chunk i = i-th track id in ascending order), spanning its frames."""
-    df = ctx.input(source.input, columns=["frame", "track_id"])
-    g = df.groupby("track_id").frame.agg(["min", "max"]).sort_index()
-    return [Chunk(i, int(r["min"]), int(r["max"]) + 1) for i, (_, r) in enumerate(g.iterrows())]
+    """`layout`'s chunks."""
+    return [c for _, _, c in layout(source, ctx, cfg)]
 
 
 def compute(source: ExportSource, ctx: Context, cfg: AnimationExportConfig, chunk: Chunk) -> pd.DataFrame:
-    """The files of the chunk's track (bind `source` with functools.partial to get a stage's compute)."""
-    ids = track_ids(source, ctx)
-    if chunk.index >= len(ids):
+    """The files of the chunk (`layout`; bind `source` with functools.partial to get a stage's compute)."""
+    lay = layout(source, ctx, cfg)
+    if chunk.index >= len(lay):
         return source.artifact.empty()
-    tid = ids[chunk.index]
+    tid, objs, _ = lay[chunk.index]
     rows = ctx.input(source.input, filters=[("track_id", "==", tid)]).sort_values("frame").reset_index(drop=True)
-    files = track_files(source.rig_track(ctx, cfg, rows), ctx.video.fps, cfg, source.stem.format(tid=tid))
+    files = iter_track_files(source.rig_track(ctx, cfg, rows), ctx.video.fps, cfg, source.stem.format(tid=tid),
+                             animated=objs is None, obj=objs)
+    df = file_rows(files)
     ctx.advance(max(chunk.stop - chunk.start, 1))
-    return file_rows(files)
+    return df
 
 
 def publish_export(source: ExportSource, runner, results: dict, video_path: str | Path, out_dir: str | Path,

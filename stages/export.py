@@ -119,6 +119,7 @@ publish_export = partial(core.publish_export, SOURCE)
 export_outputs = partial(core.export_outputs, SOURCE)
 
 # v3: rig names, reference_pose
-STAGE = Stage(name="export", version=3, config=ExportConfig, output=EXPORT, compute=partial(core.compute, SOURCE),
+# v4: OBJ sequences in chunks of obj_chunk_frames (stages/_export_core.layout): the same files
+STAGE = Stage(name="export", version=4, config=ExportConfig, output=EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "mesh"), assets=lambda cfg: (smpl_asset(cfg.gender),), plan=partial(core.plan, SOURCE),
               publish=publish_export, doc="per-track npz, bvh, glb and obj files for animators")

@@ -81,8 +81,9 @@ class FitExportConfig(core.AnimationExportConfig):
     """What to export of the fitted Anny motion (export.ExportConfig's options, minus gender)."""
 
     stage = "fit_export"
-    obj_max_frames: core.ObjMaxFrames = 450  # an Anny OBJ is ~0.9 MB a frame (13,718 vertices): the same ~400 MB
-                                      # cap as export's 900 SMPL frames; longer tracks skip it (0 = no limit)
+    obj_max_frames: core.ObjMaxFrames = 450  # an Anny OBJ is ~2.4 MB a frame (13,718 vertices with normals and UVs,
+                                      # measured): ~1 GB of files, stored again in the cache; longer tracks skip it
+                                      # (0 = no limit; memory stays bounded by obj_chunk_frames either way)
     rig: Rig = "anny"                 # skeleton of the bvh/glb/usd/fbx: anny (104 bones, as fitted), mixamo (Mixamo's
                                       # mixamorig:* names) or game_engine (Unreal-style), retargeted on the shared mesh
 
@@ -254,13 +255,13 @@ def export_fit(fit: pd.DataFrame, out_dir, fps: float, stem: str = "video", form
                body: AnnyBody | None = None) -> dict[int, dict[str, Path]]:
     """Write each track of a `fit` artifact as animator files `<stem>_track<id>_anny.*` into `out_dir`,
     for callers outside the pipeline (the pipeline's way is this stage + publish). `.obj` frames go to
-    `<stem>_track<id>_anny_obj/frame_<1-based frame>.obj`, without a frame limit.
+    `<stem>_track<id>_anny_obj/frame_<1-based frame>.obj`, without a frame limit, each written as it is made.
     Returns {track_id: {format: path}} (for "obj" the folder).
     """
     body = body or load_body(None)
     cfg = FitExportConfig(formats=tuple(formats), obj_max_frames=0)
-    return {int(tid): core.write_files(track_files(g.reset_index(drop=True), body, fps, cfg,
-                                                   stem=f"{stem}_track{int(tid):03d}_anny"), out_dir)
+    return {int(tid): core.write_files(core.iter_track_files(anny_track(g.reset_index(drop=True), body), fps, cfg,
+                                                             f"{stem}_track{int(tid):03d}_anny"), out_dir)
             for tid, g in fit.sort_values(["track_id", "frame"]).groupby("track_id")}
 
 
@@ -300,6 +301,7 @@ fit_export_outputs = partial(core.export_outputs, SOURCE)
 # usd/fbx formats, standard rigs, OBJ normals/UVs
 # v7: finger and wrist bones from the `fingers` stage (hands.enabled=false: as v6)
 # v8: the video's camera: npz cam_K / image_size, an animated camera in glb/usd/fbx
-STAGE = Stage(name="fit_export", version=8, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
+# v9: OBJ sequences in chunks of obj_chunk_frames (stages/_export_core.layout): the same files
+STAGE = Stage(name="fit_export", version=9, config=FitExportConfig, output=FIT_EXPORT, compute=partial(core.compute, SOURCE),
               inputs=("probe", "world", "fingers"), plan=partial(core.plan, SOURCE), publish=publish_fit_export,
               doc="per-track npz, bvh, glb and obj files of the fitted Anny motion (licence-free path)")

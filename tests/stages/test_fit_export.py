@@ -151,6 +151,34 @@ def test_obj_limit_skips_obj_and_says_so_in_the_meta(published, body):
     assert [f[2].split("/")[-1] for f in strided] == ["frame_000003.obj", "frame_000005.obj", "frame_000007.obj"]
 
 
+def test_obj_chunks_give_the_same_files_and_resume_per_chunk(published, body, tmp_path):
+    """OBJ sequences in chunks of 2 frames (track 0: 5 frames -> 3 OBJ chunks, track 1: 4 -> 2, plus one
+    chunk per track for npz/bvh/glb): every published file equals the one-chunk run's, and a run that lost
+    one OBJ chunk recomputes that chunk alone."""
+    from pathlib import Path
+
+    out, paths, fit, _, video = published
+    extra, configs = world_stages("camera")
+    make = lambda: Runner(  # noqa: E731
+        stages={"probe": probe.STAGE, "fit": fake_fit_stage(fit), "fit_export": fit_export.STAGE, **extra},
+        store=ArtifactStore(tmp_path / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()),
+        configs={**configs, "fit_export": fit_export.FitExportConfig(obj_chunk_frames=2)})
+    runner = make()
+    res = runner.run(video, until="fit_export")
+    assert res["fit_export"].parts_total == 7
+    chunked = fit_export.publish_fit_export(runner, res, video, tmp_path / "out")
+    one = {p.relative_to(out): sha256_file(p) for p in paths if p.name != "manifest.json"}
+    assert {p.relative_to(tmp_path / "out" / "clip"): sha256_file(p) for p in chunked if p.name != "manifest.json"} == one
+    assert sum(1 for k in one if k.suffix == ".obj") == 9
+    d = Path(res["fit_export"].ref.path)
+    (d / "manifest.json").unlink()
+    (d / "part-00002.parquet").unlink()                       # track 0's second OBJ chunk
+    res2 = make().run(video, until="fit_export")
+    assert res2["fit_export"].status == "resumed" and res2["fit_export"].parts_computed == 1
+    again = fit_export.publish_fit_export(runner, res2, video, tmp_path / "again")
+    assert {p.relative_to(tmp_path / "again" / "clip"): sha256_file(p) for p in again if p.name != "manifest.json"} == one
+
+
 def test_no_tracks_gives_empty_outputs(tmp_path):
     from video2mesh.stages import fit_report
     from video2mesh.stages.fit_anny import FIT
