@@ -214,14 +214,16 @@ def _animated_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, ste
         yield tid, "npz", f"{stem}.npz", npz_bytes(track.npz(fps)), {**base, "units": "metres, radians (axis-angle)"}
     if "bvh" in cfg.formats:
         order = cfg.bvh_rotation_order
-        text = bvh_text(local, root_pos, track.offsets, 1.0 / fps, track.names, track.parents, order=order,
-                        units_per_m=UNITS_PER_M[cfg.bvh_units])
-        yield tid, "bvh", f"{stem}.bvh", text.encode(), {
+        data = bvh_text(local, root_pos, track.offsets, 1.0 / fps, track.names, track.parents, order=order,
+                        units_per_m=UNITS_PER_M[cfg.bvh_units]).encode()     # the text is not kept (long tracks)
+        yield tid, "bvh", f"{stem}.bvh", data, {
             **base, "units": f"{cfg.bvh_units}, degrees", **(track.bvh_meta or {}), **ref_meta,
             "rotation_order": f"intrinsic {order} (R = R{order[0]} R{order[1]} R{order[2]})"}
     if {"glb", "usd", "fbx"} & set(cfg.formats):
         bind = track.bind_pose()
-        quat = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_quat().reshape(n + lead, len(track.names), 4)  # (x, y, z, w)
+        quat = np.empty((n + lead, len(track.names), 4))      # (x, y, z, w), in slices of frames (memory)
+        for s in range(0, n + lead, 1024):
+            quat[s:s + 1024] = Rotation.from_matrix(local[s:s + 1024].reshape(-1, 3, 3)).as_quat().reshape(-1, len(track.names), 4)
         extras = {**(track.glb_extras or {}), "fps": float(fps), "frame_first": int(frames[0]), "frame_last": int(frames[-1]),
                   "time_zero": "frame_first (0-based video frame); key k at (frame_k - frame_first) / fps seconds"
                   if not lead else "the reference pose; video frame_k at (frame_k - frame_first + 1) / fps seconds",

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.transform import Rotation
 
-from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, AnnyBody, pose_bones, pose_rig
+from video2mesh.models.body.anny_body import MODEL_TO_YUP, N_BONES, PHENOTYPES, POSE_SLICE, AnnyBody, pose_bones, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_NAMES, FOOT_VERTICES
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.models.writers.animation import CAMERA_TO_YUP
@@ -106,8 +106,11 @@ def yup_rig(body: AnnyBody, sk, rots: np.ndarray, orient: np.ndarray, transl: np
     offsets = np.zeros_like(h)
     offsets[1:] = (h[1:] - h[par[1:]]) @ MODEL_TO_YUP.T
     t = len(rots)
-    local = Rotation.from_rotvec(rots.reshape(-1, 3)).as_matrix().reshape(t, N_BONES, 3, 3)
-    local = MODEL_TO_YUP @ local @ MODEL_TO_YUP.T
+    local = np.empty((t, N_BONES, 3, 3))
+    for s in range(0, t, POSE_SLICE):       # in slices: whole-track temporaries would be ~4x the result
+        sl = slice(s, min(s + POSE_SLICE, t))
+        m = Rotation.from_rotvec(rots[sl].reshape(-1, 3)).as_matrix().reshape(-1, N_BONES, 3, 3)
+        local[sl] = MODEL_TO_YUP @ m @ MODEL_TO_YUP.T
     local[:, 0] = CAMERA_TO_YUP @ Rotation.from_rotvec(orient).as_matrix() @ MODEL_TO_YUP.T
     return {"local": local, "offsets": offsets, "root_pos": transl @ CAMERA_TO_YUP.T, "heads": h}
 

@@ -90,6 +90,9 @@ def _children(parents: np.ndarray) -> list[list[int]]:
     return kids
 
 
+MOTION_SLICE = 1024   # frames of BVH motion converted and formatted at once
+
+
 def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, frame_time_s: float,
              names: tuple[str, ...] = SMPL_JOINT_NAMES, parents: np.ndarray = SMPL_PARENTS,
              order: str = "ZXY", units_per_m: float = 1.0, decimals: int = 6,
@@ -124,8 +127,6 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
         o = np.array([0.0, END_SITE_M, 0.0])
         offsets[kids_of_root] = o
         root_pos = root_pos - np.einsum("tij,j->ti", local_rot[:, root], o)
-    euler = Rotation.from_matrix(local_rot.reshape(-1, 3, 3)).as_euler(order, degrees=True).reshape(t, j, 3)
-    euler = np.unwrap(euler, period=360.0, axis=0)
     kids = _children(parents)
     rot_channels = " ".join(f"{a}rotation" for a in order)
     out = io.StringIO()
@@ -159,9 +160,20 @@ def bvh_text(local_rot: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray, f
 
     write(root, 0)
     out.write(f"MOTION\nFrames: {t}\nFrame Time: {frame_time_s:.8f}\n")
-    cols = np.concatenate([root_pos * units_per_m, euler[:, dfs].reshape(t, -1)], axis=1)  # (T, 3 + 3J)
-    np.savetxt(out, cols, fmt=f"%.{decimals}f", delimiter=" ")
-    return out.getvalue()
+    parts, last = [out.getvalue()], None
+    for s in range(0, t, MOTION_SLICE):     # a slice of frames at a time: a long track's angles and text stay small
+        sl = slice(s, min(s + MOTION_SLICE, t))
+        euler = Rotation.from_matrix(local_rot[sl][:, dfs].reshape(-1, 3, 3)).as_euler(order, degrees=True)
+        euler = euler.reshape(sl.stop - sl.start, -1)
+        if last is not None:                # unwrapped from the previous slice's last (unwrapped) frame
+            euler = np.unwrap(np.concatenate([last[None], euler]), period=360.0, axis=0)[1:]
+        else:
+            euler = np.unwrap(euler, period=360.0, axis=0)
+        last = euler[-1]
+        chunk = io.StringIO()
+        np.savetxt(chunk, np.concatenate([root_pos[sl] * units_per_m, euler], axis=1), fmt=f"%.{decimals}f", delimiter=" ")
+        parts.append(chunk.getvalue())
+    return "".join(parts)
 
 
 def obj_text(vertices: np.ndarray, faces: np.ndarray, comment: str = "", normals: bool = True,

@@ -33,6 +33,28 @@ def test_bvh_end_sites_default_and_given():
     assert np.allclose(got, ends[[2, 3]] * 100)                        # leaves 2 and 3, in file units
 
 
+def test_bvh_motion_in_slices_is_unwrapped_across_them(monkeypatch):
+    """bvh_text converts and formats MOTION_SLICE frames at a time (memory on long tracks): a joint
+    spinning 25 deg a frame about its axis (angles wrap every ~14 frames) written in slices of 5 frames
+    gives the one-slice file byte for byte, and its angles are continuous: the spin, read back."""
+    from scipy.spatial.transform import Rotation
+
+    from video2mesh.models.writers import animation
+
+    t = 40
+    rot = np.tile(np.eye(3), (t, 4, 1, 1))
+    rot[:, 1] = Rotation.from_rotvec(np.radians(25.0 * np.arange(t))[:, None] * [0.0, 1.0, 0.0]).as_matrix()
+    root = np.stack([np.arange(t) * 0.01, np.zeros(t), np.zeros(t)], 1)
+    whole = bvh_text(rot, root, OFFSETS, 0.04, NAMES, PARENTS)
+    monkeypatch.setattr(animation, "MOTION_SLICE", 5)
+    sliced = bvh_text(rot, root, OFFSETS, 0.04, NAMES, PARENTS)
+    assert sliced == whole
+    motion = np.array([[float(x) for x in line.split()] for line in sliced.split("Frame Time:")[1].splitlines()[1:]])
+    assert motion.shape == (t, 3 + 3 * 4)
+    y = motion[:, 3 + 3 * 1 + 2]                                       # joint a, ZXY order: its Y channel
+    np.testing.assert_allclose(np.diff(y), 25.0, atol=1e-4)           # no 360-degree jumps at slice seams
+
+
 def test_glb_asset_extras_and_joint_index_width():
     j = 300                                                            # > 256 joints: JOINTS_0 must be uint16
     parents = tuple([-1] + list(range(j - 1)))
