@@ -36,8 +36,8 @@ from scipy.spatial.transform import Rotation
 from video2mesh.models.body.anny_body import N_BONES, POSE_SLICE, AnnyBody, pose_rig
 from video2mesh.models.body.anny_keypoints import FOOT_VERTICES
 from video2mesh.models.fit.leg_ik import SIDES, leg_ik
-from video2mesh.models.fit.world import (WorldConfig, camera_rotations, camera_travel, path_scale, solve_world,
-                                         world_to_camera_gl)
+from video2mesh.models.fit.world import (WorldConfig, camera_rotations, camera_travel, level_drift, path_scale,
+                                         solve_world, world_to_camera_gl)
 from video2mesh.models.maths.camera_motion import intrinsics
 from video2mesh.pipeline.artifacts import Artifact, fixed, stack
 from video2mesh.pipeline.config import Range
@@ -101,6 +101,7 @@ class WorldStageConfig(WorldConfig):
     lock_max_deg: Annotated[float, Range(0, 180)] = WorldConfig.lock_max_deg
     parallax_err: Annotated[float, Range(0, 10, lo_open=True)] = WorldConfig.parallax_err   # divides: > 0
     reference_fps: Annotated[float, Range(0, 1000)] = WorldConfig.reference_fps
+    level_sigma_s: Annotated[float, Range(0, 100_000)] = WorldConfig.level_sigma_s
     frame: Literal["world", "camera"] = "world"
 
     def __post_init__(self) -> None:
@@ -194,12 +195,15 @@ def world_track(g: pd.DataFrame, cam: pd.DataFrame, body: AnnyBody, image_wh: tu
     h, ok = track_homographies(frames, cam)
     k = intrinsics(float(g.focal_px.iloc[0]), *image_wh)
     wcfg = WorldConfig(**{f.name: getattr(cfg, f.name) for f in fields(WorldConfig)})
+    orient_m = Rotation.from_rotvec(orient).as_matrix()
     c, still = camera_rotations(h, ok, k, fps, wcfg)
-    args = (transl, Rotation.from_rotvec(orient).as_matrix(), rig["feet"])
+    c = level_drift(c, orient_m, fps, cfg.level_sigma_s)
+    args = (transl, orient_m, rig["feet"])
     feet_kw = {"ankle_cam": rig["heads"], "foot_rot_cam": rig["rotations"]}
     w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
     if cfg.floor_homography and ok.any():   # the 1st pass's floor makes the homographies' rotations exact
         c, _ = camera_rotations(h, ok, k, fps, wcfg, floor_ref=w.up_ref)
+        c = level_drift(c, orient_m, fps, cfg.level_sigma_s)
         w = solve_world(*args, c, still, fps, wcfg, **feet_kw)
     if cfg.camera_travel and ok.any():      # a travelling camera's translation, the floor at its height
         centre, wt = camera_travel(h, ok, k, c, w.up_ref, w.b[:, 1], fps, wcfg)
@@ -256,6 +260,7 @@ def compute(ctx: Context, cfg: WorldStageConfig, chunk: Chunk) -> pd.DataFrame:
 # the planting's smoothing over as many seconds as at 30 fps (identical output at 30 fps and below)
 # v4: where world speeds are untrusted (a turning camera), both feet moving forward alike and slowly relative to
 # the root are the root moving back (a standing person's hips), not two swinging feet: both stay planted
-STAGE = Stage(name="world", version=4, config=WorldStageConfig, output=WORLD, compute=compute,
+# v5: level_drift: the chained camera rotations' slow tilt drift pulled onto the body's vertical (tracks over 30 s)
+STAGE = Stage(name="world", version=5, config=WorldStageConfig, output=WORLD, compute=compute,
               inputs=("probe", "fit", "camera_motion"),
               doc="the fit in a world frame (camera rotation, odometry, floor, contacts, planting) or kept in camera space")

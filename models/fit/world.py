@@ -78,6 +78,9 @@ class WorldConfig:
     #                                   handheld camera: <= 0.003; a camera travelling 1 m/s at 2.5 m: ~0.009)
     travel_odometry_scale: bool = False  # scale the camera's path to the body odometry's length (the camera's is
     #                                   the fit's depth scale, i.e. the focal length guess's)
+    level_sigma_s: float = 15.0       # the chained camera rotations' tilt drift (~2 deg a minute handheld) is pulled onto
+    #                                   the body's vertical averaged over this Gaussian sigma (level_drift); tracks
+    #                                   shorter than 2 sigma are left as they are; 0 = off
     reference_fps: float = 30.0       # the rate the frame counts above were chosen at: a faster video measures a
     #                                   foot's speed over as long (round(fps / ref) frames), median-filters it, fades
     #                                   locks and smooths the planting over as many seconds (rate_frames); 0 = per frame
@@ -120,6 +123,57 @@ def camera_rotations(h: np.ndarray, valid: np.ndarray, k: np.ndarray, fps: float
     # K^-1 H K far from a rotation is not a still camera either
     err = median_filter(err, size=win, mode="nearest")
     return c, np.exp(-(speed / cfg.static_deg_s) ** 2 - (err / cfg.still_rotation_err) ** 2)
+
+
+def local_linear(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-weighted local linear fit of x (T, D) at every frame (sigma in frames; frames weighted by
+    weight (T,)): a drift is near linear, and a plain Gaussian average would bend it back at the track's ends."""
+    n = len(x)
+    s = (np.arange(n) - n / 2) / max(sigma, 1.0)                           # scaled time: moments stay O(1)
+    g = lambda v: gaussian_filter1d(v, sigma, axis=0, mode="constant")     # noqa: E731  (no samples beyond the ends)
+    m0, m1, m2 = g(weight), g(weight * s), g(weight * s * s)
+    y0, y1 = g(weight[:, None] * x), g((weight * s)[:, None] * x)
+    c1, c2 = m1 - s * m0, m2 - 2 * s * m1 + s * s * m0                     # moments about each frame
+    d1 = y1 - s[:, None] * y0
+    det = m0 * c2 - c1 * c1
+    ok = det > 1e-9 * np.maximum(m0 * c2, 1e-30)
+    a = np.where(ok[:, None], (c2[:, None] * y0 - c1[:, None] * d1) / np.where(ok, det, 1.0)[:, None],
+                 y0 / np.maximum(m0, 1e-12)[:, None])                      # degenerate: the weighted mean
+    return a
+
+
+def level_drift(cam_rot: np.ndarray, orient_cam: np.ndarray, fps: float, sigma_s: float,
+                upright_deg: float = 30.0) -> np.ndarray:
+    """Chained camera rotations cam_rot (T, 3, 3) (first camera's axes -> camera t) with their slow tilt drift
+    taken out, given the body's rest model -> camera rotations orient_cam (T, 3, 3).
+
+    A chain of per-frame homographies drifts: on a 5.6-minute handheld clip played forwards and backwards
+    (the camera back where it was every 80 frames) it turned ~0.2 deg per loop, 9.7 deg in all, tilting the
+    world and sinking the camera 0.33 m. The body's vertical is an absolute cue for gravity in each camera's
+    axes: a person standing, walking or running is upright on average. As an IMU's accelerometer corrects its
+    gyro, the chained vertical (the body's, carried into the first camera's axes) is pulled, after a Gaussian
+    average over sigma_s seconds, onto its whole-track mean: tilt only (the smallest rotation between the two
+    vertical directions; heading has no such cue and is left alone), and only slow drift (faster turns are
+    the homographies'). Frames where the body leans more than upright_deg from the track's mean vertical
+    (bending, lying) are not counted. Tracks shorter than 2 sigma are returned unchanged."""
+    n = len(cam_rot)
+    sigma = sigma_s * fps
+    if sigma <= 0 or n < 2 * sigma:
+        return cam_rot
+    ct = np.swapaxes(cam_rot, 1, 2)                                        # camera t -> reference
+    up = np.einsum("tij,tjk,k->ti", ct, orient_cam, MODEL_UP)
+    mean = up.mean(0) / np.linalg.norm(up.mean(0))
+    ok = (up @ mean > np.cos(np.radians(upright_deg))).astype(np.float64)
+    if ok.sum() < sigma:
+        return cam_rot
+    target = (up * ok[:, None]).sum(0)
+    target /= np.linalg.norm(target)
+    slow = local_linear(up, ok, sigma)
+    slow /= np.maximum(np.linalg.norm(slow, axis=1, keepdims=True), 1e-12)
+    axis = np.cross(slow, target)
+    ang = np.arctan2(np.linalg.norm(axis, axis=1), slow @ target)
+    corr = Rotation.from_rotvec(axis / np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-12) * ang[:, None])
+    return np.einsum("tij,tkj->tik", cam_rot, corr.as_matrix())           # C' = C corr^T: reference' = corr reference
 
 
 def camera_travel(h: np.ndarray, valid: np.ndarray, k: np.ndarray, cam_rot: np.ndarray, up_ref: np.ndarray,
