@@ -49,11 +49,13 @@ def panned_video(path, n=8, fps=FPS, step_deg=STEP_DEG):
     return path
 
 
-def test_camera_motion_recovers_a_pan(tmp_path):
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_camera_motion_recovers_a_pan(tmp_path, symmetric):
+    """The chain of a pan of 0.4 deg a frame, one-way and with each pair also tracked backwards (symmetric)."""
     video = panned_video(tmp_path / "pan.mp4")
     runner = Runner(stages={"probe": probe.STAGE, "tracklets": FAKE_TRACKLETS, "camera_motion": camera_motion.STAGE},
                     store=ArtifactStore(tmp_path / "cache"), registry=AssetRegistry([], models_dir=default_models_dir()),
-                    configs={"camera_motion": camera_motion.CameraMotionConfig(grid=24)})
+                    configs={"camera_motion": camera_motion.CameraMotionConfig(grid=24, symmetric=symmetric)})
     res = runner.run(video, until="camera_motion")
     df = runner.store.read_df(res["camera_motion"].ref.path).sort_values("frame")
     assert df.frame.tolist() == list(range(8)) and not df.valid.iloc[0] and df.valid.iloc[1:].all()
