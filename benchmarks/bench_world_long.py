@@ -2,12 +2,13 @@
 
 The input is a synthetic `fit` track (synthetic_fit: a standing person swaying, a static camera): what
 the world stage costs hardly depends on what the motion shows, as long as the feet are in contact and
-the leg IK runs (`contact`, `ik_frames`: the fractions of frames with a contact foot, with legs moved). `world` cases time stages.world.world_track;
-`export` cases time stages.fit_export.track_files (npz + bvh + glb, bytes in memory, as the stage
-holds them; no OBJ, which long tracks skip by default). Peak RSS includes the input rows (built in
-setup, ~3 KB a frame); `input_mb` says how much the process held before the step. Quick mode: 2,000
-and 8,000 frames; else up to 32,000 (18 minutes at 30 fps). `obj` cases make an OBJ sequence as the stage's
-chunks do (`obj_chunk_frames`: each chunk's files become a table, then are let go), against one chunk.
+the leg IK runs (`contact`, `ik_frames`: the fractions of frames with a contact foot, with legs moved).
+`world` cases time stages.world.world_track; `export` cases time stages.fit_export.track_files (npz +
+bvh + glb, bytes in memory, as the stage holds them; no OBJ, which long tracks skip by default). Peak
+RSS includes the input rows (built in setup, ~3 KB a frame); `input_mb` says how much the process held
+before the step. Quick mode: 2,000 and 8,000 frames; else up to 32,000 (18 minutes at 30 fps). `obj`
+cases make an OBJ sequence as the stage's chunks do (`obj_chunk_frames`: each chunk's files become a
+table, then are let go), against one chunk.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.spatial.transform import Rotation
 
 from video2mesh.models.body.reference import POSES, reference_local
-from video2mesh.models.writers.animation import bvh_text, obj_text
+from video2mesh.models.writers.animation import MOTION_SLICE, bvh_text, obj_text
 from video2mesh.models.writers.fbx import BLENDER_HINT, blender_path, fbx_from_glb
 from video2mesh.models.writers.gltf import CameraTrack, SkinnedAnimation, skinned_glb
 from video2mesh.models.writers.usd import skinned_usd
@@ -222,8 +222,9 @@ def _animated_files(track: RigTrack, fps: float, cfg: AnimationExportConfig, ste
     if {"glb", "usd", "fbx"} & set(cfg.formats):
         bind = track.bind_pose()
         quat = np.empty((n + lead, len(track.names), 4))      # (x, y, z, w), in slices of frames (memory)
-        for s in range(0, n + lead, 1024):
-            quat[s:s + 1024] = Rotation.from_matrix(local[s:s + 1024].reshape(-1, 3, 3)).as_quat().reshape(-1, len(track.names), 4)
+        for s in range(0, n + lead, MOTION_SLICE):
+            sl = slice(s, s + MOTION_SLICE)
+            quat[sl] = Rotation.from_matrix(local[sl].reshape(-1, 3, 3)).as_quat().reshape(-1, len(track.names), 4)
         extras = {**(track.glb_extras or {}), "fps": float(fps), "frame_first": int(frames[0]), "frame_last": int(frames[-1]),
                   "time_zero": "frame_first (0-based video frame); key k at (frame_k - frame_first) / fps seconds"
                   if not lead else "the reference pose; video frame_k at (frame_k - frame_first + 1) / fps seconds",
@@ -281,7 +282,8 @@ class ExportSource:
     manifest: dict[str, Any] | None = None       # further manifest entries
 
 
-def layout(source: ExportSource, ctx: Context, cfg: AnimationExportConfig) -> list[tuple[int, tuple[int, int] | None, Chunk]]:
+def layout(source: ExportSource, ctx: Context,
+           cfg: AnimationExportConfig) -> list[tuple[int, tuple[int, int] | None, Chunk]]:
     """The stage's chunks: per track (ascending id) one for its npz/bvh/glb/usd/fbx (None), then one per
     `obj_chunk_frames` frames of its OBJ sequence ((start, stop) into `obj_frames`), so that a long OBJ
     sequence is made, cached and resumed a chunk at a time instead of held whole. As (track id, OBJ
@@ -305,12 +307,17 @@ def plan(source: ExportSource, ctx: Context, cfg: AnimationExportConfig) -> list
 
 def compute(source: ExportSource, ctx: Context, cfg: AnimationExportConfig, chunk: Chunk) -> pd.DataFrame:
     """The files of the chunk (`layout`; bind `source` with functools.partial to get a stage's compute)."""
-    lay = layout(source, ctx, cfg)
+    lay = ctx.memo(f"{source.stage}:layout", lambda: layout(source, ctx, cfg))
     if chunk.index >= len(lay):
         return source.artifact.empty()
     tid, objs, _ = lay[chunk.index]
-    rows = ctx.input(source.input, filters=[("track_id", "==", tid)]).sort_values("frame").reset_index(drop=True)
-    files = iter_track_files(source.rig_track(ctx, cfg, rows), ctx.video.fps, cfg, source.stem.format(tid=tid),
+    # a track's chunks run one after another: its RigTrack is made once for all of them (only the last track's kept)
+    last = ctx.memo(f"{source.stage}:rig_track", dict)
+    if last.get("tid") != tid:
+        rows = ctx.input(source.input, filters=[("track_id", "==", tid)]).sort_values("frame").reset_index(drop=True)
+        last.clear()
+        last.update(tid=tid, track=source.rig_track(ctx, cfg, rows))
+    files = iter_track_files(last["track"], ctx.video.fps, cfg, source.stem.format(tid=tid),
                              animated=objs is None, obj=objs)
     df = file_rows(files)
     ctx.advance(max(chunk.stop - chunk.start, 1))

@@ -23,8 +23,8 @@ floor_ref): a travelling camera's parallax is then not mistaken for a turn; with
 default) the same homographies give such a camera's metric translation at its height above the floor, and
 the camera-space root plus the camera's centre becomes world evidence again where the background shows
 parallax. On tracks over 30 s the chained rotations' slow tilt drift is pulled onto the body's vertical
-first (level_drift: the stage calls it on C_t before the solve). The world frame: Y up along the floor normal, floor y = 0, the root at frame 0 above the
-origin, the body at frame 0 facing +Z, metres. Per frame x_world = A_t x_cam + b_t (A_t rotation).
+first (level_drift: the stage calls it on C_t before the solve). The world frame: Y up along the floor
+normal, floor y = 0, the root at frame 0 above the origin, the body at frame 0 facing +Z, metres. Per frame x_world = A_t x_cam + b_t (A_t rotation).
 """
 from __future__ import annotations
 
@@ -150,8 +150,9 @@ def level_drift(cam_rot: np.ndarray, orient_cam: np.ndarray, fps: float, sigma_s
 
     A chain of per-frame homographies drifts: on a 5.6-minute handheld clip played forwards and backwards
     (the camera back where it was every 80 frames) it turned ~0.2 deg per loop, 10.3 deg in all, 8.5 of it
-    tilt, leaning the world over and sinking the camera 0.40 m. The body's vertical is an absolute cue for gravity in each camera's
-    axes: a person standing, walking or running is upright on average. As an IMU's accelerometer corrects its
+    tilt, leaning the world over and sinking the camera 0.40 m. The body's vertical is an absolute cue for
+    gravity in each camera's axes: a person standing, walking or running is upright on average. As an IMU's
+    accelerometer corrects its
     gyro, the chained vertical (the body's, carried into the first camera's axes) is pulled, after a Gaussian
     average over sigma_s seconds, onto its whole-track mean: tilt only (the smallest rotation between the two
     vertical directions; heading has no such cue and is left alone), and only slow drift (faster turns are
