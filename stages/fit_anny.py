@@ -87,6 +87,8 @@ class FitAnnyConfig:
     w_smooth: Annotated[float, Range(0, 1e6)] = FitConfig.w_smooth
     smoothing: Literal["off", "standard", "strong"] = "standard"  # models/fit/temporal.SMOOTHING's presets
     flip_fix: bool = True             # make BlazePose's left/right labels continuous over time
+    facing_fix: bool = True           # mirror BlazePose's front/back readings that turn the torso faster than people
+                                      # turn (models/fit/facing.py; false = as before v11)
     # the world landmarks' smoothing window, seconds each side, at any frame rate (None = the preset's: for
     # `standard` 0.2 s from reference_fps up, its input window below; models/fit/temporal.SMOOTHING)
     world_window_s: Annotated[float, Range(0, 10)] | None = None
@@ -217,7 +219,8 @@ def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig):
     lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
     world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)
     borrowed = g["borrowed"].to_numpy(bool) if "borrowed" in g else None
-    return prepare_track(g["frame"].to_numpy(), lm, world, fps, _preset(cfg, fps), cfg.flip_fix, borrowed)
+    return prepare_track(g["frame"].to_numpy(), lm, world, fps, _preset(cfg, fps), cfg.flip_fix, borrowed,
+                         facing_fix=cfg.facing_fix)
 
 
 def _preset(cfg: FitAnnyConfig, fps: float) -> Smoothing:
@@ -349,6 +352,8 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
 # v9: left/right labels made continuous for the legs and the upper body each on its own (prepare_track);
 # fit.world_window_s (the world landmarks' own smoothing window, off by default)
 # v10: `standard` smooths the world landmarks over +-0.2 s (the 2D keypoints over +-0.1 s) from 30 fps up
-STAGE = Stage(name="fit", version=10, config=FitAnnyConfig, output=FIT, compute=compute,
+# v11: fit.facing_fix: front and back made continuous before the labels (a back view BlazePose reads as a front
+# view, left/right exchanged and depth mirrored, put back where the torso would turn faster than people turn)
+STAGE = Stage(name="fit", version=11, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -310,7 +310,7 @@ def _initial_unknowns(prob: _Problem, kp2d: np.ndarray, world: np.ndarray, size:
         z = prob.focal_px * height_m / max(float(size[t, 0]), 1.0)
         hip_px = kp2d[t, _HIPS, :2].mean(0) - prob.centre.numpy()
         trans0.append([hip_px[0] * z / prob.focal_px, hip_px[1] * z / prob.focal_px, z])
-    glob = torch.tensor(np.array(glob0), dtype=dt, requires_grad=True)
+    glob = torch.tensor(continuous_rotvecs(np.array(glob0)), dtype=dt, requires_grad=True)
     # translation of the model origin = hip-centre translation minus the rotated hip offset
     with torch.no_grad():
         hip_model = torch.as_tensor(rest_kp[_HIPS].mean(0), dtype=dt)
@@ -318,6 +318,40 @@ def _initial_unknowns(prob: _Problem, kp2d: np.ndarray, world: np.ndarray, size:
     return _Unknowns(glob=glob, trans=trans.requires_grad_(True),
                      theta=torch.zeros(len(kp2d), len(prob.bones), 3, dtype=dt, requires_grad=True),
                      phen=torch.zeros(6, dtype=dt, requires_grad=True))
+
+
+def continuous_rotvecs(r: np.ndarray) -> np.ndarray:
+    """(T, 3) rotation vectors -> the same rotations, each frame's vector chosen among its equivalents (angle + 2 pi k
+    about its axis) nearest the previous frame's.
+
+    The smoothness term squares differences of consecutive global rotation vectors, which measure how far the body
+    turned only while the vectors are continuous. A body facing away from the camera is a half turn (angle pi) from
+    the rest model's axes, where canonical vectors (angle <= pi) of nearly equal rotations jump between +pi u and
+    -pi u: from such a start the smoothness pulled a back view round to a side view (fit v11, docs/accuracy.md,
+    "walk-turn-left under a pan"). An upright body's vector (a quarter turn about x, then any turn about the
+    vertical) stays at least a quarter turn from every multiple of 2 pi, where the axis would be undefined."""
+    out = np.array(r, np.float64, copy=True)
+    for t in range(1, len(out)):
+        a = float(np.linalg.norm(out[t]))
+        if a < 1e-9:
+            continue
+        u = out[t] / a
+        k0 = round((float(u @ out[t - 1]) - a) / (2 * np.pi))
+        cands = [u * (a + 2 * np.pi * k) for k in (k0 - 1, k0, k0 + 1)]
+        out[t] = min(cands, key=lambda c: float(((c - out[t - 1]) ** 2).sum()))
+    return out
+
+
+def canonical_rotvecs(r: np.ndarray) -> np.ndarray:
+    """(T, 3) rotation vectors with angles above pi replaced by their equivalent of angle <= pi (others untouched)."""
+    out = np.array(r, copy=True)
+    a = np.linalg.norm(out, axis=-1)
+    wound = a > np.pi
+    if wound.any():
+        w = np.mod(a[wound], 2 * np.pi)
+        w = np.where(w > np.pi, w - 2 * np.pi, w)
+        out[wound] = (out[wound] / a[wound, None] * w[:, None]).astype(out.dtype)
+    return out
 
 
 def _rotmat(rotvec: torch.Tensor) -> torch.Tensor:
@@ -440,7 +474,8 @@ def _result(prob: _Problem, x: _Unknowns, tg: _Targets, exact: Skeleton, swapped
         cam, proj = _project(prob, x, exact)
         err = ((proj - tg.kp) ** 2).sum(-1).sqrt()
         resid = (tg.score * err).sum(-1) / tg.score.sum(-1).clamp(min=1e-6)
-    return FitResult(theta=x.theta.detach().numpy(), global_orient=x.glob.detach().numpy(),
+    # canonical vectors (angle <= pi) out, as before fit v11: the unknowns may have wound past pi (continuous_rotvecs)
+    return FitResult(theta=x.theta.detach().numpy(), global_orient=canonical_rotvecs(x.glob.detach().numpy()),
                      transl=x.trans.detach().numpy(), phenotype=torch.sigmoid(x.phen).detach().numpy(),
                      keypoints2d=proj.numpy(), keypoints3d=cam.numpy(), residual_px=resid.numpy(), swapped=swapped,
                      skeleton=exact, bones=prob.bones)

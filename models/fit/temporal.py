@@ -5,8 +5,10 @@
   gives Adam only); `standard` smooths the input landmarks with a robust local quadratic over +-0.1 s
   (the world landmarks over +-0.2 s from 30 fps up) and adds the part-based acceleration prior; `strong`
   doubles the window and the prior (for users who want calm motion more than every flick of a wrist).
-- `prepare_track`: BlazePose's per-frame landmarks -> the fit's targets: left/right labels made
-  continuous over time, for the upper body and the legs each on its own (models/fit/smoothing.consistent_labels),
+- `prepare_track`: BlazePose's per-frame landmarks -> the fit's targets: front and back made continuous (a
+  reading that would turn the torso faster than people turn replaced by its mirror: models/fit/facing.py), then
+  left/right labels made continuous over time, for the upper body and the legs each on its own
+  (models/fit/smoothing.consistent_labels),
   per-keypoint weights visibility x presence x temporal robustness, and robustly smoothed 2D keypoints and
   world landmarks (models/fit/smoothing.robust_smooth; the raw values stay in the `blazepose` artifact).
 - `windows` / `fit_windowed`: a long track is fitted in windows of `window` frames, each with
@@ -24,6 +26,7 @@ import numpy as np
 from video2mesh.models.body.anny_body import COCO_FLIP
 from video2mesh.models.runners.blazepose import BLAZEPOSE_FLIP, COCO_FROM_BLAZEPOSE
 
+from .facing import consistent_facing, mirror_reading
 from .occlusion import fill_borrowed
 from .smoothing import consistent_labels, half_window_frames, robust_smooth
 
@@ -95,7 +98,8 @@ BORROWED_WEIGHT = 0.5   # visibility given to a hidden person's in-between landm
 @dataclass(frozen=True)
 class TrackInput:
     """The fit's targets for one track. keypoints (T, 17, 3) px + weight; world (T, 17, 3) metres;
-    flipped (T,) bool: BlazePose's left/right labels were exchanged here to keep the track continuous."""
+    flipped (T,) bool: BlazePose's reading was changed here to keep the track continuous (its left/right labels
+    exchanged, for the whole body with the depth mirrored or for one part)."""
 
     keypoints: np.ndarray
     world: np.ndarray
@@ -122,7 +126,8 @@ def _part_flip(coco: np.ndarray) -> np.ndarray:
 
 
 def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray, fps: float,
-                  preset: Smoothing, flip_fix: bool = True, borrowed: np.ndarray | None = None) -> TrackInput:
+                  preset: Smoothing, flip_fix: bool = True, borrowed: np.ndarray | None = None,
+                  facing_fix: bool = True) -> TrackInput:
     """frames (T,) int increasing; landmarks (T, 33, 5) x px, y px, z, visibility, presence;
     world33 (T, 33, 3) metres. Missing frames between `frames` count as missing samples.
     borrowed (T,) bool: frames whose landmarks are another person's body (models/fit/occlusion.py): there
@@ -136,6 +141,9 @@ def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray
         wl = fill_borrowed(frames, wl, borrowed)
         lm[borrowed, :, 3] = BORROWED_WEIGHT
     flipped = np.zeros(len(frames), bool)
+    if facing_fix and len(frames) > 1:
+        flipped = consistent_facing(frames, wl, lm[..., 3] * lm[..., 4], fps)
+        lm, wl = mirror_reading(lm, wl, flipped)
     if flip_fix and len(frames) > 1:
         kp = lm[:, COCO_FROM_BLAZEPOSE]
         size = person_size(kp)

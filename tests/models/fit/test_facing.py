@@ -1,0 +1,126 @@
+"""Front and back made continuous (models/fit/facing.py) against synthetic torsos of known yaw.
+
+References: the yaw each frame was built with (closed form), scipy's rotations for the mirror reading, and the
+mirror frames that were injected."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from video2mesh.models.fit.facing import consistent_facing, mirror_reading, mirrored_yaw, torso_yaw
+from video2mesh.models.fit.temporal import SMOOTHING, prepare_track
+from video2mesh.models.runners.blazepose import BLAZEPOSE_FLIP
+
+# a symmetric standing body in camera axes (x right, y down, z away), facing the camera, hip-centred: BlazePose-33
+# landmarks on their side (+x = the body's right, which faces the camera's left... here simply +x for right-side
+# points) at their height; the nose in front of the face (towards the camera, -z)
+_SIDE = np.array([0, -1, -1, -1, 1, 1, 1, -1, 1, -1, 1] + [-1 if k % 2 else 1 for k in range(11, 33)], float)
+
+
+def _rest() -> np.ndarray:
+    """(33, 3) landmarks of a body facing the camera: its right (even BlazePose indices from 12) at -x."""
+    p = np.zeros((33, 3))
+    p[:, 0] = -0.15 * _SIDE
+    p[:, 1] = np.linspace(-0.7, 0.9, 33)[np.minimum(np.arange(33), BLAZEPOSE_FLIP)]   # pairs at one height
+    p[:11, 2] = -0.08                                    # the face in front of the head
+    return p
+
+
+def _body(yaw_deg: np.ndarray, seed: int = 0, noise_m: float = 0.01) -> np.ndarray:
+    """(T, 33, 3) world landmarks of the rest body turned by yaw_deg (T,) about the camera's vertical."""
+    rng = np.random.default_rng(seed)
+    rot = Rotation.from_euler("y", -np.radians(yaw_deg)[:, None]).as_matrix()
+    return np.einsum("tij,kj->tki", rot, _rest()) + rng.normal(0, noise_m, (len(yaw_deg), 33, 3))
+
+
+def _conf(t_n: int) -> np.ndarray:
+    return np.full((t_n, 33), 0.95)
+
+
+def _wrap(a):
+    return (np.asarray(a) + 180.0) % 360.0 - 180.0
+
+
+def test_torso_yaw_and_its_mirror_are_the_built_angles():
+    yaw = np.arange(-170.0, 180.0, 10.0)
+    theta, extent = torso_yaw(_body(yaw, noise_m=0.0))
+    front = theta[np.argmin(np.abs(yaw))]                           # the body facing the camera
+    assert np.allclose(_wrap(theta - front), _wrap(yaw), atol=1e-9)
+    assert np.allclose(extent, 0.6, atol=1e-9)                       # hips + shoulders, 0.3 m each
+    _, mirrored = mirror_reading(np.zeros((len(yaw), 33, 5)), _body(yaw, noise_m=0.0), np.ones(len(yaw), bool))
+    assert np.allclose(torso_yaw(mirrored)[0], mirrored_yaw(theta), atol=1e-9)
+
+
+def test_the_mirror_reading_is_the_body_turned_to_the_other_side_with_the_same_image():
+    """For a left/right symmetric body the mirror of a yaw-phi reading (labels exchanged, depth negated) is the
+    same body at the yaw 180 - phi (scipy), and every image position (x, y) is still occupied by the same point."""
+    yaw = np.array([10.0, 35.0, 150.0, -120.0])
+    world = _body(yaw, noise_m=0.0)
+    lm = np.concatenate([world * 500 + 300, np.ones((len(yaw), 33, 2))], -1)
+    lm_m, world_m = mirror_reading(lm, world, np.ones(len(yaw), bool))
+    assert np.allclose(world_m, _body(180.0 - yaw, noise_m=0.0), atol=1e-9)
+    assert np.allclose(lm_m[..., :2], lm[:, BLAZEPOSE_FLIP, :2]) and np.allclose(lm_m[..., 2], -lm[:, BLAZEPOSE_FLIP, 2])
+    for t in range(len(yaw)):                                          # the same image points, other labels
+        a, b = np.sort(world[t, :, 0]), np.sort(world_m[t, :, 0])
+        assert np.allclose(a, b)
+    back_lm, back_w = mirror_reading(lm_m, world_m, np.ones(len(yaw), bool))
+    assert np.allclose(back_lm, lm) and np.allclose(back_w, world)
+
+
+def test_back_view_readings_of_a_turning_walker_are_mirrored_back():
+    """The walker of the rendered walk-turn-left: a turn from facing the camera's left (yaw 40) to facing away (180)
+    over 70 frames, then 40 frames walking away. BlazePose reads 20 of the back-view frames as front views
+    (mirror readings), with three frames of a collapsed torso between: exactly those 20 come back."""
+    yaw = np.concatenate([np.linspace(40.0, 175.0, 70), 180.0 + 5 * np.sin(np.arange(40) / 3.0)])
+    world = _body(yaw, seed=1)
+    lm = np.zeros((len(yaw), 33, 5))
+    bad = np.zeros(len(yaw), bool)
+    bad[[72, 73, 74, 78, 79, 80, 81, 82, 83, 84, 92, 103, 104, 105, 106, 107, 108, 109]] = True
+    bad[[75, 76]] = True
+    collapsed = np.array([71, 77, 102])
+    _, world = mirror_reading(lm, world, bad)
+    world[collapsed, :, 2] *= 0.1                                        # torso squashed in depth: hesitating
+    world[collapsed, :, 0] *= 0.2
+    got = consistent_facing(np.arange(len(yaw)), world, _conf(len(yaw)), 30.0)
+    assert np.array_equal(got[~np.isin(np.arange(len(yaw)), collapsed)], bad[~np.isin(np.arange(len(yaw)), collapsed)])
+
+
+def test_real_turns_are_left_alone():
+    """A person turning round slowly, a dancer spinning at 720 deg/s (24 deg a frame at 30 fps), a walker seen from
+    the side and one seen from behind the whole time, both with 8 deg of independent yaw noise a frame (BlazePose's
+    torso yaw on the rendered static walk varies by ~3 deg from frame to frame): nothing is mirrored."""
+    t = np.arange(120)
+    rng = np.random.default_rng(3)
+    cases = {"slow turn": 2.0 * t, "spin": 24.0 * t, "side": 90.0 + rng.normal(0, 8, len(t)),
+             "away": 180.0 + rng.normal(0, 8, len(t))}
+    for name, yaw in cases.items():
+        got = consistent_facing(t, _body(yaw, seed=4), _conf(len(t)), 30.0)
+        assert not got.any(), name
+
+
+def test_a_track_gap_allows_a_turn_in_proportion():
+    """Between two frames 10 frames apart (the person hidden) a half turn is possible and is kept; the same half turn
+    between neighbouring frames is not."""
+    yaw = np.concatenate([np.full(30, 0.0), np.full(30, 180.0)])
+    gap = np.concatenate([np.arange(30), 40 + np.arange(30)])
+    assert not consistent_facing(gap, _body(yaw, seed=5), _conf(60), 30.0).any()
+    got = consistent_facing(np.arange(60), _body(yaw, seed=5), _conf(60), 30.0)
+    assert got[:30].all() != got[30:].all() and (got[:30].all() or got[30:].all())     # one half mirrored, whole
+
+
+def test_prepare_track_gives_the_fit_the_true_side():
+    """Through prepare_track: the mirrored frames' targets are the true body (2D labels and world landmarks), and
+    they count as flipped; facing_fix=False gives BlazePose's readings back."""
+    yaw = np.concatenate([np.linspace(60.0, 180.0, 40), np.full(40, 180.0)])
+    truth = _body(yaw, seed=6, noise_m=0.0)
+    lm = np.concatenate([truth[..., :2] * 400 + 320, truth[..., 2:] , np.full((80, 33, 2), 0.95)], -1)
+    bad = np.zeros(80, bool)
+    bad[50:62] = True
+    lm_bad, world_bad = mirror_reading(lm, truth, bad)
+    preset = SMOOTHING["off"]
+    ti = prepare_track(np.arange(80), lm_bad, world_bad, 30.0, preset)
+    assert np.array_equal(ti.flipped, bad)
+    ref = prepare_track(np.arange(80), lm, truth, 30.0, preset)
+    assert np.allclose(ti.keypoints, ref.keypoints) and np.allclose(ti.world, ref.world)
+    off = prepare_track(np.arange(80), lm_bad, world_bad, 30.0, preset, facing_fix=False)
+    assert not np.allclose(off.world, ref.world)
