@@ -20,7 +20,9 @@ torso's yaw (bins of BIN_DEG):
   view, theta within MIN_TURN_DEG / 2 of +-90 deg, where both readings have nearly the same yaw), and the mirror
   costs `mirror_cost` a frame, so BlazePose's reading stands wherever nothing says otherwise (a mirrored segment
   must be shorter than jump_cost / mirror_cost frames at a track end, twice that inside).
-`mirror_reading` applies the decision: left/right labels exchanged, depth negated about the hips.
+A reading whose face points back from the torso (`improper`: a mirror-image body, left and right labels exchanged
+with the depth kept, which BlazePose itself does not give but a label swap makes) has its labels exchanged instead
+(yaw theta + 180). `other_reading` applies the decision; `mirror_reading`: labels exchanged, depth negated.
 Shapes: T frames; BlazePose-33 landmarks.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from video2mesh.models.runners.blazepose import BLAZEPOSE_FLIP
 TORSO = np.array([11, 12, 23, 24])     # BlazePose: left shoulder, right shoulder, left hip, right hip
 BIN_DEG = 5.0
 MIN_TURN_DEG = 30.0                    # a frame's allowed turn never below this (BlazePose's yaw noise is ~10-20 deg)
+IMPROPER = 0.3                         # improper(): the face this far behind the torso's plane (cosine)
 
 
 def torso_yaw(world33: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,6 +43,19 @@ def torso_yaw(world33: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = np.asarray(world33, np.float64)
     v = (w[:, 12] - w[:, 11]) + (w[:, 24] - w[:, 23])
     return np.degrees(np.arctan2(v[:, 2], v[:, 0])), np.hypot(v[:, 0], v[:, 2])
+
+
+def improper(world33: np.ndarray, threshold: float = IMPROPER) -> np.ndarray:
+    """(T,) bool: readings that are the mirror image of a body (left and right labels exchanged, depth kept): the
+    face points backwards from the torso, (right x up) . face over the norms above `threshold` (BlazePose's own
+    readings on the rendered set: -0.9 to -0.1, one frame of a collapsed torso +0.17)."""
+    w = np.asarray(world33, np.float64)
+    right = (w[:, 12] - w[:, 11]) + (w[:, 24] - w[:, 23])
+    up = (w[:, 11] + w[:, 12] - w[:, 23] - w[:, 24]) / 2
+    face = w[:, 0] - (w[:, 11] + w[:, 12]) / 2
+    normal = np.cross(right, up)
+    den = np.linalg.norm(normal, axis=-1) * np.linalg.norm(face, axis=-1)
+    return np.einsum("ti,ti->t", normal, face) > threshold * np.maximum(den, 1e-12)
 
 
 def mirrored_yaw(theta: np.ndarray) -> np.ndarray:
@@ -66,7 +82,8 @@ def consistent_facing(frames: np.ndarray, world33: np.ndarray, confidence: np.nd
     conf = np.clip(np.asarray(confidence, np.float64)[:, TORSO].min(1), 0.0, 1.0)
     weight = np.where(extent >= 0.5 * np.median(extent), conf, 0.0)
     centres = -180.0 + BIN_DEG * (np.arange(int(round(360.0 / BIN_DEG))) + 0.5)        # (B,)
-    readings = np.stack([theta, mirrored_yaw(theta)], 1)                                # (T, 2)
+    swap = improper(world33)
+    readings = np.stack([theta, np.where(swap, _wrap(theta + 180.0), mirrored_yaw(theta))], 1)   # (T, 2)
     dist = np.abs(_wrap(readings[:, :, None] - centres[None, None]))                    # (T, 2, B)
     fit = np.minimum((dist / sigma_deg) ** 2, cap)
     fit[:, 1] += mirror_cost
@@ -94,6 +111,17 @@ def consistent_facing(frames: np.ndarray, world33: np.ndarray, confidence: np.nd
     for t in range(t_n - 1, 0, -1):
         state[t - 1] = back[t, state[t]]
     return branch[np.arange(t_n), state]
+
+
+def other_reading(landmarks: np.ndarray, world33: np.ndarray, change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frames `change` (T,) bool (consistent_facing's answer) replaced by their other reading: a proper body's
+    mirror (mirror_reading), an improper one's labels exchanged (its depth kept: it becomes the proper body)."""
+    change = np.asarray(change, bool)
+    swap = change & improper(world33)
+    lm, wl = mirror_reading(landmarks, world33, change & ~swap)
+    lm[swap] = lm[swap][:, BLAZEPOSE_FLIP]
+    wl[swap] = wl[swap][:, BLAZEPOSE_FLIP]
+    return lm, wl
 
 
 def mirror_reading(landmarks: np.ndarray, world33: np.ndarray, mirror: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ import numpy as np
 from video2mesh.models.body.anny_body import COCO_FLIP
 from video2mesh.models.runners.blazepose import BLAZEPOSE_FLIP, COCO_FROM_BLAZEPOSE
 
-from .facing import consistent_facing, mirror_reading
+from .facing import consistent_facing, other_reading
 from .occlusion import fill_borrowed
 from .smoothing import consistent_labels, half_window_frames, robust_smooth
 
@@ -143,7 +143,7 @@ def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray
     flipped = np.zeros(len(frames), bool)
     if facing_fix and len(frames) > 1:
         flipped = consistent_facing(frames, wl, lm[..., 3] * lm[..., 4], fps)
-        lm, wl = mirror_reading(lm, wl, flipped)
+        lm, wl = other_reading(lm, wl, flipped)
     if flip_fix and len(frames) > 1:
         kp = lm[:, COCO_FROM_BLAZEPOSE]
         size = person_size(kp)

@@ -11,18 +11,18 @@ from video2mesh.models.fit.facing import consistent_facing, mirror_reading, mirr
 from video2mesh.models.fit.temporal import SMOOTHING, prepare_track
 from video2mesh.models.runners.blazepose import BLAZEPOSE_FLIP
 
-# a symmetric standing body in camera axes (x right, y down, z away), facing the camera, hip-centred: BlazePose-33
-# landmarks on their side (+x = the body's right, which faces the camera's left... here simply +x for right-side
-# points) at their height; the nose in front of the face (towards the camera, -z)
+# a left/right symmetric standing body in camera axes (x right, y down, z away from the camera), hip-centred,
+# facing the camera: BlazePose-33 landmarks, the body's right side (even indices from 12) at -x, the face in front
 _SIDE = np.array([0, -1, -1, -1, 1, 1, 1, -1, 1, -1, 1] + [-1 if k % 2 else 1 for k in range(11, 33)], float)
 
 
 def _rest() -> np.ndarray:
-    """(33, 3) landmarks of a body facing the camera: its right (even BlazePose indices from 12) at -x."""
+    """(33, 3) landmarks of the body above."""
     p = np.zeros((33, 3))
     p[:, 0] = -0.15 * _SIDE
     p[:, 1] = np.linspace(-0.7, 0.9, 33)[np.minimum(np.arange(33), BLAZEPOSE_FLIP)]   # pairs at one height
-    p[:11, 2] = -0.08                                    # the face in front of the head
+    p[:11, 1] = -0.35                                    # the face 0.2 m above the shoulders (y -0.15) ...
+    p[:11, 2] = -0.12                                    # ... and in front of them
     return p
 
 
@@ -59,7 +59,8 @@ def test_the_mirror_reading_is_the_body_turned_to_the_other_side_with_the_same_i
     lm = np.concatenate([world * 500 + 300, np.ones((len(yaw), 33, 2))], -1)
     lm_m, world_m = mirror_reading(lm, world, np.ones(len(yaw), bool))
     assert np.allclose(world_m, _body(180.0 - yaw, noise_m=0.0), atol=1e-9)
-    assert np.allclose(lm_m[..., :2], lm[:, BLAZEPOSE_FLIP, :2]) and np.allclose(lm_m[..., 2], -lm[:, BLAZEPOSE_FLIP, 2])
+    assert np.allclose(lm_m[..., :2], lm[:, BLAZEPOSE_FLIP, :2])
+    assert np.allclose(lm_m[..., 2], -lm[:, BLAZEPOSE_FLIP, 2])
     for t in range(len(yaw)):                                          # the same image points, other labels
         a, b = np.sort(world[t, :, 0]), np.sort(world_m[t, :, 0])
         assert np.allclose(a, b)
@@ -124,3 +125,26 @@ def test_prepare_track_gives_the_fit_the_true_side():
     assert np.allclose(ti.keypoints, ref.keypoints) and np.allclose(ti.world, ref.world)
     off = prepare_track(np.arange(80), lm_bad, world_bad, 30.0, preset, facing_fix=False)
     assert not np.allclose(off.world, ref.world)
+
+
+def test_a_label_swap_is_undone_with_the_depth_kept():
+    """A reading with only its labels exchanged (depth kept) is a mirror-image body, its face behind the torso
+    (`improper`): such frames get their labels back and keep their depth, in a side view too (where the mirror
+    reading would not differ), and through prepare_track the fit's targets are the truth."""
+    from video2mesh.models.fit.facing import improper
+
+    for base in (90.0, 160.0):
+        yaw = base + 10 * np.sin(np.arange(60) / 8.0)
+        truth = _body(yaw, seed=7, noise_m=0.0)
+        assert not improper(truth).any()
+        lm = np.concatenate([truth[..., :2] * 400 + 320, truth[..., 2:], np.full((60, 33, 2), 0.95)], -1)
+        bad = np.zeros(60, bool)
+        bad[[20, 21, 22, 40]] = True
+        lm_bad, world_bad = lm.copy(), truth.copy()
+        lm_bad[bad], world_bad[bad] = lm[bad][:, BLAZEPOSE_FLIP], truth[bad][:, BLAZEPOSE_FLIP]
+        assert np.array_equal(improper(world_bad), bad)
+        assert np.array_equal(consistent_facing(np.arange(60), world_bad, _conf(60), 30.0), bad)
+        ti = prepare_track(np.arange(60), lm_bad, world_bad, 30.0, SMOOTHING["off"])
+        ref = prepare_track(np.arange(60), lm, truth, 30.0, SMOOTHING["off"])
+        assert np.array_equal(ti.flipped, bad)
+        assert np.allclose(ti.keypoints, ref.keypoints) and np.allclose(ti.world, ref.world)
