@@ -34,7 +34,7 @@ from video2mesh.models.runners.blazepose import BLAZEPOSE_FLIP
 TORSO = np.array([11, 12, 23, 24])     # BlazePose: left shoulder, right shoulder, left hip, right hip
 BIN_DEG = 5.0
 MIN_TURN_DEG = 30.0                    # a frame's allowed turn never below this (BlazePose's yaw noise is ~10-20 deg)
-IMPROPER = 0.3                         # improper(): the face this far behind the torso's plane (cosine)
+IMPROPER = 0.1                         # improper(): the face this far behind the torso's plane (cosine)
 
 
 def torso_yaw(world33: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +47,10 @@ def torso_yaw(world33: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def improper(world33: np.ndarray, threshold: float = IMPROPER) -> np.ndarray:
     """(T,) bool: readings that are the mirror image of a body (left and right labels exchanged, depth kept): the
-    face points backwards from the torso, (right x up) . face over the norms above `threshold` (BlazePose's own
-    readings on the rendered set: -0.9 to -0.1, one frame of a collapsed torso +0.17)."""
+    face points backwards from the torso, (right x up) . face over the norms above `threshold`. BlazePose's own
+    readings on the rendered set: -0.9 to -0.07, one frame of a torso collapsed while it hesitated +0.17 (weight 0
+    in consistent_facing); the fast benchmark's label swaps of GT joints: +0.17 and +0.6, its unswapped frames
+    -0.99 to -0.17 (5th to 95th percentile)."""
     w = np.asarray(world33, np.float64)
     right = (w[:, 12] - w[:, 11]) + (w[:, 24] - w[:, 23])
     up = (w[:, 11] + w[:, 12] - w[:, 23] - w[:, 24]) / 2
