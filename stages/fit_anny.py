@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from video2mesh.models.body.anny_body import N_BONES, AnnyBody
 from video2mesh.models.fit.anny_fit import FitConfig, linear_skeleton, fit_track
+from video2mesh.models.fit.facing import Torso, facing_path
 from video2mesh.models.fit.occlusion import borrowed_frames
 from video2mesh.models.fit.temporal import SMOOTHING, Smoothing, prepare_track, rate_scaled, stride_prior
 from video2mesh.models.maths.camera_motion import focal_from_rotation
@@ -215,12 +216,46 @@ def _focal(ctx: Context, cfg: FitAnnyConfig) -> float:
     return ctx.memo("fit-focal", estimate)
 
 
-def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig):
+def _track_input(g: pd.DataFrame, fps: float, cfg: FitAnnyConfig, facing: np.ndarray | None = None,
+                 focal_px: float | None = None):
+    """prepare_track on a track's rows g; facing: the frames of the track whose other reading to take (decided on the
+    whole track: _track_facing), None = decided on g's own frames (with the travel evidence at focal_px)."""
     lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
     world = stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3)
     borrowed = g["borrowed"].to_numpy(bool) if "borrowed" in g else None
-    return prepare_track(g["frame"].to_numpy(), lm, world, fps, _preset(cfg, fps), cfg.flip_fix, borrowed,
-                         facing_fix=cfg.facing_fix)
+    frames = g["frame"].to_numpy()
+    return prepare_track(frames, lm, world, fps, _preset(cfg, fps), cfg.flip_fix, borrowed, facing_fix=cfg.facing_fix,
+                         facing=None if facing is None else np.isin(frames, facing), focal_px=focal_px)
+
+
+FACING_CHUNK = 4096     # frames of `blazepose` read at a time for a track's facing
+
+
+def _track_facing(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int, last: int) -> np.ndarray:
+    """Frames of track `tid` (sorted) whose BlazePose reading the fit replaces by its other one (front and back,
+    models/fit/facing.py), decided once on the whole track, so that every window agrees: decided per window, a long
+    misread segment could be put right in one window and not in the next, and the body would spin round at the
+    boundary. The track is read FACING_CHUNK frames at a time into ~25 bytes a frame (facing.Torso)."""
+    def build():
+        frames, parts = [], []
+        for lo in range(first, last + 1, FACING_CHUNK):
+            bp = ctx.input_frames("blazepose", lo, min(lo + FACING_CHUNK, last + 1), columns=_COLUMNS)
+            if bp.empty:
+                continue
+            g = _with_borrowed(ctx, cfg, bp)
+            g = g[g["track_id"] == tid].sort_values("frame")
+            if g.empty:
+                continue
+            lm = stack(g["landmarks"], N_LANDMARKS * 5).reshape(-1, N_LANDMARKS, 5)
+            conf = lm[..., 3] * lm[..., 4]
+            conf[g["borrowed"].to_numpy(bool)] = 0.0           # another person's body says nothing of this one's side
+            parts.append(Torso.of(stack(g["world"], N_LANDMARKS * 3).reshape(-1, N_LANDMARKS, 3), conf, lm))
+            frames.append(g["frame"].to_numpy())
+        if not frames:
+            return np.zeros(0, np.int64)
+        f = np.concatenate(frames)
+        return f[facing_path(f, Torso.join(parts), ctx.video.fps, focal_px=_focal(ctx, cfg))]
+    return ctx.memo(f"fit-facing-{tid}", build)
 
 
 def _preset(cfg: FitAnnyConfig, fps: float) -> Smoothing:
@@ -250,7 +285,8 @@ def _with_borrowed(ctx: Context, cfg: FitAnnyConfig, bp: pd.DataFrame) -> pd.Dat
     return bp.assign(borrowed=borrowed_frames(bp["frame"].to_numpy(), kp, boxes, detected, cfg.same_body))
 
 
-def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.ndarray:
+def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int,
+                 facing: np.ndarray | None = None) -> np.ndarray:
     """(6,) phenotype of a track longer than one window: the joint fit of its first `window` frames (those where
     it sees its own person)."""
     def build():
@@ -259,7 +295,7 @@ def _track_shape(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int) -> np.n
         if (~g["borrowed"]).sum() >= 2:
             g = g[~g["borrowed"]]                          # the shape from the frames the track sees (_fit_rows)
         fps = ctx.video.fps
-        ti = _track_input(g, fps, cfg)
+        ti = _track_input(g, fps, cfg, facing, _focal(ctx, cfg))
         body = load_body(ctx, cfg.rig)
         r = fit_track(body, ti.keypoints, ti.world, (ctx.video.width, ctx.video.height), _focal(ctx, cfg),
                       _with_stature(_fit_config(cfg, fps), cfg, tid),
@@ -287,8 +323,11 @@ def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
         if span["count"] < cfg.min_frames or not ((frames >= chunk.start) & (frames < chunk.stop)).any():
             continue
         whole = span["min"] >= lo and span["max"] < hi       # the window holds the whole track
-        phen = None if whole else _track_shape(ctx, cfg, int(tid), int(span["min"]))
-        out += _fit_rows(ctx, cfg, fcfg, int(tid), g, chunk, phen)
+        # a track longer than the window: its facing decided on all of it, its shape from its first window
+        facing = None if whole or not cfg.facing_fix else _track_facing(ctx, cfg, int(tid), int(span["min"]),
+                                                                           int(span["max"]))
+        phen = None if whole else _track_shape(ctx, cfg, int(tid), int(span["min"]), facing)
+        out += _fit_rows(ctx, cfg, fcfg, int(tid), g, chunk, phen, facing)
     ctx.advance(chunk.stop - chunk.start)
     if not out:
         return FIT.empty()
@@ -301,7 +340,7 @@ def compute(ctx: Context, cfg: FitAnnyConfig, chunk: Chunk) -> pd.DataFrame:
 
 
 def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd.DataFrame, chunk: Chunk,
-              phenotype: np.ndarray | None) -> list[dict]:
+              phenotype: np.ndarray | None, facing: np.ndarray | None = None) -> list[dict]:
     """Fit one track's frames of a window and return the rows of the window's own frames [start, stop)."""
     import roma
     import torch
@@ -310,13 +349,13 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
     focal = _focal(ctx, cfg)
     body = load_body(ctx, cfg.rig)
     linear = ctx.memo("anny-linear", lambda: linear_skeleton(body))
-    ti = _track_input(g, ctx.video.fps, cfg)
+    ti = _track_input(g, ctx.video.fps, cfg, facing, focal)
     kp = ti.keypoints
     seen = ~g["borrowed"].to_numpy(bool) if "borrowed" in g else np.ones(len(g), bool)
     if phenotype is None and not seen.all() and seen.sum() >= 2:
         # the body's shape from the frames where the track sees its own person: guesses carried through hidden
         # frames let the shape run away (docs/crowd.md, "Hidden people's bodies")
-        own = _track_input(g[seen], ctx.video.fps, cfg)
+        own = _track_input(g[seen], ctx.video.fps, cfg, facing, focal)
         phenotype = fit_track(body, own.keypoints, own.world, (w, h), focal, _with_stature(fcfg, cfg, tid),
                               linear=linear).phenotype
     r = fit_track(body, kp, ti.world, (w, h), focal, _with_stature(fcfg, cfg, tid), linear=linear, phenotype=phenotype)
@@ -353,7 +392,8 @@ def _fit_rows(ctx: Context, cfg: FitAnnyConfig, fcfg: FitConfig, tid: int, g: pd
 # fit.world_window_s (the world landmarks' own smoothing window, off by default)
 # v10: `standard` smooths the world landmarks over +-0.2 s (the 2D keypoints over +-0.1 s) from 30 fps up
 # v11: fit.facing_fix: front and back made continuous before the labels (a back view BlazePose reads as a front
-# view, left/right exchanged and depth mirrored, put back where the torso would turn faster than people turn)
+# view, left/right exchanged and depth mirrored, put back where the torso would turn faster than people turn;
+# decided on the whole track); the global rotation vectors start continuous (a back view is not pulled round)
 STAGE = Stage(name="fit", version=11, config=FitAnnyConfig, output=FIT, compute=compute,
               inputs=("probe", "tracklets", "blazepose", "camera_motion"), plan=_plan,
               doc="Anny body fitted per tracklet to BlazePose keypoints (licence-free path)")

@@ -127,23 +127,31 @@ def _part_flip(coco: np.ndarray) -> np.ndarray:
 
 def prepare_track(frames: np.ndarray, landmarks: np.ndarray, world33: np.ndarray, fps: float,
                   preset: Smoothing, flip_fix: bool = True, borrowed: np.ndarray | None = None,
-                  facing_fix: bool = True) -> TrackInput:
+                  facing_fix: bool = True, facing: np.ndarray | None = None,
+                  focal_px: float | None = None) -> TrackInput:
     """frames (T,) int increasing; landmarks (T, 33, 5) x px, y px, z, visibility, presence;
     world33 (T, 33, 3) metres. Missing frames between `frames` count as missing samples.
     borrowed (T,) bool: frames whose landmarks are another person's body (models/fit/occlusion.py): there
     the landmarks become the in-between of the track's own frames, at BORROWED_WEIGHT: the hidden body is
-    carried from its last seen pose to its next."""
+    carried from its last seen pose to its next (after front and back are made continuous, so that it is
+    carried between readings of one side). facing (T,) bool: the frames to take the other reading of, when the
+    caller decided them on more frames than these (the fit stage: on the whole track); None = decided here, with
+    the person's travel towards or away from the camera as evidence when focal_px is given (facing.receding)."""
     lm = np.asarray(landmarks, np.float64).copy()
     wl = np.asarray(world33, np.float64).copy()
-    borrowed = None if borrowed is None else np.asarray(borrowed, bool)
-    if borrowed is not None and borrowed.any():
+    borrowed = np.zeros(len(frames), bool) if borrowed is None else np.asarray(borrowed, bool)
+    flipped = np.zeros(len(frames), bool)
+    if facing_fix and len(frames) > 1:
+        if facing is None:
+            conf = lm[..., 3] * lm[..., 4]
+            conf[borrowed] = 0.0                            # another person's body says nothing of this one's side
+            facing = consistent_facing(frames, wl, conf, fps, landmarks=lm, focal_px=focal_px)
+        flipped = np.asarray(facing, bool) & ~borrowed
+        lm, wl = other_reading(lm, wl, flipped)
+    if borrowed.any():
         lm[..., :3] = fill_borrowed(frames, lm[..., :3], borrowed)
         wl = fill_borrowed(frames, wl, borrowed)
         lm[borrowed, :, 3] = BORROWED_WEIGHT
-    flipped = np.zeros(len(frames), bool)
-    if facing_fix and len(frames) > 1:
-        flipped = consistent_facing(frames, wl, lm[..., 3] * lm[..., 4], fps)
-        lm, wl = other_reading(lm, wl, flipped)
     if flip_fix and len(frames) > 1:
         kp = lm[:, COCO_FROM_BLAZEPOSE]
         size = person_size(kp)

@@ -148,3 +148,47 @@ def test_a_label_swap_is_undone_with_the_depth_kept():
         ref = prepare_track(np.arange(60), lm, truth, 30.0, SMOOTHING["off"])
         assert np.array_equal(ti.flipped, bad)
         assert np.allclose(ti.keypoints, ref.keypoints) and np.allclose(ti.world, ref.world)
+
+
+def test_a_long_track_is_decided_once_for_every_window_and_travel_tells_front_from_back(monkeypatch):
+    """The fit stage decides a long track's facing on all of it (read in pieces), so windows agree. A walker turns
+    away (frames 0-79) and walks off, 4 m to 12 m from the camera; BlazePose reads the last 110 of 200 frames as
+    front views. Without the travel evidence the track's most economical story is the wrong one (the turn undone,
+    the walker facing the camera while moving away: the 45 turning frames that can be told apart mirrored instead
+    of the 110); with it (the person shrinks in the image: travel away, facing.receding) the 110 are put right.
+    Decided per 64-frame window with 16 frames of context, as the stage's windows would, windows disagree and the
+    body would spin round between them."""
+    import pandas as pd
+
+    from video2mesh.stages import fit_anny
+
+    yaw = np.concatenate([np.linspace(40.0, 175.0, 80), np.full(120, 180.0)])
+    world = _body(yaw, seed=8)
+    depth = np.concatenate([np.full(80, 4.0), 4.0 + 8.0 * np.arange(120) / 120])              # 2 m/s away at 30 fps
+    lm = np.concatenate([world[..., :2] * (640.0 / depth[:, None, None]) + 320, world[..., 2:],
+                         np.full((200, 33, 2), 0.95)], -1)
+    bad = np.arange(200) >= 90
+    lm, world = mirror_reading(lm, world, bad)
+    frames = np.arange(200) + 10
+    conf = lm[..., 3] * lm[..., 4]
+    assert np.array_equal(np.flatnonzero(consistent_facing(frames, world, conf, 30.0)), np.arange(45, 90))
+    whole = consistent_facing(frames, world, conf, 30.0, landmarks=lm, focal_px=640.0)
+    assert np.array_equal(whole, bad)
+    bp = pd.DataFrame({"frame": frames, "track_id": 4, "keypoints": list(np.zeros((200, 51))),
+                       "landmarks": list(lm.reshape(200, -1)), "world": list(world.reshape(200, -1))})
+
+    class Ctx:
+        video = type("V", (), {"fps": 30.0, "width": 640, "height": 360})()
+        memo = staticmethod(lambda key, make: make())
+
+        @staticmethod
+        def input_frames(name, lo, hi, columns):
+            return bp[(bp.frame >= lo) & (bp.frame < hi)][columns]
+
+    monkeypatch.setattr(fit_anny, "FACING_CHUNK", 7)
+    got = fit_anny._track_facing(Ctx, fit_anny.FitAnnyConfig(same_body=0), 4, 10, 209)      # focal: 640 px guess
+    assert np.array_equal(got, frames[whole])
+    per_window = [consistent_facing(frames[lo:hi], world[lo:hi], conf[lo:hi], 30.0)[start - lo:stop - lo]
+                  for start, stop, lo, hi in [(s, min(s + 64, 200), max(s - 16, 0), min(s + 80, 200))
+                                              for s in range(0, 200, 64)]]
+    assert not np.array_equal(np.concatenate(per_window), consistent_facing(frames, world, conf, 30.0))
