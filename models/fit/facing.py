@@ -22,8 +22,12 @@ torso's yaw (bins of BIN_DEG):
   must be shorter than jump_cost / mirror_cost frames at a track end, twice that inside).
 A reading whose face points back from the torso (`improper`: a mirror-image body, left and right labels exchanged
 with the depth kept, which BlazePose itself does not give but a label swap makes) has its labels exchanged instead
-(yaw theta + 180). `other_reading` applies the decision; `mirror_reading`: labels exchanged, depth negated. The `fit` stage decides
-on a whole track at once (`Torso` summaries read a piece at a time, `facing_path`), whatever its windows.
+(yaw theta + 180). `other_reading` applies the decision; `mirror_reading`: labels exchanged, depth negated.
+Where both stories are equally continuous (BlazePose misreads most of a walk away), the person's travel decides:
+people walk the way they face, so shrinking in the image costs the yaws facing the camera (`receding`; weaker
+than a mirror, so it never overturns a reading alone: a camera dollying in reads as the person approaching).
+The `fit` stage decides on a whole track at once (`Torso` summaries read a piece at a time, `facing_path`),
+whatever its windows.
 Shapes: T frames; BlazePose-33 landmarks.
 """
 from __future__ import annotations
