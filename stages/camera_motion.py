@@ -66,8 +66,10 @@ class CameraMotionConfig:
     key_fps: Annotated[float, Range(0, 1000)] = 15.0
     # Each pair is also tracked backwards (people of the second frame masked) and H is the mean of H(a -> b) and
     # H(b -> a)^-1: twice the tracking. On a 5.6-minute handheld take whose camera returns every 80 frames the
-    # chain drifted 6.2 deg instead of 11.2 (docs/temporal.md, "A 5.6-minute video"). Off by default.
-    symmetric: bool = False
+    # chain drifted 6.2 deg instead of 11.2, on a 100-second one 0.14 instead of 0.81 (docs/temporal.md, "A
+    # 5.6-minute video"). None (the default) = on for videos of AUTO_SYMMETRIC_S or longer, where a chain's drift
+    # adds up (the tracking's cost there: ~5-8 % of the whole run); true / false = always / never.
+    symmetric: bool | None = None
 
     def __post_init__(self) -> None:
         if self.grid < 4 or self.min_points < 4 or self.work_long_side < 16 or self.box_margin < 0:
@@ -119,6 +121,16 @@ def _keyframe(t: int, k: int) -> int:
     return (t - 1) // k * k
 
 
+AUTO_SYMMETRIC_S = 30.0    # camera_motion.symmetric=None tracks both ways from this video length up
+
+
+def is_symmetric(cfg: CameraMotionConfig, n_frames: int, fps: float) -> bool:
+    """Whether each pair is tracked both ways: cfg.symmetric, or when None, a video of AUTO_SYMMETRIC_S or more."""
+    if cfg.symmetric is not None:
+        return bool(cfg.symmetric)
+    return n_frames >= AUTO_SYMMETRIC_S * max(fps, 1e-6)
+
+
 def compute(ctx: Context, cfg: CameraMotionConfig, chunk: Chunk) -> pd.DataFrame:
     start, stop = chunk.start, chunk.stop
     if stop <= start:
@@ -138,10 +150,12 @@ def compute(ctx: Context, cfg: CameraMotionConfig, chunk: Chunk) -> pd.DataFrame
             return pair_homography_lk(imgs[a], imgs[b], (w_img, h_img), people, cfg)
         return pair_homography(dis(imgs[a][None], imgs[b][None])[0], (w_img, h_img), people, cfg)
 
+    symmetric = is_symmetric(cfg, ctx.video.n_frames, ctx.video.fps)
+
     def track(a: int, b: int) -> tuple[np.ndarray, bool, int, float]:
-        """H from frame a to frame b; with cfg.symmetric the mean of a -> b and the inverse of b -> a."""
+        """H from frame a to frame b; when symmetric the mean of a -> b and the inverse of b -> a."""
         fwd = one_way(a, b)
-        if not cfg.symmetric or not fwd[1]:
+        if not symmetric or not fwd[1]:
             return fwd
         bwd = one_way(b, a)
         if not bwd[1]:
@@ -194,6 +208,7 @@ def plan(ctx: Context, cfg: CameraMotionConfig) -> list[Chunk]:
 
 
 # v3: key_fps: pairs from keyframes ~1/15 s apart (identical to v2 below 22.5 fps)
-STAGE = Stage(name="camera_motion", version=3, config=CameraMotionConfig, output=CAMERA_MOTION, compute=compute,
+# v4: symmetric=None (the default): each pair tracked both ways on videos of 30 s or more (identical below)
+STAGE = Stage(name="camera_motion", version=4, config=CameraMotionConfig, output=CAMERA_MOTION, compute=compute,
               inputs=("probe", "tracklets"), plan=plan,
               doc="background homography per frame (people masked out, LK grid tracks + trimmed DLT): the camera's motion")

@@ -67,6 +67,24 @@ def test_camera_motion_recovers_a_pan(tmp_path, symmetric):
     assert still.max() < 0.01                                   # 10 deg/s: not a still camera
 
 
+def test_camera_motion_tracks_both_ways_by_itself_on_long_videos_only():
+    """symmetric=None (the default) is on from AUTO_SYMMETRIC_S of video; true / false override it; the --set values
+    parse to those three."""
+    from video2mesh.pipeline.config import from_mapping, parse_sets
+
+    auto = camera_motion.CameraMotionConfig()
+    assert auto.symmetric is None
+    limit = camera_motion.AUTO_SYMMETRIC_S
+    assert not camera_motion.is_symmetric(auto, int(limit * 30) - 1, 30.0)
+    assert camera_motion.is_symmetric(auto, int(limit * 30), 30.0)
+    assert camera_motion.is_symmetric(auto, int(limit * 12), 12.0)          # seconds, whatever the frame rate
+    assert camera_motion.is_symmetric(camera_motion.CameraMotionConfig(symmetric=True), 10, 30.0)
+    assert not camera_motion.is_symmetric(camera_motion.CameraMotionConfig(symmetric=False), 100_000, 30.0)
+    for text, want in (("true", True), ("false", False), ("null", None)):
+        sets = parse_sets([f"camera_motion.symmetric={text}"])["camera_motion"]
+        assert from_mapping(camera_motion.CameraMotionConfig, sets).symmetric is want
+
+
 def test_camera_motion_from_keyframes_chains_to_the_pan_and_resumes_per_chunk(tmp_path):
     """60 fps, 0.15 deg per frame: pairs come from keyframes 4 frames apart (key_fps 15); their chain is the pan,
     and chunks that start between keyframes (6 frames each) give the rows of one whole-clip chunk."""
