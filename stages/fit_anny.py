@@ -235,7 +235,7 @@ def _track_facing(ctx: Context, cfg: FitAnnyConfig, tid: int, first: int, last: 
     """Frames of track `tid` (sorted) whose BlazePose reading the fit replaces by its other one (front and back,
     models/fit/facing.py), decided once on the whole track, so that every window agrees: decided per window, a long
     misread segment could be put right in one window and not in the next, and the body would spin round at the
-    boundary. The track is read FACING_CHUNK frames at a time into ~25 bytes a frame (facing.Torso)."""
+    boundary. The track is read FACING_CHUNK frames at a time into ~35 bytes a frame (facing.Torso)."""
     def build():
         frames, parts = [], []
         for lo in range(first, last + 1, FACING_CHUNK):

@@ -81,7 +81,7 @@ def _wrap(a: np.ndarray) -> np.ndarray:
 class Torso:
     """What decides a track's facing, per frame: the torso's yaw theta (deg) and horizontal extent (m, torso_yaw),
     its landmarks' confidence (the least of shoulders and hips), and whether the reading is `improper`. Each is
-    per frame, so a long track's is built a piece at a time and joined (Torso.join): ~25 bytes a frame."""
+    per frame, so a long track's is built a piece at a time and joined (Torso.join): ~35 bytes a frame."""
 
     theta: np.ndarray
     extent: np.ndarray
